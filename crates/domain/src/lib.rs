@@ -1,0 +1,16 @@
+//! The vocabulary of KB 2604176, shared by the service, the client emulator and the harness.
+//!
+//! This crate does no I/O. It names things (products, operating systems, sign-in stages, the
+//! error catalogue) and holds the one rule that turns a failed stage into the text a user sees.
+//! Which stage fails, and why, is decided by the mechanisms in the other crates.
+#![warn(missing_docs)]
+
+mod build;
+mod catalogue;
+mod ids;
+mod time;
+
+pub use build::{Build, ParseBuildError};
+pub use catalogue::{ErrorId, FailureKind, Stage};
+pub use ids::{Os, ParseIdError, Product};
+pub use time::{DEFAULT_TOLERANCE_SECS, Skew};

@@ -1,0 +1,288 @@
+//! The two certificate authorities and what they issue.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, RsaKeySize, SanType, SerialNumber,
+};
+use rustls_pki_types::CertificateDer;
+use time::OffsetDateTime;
+
+use crate::{DAY, PkiError, RequestedCert, pem_encode};
+
+/// Which of the service's two authorities this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthorityKind {
+    /// Signs the HTTPS server certificates; client profiles trust it.
+    PublicRoot,
+    /// Issues personal certificates; the registrar trusts it.
+    CommunicationsServer,
+}
+
+impl AuthorityKind {
+    /// The CA certificate's common name.
+    pub fn common_name(self) -> &'static str {
+        match self {
+            // Says on its face that it is a test authority, so that it is never mistaken for a
+            // production root.
+            AuthorityKind::PublicRoot => "lyncsim Test Public Root (NOT FOR PRODUCTION)",
+            AuthorityKind::CommunicationsServer => "Communications Server",
+        }
+    }
+}
+
+/// A CA: its certificate and its signing key.
+pub struct Authority {
+    kind: AuthorityKind,
+    cert_der: Vec<u8>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate and key for one HTTPS host.
+#[derive(Clone)]
+pub struct ServerIdentity {
+    /// The leaf certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The leaf's P-256 key, PKCS#8 DER.
+    pub key_pkcs8_der: Vec<u8>,
+}
+
+/// A personal certificate the Communications Server CA issued.
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    /// DER.
+    pub der: Vec<u8>,
+    /// PEM.
+    pub pem: String,
+}
+
+fn at(unix: i64) -> Result<OffsetDateTime, PkiError> {
+    OffsetDateTime::from_unix_timestamp(unix).map_err(|_| PkiError::Time(unix))
+}
+
+fn random_serial() -> SerialNumber {
+    let mut bytes: [u8; 16] = rand::random();
+    // Positive and of full length, as RFC 5280 asks.
+    bytes[0] = (bytes[0] & 0x7f) | 0x10;
+    SerialNumber::from_slice(&bytes)
+}
+
+impl Authority {
+    /// Makes a new CA with an RSA-2048 key, valid from a day before `now` for ten years.
+    /// `generation` goes into the subject's OU so that a rotated CA can be told apart.
+    pub fn generate(kind: AuthorityKind, now: i64, generation: u32) -> Result<Self, PkiError> {
+        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
+            .map_err(PkiError::rcgen("generate the CA key"))?;
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, kind.common_name());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "lyncsim");
+        params.distinguished_name.push(
+            DnType::OrganizationalUnitName,
+            format!("generation {generation}"),
+        );
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = at(now - DAY)?;
+        params.not_after = at(now + 10 * 365 * DAY)?;
+        params.serial_number = Some(random_serial());
+        let cert = params
+            .self_signed(&key)
+            .map_err(PkiError::rcgen("self-sign the CA"))?;
+        Ok(Authority {
+            kind,
+            cert_der: cert.der().to_vec(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// Reads a CA back from its certificate and PKCS#8 key, both PEM.
+    pub fn from_pem(kind: AuthorityKind, cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        let cert_der = crate::pem_decode("CERTIFICATE", cert_pem)?;
+        let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::BadKey(e.to_string()))?;
+        let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(cert_der.as_slice()), key)
+            .map_err(|e| PkiError::BadCertificate(e.to_string()))?;
+        Ok(Authority {
+            kind,
+            cert_der,
+            issuer,
+        })
+    }
+
+    /// Which authority this is.
+    pub fn kind(&self) -> AuthorityKind {
+        self.kind
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> String {
+        pem_encode("CERTIFICATE", &self.cert_der)
+    }
+
+    /// The CA's private key, PKCS#8 PEM (for the state directory).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// Issues an HTTPS server certificate for `names` (the first is also the CN), with a new
+    /// P-256 key, valid from 30 days before `now` for a year.
+    pub fn issue_server(&self, names: &[String], now: i64) -> Result<ServerIdentity, PkiError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(PkiError::rcgen("generate a server key"))?;
+        let mut params = CertificateParams::default();
+        if let Some(first) = names.first() {
+            params
+                .distinguished_name
+                .push(DnType::CommonName, first.clone());
+        }
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| n.clone().try_into().map(SanType::DnsName))
+            .collect::<Result<_, _>>()
+            .map_err(PkiError::rcgen("name a server"))?;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = at(now - 30 * DAY)?;
+        params.not_after = at(now + 365 * DAY)?;
+        params.serial_number = Some(random_serial());
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(PkiError::rcgen("sign a server certificate"))?;
+        Ok(ServerIdentity {
+            cert_der: cert.der().to_vec(),
+            key_pkcs8_der: key.serialize_der(),
+        })
+    }
+
+    /// Issues a personal certificate from a verified request: subject as requested, the
+    /// requested key, valid from `now` for `validity_secs`, for client authentication.
+    pub fn issue_personal(
+        &self,
+        request: &RequestedCert,
+        now: i64,
+        validity_secs: i64,
+    ) -> Result<IssuedCert, PkiError> {
+        if !request.is_rsa || request.key_bits < 2048 {
+            return Err(PkiError::Refused(format!(
+                "the key must be RSA of 2048 bits or more, not {} bits{}",
+                request.key_bits,
+                if request.is_rsa {
+                    ""
+                } else {
+                    " of another algorithm"
+                }
+            )));
+        }
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, request.subject_cn.clone());
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = at(now)?;
+        params.not_after = at(now + validity_secs)?;
+        params.serial_number = Some(random_serial());
+        let cert = params
+            .signed_by(&request.params.public_key, &self.issuer)
+            .map_err(PkiError::rcgen("sign a personal certificate"))?;
+        Ok(IssuedCert {
+            der: cert.der().to_vec(),
+            pem: cert.pem(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PersonalKey, inspect, make_csr, parse_csr};
+
+    const NOW: i64 = 1_780_000_000;
+
+    #[test]
+    fn personal_certificate_has_the_requested_subject_and_lifetime() {
+        let ca = Authority::generate(AuthorityKind::CommunicationsServer, NOW, 1).unwrap();
+        let key = PersonalKey::generate().unwrap();
+        let req = parse_csr(&make_csr(&key, "alice@contoso.com").unwrap()).unwrap();
+        let issued = ca
+            .issue_personal(&req, NOW, crate::DEFAULT_PERSONAL_VALIDITY_SECS)
+            .unwrap();
+        let info = inspect(&issued.der).unwrap();
+        assert_eq!(info.subject_cn, "sip:alice@contoso.com");
+        assert_eq!(info.issuer_cn, "Communications Server");
+        assert_eq!(info.key_bits, 2048);
+        assert_eq!(info.validity.not_before, NOW);
+        assert_eq!(info.validity.not_after, NOW + 180 * DAY);
+        assert_eq!(
+            crate::pem_decode("CERTIFICATE", &issued.pem).unwrap(),
+            issued.der
+        );
+    }
+
+    #[test]
+    fn personal_certificate_verifies_against_its_ca_only() {
+        use x509_parser::prelude::*;
+        let ca = Authority::generate(AuthorityKind::CommunicationsServer, NOW, 1).unwrap();
+        let rotated = Authority::generate(AuthorityKind::CommunicationsServer, NOW, 2).unwrap();
+        let key = PersonalKey::generate().unwrap();
+        let req = parse_csr(&make_csr(&key, "bob@contoso.com").unwrap()).unwrap();
+        let issued = ca.issue_personal(&req, NOW, 8 * 3600).unwrap();
+        let (_, leaf) = X509Certificate::from_der(&issued.der).unwrap();
+        let (_, good) = X509Certificate::from_der(ca.cert_der()).unwrap();
+        let (_, other) = X509Certificate::from_der(rotated.cert_der()).unwrap();
+        assert!(leaf.verify_signature(Some(good.public_key())).is_ok());
+        assert!(leaf.verify_signature(Some(other.public_key())).is_err());
+    }
+
+    #[test]
+    fn authority_survives_pem_round_trip() {
+        let ca = Authority::generate(AuthorityKind::PublicRoot, NOW, 1).unwrap();
+        let back =
+            Authority::from_pem(AuthorityKind::PublicRoot, &ca.cert_pem(), &ca.key_pem()).unwrap();
+        assert_eq!(back.cert_der(), ca.cert_der());
+        let server = back
+            .issue_server(&["login.microsoftonline.com".into()], NOW)
+            .unwrap();
+        let info = inspect(&server.cert_der).unwrap();
+        assert_eq!(info.issuer_cn, AuthorityKind::PublicRoot.common_name());
+        assert_eq!(info.subject_cn, "login.microsoftonline.com");
+    }
+
+    #[test]
+    fn small_or_non_rsa_keys_are_refused() {
+        let ca = Authority::generate(AuthorityKind::CommunicationsServer, NOW, 1).unwrap();
+        let ec = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "sip:eve@contoso.com");
+        let der = params.serialize_request(&ec).unwrap().der().to_vec();
+        let req = parse_csr(&der).unwrap();
+        let err = ca.issue_personal(&req, NOW, DAY).unwrap_err();
+        assert!(err.to_string().contains("RSA of 2048 bits"), "{err}");
+    }
+}

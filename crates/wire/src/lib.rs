@@ -1,0 +1,273 @@
+//! The JSON messages that cross the wire between the emulated client and the mock service,
+//! modelled on the real message names, and the admin API's documents.
+//!
+//! Every endpoint answers bad input with one [`Problem`] document. Paths are constants here so
+//! that client and service cannot drift apart.
+#![warn(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use lyncsim_domain::{Build, Product};
+use serde::{Deserialize, Serialize};
+
+/// Paths on the service's HTTPS hosts.
+pub mod paths {
+    /// Autodiscover root on `lyncdiscover.<domain>` (Lync 2013).
+    pub const AUTODISCOVER: &str = "/autodiscover/autodiscoverservice.svc/root";
+    /// The director's redirect on `sipdir.online.lync.com` (Lync 2010, found by SRV).
+    pub const DIRECTOR: &str = "/director";
+    /// The STS on `login.microsoftonline.com`.
+    pub const TOKEN: &str = "/RST2.srf";
+    /// Certificate provisioning on a pool.
+    pub const GET_AND_PUBLISH_CERT: &str =
+        "/CertProv/CertProvisioningService.svc/GetAndPublishCert";
+    /// SIP registration on a pool, over mutual TLS.
+    pub const REGISTER: &str = "/sip/register";
+}
+
+/// An RFC 7807 problem document: the one error body every endpoint uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URN naming the kind of problem (`urn:lyncsim:problem:bad-request`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short, fixed summary of the kind.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What exactly was wrong, for a person.
+    pub detail: String,
+}
+
+impl Problem {
+    fn new(kind: &str, title: &str, status: u16, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("urn:lyncsim:problem:{kind}"),
+            title: title.to_owned(),
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// 400: the request could not be understood.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new("bad-request", "Bad request", 400, detail)
+    }
+    /// 401: the credentials or token were not accepted.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new("unauthorized", "Unauthorized", 401, detail)
+    }
+    /// 403: understood and refused.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new("forbidden", "Forbidden", 403, detail)
+    }
+    /// 404: no such user or resource.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new("not-found", "Not found", 404, detail)
+    }
+    /// 409: the request conflicts with the current state.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new("conflict", "Conflict", 409, detail)
+    }
+    /// 500: the service failed; it keeps serving.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new("internal", "Internal error", 500, detail)
+    }
+    /// 503: the service is not available.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new("unavailable", "Service unavailable", 503, detail)
+    }
+}
+
+/// Who is asking: the client product and its build, as the real client's user agent says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    /// lync2010 or lync2013.
+    pub product: Product,
+    /// The client's build.
+    pub build: Build,
+}
+
+/// Where a user's home pool is: the answer of Autodiscover and of the director.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomePool {
+    /// The user's SIP address (without `sip:`).
+    pub user: String,
+    /// The home pool's host name.
+    pub pool: String,
+}
+
+/// RST request to the STS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// The user's sign-in address.
+    pub user: String,
+    /// The password.
+    pub password: String,
+    /// The client's clock when it made the request, as Unix seconds.
+    pub timestamp: i64,
+    /// The client product and build.
+    pub client: ClientInfo,
+    /// The Sign-In Assistant version (Lync 2010 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_assistant: Option<Build>,
+}
+
+/// The STS's answer: a signed JWT with nbf, iat and exp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The compact JWT.
+    pub token: String,
+    /// The token's expiry, Unix seconds by the service's clock.
+    pub expires: i64,
+}
+
+/// The claims inside a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    /// The user's sign-in address.
+    pub sub: String,
+    /// Audience: `lync`.
+    pub aud: String,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Not before, Unix seconds.
+    pub nbf: i64,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+}
+
+/// GetAndPublishCert: a PKCS#10 request, in PEM or as base64 DER.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertRequest {
+    /// The CSR in PEM (`-----BEGIN CERTIFICATE REQUEST-----`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csr_pem: Option<String>,
+    /// The CSR as base64 of its DER.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csr_der_base64: Option<String>,
+}
+
+/// GetAndPublishCert's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertResponse {
+    /// The personal certificate, PEM.
+    pub certificate_pem: String,
+    /// The issuing Communications Server CA, PEM.
+    pub issuer_pem: String,
+}
+
+/// REGISTER over mutual TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    /// The SIP address being registered.
+    pub user: String,
+    /// The client product and build.
+    pub client: ClientInfo,
+}
+
+/// The registrar's 200.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The registered SIP address.
+    pub user: String,
+    /// The pool that registered it.
+    pub pool: String,
+    /// The registration's lifetime in seconds.
+    pub expires_secs: u32,
+}
+
+/// The trusted time source (`GET /time` on the admin API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeResponse {
+    /// The service's time, Unix seconds.
+    pub unix: i64,
+    /// The same, RFC 3339.
+    pub rfc3339: String,
+}
+
+/// The ready file and the line `lyncsim serve` prints: how to reach the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// The admin API's base URL (`http://127.x.y.z:port`).
+    pub admin_url: String,
+    /// The DNS server, UDP and TCP.
+    pub dns_addr: SocketAddr,
+    /// The HTTPS port every host listens on.
+    pub https_port: u16,
+    /// The tenant's domain (contoso.com).
+    pub tenant: String,
+    /// Each host name and its current address.
+    pub hosts: BTreeMap<String, IpAddr>,
+}
+
+/// The service clock (`GET`/`PUT /clock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockSettings {
+    /// Seconds added to the system clock.
+    pub offset_secs: i64,
+    /// How far apart two clocks may be, in seconds.
+    pub tolerance_secs: i64,
+}
+
+/// A change to the service clock; fields left out stay as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockUpdate {
+    /// New offset in seconds.
+    #[serde(default)]
+    pub offset_secs: Option<i64>,
+    /// New tolerance in seconds.
+    #[serde(default)]
+    pub tolerance_secs: Option<i64>,
+}
+
+/// A user of the tenant as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    /// Sign-in address.
+    pub address: String,
+    /// Home pool host name.
+    pub home_pool: String,
+}
+
+/// `POST /users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Sign-in address (`user@tenant`).
+    pub address: String,
+    /// Password.
+    pub password: String,
+    /// Home pool: `pool-a` or `pool-b` (short or full host name); pool-a when left out.
+    #[serde(default)]
+    pub home_pool: Option<String>,
+}
+
+/// What the service did with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Served.
+    Ok,
+    /// Refused, with a reason.
+    Rejected,
+}
+
+/// One line of the journal (`GET /journal`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Service time, RFC 3339.
+    pub time: String,
+    /// The host name that was addressed.
+    pub host: String,
+    /// The endpoint (`GetAndPublishCert`, `token`, `register`, `tls`, …).
+    pub endpoint: String,
+    /// The user, where known.
+    pub user: Option<String>,
+    /// Served or refused.
+    pub outcome: Outcome,
+    /// Why, for a person.
+    pub reason: String,
+}
