@@ -1,1 +1,95 @@
-fn main() {}
+//! `lyncsim`: the command line. It parses flags, calls the crates and prints; nothing else.
+
+mod inspect;
+mod serve;
+mod signin;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Reproduce the Lync Online sign-in failures of Microsoft KB 2604176 on one machine: a mock
+/// Lync Online / Azure AD service with real DNS, HTTPS and mutual TLS, and an emulated
+/// Lync 2010 / 2013 client that fails the way the real one does.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lyncsim",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the mock service until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// Make or change an emulated client machine (a profile folder).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Sign in once, as the Lync client would. Exit 0 and "Signed in as ADDR", or exit 1 and
+    /// the text the user sees; the real reason is in the trace log and in --json.
+    Signin(signin::SigninArgs),
+    /// Show the personal certificate store, sorted by Issued By (like certmgr.msc).
+    Certmgr(inspect::ProfileArg),
+    /// Show Credential Manager's generic credentials (like Control Panel > Credential Manager).
+    Credman(inspect::ProfileArg),
+    /// Show or flush the DNS client cache (like ipconfig /displaydns and /flushdns).
+    Ipconfig(inspect::IpconfigArgs),
+    /// Start a service, make a Lync 2010 and a Lync 2013 machine, sign each in twice, and
+    /// show what happened. Everything is temporary and cleaned up.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Make a profile folder that trusts the service and uses its DNS.
+    Init(signin::InitArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Client(ClientCommand::Init(args)) => signin::init(args).await,
+            Command::Signin(args) => signin::run(args).await,
+            Command::Certmgr(args) => inspect::certmgr(&args.profile),
+            Command::Credman(args) => inspect::credman(&args.profile),
+            Command::Ipconfig(args) => inspect::ipconfig(args),
+            Command::Demo => signin::demo().await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

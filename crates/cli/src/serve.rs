@@ -1,0 +1,124 @@
+//! `lyncsim serve`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use lyncsim_service::{NetworkLayout, Service, ServiceConfig, Tenant};
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Tenant file (TOML: domain and users); the built-in contoso.com tenant when left out.
+    #[arg(long, value_name = "FILE")]
+    tenant: Option<PathBuf>,
+    /// Keep the CAs, users, issued certificates and addresses here, so that a restart changes
+    /// nothing for clients. In memory when left out.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Once every host accepts connections, write the service's addresses here as JSON.
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+    /// The loopback /24 to use, as three octets (127.42.7); random when left out.
+    #[arg(long, value_name = "127.X.Y")]
+    subnet: Option<String>,
+    /// The HTTPS port every host shares (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    https_port: u16,
+    /// The DNS port, UDP and TCP (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    dns_port: u16,
+    /// The admin API's port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    admin_port: u16,
+    /// How far apart clocks may be, in seconds.
+    #[arg(long, default_value_t = lyncsim_domain::DEFAULT_TOLERANCE_SECS)]
+    tolerance_secs: i64,
+    /// Lifetime of issued personal certificates, in seconds (at least 28800, 8 hours).
+    #[arg(long, default_value_t = 180 * 24 * 3600)]
+    personal_validity_secs: i64,
+}
+
+fn parse_subnet(text: &str) -> anyhow::Result<[u8; 3]> {
+    let parts: Vec<u8> = text
+        .split('.')
+        .map(|p| p.parse::<u8>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--subnet {text:?}: expected three octets such as 127.42.7"))?;
+    match parts.as_slice() {
+        [a, b, c] => Ok([*a, *b, *c]),
+        _ => anyhow::bail!("--subnet {text:?}: expected three octets such as 127.42.7"),
+    }
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let tenant = match &args.tenant {
+        Some(path) => Tenant::load(path)?,
+        None => Tenant::contoso(),
+    };
+    let fixed =
+        args.subnet.is_some() || args.https_port != 0 || args.dns_port != 0 || args.admin_port != 0;
+    let network = if fixed {
+        let subnet = match &args.subnet {
+            Some(s) => parse_subnet(s)?,
+            None => NetworkLayout::random().subnet,
+        };
+        let layout = NetworkLayout {
+            subnet,
+            https_port: args.https_port,
+            dns_port: args.dns_port,
+            admin_port: args.admin_port,
+        };
+        layout.check()?;
+        Some(layout)
+    } else {
+        None
+    };
+    let config = ServiceConfig {
+        tenant,
+        state_dir: args.state_dir.clone(),
+        network,
+        tolerance_secs: args.tolerance_secs,
+        personal_validity_secs: args.personal_validity_secs,
+    };
+    let service = Service::start(config).await?;
+    let line = serde_json::to_string(service.info())?;
+    if let Some(path) = &args.ready_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, format!("{line}\n"))
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{line}");
+    wait_for_stop().await;
+    eprintln!("stopping");
+    service.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_are_three_octets() {
+        assert_eq!(parse_subnet("127.42.7").unwrap(), [127, 42, 7]);
+        assert!(parse_subnet("127.42").is_err());
+        assert!(parse_subnet("127.42.300").is_err());
+    }
+}

@@ -1,0 +1,349 @@
+//! The client's HTTPS: a TCP connection to the address the resolver gave, TLS with the
+//! machine's trusted roots (and the personal certificate for the registrar), one HTTP/1.1
+//! request with a JSON body. Every failure is classified by what happened on the socket.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use lyncsim_domain::FailureKind;
+use lyncsim_wire::Problem;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What went wrong with one request.
+#[derive(Debug, Clone)]
+pub(crate) enum HttpFailure {
+    Refused(String),
+    TimedOut(String),
+    Reset(String),
+    CutOff(String),
+    /// The server ended the TLS handshake with an alert: it refused us.
+    TlsAlert(String),
+    /// The client did not trust the server, or could not use its own certificate.
+    Tls(String),
+    /// A 4xx with the service's problem document.
+    Refusal {
+        status: u16,
+        detail: String,
+    },
+    /// 502, 503 or 504.
+    Unavailable {
+        status: u16,
+        detail: String,
+    },
+    /// A body that is not what it should be, or another status.
+    BadResponse(String),
+}
+
+impl HttpFailure {
+    pub(crate) fn kind(&self) -> FailureKind {
+        match self {
+            HttpFailure::Refused(_)
+            | HttpFailure::TimedOut(_)
+            | HttpFailure::Reset(_)
+            | HttpFailure::CutOff(_)
+            | HttpFailure::Unavailable { .. } => FailureKind::Unreachable,
+            HttpFailure::TlsAlert(_) | HttpFailure::Refusal { .. } => FailureKind::Rejected,
+            HttpFailure::Tls(_) => FailureKind::Rejected,
+            HttpFailure::BadResponse(_) => FailureKind::BadResponse,
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            HttpFailure::Refused(d) => format!("connection refused ({d})"),
+            HttpFailure::TimedOut(d) => format!("timed out ({d})"),
+            HttpFailure::Reset(d) => format!("connection reset ({d})"),
+            HttpFailure::CutOff(d) => format!("response cut off ({d})"),
+            HttpFailure::TlsAlert(d) => format!("the server refused the TLS handshake: {d}"),
+            HttpFailure::Tls(d) => format!("TLS failed: {d}"),
+            HttpFailure::Refusal { status, detail } => format!("HTTP {status}: {detail}"),
+            HttpFailure::Unavailable { status, detail } => format!("HTTP {status}: {detail}"),
+            HttpFailure::BadResponse(d) => format!("unusable response: {d}"),
+        }
+    }
+}
+
+/// Where a request goes: the host name (for SNI and Host) and the address it resolved to.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) host: String,
+    pub(crate) addr: SocketAddr,
+}
+
+impl Target {
+    pub(crate) fn new(host: &str, ip: IpAddr, port: u16) -> Target {
+        Target {
+            host: host.to_owned(),
+            addr: SocketAddr::new(ip, port),
+        }
+    }
+}
+
+/// The client's TLS settings.
+pub(crate) struct Https {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    roots: Arc<RootCertStore>,
+}
+
+/// A personal certificate and its private key, for mutual TLS.
+pub(crate) struct ClientAuth {
+    pub(crate) cert_der: Vec<u8>,
+    pub(crate) key_pkcs8: Vec<u8>,
+}
+
+impl Https {
+    pub(crate) fn new(trusted_roots_pem: &[String]) -> Result<Https, String> {
+        let mut roots = RootCertStore::empty();
+        for pem in trusted_roots_pem {
+            let der = lyncsim_pki::pem_decode("CERTIFICATE", pem).map_err(|e| e.to_string())?;
+            roots
+                .add(CertificateDer::from(der))
+                .map_err(|e| format!("a trusted root is unusable: {e}"))?;
+        }
+        Ok(Https {
+            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            roots: Arc::new(roots),
+        })
+    }
+
+    fn config(&self, auth: Option<&ClientAuth>) -> Result<ClientConfig, HttpFailure> {
+        let builder = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| HttpFailure::Tls(e.to_string()))?
+            .with_root_certificates(self.roots.clone());
+        let mut config = match auth {
+            None => builder.with_no_client_auth(),
+            Some(a) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from(a.cert_der.clone())],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(a.key_pkcs8.clone())),
+                )
+                .map_err(|e| {
+                    HttpFailure::Tls(format!(
+                        "the personal certificate cannot be used with its key: {e}"
+                    ))
+                })?,
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
+    /// Sends one request and parses a JSON answer.
+    pub(crate) async fn request<B: Serialize, T: DeserializeOwned>(
+        &self,
+        target: &Target,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&B>,
+        auth: Option<&ClientAuth>,
+    ) -> Result<T, HttpFailure> {
+        let (status, bytes) = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.exchange(target, method, path, bearer, body, auth),
+        )
+        .await
+        .map_err(|_| {
+            HttpFailure::TimedOut(format!(
+                "no answer from {} within {REQUEST_TIMEOUT:?}",
+                target.host
+            ))
+        })??;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| HttpFailure::BadResponse(format!("{}: {e}", target.host)));
+        }
+        let detail = serde_json::from_slice::<Problem>(&bytes)
+            .map(|p| p.detail)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+        match status {
+            StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => Err(HttpFailure::Unavailable {
+                status: status.as_u16(),
+                detail,
+            }),
+            s if s.is_client_error() => Err(HttpFailure::Refusal {
+                status: s.as_u16(),
+                detail,
+            }),
+            s => Err(HttpFailure::BadResponse(format!(
+                "HTTP {}: {detail}",
+                s.as_u16()
+            ))),
+        }
+    }
+
+    async fn exchange<B: Serialize>(
+        &self,
+        target: &Target,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&B>,
+        auth: Option<&ClientAuth>,
+    ) -> Result<(StatusCode, Bytes), HttpFailure> {
+        let where_ = format!("{} at {}", target.host, target.addr);
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
+        {
+            Err(_) => return Err(HttpFailure::TimedOut(format!("connecting to {where_}"))),
+            Ok(Err(e)) => return Err(io_failure(&e, &where_)),
+            Ok(Ok(tcp)) => tcp,
+        };
+        let connector = TlsConnector::from(Arc::new(self.config(auth)?));
+        let server_name = ServerName::try_from(target.host.clone())
+            .map_err(|e| HttpFailure::Tls(format!("bad host name: {e}")))?;
+        let tls = connector
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| io_failure(&e, &where_))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| hyper_failure(&e, &where_))?;
+        let driver = tokio::spawn(conn);
+        let payload = match body {
+            Some(b) => Bytes::from(
+                serde_json::to_vec(b).map_err(|e| HttpFailure::BadResponse(e.to_string()))?,
+            ),
+            None => Bytes::new(),
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &target.host)
+            .header(header::USER_AGENT, "UCCAPI/lyncsim")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let req = req
+            .body(Full::new(payload))
+            .map_err(|e| HttpFailure::BadResponse(e.to_string()))?;
+        let result = async {
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| hyper_failure(&e, &where_))?;
+            let status = resp.status();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| hyper_failure(&e, &where_))?
+                .to_bytes();
+            Ok((status, bytes))
+        }
+        .await;
+        driver.abort();
+        result
+    }
+}
+
+/// Classifies an I/O error, looking inside for a TLS error.
+fn io_failure(e: &std::io::Error, where_: &str) -> HttpFailure {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return tls_failure(tls, where_);
+    }
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => HttpFailure::Refused(where_.to_owned()),
+        ConnectionReset | ConnectionAborted | BrokenPipe => HttpFailure::Reset(where_.to_owned()),
+        UnexpectedEof => HttpFailure::CutOff(format!("{where_} closed the connection")),
+        TimedOut => HttpFailure::TimedOut(where_.to_owned()),
+        _ => HttpFailure::Reset(format!("{where_}: {e}")),
+    }
+}
+
+fn tls_failure(e: &rustls::Error, where_: &str) -> HttpFailure {
+    match e {
+        rustls::Error::AlertReceived(alert) => {
+            HttpFailure::TlsAlert(format!("{where_} sent alert {alert:?}"))
+        }
+        other => HttpFailure::Tls(format!("{where_}: {other}")),
+    }
+}
+
+/// Classifies a hyper error by the I/O error inside it, if any.
+fn hyper_failure(e: &hyper::Error, where_: &str) -> HttpFailure {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io_failure(io, where_);
+        }
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return tls_failure(tls, where_);
+        }
+        source = s.source();
+    }
+    if e.is_incomplete_message() || e.is_closed() {
+        return HttpFailure::CutOff(format!(
+            "{where_} closed the connection before the response was complete"
+        ));
+    }
+    HttpFailure::BadResponse(format!("{where_}: {e}"))
+}
+
+/// GETs a URL over plain HTTP on loopback (the admin API): `client init` and sync-time use it.
+pub async fn fetch_plain(url: &str) -> anyhow::Result<Vec<u8>> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{url} is not a URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        anyhow::bail!("{url}: the admin API is plain http://");
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{url}: give the admin API by its loopback address, as `lyncsim serve` prints it"
+            )
+        })?;
+    if !ip.is_loopback() {
+        anyhow::bail!("{url}: the admin API is only ever on loopback (127.0.0.0/8)");
+    }
+    let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("connecting to {addr} timed out"))?
+        .map_err(|e| anyhow::anyhow!("cannot reach the service at {addr}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    let driver = tokio::spawn(conn);
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let req = Request::builder()
+        .uri(path)
+        .header(header::HOST, host)
+        .body(Full::new(Bytes::new()))?;
+    let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req)).await??;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes().to_vec();
+    driver.abort();
+    if !status.is_success() {
+        anyhow::bail!(
+            "{url} answered HTTP {}: {}",
+            status.as_u16(),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(body)
+}

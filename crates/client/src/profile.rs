@@ -1,0 +1,211 @@
+//! A profile folder: making one (`client init`) and opening one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use lyncsim_domain::{Build, Os, Product};
+use lyncsim_wire::ServiceInfo;
+
+use crate::dpapi::MasterKey;
+use crate::layout::Layout;
+use crate::machine::{Machine, NetworkSettings, default_build, default_sign_in_assistant};
+
+/// What `client init` needs.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// lync2010 or lync2013.
+    pub product: Product,
+    /// The OS whose layout to use.
+    pub os: Os,
+    /// The client build; the product's current build when `None`.
+    pub build: Option<Build>,
+    /// The service to trust and whose DNS to use.
+    pub service: ServiceInfo,
+    /// The service's public root, PEM.
+    pub root_pem: String,
+    /// The Windows account name.
+    pub windows_user: String,
+    /// The Windows password.
+    pub windows_password: String,
+}
+
+/// One emulated machine and user.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    layout: Layout,
+    machine: Machine,
+}
+
+/// Writes a file so that readers see the old or the new contents, never a mix.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn random_sid() -> String {
+    let [a, b, c]: [u32; 3] = rand::random();
+    format!("S-1-5-21-{a}-{b}-{c}-1001")
+}
+
+fn random_guid() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+impl Profile {
+    /// Makes a new profile at `dir`, which must not hold one already.
+    pub fn init(dir: &Path, opts: InitOptions) -> anyhow::Result<Profile> {
+        if !opts.product.runs_on(opts.os) {
+            bail!(
+                "{} does not run on Windows {}: it needs Windows 7 or later. Use --product lync2010 for an XP machine.",
+                opts.product.display_name(),
+                opts.os.id().to_uppercase()
+            );
+        }
+        if dir.join("machine.toml").exists() {
+            bail!(
+                "{} already holds a profile (machine.toml exists); choose an empty folder",
+                dir.display()
+            );
+        }
+        if opts.windows_user.is_empty() || opts.windows_user.contains(['/', '\\']) {
+            bail!(
+                "Windows user name {:?} is not a valid account name",
+                opts.windows_user
+            );
+        }
+        let machine = Machine {
+            product: opts.product,
+            build: opts.build.unwrap_or_else(|| default_build(opts.product)),
+            sign_in_assistant: opts
+                .product
+                .uses_sign_in_assistant()
+                .then(default_sign_in_assistant),
+            os: opts.os,
+            clock_offset_secs: 0,
+            windows_user: opts.windows_user,
+            windows_password: opts.windows_password,
+            sid: random_sid(),
+            machine_guid: random_guid(),
+            network: NetworkSettings {
+                dns_server: opts.service.dns_addr,
+                https_port: opts.service.https_port,
+                time_source: format!("{}/time", opts.service.admin_url),
+            },
+            trusted_roots: vec![opts.root_pem],
+        };
+        let profile = Profile::from_machine(dir, machine);
+        for folder in [
+            profile.layout.product_dir(),
+            profile.layout.cert_store(),
+            profile.layout.rsa_dir(),
+            profile.layout.credentials_dir(),
+        ] {
+            std::fs::create_dir_all(&folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+        }
+        profile.save_machine()?;
+        Ok(profile)
+    }
+
+    /// Opens the profile at `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Profile> {
+        let file = dir.join("machine.toml");
+        let text = std::fs::read_to_string(&file).with_context(|| {
+            format!("{} is not a lyncsim profile (no machine.toml); make one with `lyncsim client init`", dir.display())
+        })?;
+        let machine: Machine =
+            toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+        Ok(Profile::from_machine(dir, machine))
+    }
+
+    fn from_machine(dir: &Path, machine: Machine) -> Profile {
+        let layout = Layout::new(
+            dir,
+            machine.os,
+            machine.product,
+            &machine.windows_user,
+            &machine.sid,
+        );
+        Profile { layout, machine }
+    }
+
+    /// The profile folder.
+    pub fn dir(&self) -> &Path {
+        self.layout.root()
+    }
+
+    /// Where things are.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The machine's settings.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// Changes the machine's settings and writes `machine.toml`.
+    pub fn update_machine(&mut self, change: impl FnOnce(&mut Machine)) -> anyhow::Result<()> {
+        change(&mut self.machine);
+        self.save_machine()
+    }
+
+    fn save_machine(&self) -> anyhow::Result<()> {
+        let text = format!(
+            "# An emulated Windows machine of lyncsim. `lyncsim break` and `lyncsim fix` change it;\n# editing it by hand works too.\n{}",
+            toml::to_string_pretty(&self.machine)?
+        );
+        write_atomically(&self.layout.machine_file(), text.as_bytes())
+            .with_context(|| format!("writing {}", self.layout.machine_file().display()))
+    }
+
+    /// The data protection key of the Windows user, from the current Windows password.
+    pub(crate) fn master_key(&self) -> MasterKey {
+        MasterKey::derive(&self.machine.windows_password, &self.machine.sid)
+    }
+
+    /// The personal certificate store, in certmgr's order (by Issued By).
+    pub fn certificates(&self) -> std::io::Result<Vec<crate::StoredCert>> {
+        crate::certstore::list(&self.layout)
+    }
+
+    /// Credential Manager's generic credentials; an unreadable file is listed as its path and
+    /// the reason.
+    pub fn credentials(
+        &self,
+    ) -> std::io::Result<Vec<Result<crate::Credential, (PathBuf, String)>>> {
+        Ok(crate::credman::list(&self.layout)?
+            .into_iter()
+            .map(|c| c.map_err(|u| (u.path, u.reason)))
+            .collect())
+    }
+
+    /// The DNS client cache as `ipconfig /displaydns` shows it (expired records left out).
+    pub fn dns_cache(&self) -> Vec<crate::CachedRecord> {
+        crate::resolver::read_cache(&self.layout, self.machine.now())
+    }
+
+    /// `ipconfig /flushdns`.
+    pub fn flush_dns(&self) -> std::io::Result<()> {
+        crate::resolver::flush(&self.layout)
+    }
+
+    /// The trace log's path.
+    pub fn trace_file(&self) -> PathBuf {
+        self.layout.trace_file()
+    }
+}

@@ -1,0 +1,162 @@
+//! The admin API: plain HTTP on its own loopback port. Health, the CA certificates, the
+//! journal, the users, the clock and the trusted time source.
+
+use axum::extract::State as AxState;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use lyncsim_wire::{
+    ClockSettings, ClockUpdate, JournalEntry, NewUser, Problem, ServiceInfo, TimeResponse, UserView,
+};
+use serde::Serialize;
+
+use crate::clock::rfc3339;
+use crate::endpoints::{ApiError, Shared, accept};
+use crate::hosts::{pool_fqdn, pool_name};
+use crate::state::UserRecord;
+
+#[derive(Clone)]
+pub(crate) struct Admin {
+    pub(crate) state: Shared,
+    pub(crate) info: ServiceInfo,
+}
+
+pub(crate) fn router(admin: Admin) -> Router {
+    Router::new()
+        .route("/", get(info))
+        .route("/health", get(health))
+        .route("/ca/root.pem", get(root_pem))
+        .route("/ca/communications-server.pem", get(cs_pem))
+        .route("/journal", get(journal))
+        .route("/certificates", get(certificates))
+        .route("/users", get(users).post(add_user))
+        .route("/clock", get(clock).put(set_clock))
+        .route("/time", get(time))
+        .fallback(|| async { ApiError(Problem::not_found("no such admin endpoint")) })
+        .with_state(admin)
+}
+
+async fn info(AxState(a): AxState<Admin>) -> Json<ServiceInfo> {
+    Json(a.info)
+}
+
+/// Every host was bound before the admin API started serving, so reaching this handler means
+/// every host accepts connections.
+async fn health(AxState(a): AxState<Admin>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "hosts": a.info.hosts }))
+}
+
+fn pem(body: String) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], body)
+}
+
+async fn root_pem(AxState(a): AxState<Admin>) -> impl IntoResponse {
+    pem(a.state.public_root.cert_pem())
+}
+
+async fn cs_pem(AxState(a): AxState<Admin>) -> impl IntoResponse {
+    pem(a.state.communications_server().cert_pem())
+}
+
+async fn journal(AxState(a): AxState<Admin>) -> Json<Vec<JournalEntry>> {
+    Json(a.state.journal.entries())
+}
+
+#[derive(Serialize)]
+struct IssuedView {
+    user: String,
+    serial: String,
+    thumbprint: String,
+    not_before: String,
+    not_after: String,
+}
+
+async fn certificates(AxState(a): AxState<Admin>) -> Json<Vec<IssuedView>> {
+    Json(
+        a.state
+            .issued()
+            .into_iter()
+            .map(|r| IssuedView {
+                user: r.user,
+                serial: r.serial,
+                thumbprint: r.thumbprint,
+                not_before: rfc3339(r.not_before),
+                not_after: rfc3339(r.not_after),
+            })
+            .collect(),
+    )
+}
+
+async fn users(AxState(a): AxState<Admin>) -> Json<Vec<UserView>> {
+    Json(a.state.users())
+}
+
+async fn add_user(
+    AxState(a): AxState<Admin>,
+    body: Result<Json<NewUser>, JsonRejection>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let Json(new) = accept(body)?;
+    crate::config::check_address(&new.address, &a.state.domain)
+        .map_err(|e| ApiError(Problem::bad_request(e.to_string())))?;
+    if new.password.is_empty() {
+        return Err(ApiError(Problem::bad_request(
+            "the password must not be empty",
+        )));
+    }
+    let pool = pool_name(new.home_pool.as_deref().unwrap_or("pool-a"))
+        .map_err(|e| ApiError(Problem::bad_request(e.to_string())))?;
+    let record = UserRecord {
+        address: new.address.clone(),
+        password: new.password,
+        home_pool: pool.to_owned(),
+    };
+    match a.state.add_user(record) {
+        Ok(true) => Ok((
+            StatusCode::CREATED,
+            Json(UserView {
+                address: new.address,
+                home_pool: pool_fqdn(pool),
+            }),
+        )),
+        Ok(false) => Err(ApiError(Problem::conflict(format!(
+            "user {} exists",
+            new.address
+        )))),
+        Err(e) => Err(ApiError(Problem::internal(format!("{e:#}")))),
+    }
+}
+
+async fn clock(AxState(a): AxState<Admin>) -> Json<ClockSettings> {
+    Json(a.state.clock.settings())
+}
+
+async fn set_clock(
+    AxState(a): AxState<Admin>,
+    body: Result<Json<ClockUpdate>, JsonRejection>,
+) -> Result<Json<ClockSettings>, ApiError> {
+    let Json(update) = accept(body)?;
+    let mut settings = a.state.clock.settings();
+    if let Some(offset) = update.offset_secs {
+        settings.offset_secs = offset;
+    }
+    if let Some(tolerance) = update.tolerance_secs {
+        if tolerance < 0 {
+            return Err(ApiError(Problem::bad_request(
+                "tolerance_secs must not be negative",
+            )));
+        }
+        settings.tolerance_secs = tolerance;
+    }
+    a.state.clock.set(settings);
+    Ok(Json(settings))
+}
+
+async fn time(AxState(a): AxState<Admin>) -> Json<TimeResponse> {
+    let now = a.state.clock.now();
+    Json(TimeResponse {
+        unix: now,
+        rfc3339: rfc3339(now),
+    })
+}

@@ -1,0 +1,74 @@
+//! The service's clock: the system clock plus an offset that the admin API sets, and the
+//! tolerance with which timestamps and validity are compared.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lyncsim_domain::DEFAULT_TOLERANCE_SECS;
+use lyncsim_wire::ClockSettings;
+
+/// A shared, adjustable clock. Clones see the same offset.
+#[derive(Debug, Clone)]
+pub struct ServiceClock {
+    offset_secs: Arc<AtomicI64>,
+    tolerance_secs: Arc<AtomicI64>,
+}
+
+impl Default for ServiceClock {
+    fn default() -> Self {
+        Self::new(0, DEFAULT_TOLERANCE_SECS)
+    }
+}
+
+/// The system clock in Unix seconds.
+pub fn system_now() -> i64 {
+    // A system clock before 1970 is not a world this simulator models; it reads as 0.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl ServiceClock {
+    /// A clock `offset_secs` ahead of the system clock, comparing with `tolerance_secs`.
+    pub fn new(offset_secs: i64, tolerance_secs: i64) -> Self {
+        ServiceClock {
+            offset_secs: Arc::new(AtomicI64::new(offset_secs)),
+            tolerance_secs: Arc::new(AtomicI64::new(tolerance_secs)),
+        }
+    }
+
+    /// The service's time, Unix seconds.
+    pub fn now(&self) -> i64 {
+        system_now() + self.offset_secs.load(Ordering::Relaxed)
+    }
+
+    /// The tolerance in seconds.
+    pub fn tolerance(&self) -> i64 {
+        self.tolerance_secs.load(Ordering::Relaxed)
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> ClockSettings {
+        ClockSettings {
+            offset_secs: self.offset_secs.load(Ordering::Relaxed),
+            tolerance_secs: self.tolerance(),
+        }
+    }
+
+    /// Replaces the settings.
+    pub fn set(&self, settings: ClockSettings) {
+        self.offset_secs
+            .store(settings.offset_secs, Ordering::Relaxed);
+        self.tolerance_secs
+            .store(settings.tolerance_secs, Ordering::Relaxed);
+    }
+}
+
+/// Unix seconds as RFC 3339, for journals and the time endpoint.
+pub fn rfc3339(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| unix.to_string())
+}

@@ -1,0 +1,126 @@
+//! The service's DNS server (hickory): A, CNAME and SRV records for every host, with TTLs.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use hickory_proto::rr::rdata::{A, CNAME, SOA, SRV};
+use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+
+/// TTL of every host record. Long, as for the real service, so that a client's resolver cache
+/// outlives an address change.
+pub(crate) const HOST_TTL_SECS: u32 = 3600;
+
+/// One A record the service publishes.
+#[derive(Debug, Clone)]
+pub(crate) struct HostRecord {
+    pub(crate) fqdn: String,
+    pub(crate) ip: IpAddr,
+}
+
+fn name(text: &str) -> anyhow::Result<Name> {
+    let mut n = Name::from_ascii(text).with_context(|| format!("bad DNS name {text:?}"))?;
+    n.set_fqdn(true);
+    Ok(n)
+}
+
+fn zone(origin: &str) -> anyhow::Result<InMemoryZoneHandler> {
+    let origin_name = name(origin)?;
+    let mut z =
+        InMemoryZoneHandler::empty(origin_name.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+    let soa = SOA::new(
+        name(&format!("ns1.{origin}"))?,
+        name(&format!("hostmaster.{origin}"))?,
+        1,
+        3600,
+        600,
+        86400,
+        60,
+    );
+    z.upsert_mut(
+        Record::from_rdata(origin_name, HOST_TTL_SECS, RData::SOA(soa)),
+        1,
+    );
+    Ok(z)
+}
+
+fn zone_of<'a>(fqdn: &str, origins: &'a [String]) -> Option<&'a String> {
+    origins
+        .iter()
+        .filter(|o| fqdn == o.as_str() || fqdn.ends_with(&format!(".{o}")))
+        .max_by_key(|o| o.len())
+}
+
+/// Builds the catalog: the tenant's zone (Autodiscover CNAME, SIP SRV), `online.lync.com` and
+/// `microsoftonline.com`.
+pub(crate) fn catalog(
+    domain: &str,
+    hosts: &[HostRecord],
+    https_port: u16,
+) -> anyhow::Result<Catalog> {
+    let origins = vec![
+        domain.to_owned(),
+        "online.lync.com".to_owned(),
+        "microsoftonline.com".to_owned(),
+    ];
+    let mut zones: Vec<InMemoryZoneHandler> = origins
+        .iter()
+        .map(|o| zone(o))
+        .collect::<anyhow::Result<_>>()?;
+    let mut add = |fqdn: &str, rdata: RData| -> anyhow::Result<()> {
+        let origin = zone_of(fqdn, &origins).with_context(|| format!("{fqdn} is in no zone"))?;
+        let i = origins.iter().position(|o| o == origin).unwrap_or(0);
+        zones[i].upsert_mut(Record::from_rdata(name(fqdn)?, HOST_TTL_SECS, rdata), 1);
+        Ok(())
+    };
+    for h in hosts {
+        let IpAddr::V4(v4) = h.ip else {
+            anyhow::bail!("{} has no IPv4 address", h.fqdn)
+        };
+        add(&h.fqdn, RData::A(A(Ipv4Addr::from(v4))))?;
+    }
+    add(
+        &format!("lyncdiscover.{domain}"),
+        RData::CNAME(CNAME(name("webdir.online.lync.com")?)),
+    )?;
+    add(
+        &format!("_sip._tls.{domain}"),
+        RData::SRV(SRV::new(
+            100,
+            1,
+            https_port,
+            name("sipdir.online.lync.com")?,
+        )),
+    )?;
+    let mut catalog = Catalog::new();
+    for (origin, z) in origins.iter().zip(zones) {
+        catalog.upsert(LowerName::from(name(origin)?), vec![Arc::new(z)]);
+    }
+    Ok(catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_land_in_the_most_specific_zone() {
+        let origins = vec![
+            "contoso.com".to_owned(),
+            "online.lync.com".to_owned(),
+            "lync.com".to_owned(),
+        ];
+        assert_eq!(
+            zone_of("pool-a.online.lync.com", &origins).unwrap(),
+            "online.lync.com"
+        );
+        assert_eq!(
+            zone_of("_sip._tls.contoso.com", &origins).unwrap(),
+            "contoso.com"
+        );
+        assert!(zone_of("fabrikam.com", &origins).is_none());
+        assert!(zone_of("notcontoso.com", &origins).is_none());
+    }
+}

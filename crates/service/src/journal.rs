@@ -1,0 +1,60 @@
+//! The journal: every request the service saw, with its outcome and the reason.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use lyncsim_wire::{JournalEntry, Outcome};
+
+use crate::clock::{ServiceClock, rfc3339};
+
+/// How many entries are kept; the oldest go first.
+const CAPACITY: usize = 100_000;
+
+/// An append-only, bounded list of what happened.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    clock: ServiceClock,
+    entries: Mutex<VecDeque<JournalEntry>>,
+}
+
+impl Journal {
+    pub(crate) fn new(clock: ServiceClock) -> Self {
+        Journal {
+            clock,
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub(crate) fn record(
+        &self,
+        host: &str,
+        endpoint: &str,
+        user: Option<&str>,
+        outcome: Outcome,
+        reason: impl Into<String>,
+    ) {
+        let entry = JournalEntry {
+            time: rfc3339(self.clock.now()),
+            host: host.to_owned(),
+            endpoint: endpoint.to_owned(),
+            user: user.map(str::to_owned),
+            outcome,
+            reason: reason.into(),
+        };
+        tracing::debug!(host, endpoint, ?outcome, reason = %entry.reason, "journal");
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() == CAPACITY {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
+    pub(crate) fn entries(&self) -> Vec<JournalEntry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,280 @@
+//! Starting and stopping a service instance: binding every socket on loopback, building the
+//! TLS identities and the DNS catalog, and spawning the tasks that serve them.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use lyncsim_wire::ServiceInfo;
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::Admin;
+use crate::clock::ServiceClock;
+use crate::dns::HostRecord;
+use crate::hosts::{HostDef, Role, SniCerts, host_defs, serve_tls};
+use crate::registrar::RegistrarVerifier;
+use crate::state::State;
+use crate::{NetworkLayout, ServiceConfig};
+
+/// How many times a free port or subnet is looked for before giving up.
+const BIND_ATTEMPTS: usize = 16;
+const NETWORK_FILE: &str = "network.json";
+
+/// The mock service. Start it with [`Service::start`].
+#[derive(Debug)]
+pub struct Service;
+
+/// A running service. Dropping it stops the service; [`RunningService::shutdown`] also waits
+/// for every connection to drain.
+#[derive(Debug)]
+pub struct RunningService {
+    info: ServiceInfo,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+struct Bound {
+    layout: NetworkLayout,
+    https: Vec<(HostDef, TcpListener)>,
+    dns_udp: UdpSocket,
+    dns_tcp: TcpListener,
+    admin: TcpListener,
+}
+
+fn retryable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable
+    )
+}
+
+/// Binds every host on `layout.https_port` (a free one when 0), the DNS server on UDP and TCP
+/// on one port, and the admin API.
+async fn bind(domain: &str, mut layout: NetworkLayout) -> io::Result<Bound> {
+    let hosts = host_defs(domain, &layout);
+    let mut https = Vec::new();
+    for host in hosts {
+        let listener = TcpListener::bind(SocketAddr::new(host.ip, layout.https_port)).await?;
+        layout.https_port = listener.local_addr()?.port();
+        https.push((host, listener));
+    }
+    let dns_udp = UdpSocket::bind(layout.dns_addr()).await?;
+    layout.dns_port = dns_udp.local_addr()?.port();
+    let dns_tcp = TcpListener::bind(layout.dns_addr()).await?;
+    let admin = TcpListener::bind(layout.admin_addr()).await?;
+    layout.admin_port = admin.local_addr()?.port();
+    Ok(Bound {
+        layout,
+        https,
+        dns_udp,
+        dns_tcp,
+        admin,
+    })
+}
+
+async fn bind_with_retries(
+    domain: &str,
+    wanted: NetworkLayout,
+    fixed_subnet: bool,
+) -> anyhow::Result<Bound> {
+    let mut layout = wanted;
+    let mut last = None;
+    for _ in 0..BIND_ATTEMPTS {
+        layout.check()?;
+        match bind(domain, layout).await {
+            Ok(bound) => return Ok(bound),
+            Err(e)
+                if retryable(&e)
+                    && (!fixed_subnet || wanted.https_port == 0 || wanted.dns_port == 0) =>
+            {
+                last = Some(e);
+                if !fixed_subnet {
+                    layout.subnet = NetworkLayout::random().subnet;
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("binding the service on {}.0/24", subnet_text(&layout))
+                });
+            }
+        }
+    }
+    Err(anyhow::anyhow!(
+        "no free addresses after {BIND_ATTEMPTS} attempts: {last:?}"
+    ))
+}
+
+fn subnet_text(layout: &NetworkLayout) -> String {
+    let [a, b, c] = layout.subnet;
+    format!("{a}.{b}.{c}")
+}
+
+fn certified_key(
+    provider: &CryptoProvider,
+    cert: Vec<u8>,
+    key: Vec<u8>,
+) -> anyhow::Result<Arc<CertifiedKey>> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+    Ok(Arc::new(CertifiedKey::from_der(
+        vec![CertificateDer::from(cert)],
+        key,
+        provider,
+    )?))
+}
+
+impl Service {
+    /// Starts a service: every host accepts connections when this returns.
+    pub async fn start(config: ServiceConfig) -> anyhow::Result<RunningService> {
+        if config.personal_validity_secs < lyncsim_pki::MIN_PERSONAL_VALIDITY_SECS {
+            bail!(
+                "personal certificate validity {}s is below the minimum of 8 hours",
+                config.personal_validity_secs
+            );
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let clock = ServiceClock::new(0, config.tolerance_secs);
+        let state = Arc::new(State::open(&config, clock)?);
+
+        // A restart with a state directory comes back on the same addresses and ports, so that
+        // profiles made against it keep working.
+        let saved: Option<NetworkLayout> = match state.state_dir() {
+            Some(dir) => match dir.read(NETWORK_FILE)? {
+                Some(text) => Some(serde_json::from_str(&text).context("reading network.json")?),
+                None => None,
+            },
+            None => None,
+        };
+        let (wanted, fixed_subnet) = match (config.network, saved) {
+            (Some(layout), _) => (layout, true),
+            (None, Some(layout)) => (layout, true),
+            (None, None) => (NetworkLayout::random(), false),
+        };
+        let bound = bind_with_retries(&state.domain, wanted, fixed_subnet).await?;
+        let layout = bound.layout;
+        if let Some(dir) = state.state_dir() {
+            dir.write(NETWORK_FILE, &serde_json::to_vec_pretty(&layout)?)?;
+        }
+
+        let now = state.clock.now();
+        let mut certs = SniCerts::default();
+        for (host, _) in &bound.https {
+            let mut names = vec![host.fqdn.clone()];
+            names.extend(host.aliases.iter().cloned());
+            let id = state.public_root.issue_server(&names, now)?;
+            certs.insert(
+                names,
+                certified_key(&provider, id.cert_der, id.key_pkcs8_der)?,
+            );
+        }
+        let certs = Arc::new(certs);
+
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut hosts = BTreeMap::new();
+        let mut records = Vec::new();
+        for (host, listener) in bound.https {
+            hosts.insert(host.fqdn.clone(), host.ip);
+            for alias in &host.aliases {
+                hosts.insert(alias.clone(), host.ip);
+            }
+            records.push(HostRecord {
+                fqdn: host.fqdn.clone(),
+                ip: host.ip,
+            });
+            let builder = ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()?;
+            let builder = match &host.role {
+                Role::Pool(_) => builder.with_client_cert_verifier(Arc::new(
+                    RegistrarVerifier::new(host.fqdn.clone(), state.clone(), &provider),
+                )),
+                _ => builder.with_no_client_auth(),
+            };
+            let mut tls = builder.with_cert_resolver(certs.clone());
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let router = crate::endpoints::router(&host.role, state.clone());
+            tracker.spawn(serve_tls(
+                listener,
+                Arc::new(tls),
+                router,
+                host.fqdn.clone(),
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
+
+        let catalog = crate::dns::catalog(&state.domain, &records, layout.https_port)?;
+        let mut dns = hickory_server::Server::new(catalog);
+        dns.register_socket(bound.dns_udp);
+        dns.register_listener(bound.dns_tcp, Duration::from_secs(5), 64);
+        let dns_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            dns_shutdown.cancelled().await;
+            if let Err(e) = dns.shutdown_gracefully().await {
+                tracing::warn!("DNS server stopped with an error: {e}");
+            }
+        });
+
+        let info = ServiceInfo {
+            admin_url: format!("http://{}", bound.admin.local_addr()?),
+            dns_addr: layout.dns_addr(),
+            https_port: layout.https_port,
+            tenant: state.domain.clone(),
+            hosts,
+        };
+        let admin = crate::admin::router(Admin {
+            state: state.clone(),
+            info: info.clone(),
+        });
+        let admin_shutdown = shutdown.clone();
+        let admin_listener = bound.admin;
+        tracker.spawn(async move {
+            let served = axum::serve(admin_listener, admin)
+                .with_graceful_shutdown(async move { admin_shutdown.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!("admin API stopped with an error: {e}");
+            }
+        });
+        tracker.close();
+        tracing::info!(admin = %info.admin_url, dns = %info.dns_addr, https_port = info.https_port, "service ready");
+        Ok(RunningService {
+            info,
+            shutdown,
+            tracker,
+        })
+    }
+}
+
+impl RunningService {
+    /// How to reach the service: what the ready file holds.
+    pub fn info(&self) -> &ServiceInfo {
+        &self.info
+    }
+
+    /// The admin API's base URL.
+    pub fn admin_url(&self) -> &str {
+        &self.info.admin_url
+    }
+
+    /// Stops accepting, lets open connections finish (up to a few seconds), and returns when
+    /// every task has ended.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.wait().await;
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
