@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use lyncsim_client::Profile;
+use std::fmt::Write as _;
 
 #[derive(Debug, Args)]
 pub(crate) struct ProfileArg {
@@ -27,6 +28,20 @@ pub(crate) struct IpconfigArgs {
     flushdns: bool,
 }
 
+/// Appends a line to the output buffer (formatting into a String cannot fail).
+macro_rules! w {
+    ($o:expr, $($arg:tt)*) => {{ let _ = writeln!($o, $($arg)*); }};
+}
+
+/// Prints the whole output; a reader that went away (`| head`) is not an error.
+fn emit(o: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(o.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 fn date(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
@@ -42,73 +57,97 @@ fn relative(profile: &Profile, path: &Path) -> String {
 
 pub(crate) fn certmgr(dir: &Path) -> anyhow::Result<ExitCode> {
     let profile = Profile::open(dir)?;
+    let mut o = String::new();
     let certs = profile.certificates()?;
-    println!("Certificates - Current User > Personal > Certificates");
-    println!("({})\n", relative(&profile, &profile.layout().cert_store()));
+    w!(o, "Certificates - Current User > Personal > Certificates");
+    w!(
+        o,
+        "({})\n",
+        relative(&profile, &profile.layout().cert_store())
+    );
     if certs.is_empty() {
-        println!("There are no items to show in this view.");
-        return Ok(ExitCode::SUCCESS);
+        w!(o, "There are no items to show in this view.");
+        return emit(&o);
     }
-    println!(
+    w!(
+        o,
         "{:<30} {:<24} {:<17} {}",
-        "Issued To", "Issued By", "Expiration Date", "Thumbprint"
+        "Issued To",
+        "Issued By",
+        "Expiration Date",
+        "Thumbprint"
     );
     for c in certs {
         match &c.info {
-            Ok(i) => println!(
+            Ok(i) => w!(
+                o,
                 "{:<30} {:<24} {:<17} {}",
                 i.subject_cn,
                 i.issuer_cn,
                 date(i.validity.not_after),
                 c.thumbprint
             ),
-            Err(e) => println!(
+            Err(e) => w!(
+                o,
                 "{:<30} {:<24} {:<17} {}",
-                "<cannot be read>", e, "", c.thumbprint
+                "<cannot be read>",
+                e,
+                "",
+                c.thumbprint
             ),
         }
     }
-    Ok(ExitCode::SUCCESS)
+    emit(&o)
 }
 
 pub(crate) fn credman(dir: &Path) -> anyhow::Result<ExitCode> {
     let profile = Profile::open(dir)?;
+    let mut o = String::new();
     let creds = profile.credentials()?;
-    println!("Credential Manager > Windows Vault > Generic Credentials");
-    println!(
+    w!(
+        o,
+        "Credential Manager > Windows Vault > Generic Credentials"
+    );
+    w!(
+        o,
         "({})\n",
         relative(&profile, &profile.layout().credentials_dir())
     );
     if creds.is_empty() {
-        println!("No generic credentials.");
+        w!(o, "No generic credentials.");
     }
     for c in creds {
         match c {
-            Ok(c) => println!(
+            Ok(c) => w!(
+                o,
                 "{}\n    User name: {}\n    Modified: {}",
-                c.target, c.user, c.last_written
+                c.target,
+                c.user,
+                c.last_written
             ),
-            Err((path, reason)) => println!(
+            Err((path, reason)) => w!(
+                o,
                 "{}\n    <cannot be read: {reason}>",
                 relative(&profile, &path)
             ),
         }
     }
-    Ok(ExitCode::SUCCESS)
+    emit(&o)
 }
 
 pub(crate) fn ipconfig(args: IpconfigArgs) -> anyhow::Result<ExitCode> {
     let profile = Profile::open(&args.profile)?;
-    println!("\nWindows IP Configuration\n");
+    let mut o = String::new();
+    w!(o, "\nWindows IP Configuration\n");
     if args.flushdns {
         profile.flush_dns()?;
-        println!("Successfully flushed the DNS Resolver Cache.");
-        return Ok(ExitCode::SUCCESS);
+        w!(o, "Successfully flushed the DNS Resolver Cache.");
+        return emit(&o);
     }
     let now = profile.machine().now();
     let records = profile.dns_cache();
     if records.is_empty() {
-        println!("Could not display the DNS Resolver Cache.");
+        w!(o, "Could not display the DNS Resolver Cache.");
     }
     for r in records {
         let (type_num, label, len) = match r.rtype.as_str() {
@@ -116,16 +155,21 @@ pub(crate) fn ipconfig(args: IpconfigArgs) -> anyhow::Result<ExitCode> {
             "CNAME" => (5, "CNAME Record", r.data.len() + 2),
             _ => (33, "SRV Record", r.data.len() + 8),
         };
-        println!(
+        w!(
+            o,
             "    {}\n    ----------------------------------------",
             r.name
         );
-        println!("    Record Name . . . . . : {}", r.name);
-        println!("    Record Type . . . . . : {type_num}");
-        println!("    Time To Live  . . . . : {}", (r.expires - now).max(0));
-        println!("    Data Length . . . . . : {len}");
-        println!("    Section . . . . . . . : Answer");
-        println!("    {label:<21} : {}\n", r.data);
+        w!(o, "    Record Name . . . . . : {}", r.name);
+        w!(o, "    Record Type . . . . . : {type_num}");
+        w!(
+            o,
+            "    Time To Live  . . . . : {}",
+            (r.expires - now).max(0)
+        );
+        w!(o, "    Data Length . . . . . : {len}");
+        w!(o, "    Section . . . . . . . : Answer");
+        w!(o, "    {label:<21} : {}\n", r.data);
     }
-    Ok(ExitCode::SUCCESS)
+    emit(&o)
 }

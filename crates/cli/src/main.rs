@@ -53,7 +53,7 @@ enum ClientCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve(_)) {
-        "info"
+        "info,hickory_server=warn"
     } else {
         "warn"
     };

@@ -67,10 +67,15 @@ pub struct Machine {
 impl Machine {
     /// The machine's clock: the system clock (which `faketime` changes) plus the offset.
     pub fn now(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+
+    /// The machine's clock in milliseconds.
+    pub fn now_ms(&self) -> i64 {
         let system = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
+            .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        system + self.clock_offset_secs
+        system + self.clock_offset_secs * 1000
     }
 }

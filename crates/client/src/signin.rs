@@ -246,11 +246,11 @@ impl Run<'_, '_> {
             self.resolve(Stage::Token, "login.microsoftonline.com")
                 .await
         );
-        let timestamp = machine.now();
+        let timestamp_ms = machine.now_ms();
         let token_request = TokenRequest {
             user: user.clone(),
             password: password.clone(),
-            timestamp,
+            timestamp_ms,
             client: client.clone(),
             sign_in_assistant: machine.sign_in_assistant.clone(),
         };
@@ -268,7 +268,10 @@ impl Run<'_, '_> {
         };
         self.step(
             Stage::Token,
-            format!("requesting a token{via}, timestamp {}", rfc3339(timestamp)),
+            format!(
+                "requesting a token{via}, timestamp {}",
+                rfc3339(timestamp_ms.div_euclid(1000))
+            ),
         );
         let token: TokenResponse = stage!(
             self.call(

@@ -11,6 +11,18 @@ pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 pub struct Skew(pub i64);
 
 impl Skew {
+    /// A skew given in milliseconds, rounded to the nearest second (half away from zero), for
+    /// showing a difference that was compared in milliseconds.
+    pub fn from_millis(ms: i64) -> Skew {
+        let rounded = (ms.abs() + 500) / 1000;
+        Skew(if ms < 0 { -rounded } else { rounded })
+    }
+
+    /// Whether a difference of `ms` milliseconds is within `tolerance_secs` either way.
+    pub fn millis_within(ms: i64, tolerance_secs: i64) -> bool {
+        ms.abs() <= tolerance_secs * 1000
+    }
+
     /// Whether the skew is within `tolerance_secs` either way (the boundary itself is within).
     pub fn within(self, tolerance_secs: i64) -> bool {
         self.0.abs() <= tolerance_secs
@@ -42,6 +54,14 @@ mod tests {
         check(432, "7m12s");
         check(-301, "-5m01s");
         check(3600 * 26 + 61, "26h01m01s");
+    }
+
+    #[test]
+    fn millisecond_skews_round_for_people_but_compare_exactly() {
+        assert_eq!(Skew::from_millis(300_990).to_string(), "5m01s");
+        assert_eq!(Skew::from_millis(-299_400).to_string(), "-4m59s");
+        assert!(!Skew::millis_within(300_001, 300));
+        assert!(Skew::millis_within(-300_000, 300));
     }
 
     #[test]

@@ -21,12 +21,12 @@ impl Default for ServiceClock {
     }
 }
 
-/// The system clock in Unix seconds.
-pub fn system_now() -> i64 {
+/// The system clock in Unix milliseconds.
+pub fn system_now_ms() -> i64 {
     // A system clock before 1970 is not a world this simulator models; it reads as 0.
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
@@ -41,7 +41,12 @@ impl ServiceClock {
 
     /// The service's time, Unix seconds.
     pub fn now(&self) -> i64 {
-        system_now() + self.offset_secs.load(Ordering::Relaxed)
+        self.now_ms().div_euclid(1000)
+    }
+
+    /// The service's time, Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        system_now_ms() + self.offset_secs.load(Ordering::Relaxed) * 1000
     }
 
     /// The tolerance in seconds.

@@ -130,9 +130,11 @@ async fn token(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(req) = accept(body)?;
     let user = req.user.as_str();
-    let (now, tolerance) = (state.clock.now(), state.clock.tolerance());
-    let skew = Skew(req.timestamp - now);
-    if !skew.within(tolerance) {
+    let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
+    let now = now_ms.div_euclid(1000);
+    let skew_ms = req.timestamp_ms - now_ms;
+    let skew = Skew::from_millis(skew_ms);
+    if !Skew::millis_within(skew_ms, tolerance) {
         return Err(refuse(
             &state,
             &conn,

@@ -105,8 +105,9 @@ pub struct TokenRequest {
     pub user: String,
     /// The password.
     pub password: String,
-    /// The client's clock when it made the request, as Unix seconds.
-    pub timestamp: i64,
+    /// The client's clock when it made the request, Unix milliseconds (as WS-Security
+    /// timestamps carry them).
+    pub timestamp_ms: i64,
     /// The client product and build.
     pub client: ClientInfo,
     /// The Sign-In Assistant version (Lync 2010 only).
