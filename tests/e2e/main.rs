@@ -1,1 +1,11 @@
-//! placeholder
+//! End-to-end tests: the real service, the real client emulator and the real `lyncsim` binary,
+//! over real DNS, HTTPS and mutual TLS on loopback. One test binary (see Cargo.toml).
+
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
+mod support;
+
+mod binary;
+mod certificates;
+mod service;
+mod signin;

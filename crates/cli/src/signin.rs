@@ -35,6 +35,7 @@ pub(crate) struct InitArgs {
 }
 
 pub(crate) async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    Profile::check_supported(args.product, args.os)?;
     let base = args.service.trim_end_matches('/');
     let info: ServiceInfo =
         serde_json::from_slice(&lyncsim_client::fetch_plain(&format!("{base}/")).await?)
@@ -152,8 +153,8 @@ pub(crate) async fn demo() -> anyhow::Result<ExitCode> {
         ),
     ];
     println!(
-        "\n{:<10} {:<6} {:<20} {:<8} {:<16} {}",
-        "product", "os", "user", "attempt", "certificate", "result"
+        "\n{:<10} {:<6} {:<20} {:<8} {:<16} result",
+        "product", "os", "user", "attempt", "certificate"
     );
     let mut all_ok = true;
     for (product, os, user, password) in machines {

@@ -66,15 +66,21 @@ fn random_guid() -> String {
 }
 
 impl Profile {
-    /// Makes a new profile at `dir`, which must not hold one already.
-    pub fn init(dir: &Path, opts: InitOptions) -> anyhow::Result<Profile> {
-        if !opts.product.runs_on(opts.os) {
+    /// Refuses a product on an OS it does not install on, as its setup would.
+    pub fn check_supported(product: Product, os: Os) -> anyhow::Result<()> {
+        if !product.runs_on(os) {
             bail!(
                 "{} does not run on Windows {}: it needs Windows 7 or later. Use --product lync2010 for an XP machine.",
-                opts.product.display_name(),
-                opts.os.id().to_uppercase()
+                product.display_name(),
+                os.id().to_uppercase()
             );
         }
+        Ok(())
+    }
+
+    /// Makes a new profile at `dir`, which must not hold one already.
+    pub fn init(dir: &Path, opts: InitOptions) -> anyhow::Result<Profile> {
+        Profile::check_supported(opts.product, opts.os)?;
         if dir.join("machine.toml").exists() {
             bail!(
                 "{} already holds a profile (machine.toml exists); choose an empty folder",

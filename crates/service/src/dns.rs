@@ -1,6 +1,6 @@
 //! The service's DNS server (hickory): A, CNAME and SRV records for every host, with TTLs.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -79,7 +79,7 @@ pub(crate) fn catalog(
         let IpAddr::V4(v4) = h.ip else {
             anyhow::bail!("{} has no IPv4 address", h.fqdn)
         };
-        add(&h.fqdn, RData::A(A(Ipv4Addr::from(v4))))?;
+        add(&h.fqdn, RData::A(A(v4)))?;
     }
     add(
         &format!("lyncdiscover.{domain}"),

@@ -106,11 +106,11 @@ fn load_authority(
     now: i64,
 ) -> anyhow::Result<Authority> {
     let (cert_name, key_name) = (format!("ca/{stem}.crt.pem"), format!("ca/{stem}.key.pem"));
-    if let Some(dir) = dir {
-        if let (Some(cert), Some(key)) = (dir.read(&cert_name)?, dir.read(&key_name)?) {
-            return Authority::from_pem(kind, &cert, &key)
-                .with_context(|| format!("loading CA {stem}"));
-        }
+    if let Some(dir) = dir
+        && let (Some(cert), Some(key)) = (dir.read(&cert_name)?, dir.read(&key_name)?)
+    {
+        return Authority::from_pem(kind, &cert, &key)
+            .with_context(|| format!("loading CA {stem}"));
     }
     let ca = Authority::generate(kind, now, 1)?;
     if let Some(dir) = dir {

@@ -1,0 +1,229 @@
+//! The real `lyncsim` binary: serve with a ready file and a state directory, client init,
+//! signin's texts and exit codes, a restart that changes nothing for clients.
+
+use lyncsim_domain::ErrorId;
+
+use crate::support::{Serve, World, lyncsim, stderr, stdout};
+
+#[test]
+fn serve_signin_and_a_restart_with_a_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, ready, profile) = (
+        dir.path().join("state"),
+        dir.path().join("ready.json"),
+        dir.path().join("machine"),
+    );
+    let serve = Serve::start(&state, &ready);
+    let before = serve.info.clone();
+    assert!(before.dns_addr.ip().is_loopback());
+    assert!(before.hosts.values().all(|ip| ip.is_loopback()));
+
+    let p = profile.to_str().unwrap();
+    let out = lyncsim(&[
+        "client",
+        "init",
+        "--profile",
+        p,
+        "--product",
+        "lync2010",
+        "--os",
+        "win7",
+        "--service",
+        &before.admin_url,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = lyncsim(&[
+        "signin",
+        "--profile",
+        p,
+        "--user",
+        "alice@contoso.com",
+        "--password",
+        "Passw0rd!alice",
+        "--save-password",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "Signed in as alice@contoso.com\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    serve.stop();
+
+    // A restart is not a server-side update: same addresses, same CAs, the same certificate.
+    let serve = Serve::start(&state, &ready);
+    assert_eq!(serve.info, before);
+    let out = lyncsim(&[
+        "signin",
+        "--profile",
+        p,
+        "--user",
+        "alice@contoso.com",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["signed_in"], true);
+    assert_eq!(json["new_certificate"], false, "{json}");
+    let issued = std::fs::read_to_string(state.join("issued-certificates.json")).unwrap();
+    assert_eq!(issued.matches("\"thumbprint\"").count(), 1);
+    serve.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_signin_prints_exactly_the_catalogue_text_and_exits_1() {
+    let world = World::start().await;
+    let profile = world.dir.path().join("skewed");
+    let p = profile.to_str().unwrap();
+    let out = lyncsim(&[
+        "client",
+        "init",
+        "--profile",
+        p,
+        "--product",
+        "lync2013",
+        "--os",
+        "win8",
+        "--service",
+        world.service.admin_url(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let machine = profile.join("machine.toml");
+    let text = std::fs::read_to_string(&machine)
+        .unwrap()
+        .replace("clock_offset_secs = 0", "clock_offset_secs = -301");
+    std::fs::write(&machine, text).unwrap();
+
+    let out = lyncsim(&[
+        "signin",
+        "--profile",
+        p,
+        "--user",
+        "carol@contoso.com",
+        "--password",
+        "Passw0rd!carol",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), format!("{}\n", ErrorId::ECert.text()));
+    assert!(stderr(&out).contains("trace log"));
+
+    let out = lyncsim(&[
+        "signin",
+        "--profile",
+        p,
+        "--user",
+        "carol@contoso.com",
+        "--password",
+        "Passw0rd!carol",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["error"], "E_CERT");
+    assert_eq!(json["stage"], "token");
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("skew -5m01s, tolerance 5m00s"),
+        "{json}"
+    );
+
+    let out = lyncsim(&["certmgr", "--profile", p]);
+    assert!(
+        stdout(&out).contains("There are no items to show in this view."),
+        "{}",
+        stdout(&out)
+    );
+    let out = lyncsim(&["ipconfig", "--profile", p, "--displaydns"]);
+    assert!(
+        stdout(&out).contains("login.microsoftonline.com"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lyncsim(&["serve", "--subnet", "10.1.2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("only ever listens on loopback"),
+        "{}",
+        stderr(&out)
+    );
+
+    let p = dir.path().join("xp").to_str().unwrap().to_owned();
+    let out = lyncsim(&[
+        "client",
+        "init",
+        "--profile",
+        &p,
+        "--product",
+        "lync2013",
+        "--os",
+        "xp",
+        "--service",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("does not run on Windows XP"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = lyncsim(&[
+        "client",
+        "init",
+        "--profile",
+        &p,
+        "--product",
+        "lync2007",
+        "--os",
+        "xp",
+        "--service",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("lync2010, lync2013"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = lyncsim(&["signin", "--profile", &p, "--user", "alice@contoso.com"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a lyncsim profile"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = lyncsim(&[
+        "client",
+        "init",
+        "--profile",
+        &p,
+        "--product",
+        "lync2010",
+        "--os",
+        "xp",
+        "--service",
+        "http://10.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("only ever on loopback"),
+        "{}",
+        stderr(&out)
+    );
+}

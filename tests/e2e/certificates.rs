@@ -1,0 +1,69 @@
+//! Every issued certificate is read back by independent implementations: x509-parser, and
+//! OpenSSL's `verify` against the CA the admin API exports.
+
+use std::process::Command;
+
+use lyncsim_domain::{Os, Product};
+use x509_parser::prelude::*;
+
+use crate::support::{World, admin_get, sign_in};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issued_certificate_parses_and_openssl_verifies_it() {
+    let world = World::start().await;
+    let profile = world.profile("pki", Product::Lync2010, Os::Win7);
+    let done = sign_in(&profile, "alice@contoso.com").await.unwrap();
+
+    let stored = profile.certificates().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].thumbprint, done.certificate);
+    let der = &stored[0].der;
+
+    let (rest, cert) = X509Certificate::from_der(der).expect("x509-parser reads it");
+    assert!(rest.is_empty());
+    assert_eq!(cert.subject().to_string(), "CN=sip:alice@contoso.com");
+    assert!(
+        cert.issuer()
+            .to_string()
+            .contains("CN=Communications Server")
+    );
+    match cert.public_key().parsed().unwrap() {
+        x509_parser::public_key::PublicKey::RSA(rsa) => assert_eq!(rsa.key_size(), 2048),
+        other => panic!("not RSA: {other:?}"),
+    }
+    let lifetime = cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
+    assert_eq!(lifetime, 180 * 24 * 3600);
+    let eku = cert
+        .extended_key_usage()
+        .unwrap()
+        .expect("EKU present")
+        .value;
+    assert!(eku.client_auth);
+    assert!(!cert.is_ca());
+
+    let ca_pem = admin_get(world.service.admin_url(), "/ca/communications-server.pem").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_path, cert_path) = (dir.path().join("ca.pem"), dir.path().join("cert.pem"));
+    std::fs::write(&ca_path, &ca_pem).unwrap();
+    std::fs::write(&cert_path, lyncsim_pki::pem_encode("CERTIFICATE", der)).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-purpose", "sslclient", "-CAfile"])
+        .arg(&ca_path)
+        .arg(&cert_path)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.trim_end().ends_with(": OK"),
+        "openssl verify: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The public root, too, verifies the server certificate a host presents.
+    let root_pem = admin_get(world.service.admin_url(), "/ca/root.pem").await;
+    let root_der =
+        lyncsim_pki::pem_decode("CERTIFICATE", std::str::from_utf8(&root_pem).unwrap()).unwrap();
+    let (_, root) = X509Certificate::from_der(&root_der).unwrap();
+    assert!(root.is_ca());
+    assert!(root.subject().to_string().contains("NOT FOR PRODUCTION"));
+}

@@ -1,0 +1,263 @@
+//! The service against hostile or odd input, spoken to with curl (an independent HTTP and TLS
+//! implementation): it answers with a 4xx problem document and keeps serving.
+
+use std::process::Command;
+
+use lyncsim_domain::{Os, Product};
+use lyncsim_pki::{PersonalKey, make_csr, pem_encode};
+use serde_json::Value;
+
+use crate::support::{World, password, sign_in};
+
+/// curl against one of the service's hosts, resolved to its loopback address.
+struct Curl<'a> {
+    world: &'a World,
+    root: std::path::PathBuf,
+}
+
+impl Curl<'_> {
+    fn new(world: &World) -> Curl<'_> {
+        let root = world.dir.path().join("root.pem");
+        std::fs::write(&root, &world.root_pem).unwrap();
+        Curl { world, root }
+    }
+
+    /// POSTs `body` to `https://host/path`; returns the status and the parsed body.
+    fn post(&self, host: &str, path: &str, body: &str, bearer: Option<&str>) -> (u16, Value) {
+        let info = self.world.info();
+        let port = info.https_port;
+        let ip = info.hosts[host];
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+        ])
+        .arg("--cacert")
+        .arg(&self.root)
+        .args(["--resolve", &format!("{host}:{port}:{ip}")])
+        .args(["--data-binary", body, "-w", "\n%{http_code}"]);
+        if let Some(token) = bearer {
+            cmd.args(["-H", &format!("authorization: Bearer {token}")]);
+        }
+        let out = cmd
+            .arg(format!("https://{host}:{port}{path}"))
+            .output()
+            .expect("curl is installed (.ci/run installs it)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (
+            status.trim().parse().unwrap_or(0),
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
+    }
+
+    fn admin(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "-X",
+                method,
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                body,
+                "-w",
+                "\n%{http_code}",
+            ])
+            .arg(format!("{}{path}", self.world.service.admin_url()))
+            .output()
+            .expect("curl runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (
+            status.trim().parse().unwrap_or(0),
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn token_request(user: &str) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    serde_json::json!({
+        "user": user, "password": password(user), "timestamp_ms": now_ms as i64,
+        "client": { "product": "lync2013", "build": "15.0.4569.1503" }
+    })
+    .to_string()
+}
+
+const GAPC: &str = "/CertProv/CertProvisioningService.svc/GetAndPublishCert";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csr_for_another_user_is_refused_and_the_service_keeps_serving() {
+    let world = World::start().await;
+    let curl = Curl::new(&world);
+    let (status, token) = curl.post(
+        "login.microsoftonline.com",
+        "/RST2.srf",
+        &token_request("alice@contoso.com"),
+        None,
+    );
+    assert_eq!(status, 200, "{token}");
+    let token = token["token"].as_str().unwrap().to_owned();
+
+    let key = PersonalKey::generate().unwrap();
+    let csr = pem_encode(
+        "CERTIFICATE REQUEST",
+        &make_csr(&key, "bob@contoso.com").unwrap(),
+    );
+    let body = serde_json::json!({ "csr_pem": csr }).to_string();
+    let (status, problem) = curl.post("pool-a.online.lync.com", GAPC, &body, Some(&token));
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["type"], "urn:lyncsim:problem:forbidden");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("CN=sip:bob@contoso.com is not the signed-in user sip:alice@contoso.com"),
+        "{problem}"
+    );
+
+    // The same request for the right subject, in DER, is served.
+    let der = make_csr(&key, "alice@contoso.com").unwrap();
+    use base64::Engine;
+    let body = serde_json::json!({ "csr_der_base64": base64::engine::general_purpose::STANDARD.encode(der) }).to_string();
+    let (status, issued) = curl.post("pool-a.online.lync.com", GAPC, &body, Some(&token));
+    assert_eq!(status, 200, "{issued}");
+    assert!(
+        issued["certificate_pem"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+
+    // Bad input of every kind gets a 4xx problem document.
+    for (host, path, body, bearer, expected) in [
+        (
+            "pool-a.online.lync.com",
+            GAPC,
+            "{not json",
+            Some(token.as_str()),
+            400,
+        ),
+        (
+            "pool-a.online.lync.com",
+            GAPC,
+            r#"{"csr_pem":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}"#,
+            Some(token.as_str()),
+            400,
+        ),
+        (
+            "pool-a.online.lync.com",
+            GAPC,
+            "{}",
+            Some("not.a.token"),
+            401,
+        ),
+        ("pool-a.online.lync.com", GAPC, "{}", None, 401),
+        (
+            "login.microsoftonline.com",
+            "/RST2.srf",
+            r#"{"user":1}"#,
+            None,
+            400,
+        ),
+        ("login.microsoftonline.com", "/nowhere", "{}", None, 404),
+        (
+            "pool-a.online.lync.com",
+            "/sip/register",
+            r#"{"user":"alice@contoso.com","client":{"product":"lync2013","build":"15.0.1"}}"#,
+            None,
+            401,
+        ),
+    ] {
+        let (status, problem) = curl.post(host, path, body, bearer);
+        assert_eq!(status, expected, "{host}{path} {body}: {problem}");
+        assert!(
+            problem["detail"].is_string(),
+            "{host}{path}: not a problem document: {problem}"
+        );
+    }
+
+    // Still serving: a real client signs in.
+    let profile = world.profile("after", Product::Lync2013, Os::Win7);
+    assert!(sign_in(&profile, "alice@contoso.com").await.is_ok());
+    let journal = world.journal().await;
+    assert!(journal.iter().any(
+        |e| e.endpoint == "GetAndPublishCert" && e.reason.contains("is not the signed-in user")
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_adds_users_and_sets_the_clock() {
+    let world = World::start().await;
+    let curl = Curl::new(&world);
+    let (status, created) = curl.admin(
+        "POST",
+        "/users",
+        r#"{"address":"dave@contoso.com","password":"Passw0rd!dave","home_pool":"pool-b"}"#,
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["home_pool"], "pool-b.online.lync.com");
+    for (body, expected) in [
+        (r#"{"address":"dave@contoso.com","password":"x"}"#, 409),
+        (r#"{"address":"eve@fabrikam.com","password":"x"}"#, 400),
+        (
+            r#"{"address":"eve@contoso.com","password":"x","home_pool":"pool-z"}"#,
+            400,
+        ),
+        ("[]", 400),
+    ] {
+        assert_eq!(curl.admin("POST", "/users", body).0, expected, "{body}");
+    }
+    let profile = world.profile("dave", Product::Lync2013, Os::Win8);
+    let req = lyncsim_client::SignInRequest {
+        user: "dave@contoso.com".into(),
+        password: Some("Passw0rd!dave".into()),
+        save_password: false,
+    };
+    let done = lyncsim_client::sign_in(&profile, &req)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.pool, "pool-b.online.lync.com");
+
+    assert_eq!(
+        curl.admin("PUT", "/clock", r#"{"tolerance_secs":-1}"#).0,
+        400
+    );
+    let (status, clock) = curl.admin("PUT", "/clock", r#"{"offset_secs":600}"#);
+    assert_eq!(status, 200);
+    assert_eq!(clock["offset_secs"], 600);
+    // The service's clock is now ten minutes ahead of the machine's: the STS says so.
+    let failure = lyncsim_client::sign_in(&profile, &req)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        failure.reason.contains("skew -10m00s"),
+        "{}",
+        failure.reason
+    );
+    let time: Value = serde_json::from_slice(
+        &crate::support::admin_get(world.service.admin_url(), "/time").await,
+    )
+    .unwrap();
+    let system = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (time["unix"].as_i64().unwrap() - system - 600).abs() <= 2,
+        "{time}"
+    );
+}

@@ -1,0 +1,199 @@
+//! Sign-in end to end, in process: both products, every OS layout, the stored certificate,
+//! the clock tolerance, saved passwords, an unreachable service.
+
+use lyncsim_client::SignInRequest;
+use lyncsim_domain::{ErrorId, FailureKind, Os, Product, Stage};
+
+use crate::support::{World, password, sign_in};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_products_sign_in_on_every_os_they_run_on() {
+    let world = World::start().await;
+    for product in Product::ALL {
+        for os in Os::ALL {
+            if !product.runs_on(*os) {
+                continue;
+            }
+            let profile = world.profile(&format!("{product}-{os}"), *product, *os);
+            let done = sign_in(&profile, "alice@contoso.com")
+                .await
+                .unwrap_or_else(|f| panic!("{product} on {os}: {f:?}"));
+            assert_eq!(done.user, "alice@contoso.com");
+            assert_eq!(done.pool, "pool-a.online.lync.com");
+            assert!(done.new_certificate);
+            assert!(
+                profile
+                    .layout()
+                    .endpoint_cache("alice@contoso.com")
+                    .is_file(),
+                "{product} on {os}"
+            );
+        }
+    }
+    // Lync 2010 found its pool through SRV and the director, Lync 2013 through Autodiscover.
+    let journal = world.journal().await;
+    assert!(journal.iter().any(|e| e.endpoint == "director"));
+    assert!(journal.iter().any(|e| e.endpoint == "autodiscover"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sign_in_reuses_the_stored_certificate() {
+    let world = World::start().await;
+    for (i, product) in Product::ALL.iter().enumerate() {
+        let user = ["alice@contoso.com", "carol@contoso.com"][i];
+        let profile = world.profile(product.id(), *product, Os::Win7);
+        let first = sign_in(&profile, user).await.unwrap();
+        let second = sign_in(&profile, user).await.unwrap();
+        assert!(first.new_certificate);
+        assert!(!second.new_certificate);
+        assert_eq!(first.certificate, second.certificate);
+        assert_eq!(
+            world.issuances(user).await,
+            1,
+            "{product}: one issuance for two sign-ins"
+        );
+        // The second sign-in skipped discovery: the endpoint cache named the pool.
+        let discoveries = world
+            .journal()
+            .await
+            .iter()
+            .filter(|e| {
+                (e.endpoint == "director" || e.endpoint == "autodiscover")
+                    && e.user.as_deref() == Some(user)
+            })
+            .count();
+        assert_eq!(discoveries, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_within_five_minutes_signs_in_and_beyond_it_does_not() {
+    let world = World::start().await;
+    for (offset, signs_in, shown) in [
+        (299, true, "4m59s"),
+        (-299, true, "-4m59s"),
+        (301, false, "5m01s"),
+        (-301, false, "-5m01s"),
+    ] {
+        let mut profile = world.profile(&format!("skew{offset}"), Product::Lync2010, Os::Win7);
+        profile
+            .update_machine(|m| m.clock_offset_secs = offset)
+            .unwrap();
+        let outcome = sign_in(&profile, "bob@contoso.com").await;
+        if signs_in {
+            assert!(outcome.is_ok(), "offset {offset}: {outcome:?}");
+            continue;
+        }
+        let failure = outcome.expect_err("beyond the tolerance");
+        assert_eq!(failure.error, ErrorId::ECert, "offset {offset}");
+        assert_eq!(failure.stage, Stage::Token);
+        assert_eq!(failure.kind, FailureKind::Rejected);
+        assert!(
+            failure.reason.contains(&format!("skew {shown}")),
+            "{}",
+            failure.reason
+        );
+        let trace = std::fs::read_to_string(profile.trace_file()).unwrap();
+        assert!(
+            trace.contains(&format!(
+                "STS rejected the request timestamp: skew {shown}, tolerance 5m00s"
+            )),
+            "{trace}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_password_signs_in_without_typing_it() {
+    let world = World::start().await;
+    let profile = world.profile("saved", Product::Lync2010, Os::Xp);
+    let user = "bob@contoso.com";
+    let first = SignInRequest {
+        user: user.into(),
+        password: Some(password(user)),
+        save_password: true,
+    };
+    lyncsim_client::sign_in(&profile, &first)
+        .await
+        .unwrap()
+        .unwrap();
+    let creds = profile.credentials().unwrap();
+    assert_eq!(creds.len(), 1);
+    assert_eq!(
+        creds[0].as_ref().unwrap().target,
+        "Microsoft_OC1:uri=bob@contoso.com:specific:OCS:1"
+    );
+    let again = SignInRequest {
+        user: user.into(),
+        password: None,
+        save_password: false,
+    };
+    assert!(
+        lyncsim_client::sign_in(&profile, &again)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    // Without a saved or typed password, sign-in is not attempted at all.
+    let other = SignInRequest {
+        user: "alice@contoso.com".into(),
+        password: None,
+        save_password: false,
+    };
+    let err = lyncsim_client::sign_in(&profile, &other).await.unwrap_err();
+    assert!(err.to_string().contains("no password"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_service_cannot_be_reached() {
+    let world = World::start().await;
+    let profile = world.profile("gone", Product::Lync2013, Os::Win8);
+    sign_in(&profile, "carol@contoso.com").await.unwrap();
+    let World { service, dir, .. } = world;
+    service.shutdown().await;
+    // The resolver cache still knows the hosts; nothing listens there any more.
+    let failure = sign_in(&profile, "carol@contoso.com")
+        .await
+        .expect_err("service is gone");
+    assert_eq!(failure.error, ErrorId::EUnreachable);
+    assert_eq!(failure.stage, Stage::Token);
+    assert!(
+        failure.reason.contains("connection refused"),
+        "{}",
+        failure.reason
+    );
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resolver_cache_holds_records_with_their_ttl() {
+    let world = World::start().await;
+    let profile = world.profile("dns", Product::Lync2013, Os::Win7);
+    sign_in(&profile, "alice@contoso.com").await.unwrap();
+    let cache = profile.dns_cache();
+    let cname = cache
+        .iter()
+        .find(|r| r.name == "lyncdiscover.contoso.com")
+        .expect("CNAME cached");
+    assert_eq!(
+        (cname.rtype.as_str(), cname.data.as_str()),
+        ("CNAME", "webdir.online.lync.com")
+    );
+    let pool = cache
+        .iter()
+        .find(|r| r.name == "pool-a.online.lync.com")
+        .expect("pool cached");
+    assert_eq!(
+        pool.data,
+        world.info().hosts["pool-a.online.lync.com"].to_string()
+    );
+    assert_eq!(pool.ttl, 3600);
+    // TTLs run on the machine's clock: an hour later the records are gone.
+    let mut later = profile.clone();
+    later
+        .update_machine(|m| m.clock_offset_secs = 3601)
+        .unwrap();
+    assert!(later.dns_cache().is_empty());
+    profile.flush_dns().unwrap();
+    assert!(profile.dns_cache().is_empty());
+}

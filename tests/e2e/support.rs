@@ -1,0 +1,208 @@
+//! Starting a world (a service and profiles in a temporary folder) and driving the binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lyncsim_client::{InitOptions, Outcome, Profile, SignInRequest};
+use lyncsim_domain::{Os, Product};
+use lyncsim_service::{RunningService, Service, ServiceConfig, Tenant};
+use lyncsim_wire::{JournalEntry, ServiceInfo};
+
+/// The password of a user of the built-in tenant.
+pub fn password(user: &str) -> String {
+    Tenant::contoso()
+        .users
+        .into_iter()
+        .find(|u| u.address == user)
+        .expect("a tenant user")
+        .password
+}
+
+/// A service and a folder for profiles; both go away when dropped.
+pub struct World {
+    pub service: RunningService,
+    pub dir: tempfile::TempDir,
+    pub root_pem: String,
+}
+
+impl World {
+    pub async fn start() -> World {
+        let service = Service::start(ServiceConfig::default())
+            .await
+            .expect("service starts");
+        let root_pem =
+            String::from_utf8(admin_get(service.admin_url(), "/ca/root.pem").await).unwrap();
+        World {
+            service,
+            dir: tempfile::tempdir().unwrap(),
+            root_pem,
+        }
+    }
+
+    pub fn info(&self) -> &ServiceInfo {
+        self.service.info()
+    }
+
+    pub fn profile(&self, name: &str, product: Product, os: Os) -> Profile {
+        Profile::init(
+            &self.dir.path().join(name),
+            InitOptions {
+                product,
+                os,
+                build: None,
+                service: self.info().clone(),
+                root_pem: self.root_pem.clone(),
+                windows_user: "jdoe".into(),
+                windows_password: "Winter2011!".into(),
+            },
+        )
+        .expect("profile")
+    }
+
+    pub async fn journal(&self) -> Vec<JournalEntry> {
+        serde_json::from_slice(&admin_get(self.service.admin_url(), "/journal").await).unwrap()
+    }
+
+    /// How many certificates the service issued to `user`, by the journal.
+    pub async fn issuances(&self, user: &str) -> usize {
+        self.journal()
+            .await
+            .iter()
+            .filter(|e| {
+                e.endpoint == "GetAndPublishCert"
+                    && e.user.as_deref() == Some(user)
+                    && e.reason.starts_with("issued")
+            })
+            .count()
+    }
+}
+
+pub async fn admin_get(admin_url: &str, path: &str) -> Vec<u8> {
+    lyncsim_client::fetch_plain(&format!("{admin_url}{path}"))
+        .await
+        .expect("admin API answers")
+}
+
+/// Signs `user` in on `profile` with the tenant password.
+pub async fn sign_in(profile: &Profile, user: &str) -> Outcome {
+    let req = SignInRequest {
+        user: user.into(),
+        password: Some(password(user)),
+        save_password: false,
+    };
+    lyncsim_client::sign_in(profile, &req)
+        .await
+        .expect("sign-in runs")
+}
+
+/// Runs the real binary to completion.
+pub fn lyncsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lyncsim"))
+        .args(args)
+        .output()
+        .expect("lyncsim runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `lyncsim serve` as a child process; killed when dropped.
+pub struct Serve {
+    child: Child,
+    pub info: ServiceInfo,
+}
+
+impl Serve {
+    pub fn start(state_dir: &Path, ready_file: &Path) -> Serve {
+        let _ = std::fs::remove_file(ready_file);
+        let child = Command::new(env!("CARGO_BIN_EXE_lyncsim"))
+            .args(["serve", "--state-dir"])
+            .arg(state_dir)
+            .arg("--ready-file")
+            .arg(ready_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let mut serve = Serve {
+            child,
+            info: placeholder_info(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(ready_file)
+                && let Ok(info) = serde_json::from_str(&text)
+            {
+                serve.info = info;
+                return serve;
+            }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("lyncsim serve exited early: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lyncsim serve did not write its ready file"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "serve stopped with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn placeholder_info() -> ServiceInfo {
+    ServiceInfo {
+        admin_url: String::new(),
+        dns_addr: "127.0.0.1:0".parse().unwrap(),
+        https_port: 0,
+        tenant: String::new(),
+        hosts: Default::default(),
+    }
+}
+
+/// A file in the profile, found by name anywhere below it.
+pub fn find_file(root: &Path, name_part: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(root).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name_part) {
+                return Some(found);
+            }
+        } else if path.file_name()?.to_string_lossy().contains(name_part) {
+            return Some(path);
+        }
+    }
+    None
+}
