@@ -24,6 +24,19 @@ impl Curl<'_> {
 
     /// POSTs `body` to `https://host/path`; returns the status and the parsed body.
     fn post(&self, host: &str, path: &str, body: &str, bearer: Option<&str>) -> (u16, Value) {
+        self.post_with(host, path, body, bearer, &[])
+    }
+
+    /// The same with more curl arguments (a client certificate); status 0 when no HTTP
+    /// response came back at all.
+    fn post_with(
+        &self,
+        host: &str,
+        path: &str,
+        body: &str,
+        bearer: Option<&str>,
+        extra: &[&str],
+    ) -> (u16, Value) {
         let info = self.world.info();
         let port = info.https_port;
         let ip = info.hosts[host];
@@ -44,6 +57,7 @@ impl Curl<'_> {
         if let Some(token) = bearer {
             cmd.args(["-H", &format!("authorization: Bearer {token}")]);
         }
+        cmd.args(extra);
         let out = cmd
             .arg(format!("https://{host}:{port}{path}"))
             .output()
@@ -260,4 +274,217 @@ async fn the_admin_api_adds_users_and_sets_the_clock() {
         (time["unix"].as_i64().unwrap() - system - 600).abs() <= 2,
         "{time}"
     );
+}
+
+/// A personal certificate for `user` from the service, and its key, as PEM files for curl.
+fn provision(curl: &Curl<'_>, user: &str, dir: &std::path::Path) -> (String, String, PersonalKey) {
+    let (_, token) = curl.post(
+        "login.microsoftonline.com",
+        "/RST2.srf",
+        &token_request(user),
+        None,
+    );
+    let token = token["token"].as_str().expect("a token").to_owned();
+    let key = PersonalKey::generate().unwrap();
+    let csr = pem_encode("CERTIFICATE REQUEST", &make_csr(&key, user).unwrap());
+    let pool = if user.starts_with("carol") {
+        "pool-b"
+    } else {
+        "pool-a"
+    };
+    let (status, issued) = curl.post(
+        &format!("{pool}.online.lync.com"),
+        GAPC,
+        &serde_json::json!({ "csr_pem": csr }).to_string(),
+        Some(&token),
+    );
+    assert_eq!(status, 200, "{issued}");
+    let cert = dir.join(format!("{user}.crt.pem"));
+    let key_file = dir.join(format!("{user}.key.pem"));
+    std::fs::write(&cert, issued["certificate_pem"].as_str().unwrap()).unwrap();
+    std::fs::write(&key_file, pem_encode("PRIVATE KEY", &key.pkcs8_der())).unwrap();
+    (
+        cert.to_string_lossy().into_owned(),
+        key_file.to_string_lossy().into_owned(),
+        key,
+    )
+}
+
+fn register_body(user: &str) -> String {
+    serde_json::json!({ "user": user, "client": { "product": "lync2013", "build": "15.0.4569.1503" } }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registrar_checks_the_certificate_in_the_tls_handshake() {
+    let world = World::start().await;
+    let curl = Curl::new(&world);
+    let dir = world.dir.path();
+    let (cert, key, personal_key) = provision(&curl, "alice@contoso.com", dir);
+    let mtls = |c: &str, k: &str| {
+        vec![
+            "--cert".to_owned(),
+            c.to_owned(),
+            "--key".to_owned(),
+            k.to_owned(),
+        ]
+    };
+    let args = mtls(&cert, &key);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let (status, ok) = curl.post_with(
+        "pool-a.online.lync.com",
+        "/sip/register",
+        &register_body("alice@contoso.com"),
+        None,
+        &args,
+    );
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(ok["pool"], "pool-a.online.lync.com");
+
+    // The right certificate at the wrong pool, or for the wrong user, is refused after TLS.
+    let (status, problem) = curl.post_with(
+        "pool-b.online.lync.com",
+        "/sip/register",
+        &register_body("alice@contoso.com"),
+        None,
+        &args,
+    );
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not homed on pool-b"),
+        "{problem}"
+    );
+    let (status, problem) = curl.post_with(
+        "pool-a.online.lync.com",
+        "/sip/register",
+        &register_body("bob@contoso.com"),
+        None,
+        &args,
+    );
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the certificate is for sip:alice@contoso.com"),
+        "{problem}"
+    );
+
+    // A certificate from another CA, for the same key and subject, fails the handshake itself.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let foreign =
+        lyncsim_pki::Authority::generate(lyncsim_pki::AuthorityKind::CommunicationsServer, now, 9)
+            .unwrap();
+    let request =
+        lyncsim_pki::parse_csr(&make_csr(&personal_key, "alice@contoso.com").unwrap()).unwrap();
+    let forged = foreign.issue_personal(&request, now, 24 * 3600).unwrap();
+    let forged_path = dir.join("forged.pem");
+    std::fs::write(&forged_path, &forged.pem).unwrap();
+    let args2 = mtls(forged_path.to_str().unwrap(), &key);
+    let args2: Vec<&str> = args2.iter().map(String::as_str).collect();
+    let (status, _) = curl.post_with(
+        "pool-a.online.lync.com",
+        "/sip/register",
+        &register_body("alice@contoso.com"),
+        None,
+        &args2,
+    );
+    assert_eq!(status, 0, "the TLS handshake must fail");
+
+    // Half a year on by the service's clock, the genuine certificate has expired.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-X",
+            "PUT",
+            "--data-binary",
+            r#"{"offset_secs":15811200}"#,
+            "-H",
+            "content-type: application/json",
+        ])
+        .arg(format!("{}/clock", world.service.admin_url()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (status, _) = curl.post_with(
+        "pool-a.online.lync.com",
+        "/sip/register",
+        &register_body("alice@contoso.com"),
+        None,
+        &args,
+    );
+    assert_eq!(status, 0, "an expired certificate must fail the handshake");
+
+    let reasons: Vec<String> = world
+        .journal()
+        .await
+        .into_iter()
+        .filter(|e| e.endpoint == "tls")
+        .map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("not issued by the current Communications Server CA")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("expired") && r.contains("by the service clock")),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_finds_every_record_over_udp_and_tcp() {
+    let world = World::start().await;
+    let dns = world.info().dns_addr;
+    assert_eq!(dns.ip().to_string(), "127.0.0.1");
+    let port = dns.port().to_string();
+    let dig = |args: &[&str]| {
+        let out = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &port,
+                "+noall",
+                "+answer",
+                "+time=2",
+                "+tries=1",
+            ])
+            .args(args)
+            .output()
+            .expect("dig is installed (.ci/run installs dnsutils)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let answer = dig(&["lyncdiscover.contoso.com"]);
+    assert!(
+        answer.contains("CNAME\twebdir.online.lync.com."),
+        "{answer}"
+    );
+    let answer = dig(&["+tcp", "_sip._tls.contoso.com", "SRV"]);
+    assert!(
+        answer.contains(&format!(
+            "SRV\t100 1 {} sipdir.online.lync.com.",
+            world.info().https_port
+        )),
+        "{answer}"
+    );
+    for (host, ip) in &world.info().hosts {
+        if host.starts_with("lyncdiscover") {
+            continue;
+        }
+        let answer = dig(&[host.as_str()]);
+        assert!(
+            answer.contains(&format!("3600\tIN\tA\t{ip}")),
+            "{host}: {answer}"
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! Where the service listens: a /24 of loopback addresses, one per host, one shared HTTPS port.
+//! Where the service listens: a /24 of loopback addresses, one per HTTPS host, all on one
+//! port; the DNS server and the admin API on 127.0.0.1.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -45,14 +46,14 @@ impl NetworkLayout {
         IpAddr::V4(Ipv4Addr::new(a, b, c, host))
     }
 
-    /// The DNS server's address.
+    /// The DNS server's address: 127.0.0.1, so that `dig @127.0.0.1 -p PORT` finds it.
     pub fn dns_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.ip(1), self.dns_port)
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.dns_port)
     }
 
-    /// The admin API's address.
+    /// The admin API's address, on 127.0.0.1 beside the DNS server.
     pub fn admin_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.ip(1), self.admin_port)
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.admin_port)
     }
 
     /// Checks that the subnet is on loopback.

@@ -94,7 +94,10 @@ async fn bind_with_retries(
             Ok(bound) => return Ok(bound),
             Err(e)
                 if retryable(&e)
-                    && (!fixed_subnet || wanted.https_port == 0 || wanted.dns_port == 0) =>
+                    && (!fixed_subnet
+                        || wanted.https_port == 0
+                        || wanted.dns_port == 0
+                        || wanted.admin_port == 0) =>
             {
                 last = Some(e);
                 if !fixed_subnet {
