@@ -30,7 +30,7 @@ pub use certstore::StoredCert;
 pub use credman::Credential;
 pub use https::fetch_plain;
 pub use layout::Layout;
-pub use machine::{Machine, NetworkSettings, default_build, default_sign_in_assistant};
+pub use machine::{Machine, NetworkSettings};
 pub use profile::{InitOptions, Profile};
 pub use resolver::CachedRecord;
 pub use signin::{Outcome, SignInFailure, SignInRequest, SignedIn, sign_in};

@@ -7,21 +7,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use lyncsim_domain::{Build, Os, Product};
 use serde::{Deserialize, Serialize};
 
-/// The build `client init` installs: a current cumulative update of each product.
-pub fn default_build(product: Product) -> Build {
-    let text = match product {
-        Product::Lync2010 => "4.0.7577.4419",
-        Product::Lync2013 => "15.0.4569.1503",
-    };
-    // Literal build numbers of the right form.
-    text.parse().expect("a valid build literal")
-}
-
-/// The Sign-In Assistant version `client init` installs with Lync 2010.
-pub fn default_sign_in_assistant() -> Build {
-    "7.250.4303.0".parse().expect("a valid build literal")
-}
-
 /// How the machine reaches the service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use lyncsim_domain::{Build, Os, Product};
+use lyncsim_domain::{Build, Os, Product, Release};
 use lyncsim_wire::ServiceInfo;
 
 use crate::dpapi::MasterKey;
 use crate::layout::Layout;
-use crate::machine::{Machine, NetworkSettings, default_build, default_sign_in_assistant};
+use crate::machine::{Machine, NetworkSettings};
 
 /// What `client init` needs.
 #[derive(Debug, Clone)]
@@ -95,11 +95,13 @@ impl Profile {
         }
         let machine = Machine {
             product: opts.product,
-            build: opts.build.unwrap_or_else(|| default_build(opts.product)),
+            build: opts
+                .build
+                .unwrap_or_else(|| opts.product.build(Release::Installed)),
             sign_in_assistant: opts
                 .product
                 .uses_sign_in_assistant()
-                .then(default_sign_in_assistant),
+                .then(|| lyncsim_domain::sign_in_assistant(Release::Installed)),
             os: opts.os,
             clock_offset_secs: 0,
             windows_user: opts.windows_user,

@@ -15,6 +15,13 @@ pub struct Build(Vec<u32>);
 #[error("invalid build number {0:?}: expected dot-separated whole numbers such as 4.0.7577.4087")]
 pub struct ParseBuildError(pub String);
 
+impl Build {
+    /// A build from its parts (`[4, 0, 7577, 4087]`).
+    pub fn from_parts(parts: &[u32]) -> Build {
+        Build(parts.to_vec())
+    }
+}
+
 impl FromStr for Build {
     type Err = ParseBuildError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -1,10 +1,5 @@
 //! Products and operating systems, by the ids that SPEC.md, the CLI and the files use.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 /// An id that is not one of the known ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {given:?}; expected one of: {expected}")]
@@ -20,7 +15,7 @@ pub struct ParseIdError {
 macro_rules! id_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident => $id:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $id)] $variant,)+
         }
@@ -35,16 +30,16 @@ macro_rules! id_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.id())
             }
         }
 
-        impl FromStr for $name {
-            type Err = ParseIdError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::ParseIdError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL.iter().copied().find(|v| v.id() == s).ok_or_else(|| ParseIdError {
+                Self::ALL.iter().copied().find(|v| v.id() == s).ok_or_else(|| $crate::ParseIdError {
                     what: $what,
                     given: s.to_owned(),
                     expected: Self::ALL.iter().map(|v| v.id()).collect::<Vec<_>>().join(", "),

@@ -7,10 +7,13 @@
 
 mod build;
 mod catalogue;
+#[macro_use]
 mod ids;
+mod kb;
 mod time;
 
 pub use build::{Build, ParseBuildError};
 pub use catalogue::{ErrorId, FailureKind, Stage};
 pub use ids::{Os, ParseIdError, Product};
+pub use kb::{Cause, Release, Remedy, default_minimum_sign_in_assistant, sign_in_assistant};
 pub use time::{DEFAULT_TOLERANCE_SECS, Skew};
