@@ -13,13 +13,19 @@ use lyncsim_wire::{
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::endpoints::{ApiError, Shared, accept};
+use std::sync::Arc;
+
+use axum::extract::Path;
+use lyncsim_wire::{Fault, FaultRecord};
+
+use crate::endpoints::{ApiError, accept};
+use crate::faults::World;
 use crate::hosts::{pool_fqdn, pool_name};
 use crate::state::UserRecord;
 
 #[derive(Clone)]
 pub(crate) struct Admin {
-    pub(crate) state: Shared,
+    pub(crate) world: Arc<World>,
     pub(crate) info: ServiceInfo,
 }
 
@@ -34,6 +40,8 @@ pub(crate) fn router(admin: Admin) -> Router {
         .route("/users", get(users).post(add_user))
         .route("/clock", get(clock).put(set_clock))
         .route("/time", get(time))
+        .route("/faults", get(faults).post(add_fault).delete(clear_faults))
+        .route("/faults/{id}", axum::routing::delete(remove_fault))
         .fallback(|| async { ApiError(Problem::not_found("no such admin endpoint")) })
         .with_state(admin)
 }
@@ -53,15 +61,15 @@ fn pem(body: String) -> impl IntoResponse {
 }
 
 async fn root_pem(AxState(a): AxState<Admin>) -> impl IntoResponse {
-    pem(a.state.public_root.cert_pem())
+    pem(a.world.state.public_root.cert_pem())
 }
 
 async fn cs_pem(AxState(a): AxState<Admin>) -> impl IntoResponse {
-    pem(a.state.communications_server().cert_pem())
+    pem(a.world.state.communications_server().cert_pem())
 }
 
 async fn journal(AxState(a): AxState<Admin>) -> Json<Vec<JournalEntry>> {
-    Json(a.state.journal.entries())
+    Json(a.world.state.journal.entries())
 }
 
 #[derive(Serialize)]
@@ -75,7 +83,8 @@ struct IssuedView {
 
 async fn certificates(AxState(a): AxState<Admin>) -> Json<Vec<IssuedView>> {
     Json(
-        a.state
+        a.world
+            .state
             .issued()
             .into_iter()
             .map(|r| IssuedView {
@@ -90,7 +99,7 @@ async fn certificates(AxState(a): AxState<Admin>) -> Json<Vec<IssuedView>> {
 }
 
 async fn users(AxState(a): AxState<Admin>) -> Json<Vec<UserView>> {
-    Json(a.state.users())
+    Json(a.world.state.users())
 }
 
 async fn add_user(
@@ -98,7 +107,7 @@ async fn add_user(
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let Json(new) = accept(body)?;
-    crate::config::check_address(&new.address, &a.state.domain)
+    crate::config::check_address(&new.address, &a.world.state.domain)
         .map_err(|e| ApiError(Problem::bad_request(e.to_string())))?;
     if new.password.is_empty() {
         return Err(ApiError(Problem::bad_request(
@@ -111,8 +120,9 @@ async fn add_user(
         address: new.address.clone(),
         password: new.password,
         home_pool: pool.to_owned(),
+        corrupt: false,
     };
-    match a.state.add_user(record) {
+    match a.world.state.add_user(record) {
         Ok(true) => Ok((
             StatusCode::CREATED,
             Json(UserView {
@@ -129,7 +139,7 @@ async fn add_user(
 }
 
 async fn clock(AxState(a): AxState<Admin>) -> Json<ClockSettings> {
-    Json(a.state.clock.settings())
+    Json(a.world.state.clock.settings())
 }
 
 async fn set_clock(
@@ -137,7 +147,7 @@ async fn set_clock(
     body: Result<Json<ClockUpdate>, JsonRejection>,
 ) -> Result<Json<ClockSettings>, ApiError> {
     let Json(update) = accept(body)?;
-    let mut settings = a.state.clock.settings();
+    let mut settings = a.world.state.clock.settings();
     if let Some(offset) = update.offset_secs {
         settings.offset_secs = offset;
     }
@@ -149,14 +159,40 @@ async fn set_clock(
         }
         settings.tolerance_secs = tolerance;
     }
-    a.state.clock.set(settings);
+    a.world.state.clock.set(settings);
     Ok(Json(settings))
 }
 
 async fn time(AxState(a): AxState<Admin>) -> Json<TimeResponse> {
-    let now = a.state.clock.now();
+    let now = a.world.state.clock.now();
     Json(TimeResponse {
         unix: now,
         rfc3339: rfc3339(now),
     })
+}
+
+async fn faults(AxState(a): AxState<Admin>) -> Json<Vec<FaultRecord>> {
+    Json(a.world.list().await)
+}
+
+async fn add_fault(
+    AxState(a): AxState<Admin>,
+    body: Result<Json<Fault>, JsonRejection>,
+) -> Result<(StatusCode, Json<FaultRecord>), ApiError> {
+    let Json(fault) = accept(body)?;
+    let record = a.world.apply(fault).await.map_err(ApiError)?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+async fn remove_fault(
+    AxState(a): AxState<Admin>,
+    id: Result<Path<u64>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<FaultRecord>, ApiError> {
+    let Path(id) = accept(id)?;
+    Ok(Json(a.world.remove(id).await.map_err(ApiError)?))
+}
+
+async fn clear_faults(AxState(a): AxState<Admin>) -> Result<StatusCode, ApiError> {
+    a.world.clear().await.map_err(ApiError)?;
+    Ok(StatusCode::NO_CONTENT)
 }

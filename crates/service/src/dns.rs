@@ -55,11 +55,14 @@ fn zone_of<'a>(fqdn: &str, origins: &'a [String]) -> Option<&'a String> {
 
 /// Builds the catalog: the tenant's zone (Autodiscover CNAME, SIP SRV), `online.lync.com` and
 /// `microsoftonline.com`.
+/// The zones, by origin, that the catalog serves: faults change their records.
+pub(crate) type Zones = Vec<(String, Arc<InMemoryZoneHandler>)>;
+
 pub(crate) fn catalog(
     domain: &str,
     hosts: &[HostRecord],
     https_port: u16,
-) -> anyhow::Result<Catalog> {
+) -> anyhow::Result<(Catalog, Zones)> {
     let origins = vec![
         domain.to_owned(),
         "online.lync.com".to_owned(),
@@ -95,10 +98,13 @@ pub(crate) fn catalog(
         )),
     )?;
     let mut catalog = Catalog::new();
+    let mut handles = Vec::new();
     for (origin, z) in origins.iter().zip(zones) {
-        catalog.upsert(LowerName::from(name(origin)?), vec![Arc::new(z)]);
+        let z = Arc::new(z);
+        catalog.upsert(LowerName::from(name(origin)?), vec![z.clone()]);
+        handles.push((origin.clone(), z));
     }
-    Ok(catalog)
+    Ok((catalog, handles))
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ async fn not_found() -> ApiError {
 }
 
 /// The router of one host.
-pub(crate) fn router(role: &Role, state: Shared) -> Router {
+pub(crate) fn router(role: &Role, state: Shared, guard: crate::network::OutageGuard) -> Router {
     let routes = match role {
         Role::Webdir => Router::new().route(paths::AUTODISCOVER, get(home_pool)),
         Role::Director => Router::new().route(paths::DIRECTOR, get(home_pool)),
@@ -77,7 +77,13 @@ pub(crate) fn router(role: &Role, state: Shared) -> Router {
             .route(paths::GET_AND_PUBLISH_CERT, post(get_and_publish_cert))
             .route(paths::REGISTER, post(register)),
     };
-    routes.fallback(not_found).with_state(state)
+    routes
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::network::outage_middleware,
+        ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +170,15 @@ async fn token(
             Problem::unauthorized("the password is not correct"),
         ));
     }
+    if let Err(reason) = check_versions(&state, &req) {
+        return Err(refuse(
+            &state,
+            &conn,
+            "token",
+            Some(user),
+            Problem::forbidden(reason),
+        ));
+    }
     let (token, claims) = state
         .sts_key
         .issue(&record.address, now)
@@ -179,6 +194,44 @@ async fn token(
         token,
         expires: claims.exp,
     }))
+}
+
+/// The STS accepts a client, and for Lync 2010 its Sign-In Assistant, only from the minimum
+/// versions of the service's policy.
+fn check_versions(state: &State, req: &TokenRequest) -> Result<(), String> {
+    let policy = state.policy();
+    let product = req.client.product;
+    if let Some(min) = policy.min_build.get(&product)
+        && req.client.build < *min
+    {
+        return Err(format!(
+            "client {product} build {} is older than the minimum build {min} this service accepts",
+            req.client.build
+        ));
+    }
+    if product.uses_sign_in_assistant() {
+        let Some(sia) = &req.sign_in_assistant else {
+            return Err("the request did not come through the Sign-In Assistant".into());
+        };
+        if *sia < policy.min_sign_in_assistant {
+            return Err(format!(
+                "Sign-In Assistant {sia} is older than the minimum version {} this service accepts",
+                policy.min_sign_in_assistant
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A directory account whose Lync attributes are damaged cannot be provisioned or registered.
+fn check_account(record: &crate::state::UserRecord) -> Result<(), Problem> {
+    if record.corrupt {
+        return Err(Problem::forbidden(format!(
+            "the directory account of sip:{} is incomplete or corrupted (its Lync attributes cannot be read)",
+            record.address
+        )));
+    }
+    Ok(())
 }
 
 fn pool_of(conn: &ConnInfo) -> &str {
@@ -221,6 +274,7 @@ async fn get_and_publish_cert(
             Problem::not_found(format!("no user sip:{user}")),
         ));
     };
+    check_account(&record).map_err(|p| refuse(&state, &conn, EP, Some(user), p))?;
     if record.home_pool != pool_of(&conn) {
         return Err(refuse(
             &state,
@@ -367,6 +421,7 @@ async fn register(
             Problem::not_found(format!("no user sip:{user}")),
         ));
     };
+    check_account(&record).map_err(|p| refuse(&state, &conn, EP, Some(user), p))?;
     if record.home_pool != pool_of(&conn) {
         return Err(refuse(
             &state,

@@ -145,6 +145,7 @@ pub(crate) async fn serve_tls(
     host: String,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    outages: Arc<crate::network::Outages>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
@@ -158,6 +159,12 @@ pub(crate) async fn serve_tls(
                 }
             },
         };
+        if outages.mode(&host) == Some(lyncsim_wire::OutageMode::Reset) {
+            // Accept, then close with a reset: the client sees "connection reset".
+            let _ = tcp.set_zero_linger();
+            drop(tcp);
+            continue;
+        }
         let (acceptor, router, host, shutdown) = (
             acceptor.clone(),
             router.clone(),

@@ -1,7 +1,7 @@
 //! Starting and stopping a service instance: binding every socket on loopback, building the
 //! TLS identities and the DNS catalog, and spawning the tasks that serve them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +20,9 @@ use tokio_util::task::TaskTracker;
 use crate::admin::Admin;
 use crate::clock::ServiceClock;
 use crate::dns::HostRecord;
-use crate::hosts::{HostDef, Role, SniCerts, host_defs, serve_tls};
+use crate::faults::World;
+use crate::hosts::{HostDef, Role, SniCerts, host_defs};
+use crate::network::{HostService, Network, OutageGuard, Outages};
 use crate::registrar::RegistrarVerifier;
 use crate::state::State;
 use crate::{NetworkLayout, ServiceConfig};
@@ -182,9 +184,15 @@ impl Service {
 
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let outages = Arc::new(Outages::default());
+        let guard = OutageGuard {
+            outages: outages.clone(),
+            state: state.clone(),
+        };
         let mut hosts = BTreeMap::new();
         let mut records = Vec::new();
-        for (host, listener) in bound.https {
+        let mut services = HashMap::new();
+        for (host, _) in &bound.https {
             hosts.insert(host.fqdn.clone(), host.ip);
             for alias in &host.aliases {
                 hosts.insert(alias.clone(), host.ip);
@@ -203,18 +211,29 @@ impl Service {
             };
             let mut tls = builder.with_cert_resolver(certs.clone());
             tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let router = crate::endpoints::router(&host.role, state.clone());
-            tracker.spawn(serve_tls(
-                listener,
-                Arc::new(tls),
-                router,
+            let router = crate::endpoints::router(&host.role, state.clone(), guard.clone());
+            services.insert(
                 host.fqdn.clone(),
-                shutdown.clone(),
-                tracker.clone(),
-            ));
+                HostService {
+                    tls: Arc::new(tls),
+                    router,
+                },
+            );
         }
 
-        let catalog = crate::dns::catalog(&state.domain, &records, layout.https_port)?;
+        let (catalog, zones) = crate::dns::catalog(&state.domain, &records, layout.https_port)?;
+        let network = Arc::new(Network::new(
+            layout,
+            services,
+            zones,
+            outages,
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+        for (host, listener) in bound.https {
+            network.serve(host.ip, &host.fqdn, listener)?;
+        }
+        let world = Arc::new(World::new(state.clone(), network, shutdown.clone()));
         let mut dns = hickory_server::Server::new(catalog);
         dns.register_socket(bound.dns_udp);
         dns.register_listener(bound.dns_tcp, Duration::from_secs(5), 64);
@@ -234,7 +253,7 @@ impl Service {
             hosts,
         };
         let admin = crate::admin::router(Admin {
-            state: state.clone(),
+            world,
             info: info.clone(),
         });
         let admin_shutdown = shutdown.clone();

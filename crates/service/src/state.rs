@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
+use lyncsim_domain::{Build, Product};
 use lyncsim_pki::{Authority, AuthorityKind};
 use lyncsim_wire::UserView;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,9 @@ pub(crate) struct UserRecord {
     pub(crate) password: String,
     /// Short pool name: `pool-a` or `pool-b`.
     pub(crate) home_pool: String,
+    /// The directory account's Lync attributes are damaged.
+    #[serde(default)]
+    pub(crate) corrupt: bool,
 }
 
 impl From<&TenantUser> for UserRecord {
@@ -31,6 +35,7 @@ impl From<&TenantUser> for UserRecord {
             address: u.address.clone(),
             password: u.password.clone(),
             home_pool: u.home_pool.clone(),
+            corrupt: false,
         }
     }
 }
@@ -83,6 +88,25 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<(
     Ok(())
 }
 
+/// What the service accepts: the minimum client builds and Sign-In Assistant version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Policy {
+    pub(crate) min_build: BTreeMap<Product, Build>,
+    pub(crate) min_sign_in_assistant: Build,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            min_build: Product::ALL
+                .iter()
+                .map(|p| (*p, p.default_minimum_build()))
+                .collect(),
+            min_sign_in_assistant: lyncsim_domain::default_minimum_sign_in_assistant(),
+        }
+    }
+}
+
 pub(crate) struct State {
     pub(crate) clock: ServiceClock,
     pub(crate) domain: String,
@@ -93,11 +117,14 @@ pub(crate) struct State {
     pub(crate) sts_key: StsKey,
     users: RwLock<BTreeMap<String, UserRecord>>,
     issued: Mutex<Vec<IssuedRecord>>,
+    policy: RwLock<Policy>,
     dir: Option<StateDir>,
 }
 
 const USERS: &str = "users.json";
 const ISSUED: &str = "issued-certificates.json";
+const POLICY: &str = "policy.json";
+const CS_STEM: &str = "communications-server";
 
 fn load_authority(
     dir: Option<&StateDir>,
@@ -128,7 +155,7 @@ impl State {
         let cs = load_authority(
             dir.as_ref(),
             AuthorityKind::CommunicationsServer,
-            "communications-server",
+            CS_STEM,
             now,
         )?;
         let sts_key = match dir
@@ -160,6 +187,10 @@ impl State {
             }
             None => Vec::new(),
         };
+        let policy = match dir.as_ref().map(|d| d.read(POLICY)).transpose()?.flatten() {
+            Some(text) => serde_json::from_str(&text).context("reading policy.json")?,
+            None => Policy::default(),
+        };
         let state = State {
             journal: Journal::new(clock.clone()),
             clock,
@@ -170,6 +201,7 @@ impl State {
             sts_key,
             users: RwLock::new(users),
             issued: Mutex::new(issued),
+            policy: RwLock::new(policy),
             dir,
         };
         state.save_users()?;
@@ -182,6 +214,62 @@ impl State {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Replaces the Communications Server CA (and its files), returning the one it replaces.
+    pub(crate) fn set_communications_server(
+        &self,
+        ca: Arc<Authority>,
+    ) -> anyhow::Result<Arc<Authority>> {
+        if let Some(dir) = &self.dir {
+            dir.write(&format!("ca/{CS_STEM}.key.pem"), ca.key_pem().as_bytes())?;
+            dir.write(&format!("ca/{CS_STEM}.crt.pem"), ca.cert_pem().as_bytes())?;
+        }
+        let mut current = self
+            .communications_server
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(std::mem::replace(&mut *current, ca))
+    }
+
+    pub(crate) fn policy(&self) -> Policy {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes the policy; returns the one before.
+    pub(crate) fn update_policy(&self, change: impl FnOnce(&mut Policy)) -> anyhow::Result<Policy> {
+        let (before, after) = {
+            let mut policy = self.policy.write().unwrap_or_else(|p| p.into_inner());
+            let before = policy.clone();
+            change(&mut policy);
+            (before, policy.clone())
+        };
+        if let Some(dir) = &self.dir {
+            dir.write(POLICY, &serde_json::to_vec_pretty(&after)?)?;
+        }
+        Ok(before)
+    }
+
+    /// Changes a user; returns the record before, or `None` when there is no such user.
+    pub(crate) fn update_user(
+        &self,
+        address: &str,
+        change: impl FnOnce(&mut UserRecord),
+    ) -> anyhow::Result<Option<UserRecord>> {
+        let before = {
+            let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
+            let Some(user) = users.get_mut(&address.to_ascii_lowercase()) else {
+                return Ok(None);
+            };
+            let before = user.clone();
+            change(user);
+            before
+        };
+        self.save_users()?;
+        Ok(Some(before))
     }
 
     pub(crate) fn user(&self, address: &str) -> Option<UserRecord> {

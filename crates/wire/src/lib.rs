@@ -272,3 +272,91 @@ pub struct JournalEntry {
     /// Why, for a person.
     pub reason: String,
 }
+
+/// How a host behaves during an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OutageMode {
+    /// Nothing listens: connections are refused.
+    #[serde(rename = "refuse")]
+    Refuse,
+    /// Connections are accepted and reset at once.
+    #[serde(rename = "reset")]
+    Reset,
+    /// Every request gets 503 Service Unavailable.
+    #[serde(rename = "503")]
+    Unavailable,
+    /// Every response stops half way through its body.
+    #[serde(rename = "cut-off")]
+    CutOff,
+}
+
+/// A server-side fault or operation (`POST /faults`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Fault {
+    /// Raise the minimum client build of a product (to the latest build when left out).
+    MinClientBuild {
+        /// lync2010 or lync2013.
+        product: Product,
+        /// The new minimum.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        build: Option<Build>,
+    },
+    /// Raise the minimum Sign-In Assistant version (to the latest when left out).
+    MinSignInAssistant {
+        /// The new minimum.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<Build>,
+    },
+    /// Replace the Communications Server CA with a new one.
+    RotateCa,
+    /// Move a user to another pool (the other pool when left out).
+    MoveUser {
+        /// The user.
+        user: String,
+        /// `pool-a` or `pool-b`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+    /// Give a host a new address in DNS; a pool's old address goes to the other pool.
+    ChangeDns {
+        /// The host name.
+        host: String,
+    },
+    /// Change a user's password at the service.
+    ChangePassword {
+        /// The user.
+        user: String,
+        /// The new password.
+        password: String,
+    },
+    /// Mark a directory account as corrupted: provisioning and registration fail for it.
+    CorruptAccount {
+        /// The user.
+        user: String,
+    },
+    /// Hosts stop answering properly (all HTTPS hosts when `hosts` is empty).
+    Outage {
+        /// Host names.
+        #[serde(default)]
+        hosts: Vec<String>,
+        /// How they fail.
+        mode: OutageMode,
+        /// Ends by itself after this many seconds; lasts until deleted when left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_secs: Option<u64>,
+    },
+}
+
+/// A fault in force (`GET /faults`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// Its id, for `DELETE /faults/{id}`.
+    pub id: u64,
+    /// What was asked.
+    pub fault: Fault,
+    /// When, service time, RFC 3339.
+    pub applied: String,
+    /// What it did, for a person.
+    pub detail: String,
+}

@@ -1,0 +1,391 @@
+//! Server-side faults and operations: each one changes the service for real (its policy, its
+//! CA, a user, a DNS record, its listeners) and remembers how to undo exactly that change.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use lyncsim_domain::Release;
+use lyncsim_pki::{Authority, AuthorityKind};
+use lyncsim_wire::{Fault, FaultRecord, OutageMode, Problem};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::rfc3339;
+use crate::hosts::{POOLS, pool_fqdn, pool_name};
+use crate::network::Network;
+use crate::state::{Policy, State};
+
+enum Undo {
+    Policy(Policy),
+    Ca(Arc<Authority>),
+    HomePool {
+        user: String,
+        pool: String,
+    },
+    Password {
+        user: String,
+        password: String,
+    },
+    Corrupt {
+        user: String,
+        was: bool,
+    },
+    Dns {
+        host: String,
+        old_ip: IpAddr,
+        new_ip: IpAddr,
+    },
+    Outage {
+        hosts: Vec<String>,
+    },
+}
+
+struct Active {
+    record: FaultRecord,
+    undo: Undo,
+}
+
+/// The service as faults see it.
+pub(crate) struct World {
+    pub(crate) state: Arc<State>,
+    pub(crate) network: Arc<Network>,
+    next_id: AtomicU64,
+    rotations: AtomicU32,
+    active: tokio::sync::Mutex<Vec<Active>>,
+    shutdown: CancellationToken,
+}
+
+fn internal(e: anyhow::Error) -> Problem {
+    Problem::internal(format!("{e:#}"))
+}
+
+fn other_pool(short: &str) -> &'static str {
+    POOLS
+        .iter()
+        .find(|p| **p != short)
+        .copied()
+        .unwrap_or(POOLS[0])
+}
+
+impl World {
+    pub(crate) fn new(
+        state: Arc<State>,
+        network: Arc<Network>,
+        shutdown: CancellationToken,
+    ) -> World {
+        World {
+            state,
+            network,
+            next_id: AtomicU64::new(1),
+            rotations: AtomicU32::new(0),
+            active: tokio::sync::Mutex::new(Vec::new()),
+            shutdown,
+        }
+    }
+
+    pub(crate) async fn list(&self) -> Vec<FaultRecord> {
+        self.active
+            .lock()
+            .await
+            .iter()
+            .map(|a| a.record.clone())
+            .collect()
+    }
+
+    fn known_user(&self, user: &str) -> Result<String, Problem> {
+        self.state
+            .user(user)
+            .map(|u| u.address)
+            .ok_or_else(|| Problem::not_found(format!("no user {user} in this tenant")))
+    }
+
+    fn known_host(&self, host: &str) -> Result<String, Problem> {
+        let host = host.to_ascii_lowercase();
+        if self.network.address(&host).is_some() {
+            return Ok(host);
+        }
+        Err(Problem::not_found(format!(
+            "no host {host}; the hosts are {}",
+            self.network.hosts().join(", ")
+        )))
+    }
+
+    /// Applies a fault; it stays in force until removed (or until its duration ends).
+    pub(crate) async fn apply(self: &Arc<Self>, fault: Fault) -> Result<FaultRecord, Problem> {
+        let mut active = self.active.lock().await;
+        let (detail, undo) = self.make(&fault).await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let record = FaultRecord {
+            id,
+            fault: fault.clone(),
+            applied: rfc3339(self.state.clock.now()),
+            detail,
+        };
+        self.state.journal.record(
+            "admin",
+            "faults",
+            None,
+            lyncsim_wire::Outcome::Ok,
+            format!("fault {id}: {}", record.detail),
+        );
+        active.push(Active {
+            record: record.clone(),
+            undo,
+        });
+        drop(active);
+        if let Fault::Outage {
+            duration_secs: Some(secs),
+            ..
+        } = fault
+        {
+            let world = self.clone();
+            let stop = self.shutdown.clone();
+            self.network.spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(secs)) => { let _ = world.remove(id).await; }
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+        Ok(record)
+    }
+
+    async fn make(&self, fault: &Fault) -> Result<(String, Undo), Problem> {
+        let state = &self.state;
+        Ok(match fault {
+            Fault::MinClientBuild { product, build } => {
+                let min = build
+                    .clone()
+                    .unwrap_or_else(|| product.build(Release::Latest));
+                let before = state
+                    .update_policy(|p| {
+                        p.min_build.insert(*product, min.clone());
+                    })
+                    .map_err(internal)?;
+                (
+                    format!("the STS now accepts {product} from build {min}"),
+                    Undo::Policy(before),
+                )
+            }
+            Fault::MinSignInAssistant { version } => {
+                let min = version
+                    .clone()
+                    .unwrap_or_else(|| lyncsim_domain::sign_in_assistant(Release::Latest));
+                let before = state
+                    .update_policy(|p| p.min_sign_in_assistant = min.clone())
+                    .map_err(internal)?;
+                (
+                    format!("the STS now accepts the Sign-In Assistant from version {min}"),
+                    Undo::Policy(before),
+                )
+            }
+            Fault::RotateCa => {
+                let generation = self.rotations.fetch_add(1, Ordering::Relaxed) + 2;
+                let ca = Authority::generate(
+                    AuthorityKind::CommunicationsServer,
+                    state.clock.now(),
+                    generation,
+                )
+                .map_err(|e| Problem::internal(e.to_string()))?;
+                let before = state
+                    .set_communications_server(Arc::new(ca))
+                    .map_err(internal)?;
+                ("the Communications Server CA was replaced; certificates it issued before are no longer trusted".into(), Undo::Ca(before))
+            }
+            Fault::MoveUser { user, to } => {
+                let user = self.known_user(user)?;
+                let current = state.user(&user).map(|u| u.home_pool).unwrap_or_default();
+                let to = match to {
+                    Some(p) => pool_name(p).map_err(|e| Problem::bad_request(e.to_string()))?,
+                    None => other_pool(&current),
+                };
+                state
+                    .update_user(&user, |u| u.home_pool = to.to_owned())
+                    .map_err(internal)?;
+                (
+                    format!(
+                        "sip:{user} moved from {} to {}",
+                        pool_fqdn(&current),
+                        pool_fqdn(to)
+                    ),
+                    Undo::HomePool {
+                        user,
+                        pool: current,
+                    },
+                )
+            }
+            Fault::ChangePassword { user, password } => {
+                let user = self.known_user(user)?;
+                if password.is_empty() {
+                    return Err(Problem::bad_request("the new password must not be empty"));
+                }
+                let before = state
+                    .update_user(&user, |u| u.password = password.clone())
+                    .map_err(internal)?;
+                let old = before.map(|b| b.password).unwrap_or_default();
+                (
+                    format!("the password of sip:{user} was changed at the service"),
+                    Undo::Password {
+                        user,
+                        password: old,
+                    },
+                )
+            }
+            Fault::CorruptAccount { user } => {
+                let user = self.known_user(user)?;
+                let before = state
+                    .update_user(&user, |u| u.corrupt = true)
+                    .map_err(internal)?;
+                let was = before.map(|b| b.corrupt).unwrap_or(false);
+                (
+                    format!("the directory account of sip:{user} is now corrupted"),
+                    Undo::Corrupt { user, was },
+                )
+            }
+            Fault::ChangeDns { host } => {
+                let host = self.known_host(host)?;
+                let old_ip = self
+                    .network
+                    .address(&host)
+                    .ok_or_else(|| Problem::not_found(host.clone()))?;
+                let new_ip = self.network.fresh_address();
+                self.network.listen(new_ip, &host).await.map_err(internal)?;
+                self.network
+                    .set_address(&host, new_ip)
+                    .await
+                    .map_err(internal)?;
+                self.network.close(old_ip);
+                // A pool's old address is handed to the other pool, as a data centre reuses
+                // addresses; any other host's old address is left with nothing listening.
+                let taker = POOLS
+                    .iter()
+                    .find(|p| pool_fqdn(p) == host)
+                    .map(|p| pool_fqdn(other_pool(p)));
+                let after = match &taker {
+                    Some(other) => {
+                        self.network.listen(old_ip, other).await.map_err(internal)?;
+                        format!("now serves {other}")
+                    }
+                    None => "has nothing listening".into(),
+                };
+                (
+                    format!(
+                        "{host} moved from {old_ip} to {new_ip} in DNS (TTL {}s); {old_ip} {after}",
+                        crate::dns::HOST_TTL_SECS
+                    ),
+                    Undo::Dns {
+                        host,
+                        old_ip,
+                        new_ip,
+                    },
+                )
+            }
+            Fault::Outage {
+                hosts,
+                mode,
+                duration_secs,
+            } => {
+                let hosts = if hosts.is_empty() {
+                    self.network.hosts()
+                } else {
+                    hosts
+                        .iter()
+                        .map(|h| self.known_host(h))
+                        .collect::<Result<Vec<_>, _>>()?
+                };
+                for h in &hosts {
+                    self.network
+                        .set_outage(h, Some(*mode))
+                        .await
+                        .map_err(internal)?;
+                }
+                let how = match mode {
+                    OutageMode::Refuse => "refuse connections",
+                    OutageMode::Reset => "reset connections",
+                    OutageMode::Unavailable => "answer 503",
+                    OutageMode::CutOff => "cut responses off half way",
+                };
+                let until = duration_secs
+                    .map(|s| format!("for {s}s"))
+                    .unwrap_or_else(|| "until deleted".into());
+                (
+                    format!("outage: {} {how}, {until}", hosts.join(", ")),
+                    Undo::Outage { hosts },
+                )
+            }
+        })
+    }
+
+    /// Removes a fault, undoing its change.
+    pub(crate) async fn remove(&self, id: u64) -> Result<FaultRecord, Problem> {
+        let mut active = self.active.lock().await;
+        let at = active
+            .iter()
+            .position(|a| a.record.id == id)
+            .ok_or_else(|| Problem::not_found(format!("no fault {id}")))?;
+        let removed = active.remove(at);
+        self.undo(removed.undo).await.map_err(internal)?;
+        self.state.journal.record(
+            "admin",
+            "faults",
+            None,
+            lyncsim_wire::Outcome::Ok,
+            format!("fault {id} removed"),
+        );
+        Ok(removed.record)
+    }
+
+    /// Removes every fault, newest first.
+    pub(crate) async fn clear(&self) -> Result<(), Problem> {
+        let ids: Vec<u64> = self
+            .active
+            .lock()
+            .await
+            .iter()
+            .rev()
+            .map(|a| a.record.id)
+            .collect();
+        for id in ids {
+            self.remove(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn undo(&self, undo: Undo) -> anyhow::Result<()> {
+        let state = &self.state;
+        match undo {
+            Undo::Policy(p) => {
+                state.update_policy(|now| *now = p)?;
+            }
+            Undo::Ca(ca) => {
+                state.set_communications_server(ca)?;
+            }
+            Undo::HomePool { user, pool } => {
+                state.update_user(&user, |u| u.home_pool = pool)?;
+            }
+            Undo::Password { user, password } => {
+                state.update_user(&user, |u| u.password = password)?;
+            }
+            Undo::Corrupt { user, was } => {
+                state.update_user(&user, |u| u.corrupt = was)?;
+            }
+            Undo::Dns {
+                host,
+                old_ip,
+                new_ip,
+            } => {
+                self.network.close(new_ip);
+                self.network.close(old_ip);
+                self.network.listen(old_ip, &host).await?;
+                self.network.set_address(&host, old_ip).await?;
+            }
+            Undo::Outage { hosts } => {
+                for h in hosts {
+                    self.network.set_outage(&h, None).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
