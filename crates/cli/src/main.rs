@@ -1,6 +1,7 @@
 //! `lyncsim`: the command line. It parses flags, calls the crates and prints; nothing else.
 
 mod inspect;
+mod kb;
 mod serve;
 mod signin;
 
@@ -39,6 +40,13 @@ enum Command {
     Credman(inspect::ProfileArg),
     /// Show or flush the DNS client cache (like ipconfig /displaydns and /flushdns).
     Ipconfig(inspect::IpconfigArgs),
+    /// Make client-side causes of KB 2604176 on a machine (clock-skew, stale-cert,
+    /// rsa-key-locked, outdated-client, outdated-sia).
+    Break(kb::BreakArgs),
+    /// Apply KB 2604176 remedies to a machine, in order.
+    Fix(kb::FixArgs),
+    /// Server-side faults and operations, through the admin API.
+    Fault(kb::FaultArgs),
     /// Start a service, make a Lync 2010 and a Lync 2013 machine, sign each in twice, and
     /// show what happened. Everything is temporary and cleaned up.
     Demo,
@@ -83,6 +91,9 @@ fn main() -> ExitCode {
             Command::Credman(args) => inspect::credman(&args.profile),
             Command::Ipconfig(args) => inspect::ipconfig(args),
             Command::Demo => signin::demo().await,
+            Command::Break(args) => kb::run_break(args),
+            Command::Fix(args) => kb::run_fix(args).await,
+            Command::Fault(args) => kb::run_fault(args).await,
         }
     });
     match result {

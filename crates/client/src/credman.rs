@@ -41,7 +41,7 @@ pub(crate) struct Unreadable {
     pub(crate) reason: String,
 }
 
-fn file_for(layout: &Layout, target: &str) -> PathBuf {
+pub(crate) fn file_for(layout: &Layout, target: &str) -> PathBuf {
     // Windows names credential files by a hash; any stable name that maps 1:1 will do.
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, target.as_bytes());
     layout

@@ -299,8 +299,24 @@ fn hyper_failure(e: &hyper::Error, where_: &str) -> HttpFailure {
     HttpFailure::BadResponse(format!("{where_}: {e}"))
 }
 
-/// GETs a URL over plain HTTP on loopback (the admin API): `client init` and sync-time use it.
+/// GETs a URL of the admin API (plain HTTP on loopback); an answer other than 2xx is an error.
 pub async fn fetch_plain(url: &str) -> anyhow::Result<Vec<u8>> {
+    let (status, body) = admin_call(Method::GET, url, None).await?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!(
+            "{url} answered HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(body)
+}
+
+/// One request to the admin API (plain HTTP on loopback): its status and body.
+pub async fn admin_call(
+    method: Method,
+    url: &str,
+    json: Option<Vec<u8>>,
+) -> anyhow::Result<(u16, Vec<u8>)> {
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e| anyhow::anyhow!("{url} is not a URL: {e}"))?;
@@ -331,19 +347,14 @@ pub async fn fetch_plain(url: &str) -> anyhow::Result<Vec<u8>> {
     let driver = tokio::spawn(conn);
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let req = Request::builder()
+        .method(method)
         .uri(path)
         .header(header::HOST, host)
-        .body(Full::new(Bytes::new()))?;
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(json.unwrap_or_default())))?;
     let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req)).await??;
-    let status = resp.status();
+    let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes().to_vec();
     driver.abort();
-    if !status.is_success() {
-        anyhow::bail!(
-            "{url} answered HTTP {}: {}",
-            status.as_u16(),
-            String::from_utf8_lossy(&body)
-        );
-    }
-    Ok(body)
+    Ok((status, body))
 }

@@ -110,6 +110,18 @@ pub async fn sign_in(profile: &Profile, request: &SignInRequest) -> anyhow::Resu
     if let Some(resolver) = &run.resolver {
         resolver.save(profile.layout())?;
     }
+    if let Ok(Err(f)) = &outcome
+        && machine.product == lyncsim_domain::Product::Lync2010
+        && f.kind == FailureKind::Unreachable
+        && f.stage >= Stage::Token
+    {
+        let damaged = lync2010_connection_lost(profile, &request.user)?;
+        if damaged > 0 {
+            trace.line(format!(
+                "connection lost: Lync 2010 rewrote its cached certificate and credential in place and the writes did not complete ({damaged} files left truncated)"
+            ));
+        }
+    }
     match &outcome {
         Ok(Ok(done)) => trace.line(format!("signed in as {} at {}", done.user, done.pool)),
         Ok(Err(f)) => trace.line(format!(
@@ -613,4 +625,27 @@ impl Run<'_, '_> {
         );
         Ok(der)
     }
+}
+
+/// Lync 2010's defect after an outage: when the connection is lost in the middle of a sign-in,
+/// it rewrites its cached certificate and saved credential in place, and the interrupted
+/// writes leave them truncated. Lync 2013 writes them atomically and has no such step.
+fn lync2010_connection_lost(profile: &Profile, user: &str) -> std::io::Result<usize> {
+    let user = user.trim().trim_start_matches("sip:");
+    let mut files = Vec::new();
+    let cred = credman::file_for(profile.layout(), &credman::lync_target(user));
+    if cred.is_file() {
+        files.push(cred);
+    }
+    for cert in certstore::list(profile.layout())? {
+        if cert.is_lync_cert_of(user) == Some(true) {
+            files.push(cert.path);
+        }
+    }
+    for path in &files {
+        let bytes = std::fs::read(path)?;
+        // In place, not through a temporary file: the truncation is the defect.
+        std::fs::write(path, &bytes[..bytes.len() / 2])?;
+    }
+    Ok(files.len())
 }

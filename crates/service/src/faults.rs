@@ -255,7 +255,7 @@ impl World {
                     .set_address(&host, new_ip)
                     .await
                     .map_err(internal)?;
-                self.network.close(old_ip);
+                self.network.close(old_ip).await;
                 // A pool's old address is handed to the other pool, as a data centre reuses
                 // addresses; any other host's old address is left with nothing listening.
                 let taker = POOLS
@@ -375,8 +375,8 @@ impl World {
                 old_ip,
                 new_ip,
             } => {
-                self.network.close(new_ip);
-                self.network.close(old_ip);
+                self.network.close(new_ip).await;
+                self.network.close(old_ip).await;
                 self.network.listen(old_ip, &host).await?;
                 self.network.set_address(&host, old_ip).await?;
             }

@@ -125,6 +125,8 @@ async fn cut_off(response: Response) -> Response {
 struct Listening {
     host: String,
     stop: CancellationToken,
+    /// The accept loop: it owns the socket, so the address is free once it has ended.
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// What serves one host name.
@@ -179,7 +181,7 @@ impl Network {
             .get(host)
             .with_context(|| format!("no such host {host}"))?;
         let stop = self.shutdown.child_token();
-        self.tracker.spawn(serve_tls(
+        let task = self.tracker.spawn(serve_tls(
             listener,
             service.tls.clone(),
             service.router.clone(),
@@ -194,6 +196,7 @@ impl Network {
             Listening {
                 host: host.to_owned(),
                 stop,
+                task,
             },
         ) {
             old.stop.cancel();
@@ -214,15 +217,17 @@ impl Network {
         self.serve(ip, host, listener)
     }
 
-    /// Stops listening on `ip`: connections there are refused from now on.
-    pub(crate) fn close(&self, ip: IpAddr) {
-        if let Some(old) = self
+    /// Stops listening on `ip` and returns once the socket is closed: connections there are
+    /// refused from now on, and the address can be bound again.
+    pub(crate) async fn close(&self, ip: IpAddr) {
+        let old = self
             .listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&ip)
-        {
+            .remove(&ip);
+        if let Some(old) = old {
             old.stop.cancel();
+            let _ = old.task.await;
         }
     }
 
@@ -305,7 +310,7 @@ impl Network {
         self.outages.set(host, mode);
         if mode == Some(OutageMode::Refuse) {
             for ip in self.served_at(host) {
-                self.close(ip);
+                self.close(ip).await;
             }
         } else if before == Some(OutageMode::Refuse)
             && let Some(ip) = self.address(host)

@@ -1,0 +1,217 @@
+//! `lyncsim break`, `lyncsim fix` and `lyncsim fault`: the causes and remedies of KB 2604176.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use lyncsim_client::{BreakOptions, Method, Profile, admin_call};
+use lyncsim_domain::{Build, Cause, Product, Remedy};
+use lyncsim_wire::{Fault, FaultRecord, OutageMode, Problem};
+
+#[derive(Debug, Args)]
+pub(crate) struct BreakArgs {
+    /// The profile folder (made by `lyncsim client init`).
+    #[arg(long, value_name = "DIR")]
+    profile: PathBuf,
+    /// Client-side causes: clock-skew, stale-cert, rsa-key-locked, outdated-client,
+    /// outdated-sia. (The others are made on the service: see `lyncsim fault`.)
+    #[arg(required = true, value_name = "CAUSE")]
+    causes: Vec<Cause>,
+    /// clock-skew: the clock's offset in seconds (negative: behind).
+    #[arg(long, default_value_t = 432, allow_negative_numbers = true)]
+    clock_offset: i64,
+    /// rsa-key-locked: the new Windows password.
+    #[arg(long, default_value = "Spring2012!")]
+    new_windows_password: String,
+}
+
+pub(crate) fn run_break(args: BreakArgs) -> anyhow::Result<ExitCode> {
+    let mut profile = Profile::open(&args.profile)?;
+    let opts = BreakOptions {
+        clock_offset_secs: args.clock_offset,
+        new_windows_password: args.new_windows_password,
+    };
+    for cause in args.causes {
+        let done = profile.make_cause(cause, &opts)?;
+        println!("{cause}: {done}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FixArgs {
+    /// The profile folder (made by `lyncsim client init`).
+    #[arg(long, value_name = "DIR")]
+    profile: PathBuf,
+    /// KB 2604176 steps, applied in order: delete-signin-info, fixit, update-client,
+    /// desktop-setup, delete-endpoint-cache, delete-cert, remove-credentials, sync-time,
+    /// flush-dns, delete-rsa-key, restart, escalate.
+    #[arg(required = true, value_name = "REMEDY")]
+    remedies: Vec<Remedy>,
+}
+
+pub(crate) async fn run_fix(args: FixArgs) -> anyhow::Result<ExitCode> {
+    let mut profile = Profile::open(&args.profile)?;
+    for remedy in args.remedies {
+        match profile.apply_remedy(remedy).await {
+            Ok(done) => println!("{remedy}: {done}"),
+            Err(e) => {
+                eprintln!("{remedy}: refused: {e:#}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FaultArgs {
+    /// The service's admin URL, as `lyncsim serve` prints it (admin_url).
+    #[arg(long, value_name = "URL")]
+    service: String,
+    #[command(subcommand)]
+    action: FaultAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum FaultAction {
+    /// List the faults in force.
+    List,
+    /// Remove one fault, undoing it.
+    Remove {
+        /// The fault's id.
+        id: u64,
+    },
+    /// Remove every fault.
+    Clear,
+    /// Raise the minimum client build (a server-side update).
+    MinClientBuild {
+        /// lync2010 or lync2013.
+        #[arg(long)]
+        product: Product,
+        /// The new minimum; the latest build when left out.
+        #[arg(long)]
+        build: Option<Build>,
+    },
+    /// Raise the minimum Sign-In Assistant version.
+    MinSignInAssistant {
+        /// The new minimum; the latest version when left out.
+        #[arg(long)]
+        version: Option<Build>,
+    },
+    /// Replace the Communications Server CA.
+    RotateCa,
+    /// Move a user to the other pool (or --to).
+    MoveUser {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// pool-a or pool-b.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Give a host a new address in DNS.
+    ChangeDns {
+        /// The host name (pool-a.online.lync.com).
+        #[arg(long)]
+        host: String,
+    },
+    /// Change a user's password at the service.
+    ChangePassword {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// The new password.
+        #[arg(long)]
+        password: String,
+    },
+    /// Mark a directory account as corrupted.
+    CorruptAccount {
+        /// The user.
+        #[arg(long)]
+        user: String,
+    },
+    /// Put hosts in an outage (every HTTPS host when no --host is given).
+    Outage {
+        /// A host name; repeat for several.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// refuse, reset, 503 or cut-off.
+        #[arg(long, value_parser = parse_mode)]
+        mode: OutageMode,
+        /// End by itself after this many seconds.
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+}
+
+fn parse_mode(text: &str) -> Result<OutageMode, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
+        format!("unknown outage mode {text:?}; expected one of: refuse, reset, 503, cut-off")
+    })
+}
+
+fn problem_text(status: u16, body: &[u8]) -> String {
+    match serde_json::from_slice::<Problem>(body) {
+        Ok(p) => format!("HTTP {status}: {}", p.detail),
+        Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(body)),
+    }
+}
+
+pub(crate) async fn run_fault(args: FaultArgs) -> anyhow::Result<ExitCode> {
+    let base = args.service.trim_end_matches('/');
+    let fault = match args.action {
+        FaultAction::List => {
+            let (status, body) = admin_call(Method::GET, &format!("{base}/faults"), None).await?;
+            anyhow::ensure!(status == 200, problem_text(status, &body));
+            let faults: Vec<FaultRecord> = serde_json::from_slice(&body)?;
+            if faults.is_empty() {
+                println!("no faults in force");
+            }
+            for f in faults {
+                println!("{:>3}  {}  {}", f.id, f.applied, f.detail);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        FaultAction::Remove { id } => {
+            let (status, body) =
+                admin_call(Method::DELETE, &format!("{base}/faults/{id}"), None).await?;
+            anyhow::ensure!(status == 200, problem_text(status, &body));
+            println!("removed fault {id}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        FaultAction::Clear => {
+            let (status, body) =
+                admin_call(Method::DELETE, &format!("{base}/faults"), None).await?;
+            anyhow::ensure!(status == 204, problem_text(status, &body));
+            println!("removed every fault");
+            return Ok(ExitCode::SUCCESS);
+        }
+        FaultAction::MinClientBuild { product, build } => Fault::MinClientBuild { product, build },
+        FaultAction::MinSignInAssistant { version } => Fault::MinSignInAssistant { version },
+        FaultAction::RotateCa => Fault::RotateCa,
+        FaultAction::MoveUser { user, to } => Fault::MoveUser { user, to },
+        FaultAction::ChangeDns { host } => Fault::ChangeDns { host },
+        FaultAction::ChangePassword { user, password } => Fault::ChangePassword { user, password },
+        FaultAction::CorruptAccount { user } => Fault::CorruptAccount { user },
+        FaultAction::Outage {
+            hosts,
+            mode,
+            duration,
+        } => Fault::Outage {
+            hosts,
+            mode,
+            duration_secs: duration,
+        },
+    };
+    let (status, body) = admin_call(
+        Method::POST,
+        &format!("{base}/faults"),
+        Some(serde_json::to_vec(&fault)?),
+    )
+    .await?;
+    anyhow::ensure!(status == 201, problem_text(status, &body));
+    let record: FaultRecord = serde_json::from_slice(&body)?;
+    println!("fault {}: {}", record.id, record.detail);
+    Ok(ExitCode::SUCCESS)
+}
