@@ -7,5 +7,6 @@ mod support;
 
 mod binary;
 mod certificates;
+mod matrix;
 mod service;
 mod signin;

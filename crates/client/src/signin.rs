@@ -305,28 +305,33 @@ impl Run<'_, '_> {
 
         // Certificate: the stored one unless expired, else a new one.
         let pool = stage!(self.resolve(Stage::Certificate, &home_pool).await);
-        let (cert_der, new_certificate) = match stage!(self.stored_certificate(&user)) {
-            Some(der) => (der, false),
-            None => (
-                stage!(self.provision(&user, &pool, &token.token).await),
-                true,
-            ),
+        // The stored certificate is only usable with its private key: a locked container fails
+        // the sign-in, a missing one means the certificate is useless and a new one is needed.
+        let stored = match stage!(self.stored_certificate(&user)) {
+            Some(der) => match keycontainer::open(layout, &key, &user, &machine.machine_guid) {
+                Ok(Some(k)) => Some((der, k)),
+                Ok(None) => {
+                    self.step(
+                        Stage::Certificate,
+                        "the stored certificate has no private key (its RSA key container is gone): requesting a new one",
+                    );
+                    None
+                }
+                Err(reason) => {
+                    return Ok(Err(self.fail(SignInFailure::new(
+                        Stage::Certificate,
+                        FailureKind::Unreadable,
+                        reason,
+                    ))));
+                }
+            },
+            None => None,
         };
-        let container_key = match keycontainer::open(layout, &key, &user, &machine.machine_guid) {
-            Ok(Some(k)) => k,
-            Ok(None) => {
-                return Ok(Err(self.fail(SignInFailure::new(
-                    Stage::Certificate,
-                    FailureKind::Unreadable,
-                    "the personal certificate has no private key: its RSA key container is missing",
-                ))));
-            }
-            Err(reason) => {
-                return Ok(Err(self.fail(SignInFailure::new(
-                    Stage::Certificate,
-                    FailureKind::Unreadable,
-                    reason,
-                ))));
+        let (cert_der, container_key, new_certificate) = match stored {
+            Some((der, k)) => (der, k, false),
+            None => {
+                let (der, k) = stage!(self.provision(&user, &pool, &token.token).await);
+                (der, k, true)
             }
         };
         let thumbprint = lyncsim_pki::thumbprint(&cert_der);
@@ -524,7 +529,7 @@ impl Run<'_, '_> {
         user: &str,
         pool: &Target,
         token: &str,
-    ) -> Result<Vec<u8>, SignInFailure> {
+    ) -> Result<(Vec<u8>, lyncsim_pki::PersonalKey), SignInFailure> {
         let profile = self.profile;
         let machine = profile.machine();
         let layout = profile.layout();
@@ -623,7 +628,7 @@ impl Run<'_, '_> {
                 info.issuer_cn
             ),
         );
-        Ok(der)
+        Ok((der, key))
     }
 }
 
