@@ -159,7 +159,7 @@ async fn make(world: &World, profile: &mut Profile, cause: Cause, variant: usize
         }
         Cause::OutdatedSia => fault(world, &Fault::MinSignInAssistant { version: None }).await,
         // Two ways a certificate goes stale: the service rotates its CA, or the bytes are damaged.
-        Cause::StaleCert if variant % 2 == 0 => fault(world, &Fault::RotateCa).await,
+        Cause::StaleCert if variant.is_multiple_of(2) => fault(world, &Fault::RotateCa).await,
         Cause::StaleCert => drop(profile.make_cause(cause, &BreakOptions::default()).unwrap()),
         Cause::StaleCredentials => {
             fault(
@@ -173,7 +173,11 @@ async fn make(world: &World, profile: &mut Profile, cause: Cause, variant: usize
             return NEW_PASSWORD.into();
         }
         Cause::ClockSkew => {
-            let offset = if variant % 2 == 0 { 432 } else { -3600 };
+            let offset = if variant.is_multiple_of(2) {
+                432
+            } else {
+                -3600
+            };
             profile
                 .make_cause(
                     cause,
