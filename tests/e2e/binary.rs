@@ -227,3 +227,71 @@ fn bad_requests_are_refused_with_a_clear_message() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_time_corrects_a_clock_faked_with_faketime() {
+    let world = World::start().await;
+    let profile = world.dir.path().join("faked");
+    let p = profile.to_str().unwrap();
+    let out = lyncsim(&[
+        "client",
+        "init",
+        "--profile",
+        p,
+        "--product",
+        "lync2010",
+        "--os",
+        "win7",
+        "--service",
+        world.service.admin_url(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let faked = |args: &[&str]| {
+        std::process::Command::new("faketime")
+            .args(["-f", "+6m", env!("CARGO_BIN_EXE_lyncsim")])
+            .args(args)
+            .output()
+            .expect("faketime is installed (.ci/run installs it)")
+    };
+    let signin = [
+        "signin",
+        "--profile",
+        p,
+        "--user",
+        "bob@contoso.com",
+        "--password",
+        "Passw0rd!bob",
+    ];
+
+    let out = faked(&signin);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), format!("{}\n", ErrorId::ECert.text()));
+    let trace =
+        std::fs::read_to_string(crate::support::find_file(&profile, "uccapilog").unwrap()).unwrap();
+    assert!(
+        trace.contains("STS rejected the request timestamp: skew 6m00s"),
+        "{trace}"
+    );
+
+    let out = faked(&["fix", "--profile", p, "sync-time"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the clock was 6m00s off"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = faked(&signin);
+    assert_eq!(
+        stdout(&out),
+        "Signed in as bob@contoso.com\n",
+        "{}",
+        stderr(&out)
+    );
+}

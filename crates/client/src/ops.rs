@@ -305,13 +305,13 @@ impl Profile {
         let time: lyncsim_wire::TimeResponse =
             serde_json::from_slice(&crate::fetch_plain(&url).await?)
                 .with_context(|| format!("{url} is not a time source"))?;
-        let before = self.machine().now();
-        let system = self.machine().now() - self.machine().clock_offset_secs;
-        let offset = time.unix - system;
+        let before_ms = self.machine().now_ms();
+        let system_ms = before_ms - self.machine().clock_offset_secs * 1000;
+        let offset = Skew::from_millis(time.unix_ms - system_ms).0;
         self.update_machine(|m| m.clock_offset_secs = offset)?;
         Ok(format!(
             "synchronised with {url}: the clock was {} off; it now reads {}",
-            Skew(before - time.unix),
+            Skew::from_millis(before_ms - time.unix_ms),
             time.rfc3339
         ))
     }

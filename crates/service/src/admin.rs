@@ -164,9 +164,11 @@ async fn set_clock(
 }
 
 async fn time(AxState(a): AxState<Admin>) -> Json<TimeResponse> {
-    let now = a.world.state.clock.now();
+    let now_ms = a.world.state.clock.now_ms();
+    let now = now_ms.div_euclid(1000);
     Json(TimeResponse {
         unix: now,
+        unix_ms: now_ms,
         rfc3339: rfc3339(now),
     })
 }

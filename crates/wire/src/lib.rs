@@ -184,6 +184,8 @@ pub struct Registered {
 pub struct TimeResponse {
     /// The service's time, Unix seconds.
     pub unix: i64,
+    /// The same, Unix milliseconds.
+    pub unix_ms: i64,
     /// The same, RFC 3339.
     pub rfc3339: String,
 }
