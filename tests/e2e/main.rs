@@ -10,3 +10,4 @@ mod certificates;
 mod matrix;
 mod service;
 mod signin;
+mod stubbed;

@@ -1,0 +1,433 @@
+//! The client against stubbed endpoints (wiremock): a cut-off GetAndPublishCert response,
+//! garbage JSON, a 503, a certificate for the wrong subject. Each fails at the right stage with
+//! the right text, and none damages the profile, except Lync 2010's deliberate post-outage
+//! defect.
+//!
+//! wiremock speaks plain HTTP; a small TLS front, with certificates from a test root that the
+//! profile trusts, forwards to it. The profile's DNS client cache sends every host to the
+//! front, so the client's own resolve, TLS and HTTP path runs unchanged.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use lyncsim_client::{CachedRecord, InitOptions, Profile, SignInRequest};
+use lyncsim_domain::{ErrorId, Os, Product, Stage};
+use lyncsim_pki::{Authority, AuthorityKind};
+use lyncsim_wire::{
+    CertRequest, CertResponse, HomePool, Registered, ServiceInfo, TokenResponse, paths,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const HOSTS: [&str; 6] = [
+    "webdir.online.lync.com",
+    "lyncdiscover.contoso.com",
+    "login.microsoftonline.com",
+    "sipdir.online.lync.com",
+    "pool-a.online.lync.com",
+    "pool-b.online.lync.com",
+];
+const USER: &str = "alice@contoso.com";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// TLS in front of wiremock; from the second GetAndPublishCert on, cuts responses off after
+/// `cut_after` bytes (the first is the good sign-in that sets the machine up).
+struct Front {
+    addr: SocketAddr,
+    root_pem: String,
+}
+
+async fn front(upstream: SocketAddr, cut_after: Option<usize>) -> Front {
+    let root = Authority::generate(AuthorityKind::PublicRoot, now(), 1).unwrap();
+    let names: Vec<String> = HOSTS.iter().map(|h| h.to_string()).collect();
+    let id = root.issue_server(&names, now()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(id.cert_der)],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_pkcs8_der)),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let provisioning_calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let [a, b]: [u8; 2] = rand_octets();
+    let listener = TcpListener::bind((IpAddr::from([127, a, b, 9]), 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let provisioning_calls = provisioning_calls.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut first = vec![0u8; 16 * 1024];
+                let Ok(n) = tls.read(&mut first).await else {
+                    return;
+                };
+                first.truncate(n);
+                let provisioning = String::from_utf8_lossy(&first).contains("GetAndPublishCert");
+                let earlier = if provisioning {
+                    provisioning_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                } else {
+                    0
+                };
+                let cut = cut_after.filter(|_| provisioning && earlier >= 1);
+                let Ok(mut up) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                if up.write_all(&first).await.is_err() {
+                    return;
+                }
+                match cut {
+                    None => {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                    }
+                    Some(limit) => {
+                        // Forward the first `limit` bytes of the answer, then drop the
+                        // connection without a TLS close_notify: a response cut off.
+                        let mut sent = 0;
+                        let mut buf = vec![0u8; 4096];
+                        while sent < limit {
+                            let Ok(n) = up.read(&mut buf).await else {
+                                return;
+                            };
+                            if n == 0 {
+                                break;
+                            }
+                            let take = n.min(limit - sent);
+                            if tls.write_all(&buf[..take]).await.is_err() {
+                                return;
+                            }
+                            sent += take;
+                        }
+                        let _ = tls.flush().await;
+                    }
+                }
+            });
+        }
+    });
+    Front {
+        addr,
+        root_pem: root.cert_pem(),
+    }
+}
+
+fn rand_octets() -> [u8; 2] {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let id = std::process::id();
+    [((t >> 8) as u8).max(1), ((id ^ t) as u8).max(1)]
+}
+
+/// GetAndPublishCert that issues a real certificate from the request (for `subject` when set).
+struct Issue {
+    ca: Arc<Authority>,
+    subject: Option<&'static str>,
+}
+
+impl Respond for Issue {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: CertRequest = serde_json::from_slice(&request.body).unwrap();
+        let der = lyncsim_pki::pem_decode("CERTIFICATE REQUEST", body.csr_pem.as_deref().unwrap())
+            .unwrap();
+        let mut req = lyncsim_pki::parse_csr(&der).unwrap();
+        if let Some(subject) = self.subject {
+            req.subject_cn = subject.to_owned();
+        }
+        let issued = self
+            .ca
+            .issue_personal(&req, now(), 180 * 24 * 3600)
+            .unwrap();
+        ResponseTemplate::new(200).set_body_json(CertResponse {
+            certificate_pem: issued.pem,
+            issuer_pem: self.ca.cert_pem(),
+        })
+    }
+}
+
+/// A machine whose every host is the stub, after one good sign-in with a saved password and a
+/// clock moved on so that the stored certificate has expired: the next sign-in must provision.
+async fn machine(
+    dir: &std::path::Path,
+    product: Product,
+    bad_cert: ResponseTemplateOrIssue,
+    cut_after: Option<usize>,
+) -> (Profile, MockServer) {
+    let mock = MockServer::start().await;
+    let ca = Arc::new(Authority::generate(AuthorityKind::CommunicationsServer, now(), 1).unwrap());
+    let home = HomePool {
+        user: USER.into(),
+        pool: "pool-a.online.lync.com".into(),
+    };
+    for p in [paths::AUTODISCOVER, paths::DIRECTOR] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(&home))
+            .mount(&mock)
+            .await;
+    }
+    let token = TokenResponse {
+        token: "stub.token.value".into(),
+        expires: now() + 3600,
+    };
+    Mock::given(method("POST"))
+        .and(path(paths::TOKEN))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&token))
+        .mount(&mock)
+        .await;
+    let registered = Registered {
+        user: USER.into(),
+        pool: "pool-a.online.lync.com".into(),
+        expires_secs: 3600,
+    };
+    Mock::given(method("POST"))
+        .and(path(paths::REGISTER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&registered))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(paths::GET_AND_PUBLISH_CERT))
+        .respond_with(Issue {
+            ca: ca.clone(),
+            subject: None,
+        })
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&mock)
+        .await;
+    let bad = Mock::given(method("POST")).and(path(paths::GET_AND_PUBLISH_CERT));
+    match bad_cert {
+        ResponseTemplateOrIssue::Template(t) => {
+            bad.respond_with(t).with_priority(2).mount(&mock).await
+        }
+        ResponseTemplateOrIssue::WrongSubject => {
+            bad.respond_with(Issue {
+                ca,
+                subject: Some("sip:bob@contoso.com"),
+            })
+            .with_priority(2)
+            .mount(&mock)
+            .await
+        }
+    }
+
+    let front = front(*mock.address(), cut_after).await;
+    let info = ServiceInfo {
+        admin_url: "http://127.0.0.1:9".into(),
+        dns_addr: "127.0.0.1:9".parse().unwrap(),
+        https_port: front.addr.port(),
+        tenant: "contoso.com".into(),
+        hosts: Default::default(),
+    };
+    let profile = Profile::init(
+        dir,
+        InitOptions {
+            product,
+            os: Os::Win7,
+            build: None,
+            service: info,
+            root_pem: front.root_pem.clone(),
+            windows_user: "jdoe".into(),
+            windows_password: "Winter2011!".into(),
+        },
+    )
+    .unwrap();
+    // The resolver cache names the front for every host, for ten years.
+    let mut records: Vec<CachedRecord> = HOSTS
+        .iter()
+        .map(|h| CachedRecord {
+            name: h.to_string(),
+            rtype: "A".into(),
+            data: front.addr.ip().to_string(),
+            ttl: 3600,
+            expires: now() + 3650 * 86400,
+        })
+        .collect();
+    records.push(CachedRecord {
+        name: "_sip._tls.contoso.com".into(),
+        rtype: "SRV".into(),
+        data: format!("100 1 {} sipdir.online.lync.com", front.addr.port()),
+        ttl: 3600,
+        expires: now() + 3650 * 86400,
+    });
+    std::fs::create_dir_all(profile.layout().dns_cache().parent().unwrap()).unwrap();
+    std::fs::write(
+        profile.layout().dns_cache(),
+        serde_json::to_vec(&records).unwrap(),
+    )
+    .unwrap();
+
+    let first = SignInRequest {
+        user: USER.into(),
+        password: Some("anything".into()),
+        save_password: true,
+    };
+    lyncsim_client::sign_in(&profile, &first)
+        .await
+        .unwrap()
+        .expect("the stub signs in once");
+    let mut profile = profile;
+    profile
+        .update_machine(|m| m.clock_offset_secs = 200 * 86400)
+        .unwrap();
+    (profile, mock)
+}
+
+enum ResponseTemplateOrIssue {
+    Template(ResponseTemplate),
+    WrongSubject,
+}
+
+/// The certificate and credential files, byte for byte.
+fn snapshot(profile: &Profile) -> Vec<Vec<u8>> {
+    let mut files: Vec<Vec<u8>> = profile
+        .certificates()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.der)
+        .collect();
+    for dir in [profile.layout().credentials_dir()] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            files.push(std::fs::read(e.unwrap().path()).unwrap());
+        }
+    }
+    files.sort();
+    files
+}
+
+async fn provision_fails(
+    product: Product,
+    bad: ResponseTemplateOrIssue,
+    cut_after: Option<usize>,
+) -> (lyncsim_client::SignInFailure, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (profile, _mock) = machine(&dir.path().join("m"), product, bad, cut_after).await;
+    let before = snapshot(&profile);
+    let again = SignInRequest {
+        user: USER.into(),
+        password: None,
+        save_password: false,
+    };
+    let failure = lyncsim_client::sign_in(&profile, &again)
+        .await
+        .unwrap()
+        .expect_err("provisioning fails");
+    let unchanged = snapshot(&profile) == before;
+    (failure, unchanged)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_certificate_response_cannot_be_reached_and_only_lync_2010_is_left_damaged() {
+    let (f, unchanged) = provision_fails(
+        Product::Lync2013,
+        ResponseTemplateOrIssue::WrongSubject,
+        Some(120),
+    )
+    .await;
+    assert_eq!(
+        (f.stage, f.error),
+        (Stage::Certificate, ErrorId::EUnreachable),
+        "{}",
+        f.reason
+    );
+    assert!(f.reason.contains("cut off"), "{}", f.reason);
+    assert!(unchanged, "Lync 2013 must leave the profile as it was");
+
+    let (f, unchanged) = provision_fails(
+        Product::Lync2010,
+        ResponseTemplateOrIssue::WrongSubject,
+        Some(120),
+    )
+    .await;
+    assert_eq!(
+        (f.stage, f.error),
+        (Stage::Certificate, ErrorId::EUnreachable),
+        "{}",
+        f.reason
+    );
+    assert!(
+        !unchanged,
+        "Lync 2010's post-outage defect leaves its certificate and credential damaged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_json_from_get_and_publish_cert_is_a_certificate_problem() {
+    let garbage =
+        ResponseTemplate::new(200).set_body_raw("{\"certificate_pem\": 12, ", "application/json");
+    let (f, unchanged) = provision_fails(
+        Product::Lync2013,
+        ResponseTemplateOrIssue::Template(garbage),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (f.stage, f.error),
+        (Stage::Certificate, ErrorId::ECert),
+        "{}",
+        f.reason
+    );
+    assert!(f.reason.contains("unusable response"), "{}", f.reason);
+    assert!(unchanged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_from_get_and_publish_cert_cannot_be_reached() {
+    let unavailable =
+        ResponseTemplate::new(503).set_body_json(lyncsim_wire::Problem::unavailable("maintenance"));
+    let (f, unchanged) = provision_fails(
+        Product::Lync2013,
+        ResponseTemplateOrIssue::Template(unavailable),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (f.stage, f.error),
+        (Stage::Certificate, ErrorId::EUnreachable),
+        "{}",
+        f.reason
+    );
+    assert!(f.reason.contains("HTTP 503: maintenance"), "{}", f.reason);
+    assert!(unchanged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_for_the_wrong_subject_is_not_stored() {
+    let (f, unchanged) = provision_fails(
+        Product::Lync2013,
+        ResponseTemplateOrIssue::WrongSubject,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (f.stage, f.error),
+        (Stage::Certificate, ErrorId::ECert),
+        "{}",
+        f.reason
+    );
+    assert!(
+        f.reason
+            .contains("a certificate for sip:bob@contoso.com, not sip:alice@contoso.com"),
+        "{}",
+        f.reason
+    );
+    assert!(unchanged, "the wrong certificate must not be stored");
+}
