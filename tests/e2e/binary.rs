@@ -295,3 +295,129 @@ async fn sync_time_corrects_a_clock_faked_with_faketime() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_fix_and_fault_from_the_shell() {
+    let world = World::start().await;
+    let admin = world.service.admin_url().to_owned();
+    let profile = world.dir.path().join("qa");
+    let p = profile.to_str().unwrap();
+    assert!(
+        lyncsim(&[
+            "client",
+            "init",
+            "--profile",
+            p,
+            "--product",
+            "lync2010",
+            "--os",
+            "xp",
+            "--service",
+            &admin
+        ])
+        .status
+        .success()
+    );
+    let signin = |extra: &[&str]| {
+        let mut args = vec!["signin", "--profile", p, "--user", "alice@contoso.com"];
+        args.extend_from_slice(extra);
+        lyncsim(&args)
+    };
+    assert_eq!(
+        signin(&["--password", "Passw0rd!alice", "--save-password"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // A server-side fault, listed, then removed one by one: removal undoes it.
+    let out = lyncsim(&["fault", "--service", &admin, "rotate-ca"]);
+    assert!(
+        stdout(&out).starts_with("fault 1: the Communications Server CA was replaced"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&lyncsim(&["fault", "--service", &admin, "list"])).contains("  1  "));
+    assert_eq!(signin(&[]).status.code(), Some(1));
+    assert!(
+        lyncsim(&["fault", "--service", &admin, "remove", "1"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        stdout(&lyncsim(&["fault", "--service", &admin, "list"])),
+        "no faults in force\n"
+    );
+    assert_eq!(
+        signin(&[]).status.code(),
+        Some(0),
+        "the old CA is back, and with it the certificate"
+    );
+
+    // A client-side cause and its remedy.
+    let out = lyncsim(&[
+        "break",
+        "--profile",
+        p,
+        "clock-skew",
+        "--clock-offset",
+        "-432",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "clock-skew: the machine's clock is now -7m12s off\n",
+        "{}",
+        stderr(&out)
+    );
+    let out = signin(&["--json"]);
+    assert!(stdout(&out).contains("skew -7m12s"), "{}", stdout(&out));
+    assert!(
+        lyncsim(&["fix", "--profile", p, "sync-time"])
+            .status
+            .success()
+    );
+    assert_eq!(signin(&[]).status.code(), Some(0));
+
+    // Refusals say why, and exit 2.
+    let out = lyncsim(&["fix", "--profile", p, "delete-signin-info"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Lync 2010 does not offer it"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lyncsim(&["break", "--profile", p, "dns-stale"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("lyncsim fault change-dns"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lyncsim(&["break", "--profile", p, "no-such-cause"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("outdated-client"), "{}", stderr(&out));
+    for bad in [
+        vec![
+            "fault",
+            "--service",
+            &admin,
+            "move-user",
+            "--user",
+            "zed@contoso.com",
+        ],
+        vec![
+            "fault",
+            "--service",
+            &admin,
+            "change-dns",
+            "--host",
+            "www.example.com",
+        ],
+        vec!["fault", "--service", &admin, "remove", "99"],
+        vec!["fault", "--service", &admin, "outage", "--mode", "sideways"],
+    ] {
+        let out = lyncsim(&bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(!stderr(&out).is_empty());
+    }
+}

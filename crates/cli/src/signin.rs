@@ -57,7 +57,7 @@ pub(crate) async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let m = profile.machine();
     println!(
         "Made a {} machine ({} {}{}) in {}",
-        m.os,
+        m.os.display_name(),
         m.product.display_name(),
         m.build,
         m.sign_in_assistant

@@ -70,9 +70,9 @@ impl Profile {
     pub fn check_supported(product: Product, os: Os) -> anyhow::Result<()> {
         if !product.runs_on(os) {
             bail!(
-                "{} does not run on Windows {}: it needs Windows 7 or later. Use --product lync2010 for an XP machine.",
+                "{} does not run on {}: use --product lync2010 for an XP machine.",
                 product.display_name(),
-                os.id().to_uppercase()
+                os.display_name()
             );
         }
         Ok(())

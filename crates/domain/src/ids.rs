@@ -98,6 +98,16 @@ impl Product {
 }
 
 impl Os {
+    /// The name Windows gives itself ("Windows XP").
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Os::Xp => "Windows XP",
+            Os::Vista => "Windows Vista",
+            Os::Win7 => "Windows 7",
+            Os::Win8 => "Windows 8",
+        }
+    }
+
     /// Whether user folders follow the XP layout (`Documents and Settings`).
     pub fn is_xp_layout(self) -> bool {
         self == Os::Xp
