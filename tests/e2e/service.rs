@@ -58,43 +58,40 @@ impl Curl<'_> {
             cmd.args(["-H", &format!("authorization: Bearer {token}")]);
         }
         cmd.args(extra);
-        let out = cmd
-            .arg(format!("https://{host}:{port}{path}"))
-            .output()
-            .expect("curl is installed (.ci/run installs it)");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        (
-            status.trim().parse().unwrap_or(0),
-            serde_json::from_str(body).unwrap_or(Value::Null),
-        )
+        run(cmd.arg(format!("https://{host}:{port}{path}")))
     }
 
     fn admin(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--max-time",
-                "10",
-                "-X",
-                method,
-                "-H",
-                "content-type: application/json",
-                "--data-binary",
-                body,
-                "-w",
-                "\n%{http_code}",
-            ])
-            .arg(format!("{}{path}", self.world.service.admin_url()))
-            .output()
-            .expect("curl runs");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        (
-            status.trim().parse().unwrap_or(0),
-            serde_json::from_str(body).unwrap_or(Value::Null),
-        )
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-X",
+            method,
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            body,
+            "-w",
+            "\n%{http_code}",
+        ])
+        .arg(format!("{}{path}", self.world.service.admin_url()));
+        run(&mut cmd)
     }
+}
+
+/// Runs curl with `-w '\n%{http_code}'`: the status (0 when no HTTP answer came) and the body.
+fn run(cmd: &mut Command) -> (u16, Value) {
+    let out = cmd
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (
+        status.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
 }
 
 fn token_request(user: &str) -> String {

@@ -92,6 +92,57 @@ impl Target {
     }
 }
 
+/// One request: what is sent, with which credentials.
+pub(crate) struct Call<'a, B> {
+    method: Method,
+    path: &'a str,
+    bearer: Option<&'a str>,
+    body: Option<&'a B>,
+    auth: Option<&'a ClientAuth>,
+}
+
+impl<'a> Call<'a, ()> {
+    /// A GET with no body.
+    pub(crate) fn get(path: &'a str) -> Self {
+        Call {
+            method: Method::GET,
+            path,
+            bearer: None,
+            body: None,
+            auth: None,
+        }
+    }
+}
+
+impl<'a, B> Call<'a, B> {
+    /// A POST of `body` as JSON.
+    pub(crate) fn post(path: &'a str, body: &'a B) -> Self {
+        Call {
+            method: Method::POST,
+            path,
+            bearer: None,
+            body: Some(body),
+            auth: None,
+        }
+    }
+
+    /// With `Authorization: Bearer <token>`.
+    pub(crate) fn with_bearer(self, token: &'a str) -> Self {
+        Call {
+            bearer: Some(token),
+            ..self
+        }
+    }
+
+    /// Over mutual TLS with a personal certificate.
+    pub(crate) fn with_certificate(self, auth: &'a ClientAuth) -> Self {
+        Call {
+            auth: Some(auth),
+            ..self
+        }
+    }
+}
+
 /// The client's TLS settings.
 pub(crate) struct Https {
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -145,23 +196,16 @@ impl Https {
     pub(crate) async fn request<B: Serialize, T: DeserializeOwned>(
         &self,
         target: &Target,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<&B>,
-        auth: Option<&ClientAuth>,
+        call: Call<'_, B>,
     ) -> Result<T, HttpFailure> {
-        let (status, bytes) = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            self.exchange(target, method, path, bearer, body, auth),
-        )
-        .await
-        .map_err(|_| {
-            HttpFailure::TimedOut(format!(
-                "no answer from {} within {REQUEST_TIMEOUT:?}",
-                target.host
-            ))
-        })??;
+        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(target, call))
+            .await
+            .map_err(|_| {
+                HttpFailure::TimedOut(format!(
+                    "no answer from {} within {REQUEST_TIMEOUT:?}",
+                    target.host
+                ))
+            })??;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| HttpFailure::BadResponse(format!("{}: {e}", target.host)));
@@ -190,11 +234,7 @@ impl Https {
     async fn exchange<B: Serialize>(
         &self,
         target: &Target,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<&B>,
-        auth: Option<&ClientAuth>,
+        call: Call<'_, B>,
     ) -> Result<(StatusCode, Bytes), HttpFailure> {
         let where_ = format!("{} at {}", target.host, target.addr);
         let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
@@ -203,7 +243,7 @@ impl Https {
             Ok(Err(e)) => return Err(io_failure(&e, &where_)),
             Ok(Ok(tcp)) => tcp,
         };
-        let connector = TlsConnector::from(Arc::new(self.config(auth)?));
+        let connector = TlsConnector::from(Arc::new(self.config(call.auth)?));
         let server_name = ServerName::try_from(target.host.clone())
             .map_err(|e| HttpFailure::Tls(format!("bad host name: {e}")))?;
         let tls = connector
@@ -214,19 +254,19 @@ impl Https {
             .await
             .map_err(|e| hyper_failure(&e, &where_))?;
         let driver = tokio::spawn(conn);
-        let payload = match body {
+        let payload = match call.body {
             Some(b) => Bytes::from(
                 serde_json::to_vec(b).map_err(|e| HttpFailure::BadResponse(e.to_string()))?,
             ),
             None => Bytes::new(),
         };
         let mut req = Request::builder()
-            .method(method)
-            .uri(path)
+            .method(call.method)
+            .uri(call.path)
             .header(header::HOST, &target.host)
             .header(header::USER_AGENT, "UCCAPI/lyncsim")
             .header(header::CONTENT_TYPE, "application/json");
-        if let Some(token) = bearer {
+        if let Some(token) = call.bearer {
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let req = req

@@ -6,7 +6,6 @@
 //! register over mutual TLS → endpoint cache. Neither product replaces an unexpired stored
 //! certificate by itself, even one the registrar rejects.
 
-use hyper::Method;
 use lyncsim_domain::{ErrorId, FailureKind, Skew, Stage};
 use lyncsim_wire::{
     CertRequest, CertResponse, ClientInfo, HomePool, RegisterRequest, Registered, TokenRequest,
@@ -17,7 +16,7 @@ use serde::Serialize;
 use crate::certstore;
 use crate::credman;
 use crate::endpoint_cache::{self, EndpointCache};
-use crate::https::{ClientAuth, HttpFailure, Https, Target};
+use crate::https::{Call, ClientAuth, HttpFailure, Https, Target};
 use crate::keycontainer;
 use crate::profile::Profile;
 use crate::resolver::{ResolveError, Resolver};
@@ -290,11 +289,7 @@ impl Run<'_, '_> {
                 Stage::Token,
                 "STS",
                 &sts,
-                Method::POST,
-                paths::TOKEN,
-                None,
-                Some(&token_request),
-                None
+                Call::post(paths::TOKEN, &token_request)
             )
             .await
         );
@@ -354,11 +349,7 @@ impl Run<'_, '_> {
                 Stage::Register,
                 "registrar",
                 &pool,
-                Method::POST,
-                paths::REGISTER,
-                None,
-                Some(&register),
-                Some(&auth)
+                Call::post(paths::REGISTER, &register).with_certificate(&auth)
             )
             .await
         );
@@ -386,17 +377,12 @@ impl Run<'_, '_> {
         }))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn call<B: Serialize, T: serde::de::DeserializeOwned>(
         &mut self,
         stage: Stage,
         what: &str,
         target: &Target,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<&B>,
-        auth: Option<&ClientAuth>,
+        call: Call<'_, B>,
     ) -> Result<T, SignInFailure> {
         let Some(https) = &self.https else {
             return Err(SignInFailure::new(
@@ -405,10 +391,7 @@ impl Run<'_, '_> {
                 "no HTTPS client",
             ));
         };
-        match https
-            .request(target, method, path, bearer, body, auth)
-            .await
-        {
+        match https.request(target, call).await {
             Ok(v) => Ok(v),
             Err(e) => Err(self.fail(SignInFailure::http(stage, what, e))),
         }
@@ -453,16 +436,7 @@ impl Run<'_, '_> {
             }
         };
         let found: HomePool = self
-            .call(
-                Stage::Discover,
-                what,
-                &target,
-                Method::GET,
-                &path,
-                None,
-                None::<&()>,
-                None,
-            )
+            .call(Stage::Discover, what, &target, Call::get(&path))
             .await?;
         self.step(
             Stage::Discover,
@@ -569,11 +543,7 @@ impl Run<'_, '_> {
                 Stage::Certificate,
                 "GetAndPublishCert",
                 pool,
-                Method::POST,
-                paths::GET_AND_PUBLISH_CERT,
-                Some(token),
-                Some(&request),
-                None,
+                Call::post(paths::GET_AND_PUBLISH_CERT, &request).with_bearer(token),
             )
             .await?;
         let der =

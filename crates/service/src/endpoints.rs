@@ -223,15 +223,29 @@ fn check_versions(state: &State, req: &TokenRequest) -> Result<(), String> {
     Ok(())
 }
 
-/// A directory account whose Lync attributes are damaged cannot be provisioned or registered.
-fn check_account(record: &crate::state::UserRecord) -> Result<(), Problem> {
+/// The user of a pool request: known, with a readable directory account (a damaged one can be
+/// neither provisioned nor registered), and homed on the pool that was asked.
+fn homed_here(
+    state: &State,
+    conn: &ConnInfo,
+    user: &str,
+) -> Result<crate::state::UserRecord, Problem> {
+    let record = state
+        .user(user)
+        .ok_or_else(|| Problem::not_found(format!("no user sip:{user}")))?;
     if record.corrupt {
         return Err(Problem::forbidden(format!(
             "the directory account of sip:{} is incomplete or corrupted (its Lync attributes cannot be read)",
             record.address
         )));
     }
-    Ok(())
+    if record.home_pool != pool_of(conn) {
+        return Err(Problem::forbidden(format!(
+            "sip:{user} is not homed on {}",
+            conn.host
+        )));
+    }
+    Ok(record)
 }
 
 fn pool_of(conn: &ConnInfo) -> &str {
@@ -265,25 +279,7 @@ async fn get_and_publish_cert(
         .map_err(|reason| refuse(&state, &conn, EP, None, Problem::unauthorized(reason)))?;
     let user = claims.sub.as_str();
     let Json(req) = accept(body)?;
-    let Some(record) = state.user(user) else {
-        return Err(refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::not_found(format!("no user sip:{user}")),
-        ));
-    };
-    check_account(&record).map_err(|p| refuse(&state, &conn, EP, Some(user), p))?;
-    if record.home_pool != pool_of(&conn) {
-        return Err(refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::forbidden(format!("sip:{user} is not homed on {}", conn.host)),
-        ));
-    }
+    homed_here(&state, &conn, user).map_err(|p| refuse(&state, &conn, EP, Some(user), p))?;
     let der = match (&req.csr_pem, &req.csr_der_base64) {
         (Some(pem), None) => lyncsim_pki::pem_decode("CERTIFICATE REQUEST", pem),
         (None, Some(b64)) => base64::engine::general_purpose::STANDARD
@@ -412,25 +408,8 @@ async fn register(
             )),
         ));
     }
-    let Some(record) = state.user(user) else {
-        return Err(refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::not_found(format!("no user sip:{user}")),
-        ));
-    };
-    check_account(&record).map_err(|p| refuse(&state, &conn, EP, Some(user), p))?;
-    if record.home_pool != pool_of(&conn) {
-        return Err(refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::forbidden(format!("sip:{user} is not homed on {}", conn.host)),
-        ));
-    }
+    let record =
+        homed_here(&state, &conn, user).map_err(|p| refuse(&state, &conn, EP, Some(user), p))?;
     state.journal.record(
         &conn.host,
         EP,
