@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 use lyncsim_client::Profile;
-use std::fmt::Write as _;
 
 #[derive(Debug, Args)]
 pub(crate) struct ProfileArg {
@@ -28,20 +27,6 @@ pub(crate) struct IpconfigArgs {
     flushdns: bool,
 }
 
-/// Appends a line to the output buffer (formatting into a String cannot fail).
-macro_rules! w {
-    ($o:expr, $($arg:tt)*) => {{ let _ = writeln!($o, $($arg)*); }};
-}
-
-/// Prints the whole output; a reader that went away (`| head`) is not an error.
-fn emit(o: &str) -> anyhow::Result<ExitCode> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(o.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(ExitCode::SUCCESS),
-    }
-}
-
 fn date(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
@@ -57,97 +42,73 @@ fn relative(profile: &Profile, path: &Path) -> String {
 
 pub(crate) fn certmgr(dir: &Path) -> anyhow::Result<ExitCode> {
     let profile = Profile::open(dir)?;
-    let mut o = String::new();
     let certs = profile.certificates()?;
-    w!(o, "Certificates - Current User > Personal > Certificates");
-    w!(
-        o,
-        "({})\n",
-        relative(&profile, &profile.layout().cert_store())
-    );
+    println!("Certificates - Current User > Personal > Certificates");
+    println!("({})\n", relative(&profile, &profile.layout().cert_store()));
     if certs.is_empty() {
-        w!(o, "There are no items to show in this view.");
-        return emit(&o);
+        println!("There are no items to show in this view.");
+        return Ok(ExitCode::SUCCESS);
     }
-    w!(
-        o,
+    println!(
         "{:<30} {:<24} {:<17} {}",
-        "Issued To",
-        "Issued By",
-        "Expiration Date",
-        "Thumbprint"
+        "Issued To", "Issued By", "Expiration Date", "Thumbprint"
     );
     for c in certs {
         match &c.info {
-            Ok(i) => w!(
-                o,
+            Ok(i) => println!(
                 "{:<30} {:<24} {:<17} {}",
                 i.subject_cn,
                 i.issuer_cn,
                 date(i.validity.not_after),
                 c.thumbprint
             ),
-            Err(e) => w!(
-                o,
+            Err(e) => println!(
                 "{:<30} {:<24} {:<17} {}",
-                "<cannot be read>",
-                e,
-                "",
-                c.thumbprint
+                "<cannot be read>", e, "", c.thumbprint
             ),
         }
     }
-    emit(&o)
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn credman(dir: &Path) -> anyhow::Result<ExitCode> {
     let profile = Profile::open(dir)?;
-    let mut o = String::new();
     let creds = profile.credentials()?;
-    w!(
-        o,
-        "Credential Manager > Windows Vault > Generic Credentials"
-    );
-    w!(
-        o,
+    println!("Credential Manager > Windows Vault > Generic Credentials");
+    println!(
         "({})\n",
         relative(&profile, &profile.layout().credentials_dir())
     );
     if creds.is_empty() {
-        w!(o, "No generic credentials.");
+        println!("No generic credentials.");
     }
     for c in creds {
         match c {
-            Ok(c) => w!(
-                o,
+            Ok(c) => println!(
                 "{}\n    User name: {}\n    Modified: {}",
-                c.target,
-                c.user,
-                c.last_written
+                c.target, c.user, c.last_written
             ),
-            Err((path, reason)) => w!(
-                o,
+            Err((path, reason)) => println!(
                 "{}\n    <cannot be read: {reason}>",
                 relative(&profile, &path)
             ),
         }
     }
-    emit(&o)
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn ipconfig(args: IpconfigArgs) -> anyhow::Result<ExitCode> {
     let profile = Profile::open(&args.profile)?;
-    let mut o = String::new();
-    w!(o, "\nWindows IP Configuration\n");
+    println!("\nWindows IP Configuration\n");
     if args.flushdns {
         profile.flush_dns()?;
-        w!(o, "Successfully flushed the DNS Resolver Cache.");
-        return emit(&o);
+        println!("Successfully flushed the DNS Resolver Cache.");
+        return Ok(ExitCode::SUCCESS);
     }
     let now = profile.machine().now();
     let records = profile.dns_cache();
     if records.is_empty() {
-        w!(o, "Could not display the DNS Resolver Cache.");
+        println!("Could not display the DNS Resolver Cache.");
     }
     for r in records {
         let (type_num, label, len) = match r.rtype.as_str() {
@@ -155,21 +116,16 @@ pub(crate) fn ipconfig(args: IpconfigArgs) -> anyhow::Result<ExitCode> {
             "CNAME" => (5, "CNAME Record", r.data.len() + 2),
             _ => (33, "SRV Record", r.data.len() + 8),
         };
-        w!(
-            o,
+        println!(
             "    {}\n    ----------------------------------------",
             r.name
         );
-        w!(o, "    Record Name . . . . . : {}", r.name);
-        w!(o, "    Record Type . . . . . : {type_num}");
-        w!(
-            o,
-            "    Time To Live  . . . . : {}",
-            (r.expires - now).max(0)
-        );
-        w!(o, "    Data Length . . . . . : {len}");
-        w!(o, "    Section . . . . . . . : Answer");
-        w!(o, "    {label:<21} : {}\n", r.data);
+        println!("    Record Name . . . . . : {}", r.name);
+        println!("    Record Type . . . . . : {type_num}");
+        println!("    Time To Live  . . . . : {}", (r.expires - now).max(0));
+        println!("    Data Length . . . . . : {len}");
+        println!("    Section . . . . . . . : Answer");
+        println!("    {label:<21} : {}\n", r.data);
     }
-    emit(&o)
+    Ok(ExitCode::SUCCESS)
 }

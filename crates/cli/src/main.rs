@@ -59,6 +59,9 @@ enum ClientCommand {
 }
 
 fn main() -> ExitCode {
+    // Like any Unix tool: a reader that goes away (`lyncsim certmgr … | head`) ends the
+    // process quietly instead of making println! panic.
+    sigpipe::reset();
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve(_)) {
         "info,hickory_server=warn"
