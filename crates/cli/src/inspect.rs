@@ -50,8 +50,8 @@ pub(crate) fn certmgr(dir: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<30} {:<24} {:<17} {}",
-        "Issued To", "Issued By", "Expiration Date", "Thumbprint"
+        "{:<30} {:<24} {:<17} Thumbprint",
+        "Issued To", "Issued By", "Expiration Date"
     );
     for c in certs {
         match &c.info {
