@@ -325,7 +325,7 @@ impl Run<'_, '_> {
         let (cert_der, container_key, new_certificate) = match stored {
             Some((der, k)) => (der, k, false),
             None => {
-                let (der, k) = stage!(self.provision(&user, &pool, &token.token).await);
+                let (der, k) = stage!(self.provision(&user, &pool, &token.token, &key).await);
                 (der, k, true)
             }
         };
@@ -503,23 +503,19 @@ impl Run<'_, '_> {
         user: &str,
         pool: &Target,
         token: &str,
+        master_key: &crate::dpapi::MasterKey,
     ) -> Result<(Vec<u8>, lyncsim_pki::PersonalKey), SignInFailure> {
         let profile = self.profile;
         let machine = profile.machine();
         let layout = profile.layout();
-        let key = keycontainer::open_or_create(
-            layout,
-            &profile.master_key(),
-            user,
-            &machine.machine_guid,
-        )
-        .map_err(|reason| {
-            self.fail(SignInFailure::new(
-                Stage::Certificate,
-                FailureKind::Unreadable,
-                reason,
-            ))
-        })?;
+        let key = keycontainer::open_or_create(layout, master_key, user, &machine.machine_guid)
+            .map_err(|reason| {
+                self.fail(SignInFailure::new(
+                    Stage::Certificate,
+                    FailureKind::Unreadable,
+                    reason,
+                ))
+            })?;
         let csr = lyncsim_pki::make_csr(&key, user).map_err(|e| {
             self.fail(SignInFailure::new(
                 Stage::Certificate,
