@@ -278,8 +278,10 @@ async fn get_and_publish_cert(
         .verify(bearer, state.clock.now(), state.clock.tolerance())
         .map_err(|reason| refuse(&state, &conn, EP, None, Problem::unauthorized(reason)))?;
     let user = claims.sub.as_str();
+    let refuse_user = |problem: Problem| refuse(&state, &conn, EP, Some(user), problem);
+    let bad_request = |e: lyncsim_pki::PkiError| refuse_user(Problem::bad_request(e.to_string()));
     let Json(req) = accept(body)?;
-    homed_here(&state, &conn, user).map_err(|p| refuse(&state, &conn, EP, Some(user), p))?;
+    homed_here(&state, &conn, user).map_err(refuse_user)?;
     let der = match (&req.csr_pem, &req.csr_der_base64) {
         (Some(pem), None) => lyncsim_pki::pem_decode("CERTIFICATE REQUEST", pem),
         (None, Some(b64)) => base64::engine::general_purpose::STANDARD
@@ -291,50 +293,20 @@ async fn get_and_publish_cert(
             "give exactly one of csr_pem and csr_der_base64".into(),
         )),
     }
-    .map_err(|e| {
-        refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::bad_request(e.to_string()),
-        )
-    })?;
-    let requested = lyncsim_pki::parse_csr(&der).map_err(|e| {
-        refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::bad_request(e.to_string()),
-        )
-    })?;
+    .map_err(&bad_request)?;
+    let requested = lyncsim_pki::parse_csr(&der).map_err(&bad_request)?;
     let expected = format!("sip:{user}");
     if !requested.subject_cn.eq_ignore_ascii_case(&expected) {
-        return Err(refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::forbidden(format!(
-                "the request's subject CN={} is not the signed-in user {expected}",
-                requested.subject_cn
-            )),
-        ));
+        return Err(refuse_user(Problem::forbidden(format!(
+            "the request's subject CN={} is not the signed-in user {expected}",
+            requested.subject_cn
+        ))));
     }
     let ca = state.communications_server();
     let now = state.clock.now();
     let issued = ca
         .issue_personal(&requested, now, state.personal_validity_secs)
-        .map_err(|e| {
-            refuse(
-                &state,
-                &conn,
-                EP,
-                Some(user),
-                Problem::bad_request(e.to_string()),
-            )
-        })?;
+        .map_err(&bad_request)?;
     let info = lyncsim_pki::inspect(&issued.der)
         .map_err(|e| ApiError(Problem::internal(e.to_string())))?;
     state
