@@ -3,7 +3,7 @@
 
 use lyncsim_domain::ErrorId;
 
-use crate::support::{Serve, World, lyncsim, stderr, stdout};
+use crate::support::{Serve, World, init_profile, lyncsim, stderr, stdout};
 
 #[test]
 fn serve_signin_and_a_restart_with_a_state_dir() {
@@ -19,19 +19,7 @@ fn serve_signin_and_a_restart_with_a_state_dir() {
     assert!(before.hosts.values().all(|ip| ip.is_loopback()));
 
     let p = profile.to_str().unwrap();
-    let out = lyncsim(&[
-        "client",
-        "init",
-        "--profile",
-        p,
-        "--product",
-        "lync2010",
-        "--os",
-        "win7",
-        "--service",
-        &before.admin_url,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    init_profile(p, "lync2010", "win7", &before.admin_url);
     let out = lyncsim(&[
         "signin",
         "--profile",
@@ -82,19 +70,7 @@ async fn a_failed_signin_prints_exactly_the_catalogue_text_and_exits_1() {
     let world = World::start().await;
     let profile = world.dir.path().join("skewed");
     let p = profile.to_str().unwrap();
-    let out = lyncsim(&[
-        "client",
-        "init",
-        "--profile",
-        p,
-        "--product",
-        "lync2013",
-        "--os",
-        "win8",
-        "--service",
-        world.service.admin_url(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    init_profile(p, "lync2013", "win8", world.service.admin_url());
     let machine = profile.join("machine.toml");
     let text = std::fs::read_to_string(&machine)
         .unwrap()
@@ -233,19 +209,7 @@ async fn sync_time_corrects_a_clock_faked_with_faketime() {
     let world = World::start().await;
     let profile = world.dir.path().join("faked");
     let p = profile.to_str().unwrap();
-    let out = lyncsim(&[
-        "client",
-        "init",
-        "--profile",
-        p,
-        "--product",
-        "lync2010",
-        "--os",
-        "win7",
-        "--service",
-        world.service.admin_url(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    init_profile(p, "lync2010", "win7", world.service.admin_url());
     let faked = |args: &[&str]| {
         std::process::Command::new("faketime")
             .args(["-f", "+6m", env!("CARGO_BIN_EXE_lyncsim")])
@@ -302,22 +266,7 @@ async fn break_fix_and_fault_from_the_shell() {
     let admin = world.service.admin_url().to_owned();
     let profile = world.dir.path().join("qa");
     let p = profile.to_str().unwrap();
-    assert!(
-        lyncsim(&[
-            "client",
-            "init",
-            "--profile",
-            p,
-            "--product",
-            "lync2010",
-            "--os",
-            "xp",
-            "--service",
-            &admin
-        ])
-        .status
-        .success()
-    );
+    init_profile(p, "lync2010", "xp", &admin);
     let signin = |extra: &[&str]| {
         let mut args = vec!["signin", "--profile", p, "--user", "alice@contoso.com"];
         args.extend_from_slice(extra);

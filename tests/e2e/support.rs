@@ -106,6 +106,23 @@ pub fn lyncsim(args: &[&str]) -> Output {
         .expect("lyncsim runs")
 }
 
+/// `lyncsim client init` of a machine, which must succeed.
+pub fn init_profile(profile: &str, product: &str, os: &str, admin_url: &str) {
+    let out = lyncsim(&[
+        "client",
+        "init",
+        "--profile",
+        profile,
+        "--product",
+        product,
+        "--os",
+        os,
+        "--service",
+        admin_url,
+    ]);
+    assert!(out.status.success(), "client init: {}", stderr(&out));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
