@@ -2,6 +2,7 @@
 
 mod inspect;
 mod kb;
+mod run;
 mod serve;
 mod signin;
 
@@ -47,6 +48,14 @@ enum Command {
     Fix(kb::FixArgs),
     /// Server-side faults and operations, through the admin API.
     Fault(kb::FaultArgs),
+    /// Run scenarios, each on its own service and machine, in parallel; then a table, and
+    /// JUnit XML or JSON if asked. With no FILES/DIRS, the built-in suite. Exit 1 if any
+    /// scenario fails, 2 if a scenario file cannot be used.
+    Run(run::RunArgs),
+    /// Walk the KB 2604176 procedure on a machine, in the KB's order, signing in after each
+    /// step; report the step that restored sign-in, or what to escalate. Exit 0 once signed
+    /// in, 1 if not.
+    Troubleshoot(run::TroubleshootArgs),
     /// Start a service, make a Lync 2010 and a Lync 2013 machine, sign each in twice, and
     /// show what happened. Everything is temporary and cleaned up.
     Demo,
@@ -94,6 +103,8 @@ fn main() -> ExitCode {
             Command::Credman(args) => inspect::credman(&args.profile),
             Command::Ipconfig(args) => inspect::ipconfig(args),
             Command::Demo => signin::demo().await,
+            Command::Run(args) => run::run(args).await,
+            Command::Troubleshoot(args) => run::troubleshoot(args).await,
             Command::Break(args) => kb::run_break(args),
             Command::Fix(args) => kb::run_fix(args).await,
             Command::Fault(args) => kb::run_fault(args).await,

@@ -96,6 +96,24 @@ impl Remedy {
     pub fn fixit_number(os: Os) -> u32 {
         if os == Os::Win8 { 20045 } else { 50935 }
     }
+
+    /// The KB's procedure for `product` on `os`: its steps in the KB's order (the order of
+    /// SPEC section 5), each to be followed by a sign-in. Only the steps the product offers are
+    /// in it; deleting the RSA key container is an XP step and includes the restart it needs.
+    /// `escalate` is not a step: it is where the procedure ends when no step helped.
+    pub fn procedure(product: Product, os: Os) -> Vec<Vec<Remedy>> {
+        Remedy::ALL
+            .iter()
+            .copied()
+            .filter(|r| r.offered_on(product, os).is_ok())
+            .filter_map(|r| match r {
+                Remedy::Escalate | Remedy::Restart => None,
+                Remedy::DeleteRsaKey if os != Os::Xp => None,
+                Remedy::DeleteRsaKey => Some(vec![Remedy::DeleteRsaKey, Remedy::Restart]),
+                r => Some(vec![r]),
+            })
+            .collect()
+    }
 }
 
 /// Where a build number comes from.
@@ -154,6 +172,43 @@ pub fn default_minimum_sign_in_assistant() -> Build {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_procedure_follows_the_kb_order_and_offers_only_what_the_product_has() {
+        use Remedy::*;
+        let ids = |p, o| -> Vec<Vec<Remedy>> { Remedy::procedure(p, o) };
+        assert_eq!(
+            ids(Product::Lync2010, Os::Xp),
+            vec![
+                vec![Fixit],
+                vec![UpdateClient],
+                vec![DesktopSetup],
+                vec![DeleteEndpointCache],
+                vec![DeleteCert],
+                vec![RemoveCredentials],
+                vec![SyncTime],
+                vec![FlushDns],
+                vec![DeleteRsaKey, Restart],
+            ]
+        );
+        assert_eq!(
+            ids(Product::Lync2013, Os::Win8),
+            vec![
+                vec![DeleteSigninInfo],
+                vec![UpdateClient],
+                vec![DeleteEndpointCache],
+                vec![DeleteCert],
+                vec![RemoveCredentials],
+                vec![SyncTime],
+                vec![FlushDns],
+            ]
+        );
+        assert!(
+            !ids(Product::Lync2010, Os::Win7)
+                .concat()
+                .contains(&DeleteRsaKey)
+        );
+    }
 
     #[test]
     fn releases_are_ordered_and_parse() {

@@ -1,0 +1,387 @@
+//! Running scenarios: each on its own service instance and machine, several at once.
+//!
+//! A scenario: start a service; make the machine; sign in once (saving the password); make
+//! the causes; sign in and compare with `expect`; keep a copy of the broken machine; apply the
+//! remedies; sign in and compare with `outcome`; the second account, if any, must sign in on
+//! the same machine; then each control on its own copy of the broken machine. Every
+//! comparison is against a real sign-in.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use lyncsim_domain::{ErrorId, Os, Product};
+use serde::Serialize;
+
+use crate::causes::describe;
+use crate::lab::{Lab, Machine, SignIn};
+use crate::scenario::{Expect, Scenario, Step};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Scenarios run at once.
+    pub jobs: usize,
+    /// The `lyncsim` binary, handed to `exec` steps as `$LYNCSIM`.
+    pub lyncsim: Option<PathBuf>,
+    /// How long an `exec` step may take.
+    pub exec_timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            lyncsim: None,
+            exec_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What one sign-in showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Seen {
+    /// The catalogue id, or `None` when sign-in succeeded.
+    pub error: Option<ErrorId>,
+    /// The text the user saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The real reason, from the sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Seen {
+    pub(crate) fn of(sign_in: &SignIn) -> Seen {
+        match &sign_in.0 {
+            Ok(_) => Seen {
+                error: None,
+                text: None,
+                reason: None,
+            },
+            Err(f) => Seen {
+                error: Some(f.error),
+                text: Some(f.text().to_owned()),
+                reason: Some(f.reason.clone()),
+            },
+        }
+    }
+
+    /// "signed-in" or the id.
+    pub fn short(&self) -> String {
+        self.error
+            .map_or_else(|| "signed-in".to_owned(), |e| e.id().to_owned())
+    }
+}
+
+/// How a scenario ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every sign-in showed what the scenario expects.
+    Passed,
+    /// A sign-in showed something else.
+    Failed,
+    /// The scenario could not be run to the end (a service that did not start, a script
+    /// that could not run, a setup sign-in that failed).
+    Error,
+}
+
+/// What a control did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlReport {
+    /// Its remedies.
+    pub remedies: Vec<String>,
+    /// What the sign-in after them had to show.
+    pub expected: Expect,
+    /// What it showed.
+    pub seen: Option<Seen>,
+    /// Whether it held.
+    pub held: bool,
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    /// The scenario's name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// The product.
+    pub product: Product,
+    /// The OS.
+    pub os: Os,
+    /// What the sign-in after the faults had to show.
+    pub expected: Expect,
+    /// What it showed.
+    pub seen: Option<Seen>,
+    /// The remedies applied.
+    pub remedies: Vec<String>,
+    /// What the sign-in after the remedies had to show.
+    pub expected_outcome: Expect,
+    /// What it showed.
+    pub outcome: Option<Seen>,
+    /// The second account's sign-in on the same machine, when the scenario has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_account: Option<Seen>,
+    /// The controls.
+    pub controls: Vec<ControlReport>,
+    /// Passed, failed or error.
+    pub status: Status,
+    /// Why it did not pass.
+    pub problems: Vec<String>,
+    /// Each step, as it happened.
+    pub log: Vec<String>,
+    /// How long it took.
+    pub seconds: f64,
+}
+
+impl ScenarioReport {
+    fn new(s: &Scenario) -> ScenarioReport {
+        ScenarioReport {
+            name: s.name.clone(),
+            file: s.file.clone(),
+            product: s.product,
+            os: s.os,
+            expected: s.expect,
+            seen: None,
+            remedies: s.remedies.iter().map(Step::to_string).collect(),
+            expected_outcome: s.outcome,
+            outcome: None,
+            second_account: None,
+            controls: Vec::new(),
+            status: Status::Passed,
+            problems: Vec::new(),
+            log: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+
+    fn fail(&mut self, problem: String) {
+        self.log.push(format!("FAILED: {problem}"));
+        self.problems.push(problem);
+        if self.status == Status::Passed {
+            self.status = Status::Failed;
+        }
+    }
+
+    /// Whether it passed.
+    pub fn passed(&self) -> bool {
+        self.status == Status::Passed
+    }
+}
+
+/// Runs every scenario, `jobs` at a time; calls `done` as each ends. Reports come back in the
+/// order the scenarios were given.
+pub async fn run_all(
+    scenarios: Vec<Scenario>,
+    opts: &RunOptions,
+    mut done: impl FnMut(&ScenarioReport),
+) -> Vec<ScenarioReport> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = scenarios.len();
+    for (i, scenario) in scenarios.into_iter().enumerate() {
+        let limit = limit.clone();
+        let opts = opts.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            (i, run(&scenario, &opts).await)
+        });
+    }
+    let mut reports: Vec<Option<ScenarioReport>> = vec![None; count];
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, report)) => {
+                done(&report);
+                reports[i] = Some(report);
+            }
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    reports.into_iter().flatten().collect()
+}
+
+/// Runs one scenario on its own service and machine.
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> ScenarioReport {
+    let started = Instant::now();
+    let mut report = ScenarioReport::new(scenario);
+    if let Err(e) = steps(scenario, opts, &mut report).await {
+        let problem = format!("{e:#}");
+        report.log.push(format!("ERROR: {problem}"));
+        report.problems.push(problem);
+        report.status = Status::Error;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+async fn steps(s: &Scenario, opts: &RunOptions, report: &mut ScenarioReport) -> anyhow::Result<()> {
+    let lab = Lab::start().await.context("starting the service")?;
+    let mut machine = lab
+        .machine_with(
+            s.product,
+            s.os,
+            s.build.clone(),
+            s.sign_in_assistant.clone(),
+        )
+        .await
+        .context("making the machine")?;
+    let log = &mut report.log;
+    log.push(format!(
+        "service {}; {} {} on {}",
+        lab.admin_url(),
+        s.product.display_name(),
+        machine.profile().machine().build,
+        s.os.display_name()
+    ));
+    if s.first_sign_in {
+        let first = machine.sign_in(&s.user).await?;
+        if !first.signed_in() {
+            bail!(
+                "the first sign-in, before anything broke, failed: {}",
+                describe(&first)
+            );
+        }
+        log.push(format!("{} signed in and saved the password", s.user));
+    }
+    for cause in &s.causes {
+        let did = lab
+            .cause(&mut machine, &s.user, cause.clone())
+            .await
+            .with_context(|| format!("making {}", cause.cause))?;
+        log.push(format!("{}: {did}", cause.cause));
+    }
+    for fault in &s.server_faults {
+        let record = lab.fault(fault).await?;
+        log.push(format!("server fault: {}", record.detail));
+    }
+
+    let broken = machine.sign_in(&s.user).await?;
+    let seen = Seen::of(&broken);
+    log.push(format!("sign-in after the faults: {}", describe(&broken)));
+    report.seen = Some(seen.clone());
+    if !s.expect.met_by(seen.error) {
+        report.fail(format!(
+            "after the faults: expected {}, saw {}",
+            s.expect,
+            describe(&broken)
+        ));
+    }
+    let snapshot = if s.controls.is_empty() {
+        None
+    } else {
+        Some(machine.copy("broken")?)
+    };
+
+    if let Err(e) = apply(s, opts, &mut machine, &s.remedies, &mut report.log).await {
+        report.fail(format!("{e:#}"));
+        return Ok(());
+    }
+    let after = machine.sign_in(&s.user).await?;
+    let outcome = Seen::of(&after);
+    report
+        .log
+        .push(format!("sign-in after the remedies: {}", describe(&after)));
+    report.outcome = Some(outcome.clone());
+    if !s.outcome.met_by(outcome.error) {
+        report.fail(format!(
+            "after {}: expected {}, saw {}",
+            remedy_list(&s.remedies),
+            s.outcome,
+            describe(&after)
+        ));
+    }
+
+    if let Some(second) = &s.second_account {
+        let other = machine.sign_in(second).await?;
+        report.log.push(format!(
+            "the second account {second} on the same machine: {}",
+            describe(&other)
+        ));
+        report.second_account = Some(Seen::of(&other));
+        if !other.signed_in() {
+            report.fail(format!(
+                "the known-good account {second} should sign in on the same machine, but saw {}",
+                describe(&other)
+            ));
+        }
+    }
+
+    if let Some(snapshot) = snapshot {
+        for (i, control) in s.controls.iter().enumerate() {
+            let mut copy = snapshot.copy(&format!("control-{i}"))?;
+            let mut log = Vec::new();
+            if let Err(e) = apply(s, opts, &mut copy, &control.remedies, &mut log).await {
+                report.fail(format!("control {}: {e:#}", i + 1));
+                continue;
+            }
+            let result = copy.sign_in(&s.user).await?;
+            let seen = Seen::of(&result);
+            let held = control.outcome.met_by(seen.error);
+            report
+                .log
+                .extend(log.into_iter().map(|l| format!("control {}: {l}", i + 1)));
+            report.log.push(format!(
+                "control {}: sign-in after {}: {}",
+                i + 1,
+                remedy_list(&control.remedies),
+                describe(&result)
+            ));
+            report.controls.push(ControlReport {
+                remedies: control.remedies.iter().map(Step::to_string).collect(),
+                expected: control.outcome,
+                seen: Some(seen),
+                held,
+            });
+            if !held {
+                report.fail(format!(
+                    "control {}: after {} alone: expected {}, saw {}",
+                    i + 1,
+                    remedy_list(&control.remedies),
+                    control.outcome,
+                    describe(&result)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remedy_list(steps: &[Step]) -> String {
+    if steps.is_empty() {
+        "no remedy".into()
+    } else {
+        steps
+            .iter()
+            .map(Step::to_string)
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+}
+
+async fn apply(
+    s: &Scenario,
+    opts: &RunOptions,
+    machine: &mut Machine,
+    steps: &[Step],
+    log: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for step in steps {
+        match step {
+            Step::Remedy(remedy) => {
+                let did = machine
+                    .fix(*remedy)
+                    .await
+                    .with_context(|| format!("remedy {remedy}"))?;
+                log.push(format!("{remedy}: {did}"));
+            }
+            Step::Exec(command) => {
+                let out = crate::exec::run(command, &s.dir, machine, &s.user, opts).await?;
+                log.push(format!("exec `{command}`: {out}"));
+            }
+        }
+    }
+    Ok(())
+}

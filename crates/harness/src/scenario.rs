@@ -1,0 +1,593 @@
+//! Scenario files: TOML that says which machine, what goes wrong, what the user must see,
+//! which remedies to apply and what must happen then. See `fixtures/scenarios/README.md`.
+//!
+//! Loading checks everything a run would trip over later (ids, where a cause exists, which
+//! remedies a product offers, the users) and reports it with the file, line and column.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use lyncsim_domain::{Build, ErrorId, Os, Product, Release, Remedy};
+use lyncsim_wire::Fault;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::causes::CauseSpec;
+use crate::lab::Lab;
+
+/// What a sign-in must show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Sign-in succeeds.
+    SignedIn,
+    /// Sign-in fails, whatever it shows.
+    Fails,
+    /// Sign-in fails showing this text.
+    Shows(ErrorId),
+}
+
+impl Expect {
+    /// Whether a sign-in that showed `seen` (`None`: signed in) meets this.
+    pub fn met_by(self, seen: Option<ErrorId>) -> bool {
+        match self {
+            Expect::SignedIn => seen.is_none(),
+            Expect::Fails => seen.is_some(),
+            Expect::Shows(id) => seen == Some(id),
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::SignedIn => f.write_str("signed-in"),
+            Expect::Fails => f.write_str("fails"),
+            Expect::Shows(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+impl FromStr for Expect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "signed-in" => Ok(Expect::SignedIn),
+            "fails" => Ok(Expect::Fails),
+            _ => ErrorId::ALL
+                .iter()
+                .copied()
+                .find(|e| e.id() == s)
+                .map(Expect::Shows)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown outcome {s:?}; expected signed-in, fails, {}",
+                        ErrorId::ALL
+                            .iter()
+                            .map(|e| e.id())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+impl Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+/// One remedy step: a KB remedy, or a command of your own run against the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A remedy of SPEC section 5.
+    Remedy(Remedy),
+    /// `sh -c COMMAND`, in the scenario file's folder, with the profile in the environment.
+    Exec(String),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Remedy(r) => write!(f, "{r}"),
+            Step::Exec(command) => write!(f, "exec `{command}`"),
+        }
+    }
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StepVisitor;
+        impl<'de> Visitor<'de> for StepVisitor {
+            type Value = Step;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a remedy id such as \"fixit\", or { exec = \"command\" }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Step, E> {
+                v.parse().map(Step::Remedy).map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
+                let mut exec = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "exec" {
+                        return Err(de::Error::unknown_field(&key, &["exec"]));
+                    }
+                    exec = Some(map.next_value::<String>()?);
+                }
+                match exec {
+                    Some(c) if c.trim().is_empty() => {
+                        Err(de::Error::custom("exec: the command is empty"))
+                    }
+                    Some(c) => Ok(Step::Exec(c)),
+                    None => Err(de::Error::missing_field("exec")),
+                }
+            }
+        }
+        d.deserialize_any(StepVisitor)
+    }
+}
+
+/// Another sequence of remedies tried on a copy of the broken machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Control {
+    /// The remedies, in order.
+    pub remedies: Vec<Step>,
+    /// What the sign-in after them must show: `fails` for a negative control.
+    pub outcome: Expect,
+}
+
+/// One scenario, checked and ready to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    /// Its name: the file's stem, plus the product and OS when the file names several.
+    pub name: String,
+    /// The file it came from, as shown to the user.
+    pub file: String,
+    /// Where `exec` commands run.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    /// What it is about.
+    pub description: Option<String>,
+    /// lync2010 or lync2013.
+    pub product: Product,
+    /// The machine's OS.
+    pub os: Os,
+    /// The client build; the product's installed build when `None`.
+    pub build: Option<Build>,
+    /// Lync 2010: the Sign-In Assistant version; the installed one when `None`.
+    pub sign_in_assistant: Option<Build>,
+    /// Who signs in.
+    pub user: String,
+    /// Sign in once, saving the password, before anything breaks.
+    pub first_sign_in: bool,
+    /// The causes, made in order.
+    pub causes: Vec<CauseSpec>,
+    /// Server faults put in force after the causes.
+    pub server_faults: Vec<Fault>,
+    /// What the sign-in after the faults must show.
+    pub expect: Expect,
+    /// The remedies, in order.
+    pub remedies: Vec<Step>,
+    /// What the sign-in after the remedies must show.
+    pub outcome: Expect,
+    /// A known-good account that must sign in on the same machine after the remedies.
+    pub second_account: Option<String>,
+    /// Other remedies tried from the same broken machine.
+    pub controls: Vec<Control>,
+}
+
+/// A scenario file that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: String,
+    /// 1-based line and column, when the problem has a place.
+    pub at: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    description: Option<String>,
+    expect: Spanned<Expect>,
+    #[serde(default)]
+    remedies: Option<Spanned<Vec<Step>>>,
+    outcome: Spanned<Expect>,
+    second_account: Option<Spanned<String>>,
+    client: RawClient,
+    #[serde(default)]
+    setup: RawSetup,
+    #[serde(default, rename = "fault")]
+    faults: Vec<Spanned<CauseSpec>>,
+    #[serde(default, rename = "server_fault")]
+    server_faults: Vec<Fault>,
+    #[serde(default, rename = "control")]
+    controls: Vec<Spanned<RawControl>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    product: Spanned<OneOrMany>,
+    os: Spanned<OneOrMany>,
+    build: Option<Spanned<String>>,
+    sign_in_assistant: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSetup {
+    user: Option<Spanned<String>>,
+    first_sign_in: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    remedies: Vec<Step>,
+    outcome: Option<Expect>,
+}
+
+/// Where a byte offset is, 1-based.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn error(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_owned(),
+            at: span.map(|s| line_col(self.text, s.start)),
+            message: message.into(),
+        }
+    }
+}
+
+fn release_or_build(text: &str) -> Result<Option<Release>, lyncsim_domain::ParseBuildError> {
+    match text {
+        "outdated" => Ok(Some(Release::Outdated)),
+        "installed" => Ok(Some(Release::Installed)),
+        "latest" => Ok(Some(Release::Latest)),
+        _ => Build::from_str(text).map(|_| None),
+    }
+}
+
+/// Parses and checks one scenario file. `file` is how errors name it; `dir` is where its
+/// `exec` commands run. A file may stand for several scenarios (one per product and OS).
+pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, ScenarioError> {
+    let src = Source { file, text };
+    let raw: RawScenario =
+        toml::from_str(text).map_err(|e| src.error(e.span(), e.message().trim_end().to_owned()))?;
+    let stem = Path::new(file)
+        .file_stem()
+        .map_or_else(|| file.to_owned(), |s| s.to_string_lossy().into_owned());
+
+    let ids = |field: &Spanned<OneOrMany>| -> Vec<String> {
+        field
+            .get_ref()
+            .items()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    let products = ids(&raw.client.product)
+        .iter()
+        .map(|p| p.parse::<Product>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| src.error(Some(raw.client.product.span()), e.to_string()))?;
+    let oses = ids(&raw.client.os)
+        .iter()
+        .map(|o| o.parse::<Os>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| src.error(Some(raw.client.os.span()), e.to_string()))?;
+    if products.is_empty() || oses.is_empty() {
+        return Err(src.error(
+            Some(raw.client.product.span()),
+            "client: name at least one product and one OS",
+        ));
+    }
+    let pairs: Vec<(Product, Os)> = products
+        .iter()
+        .flat_map(|p| oses.iter().map(move |o| (*p, *o)))
+        .filter(|(p, o)| p.runs_on(*o))
+        .collect();
+    if pairs.is_empty() {
+        return Err(src.error(
+            Some(raw.client.os.span()),
+            format!(
+                "{} does not run on {}",
+                products[0].display_name(),
+                oses[0].display_name()
+            ),
+        ));
+    }
+
+    let build_of = |field: &Option<Spanned<String>>,
+                    pick: &dyn Fn(Product, Release) -> Build|
+     -> Result<Vec<Option<Build>>, ScenarioError> {
+        pairs
+            .iter()
+            .map(|(product, _)| match field {
+                None => Ok(None),
+                Some(text) => match release_or_build(text.get_ref()) {
+                    Ok(Some(release)) => Ok(Some(pick(*product, release))),
+                    Ok(None) => Ok(Some(text.get_ref().parse().map_err(
+                        |e: lyncsim_domain::ParseBuildError| {
+                            src.error(Some(text.span()), e.to_string())
+                        },
+                    )?)),
+                    Err(e) => Err(src.error(
+                        Some(text.span()),
+                        format!("{e}; or one of outdated, installed, latest"),
+                    )),
+                },
+            })
+            .collect()
+    };
+    let builds = build_of(&raw.client.build, &|p, r| p.build(r))?;
+    let sias = build_of(&raw.client.sign_in_assistant, &|_, r| {
+        lyncsim_domain::sign_in_assistant(r)
+    })?;
+    if let Some(sia) = &raw.client.sign_in_assistant
+        && let Some((p, _)) = pairs.iter().find(|(p, _)| !p.uses_sign_in_assistant())
+    {
+        return Err(src.error(
+            Some(sia.span()),
+            format!("{} does not use the Sign-In Assistant", p.display_name()),
+        ));
+    }
+
+    let user_check = |user: &Spanned<String>| -> Result<String, ScenarioError> {
+        Lab::tenant_password(user.get_ref())
+            .map(|_| user.get_ref().to_ascii_lowercase())
+            .ok_or_else(|| {
+                src.error(
+                    Some(user.span()),
+                    format!(
+                        "{:?} is not a user of the built-in tenant (alice, bob or carol @contoso.com)",
+                        user.get_ref()
+                    ),
+                )
+            })
+    };
+    let user = match &raw.setup.user {
+        Some(u) => user_check(u)?,
+        None => "alice@contoso.com".to_owned(),
+    };
+    let second_account = raw.second_account.as_ref().map(user_check).transpose()?;
+    if second_account.as_deref() == Some(user.as_str()) {
+        return Err(src.error(
+            raw.second_account.as_ref().map(|s| s.span()),
+            "second_account must be another account than the one that signs in",
+        ));
+    }
+
+    for fault in &raw.faults {
+        let spec = fault.get_ref();
+        let foreign = spec.foreign_settings();
+        if !foreign.is_empty() {
+            return Err(src.error(
+                Some(fault.span()),
+                format!(
+                    "{} does not belong to cause {}",
+                    foreign.join(", "),
+                    spec.cause
+                ),
+            ));
+        }
+        for (product, os) in &pairs {
+            if !spec.cause.exists_on(*product, *os) {
+                return Err(src.error(
+                    Some(fault.span()),
+                    format!(
+                        "cause {} does not exist on {} on {}",
+                        spec.cause,
+                        product.display_name(),
+                        os.display_name()
+                    ),
+                ));
+            }
+        }
+    }
+
+    let check_offered = |steps: &[Step], span| -> Result<(), ScenarioError> {
+        for step in steps {
+            if let Step::Remedy(remedy) = step {
+                for (product, os) in &pairs {
+                    remedy.offered_on(*product, *os).map_err(|why| {
+                        src.error(
+                            Some(std::ops::Range::clone(&span)),
+                            format!("{remedy}: {why}"),
+                        )
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    };
+    let remedies = match &raw.remedies {
+        Some(r) => {
+            check_offered(r.get_ref(), r.span())?;
+            r.get_ref().clone()
+        }
+        None => Vec::new(),
+    };
+    let mut controls = Vec::new();
+    for control in &raw.controls {
+        check_offered(&control.get_ref().remedies, control.span())?;
+        controls.push(Control {
+            remedies: control.get_ref().remedies.clone(),
+            outcome: control.get_ref().outcome.unwrap_or(Expect::Fails),
+        });
+    }
+
+    let several = pairs.len() > 1;
+    let vary_product = products.len() > 1;
+    let vary_os = oses.len() > 1;
+    Ok(pairs
+        .iter()
+        .zip(builds.into_iter().zip(sias))
+        .map(|(&(product, os), (build, sia))| Scenario {
+            name: match (several, vary_product, vary_os) {
+                (false, ..) => stem.clone(),
+                (true, true, true) => format!("{stem}/{product}/{os}"),
+                (true, true, false) => format!("{stem}/{product}"),
+                (true, false, _) => format!("{stem}/{os}"),
+            },
+            file: file.to_owned(),
+            dir: dir.to_path_buf(),
+            description: raw.description.clone(),
+            product,
+            os,
+            build,
+            sign_in_assistant: sia,
+            user: user.clone(),
+            first_sign_in: raw.setup.first_sign_in.unwrap_or(true),
+            causes: raw.faults.iter().map(|f| f.get_ref().clone()).collect(),
+            server_faults: raw.server_faults.clone(),
+            expect: *raw.expect.get_ref(),
+            remedies: remedies.clone(),
+            outcome: *raw.outcome.get_ref(),
+            second_account: second_account.clone(),
+            controls: controls.clone(),
+        })
+        .collect())
+}
+
+/// Loads scenario files and folders (every `*.toml` under a folder, recursively, in name
+/// order). Reports every file that cannot be used, not just the first.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            if let Err(e) = toml_files(path, &mut files) {
+                errors.push(io_error(path, &e));
+            }
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            errors.push(ScenarioError {
+                file: path.display().to_string(),
+                at: None,
+                message: "no such file or folder".into(),
+            });
+        }
+    }
+    let mut scenarios = Vec::new();
+    for file in &files {
+        let shown = file.display().to_string();
+        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        match std::fs::read_to_string(file) {
+            Ok(text) => match parse(&shown, &dir, &text) {
+                Ok(s) => scenarios.extend(s),
+                Err(e) => errors.push(e),
+            },
+            Err(e) => errors.push(io_error(file, &e)),
+        }
+    }
+    errors.extend(duplicates(&scenarios));
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(errors)
+    }
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> ScenarioError {
+    ScenarioError {
+        file: path.display().to_string(),
+        at: None,
+        message: e.to_string(),
+    }
+}
+
+fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            toml_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Two scenarios with one name would be one line in a report: refuse them.
+pub(crate) fn duplicates(scenarios: &[Scenario]) -> Vec<ScenarioError> {
+    let mut seen: std::collections::BTreeMap<&str, &str> = Default::default();
+    let mut errors = Vec::new();
+    for s in scenarios {
+        if let Some(first) = seen.insert(&s.name, &s.file) {
+            errors.push(ScenarioError {
+                file: s.file.clone(),
+                at: None,
+                message: format!(
+                    "another scenario is named {:?} ({first}); rename one of the files",
+                    s.name
+                ),
+            });
+        }
+    }
+    errors
+}

@@ -1,0 +1,217 @@
+//! The KB 2604176 procedure, walked as a support person would: sign in to see the problem,
+//! then each step in the KB's order, signing in after each, until one restores sign-in. When
+//! none does, the KB's test tells the account from the machine: a known-good second account
+//! signs in on the same machine.
+
+use lyncsim_client::Profile;
+use lyncsim_domain::{ErrorId, Os, Product, Remedy};
+use serde::Serialize;
+
+use crate::lab::sign_in_as_user_would;
+use crate::runner::Seen;
+
+/// Who signs in during the walk.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    /// The user with the problem.
+    pub user: String,
+    /// The password the user would type when none is saved (or the saved one was removed).
+    pub password: Option<String>,
+    /// A known-good account and its password, for the second-account check.
+    pub second: Option<(String, String)>,
+}
+
+/// One step of the walk.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// 1-based.
+    pub number: usize,
+    /// The remedies of the step (delete-rsa-key comes with its restart).
+    pub remedies: Vec<Remedy>,
+    /// What each did, or why it could not.
+    pub did: Vec<String>,
+    /// The sign-in after it.
+    pub sign_in: Seen,
+}
+
+/// How the walk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Sign-in worked before any step.
+    AlreadySignedIn,
+    /// A step restored sign-in.
+    Restored,
+    /// No step helped and the known-good account signs in here: the account is the problem.
+    EscalateAccount,
+    /// No step helped and the known-good account cannot sign in here either.
+    EscalateMachine,
+    /// No step helped and the service cannot be reached, for either account.
+    Unreachable,
+    /// No step helped and no second account was given to tell account from machine.
+    EscalateUnchecked,
+}
+
+/// The whole walk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Troubleshooting {
+    /// The user.
+    pub user: String,
+    /// The product.
+    pub product: Product,
+    /// The OS.
+    pub os: Os,
+    /// The sign-in before any step.
+    pub before: Seen,
+    /// The steps taken, in order.
+    pub steps: Vec<StepReport>,
+    /// The step that restored sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_by: Option<usize>,
+    /// The second account's sign-in on this machine, when it was tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_account: Option<(String, Seen)>,
+    /// How it ended.
+    pub verdict: Verdict,
+    /// The verdict for a person.
+    pub conclusion: String,
+}
+
+impl Troubleshooting {
+    /// Whether the user can sign in at the end.
+    pub fn signed_in(&self) -> bool {
+        matches!(self.verdict, Verdict::AlreadySignedIn | Verdict::Restored)
+    }
+}
+
+fn step_name(remedies: &[Remedy]) -> String {
+    remedies
+        .iter()
+        .map(|r| r.id())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// Walks the procedure for the profile's product and OS, changing the machine as each step
+/// does. `Err` only for what stops the walk itself (a profile that cannot be read, no
+/// password to type).
+pub async fn troubleshoot(
+    profile: &mut Profile,
+    accounts: &Accounts,
+) -> anyhow::Result<Troubleshooting> {
+    let (product, os) = (profile.machine().product, profile.machine().os);
+    let typed = accounts.password.as_deref();
+    let before = Seen::of(&sign_in_as_user_would(profile, &accounts.user, typed).await?);
+    let mut report = Troubleshooting {
+        user: accounts.user.clone(),
+        product,
+        os,
+        before: before.clone(),
+        steps: Vec::new(),
+        restored_by: None,
+        second_account: None,
+        verdict: Verdict::AlreadySignedIn,
+        conclusion: "signed in: there is nothing to fix".into(),
+    };
+    if before.error.is_none() {
+        return Ok(report);
+    }
+    for (i, remedies) in Remedy::procedure(product, os).into_iter().enumerate() {
+        let mut did = Vec::new();
+        for remedy in &remedies {
+            did.push(match profile.apply_remedy(*remedy).await {
+                Ok(text) => text,
+                Err(e) => format!("could not: {e:#}"),
+            });
+        }
+        let seen = Seen::of(&sign_in_as_user_would(profile, &accounts.user, typed).await?);
+        let restored = seen.error.is_none();
+        report.steps.push(StepReport {
+            number: i + 1,
+            remedies: remedies.clone(),
+            did,
+            sign_in: seen,
+        });
+        if restored {
+            report.restored_by = Some(i + 1);
+            report.verdict = Verdict::Restored;
+            report.conclusion = format!(
+                "sign-in restored by step {}: {}",
+                i + 1,
+                step_name(&remedies)
+            );
+            return Ok(report);
+        }
+    }
+    let last = report.steps.last().map_or(&report.before, |s| &s.sign_in);
+    let last_unreachable = last.error == Some(ErrorId::EUnreachable);
+    let Some((second, password)) = &accounts.second else {
+        report.verdict = Verdict::EscalateUnchecked;
+        report.conclusion = "escalate: no step restored sign-in; the second-account check was \
+            not run (give a known-good account with --second-user and --second-password to \
+            tell the account from the machine)"
+            .into();
+        return Ok(report);
+    };
+    let req = lyncsim_client::SignInRequest {
+        user: second.clone(),
+        password: Some(password.clone()),
+        save_password: false,
+    };
+    let other = Seen::of(&crate::SignIn(
+        lyncsim_client::sign_in(profile, &req).await?,
+    ));
+    (report.verdict, report.conclusion) = match other.error {
+        None => (
+            Verdict::EscalateAccount,
+            "escalate: the account, not this machine".to_owned(),
+        ),
+        Some(ErrorId::EUnreachable) if last_unreachable => (
+            Verdict::Unreachable,
+            "the service cannot be reached from this machine for either account: check the \
+             network and the service's status, then sign in again"
+                .to_owned(),
+        ),
+        Some(_) => (
+            Verdict::EscalateMachine,
+            format!(
+                "escalate: this machine: the known-good account {second} cannot sign in here either"
+            ),
+        ),
+    };
+    report.second_account = Some((second.clone(), other));
+    Ok(report)
+}
+
+/// The walk for a person to read, one line per step.
+pub fn render(t: &Troubleshooting) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "KB 2604176 for {} on {} on {}\n",
+        t.user,
+        t.product.display_name(),
+        t.os.display_name()
+    );
+    let line = |seen: &Seen| match (&seen.error, &seen.reason) {
+        (None, _) => "signed in".to_owned(),
+        (Some(e), Some(reason)) => format!("{e} ({reason})"),
+        (Some(e), None) => e.to_string(),
+    };
+    let _ = writeln!(out, "  sign in as it is: {}", line(&t.before));
+    for step in &t.steps {
+        let _ = writeln!(out, "  step {}: {}", step.number, step_name(&step.remedies));
+        for did in &step.did {
+            let _ = writeln!(out, "      {did}");
+        }
+        let _ = writeln!(out, "      sign in: {}", line(&step.sign_in));
+    }
+    if let Some((user, seen)) = &t.second_account {
+        let _ = writeln!(
+            out,
+            "  second account {user} on this machine: {}",
+            line(seen)
+        );
+    }
+    let _ = writeln!(out, "{}", t.conclusion);
+    out
+}
