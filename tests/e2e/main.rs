@@ -7,6 +7,7 @@ mod support;
 
 mod binary;
 mod certificates;
+mod harness;
 mod matrix;
 mod service;
 mod signin;

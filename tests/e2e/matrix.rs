@@ -1,18 +1,13 @@
-//! The fix matrix of SPEC section 6, proved by real sign-ins.
+//! The fix matrix of SPEC section 6, proved by the built-in suite.
 //!
-//! For every cause and every product and OS where it exists: a fresh service and machine, one
-//! good sign-in (saving the password), the cause made for real, a sign-in that must show the
-//! expected text, one remedy (or remedy pair), and a sign-in that must succeed for each listed
-//! remedy and must still fail for each negative control. The table below is the expectation;
-//! every outcome comes from a sign-in.
+//! The table below is SPEC section 6 as data, written independently of the scenario files.
+//! One test checks that the built-in suite covers every cell of it: every cause on every
+//! product and OS where it exists, showing the expected text, every remedy that must restore
+//! sign-in, and every negative control. The other runs the whole suite: every outcome comes
+//! from a real sign-in, each scenario on its own service and machine.
 
-use std::sync::Arc;
-
-use lyncsim_client::{BreakOptions, Method, Profile, SignInRequest, admin_call};
 use lyncsim_domain::{Cause, ErrorId, Os, Product, Remedy};
-use lyncsim_wire::{Fault, OutageMode};
-
-use crate::support::{World, password};
+use lyncsim_harness::{Expect, RunOptions, Scenario, Step, builtin_suite, report};
 
 use Remedy::*;
 
@@ -114,253 +109,132 @@ const MATRIX: &[Row] = &[
     },
 ];
 
-const USER: &str = "alice@contoso.com";
-const NEW_PASSWORD: &str = "N3w-Passw0rd!alice";
-
-/// A sign-in as a user would make it: the saved password if one is saved, else typed.
-async fn sign_in(profile: &Profile, typed: &str) -> Result<(), lyncsim_client::SignInFailure> {
-    let saved = profile.credentials().unwrap().iter().any(|c| {
-        c.as_ref()
-            .map(|c| c.target.starts_with("Microsoft_OC1:uri=alice@"))
-            .unwrap_or(true)
-    });
-    let req = SignInRequest {
-        user: USER.into(),
-        password: (!saved).then(|| typed.to_owned()),
-        save_password: !saved,
-    };
-    lyncsim_client::sign_in(profile, &req)
-        .await
-        .expect("sign-in runs")
-        .map(|_| ())
+fn steps(remedies: &[Remedy]) -> Vec<Step> {
+    remedies.iter().copied().map(Step::Remedy).collect()
 }
 
-async fn fault(world: &World, fault: &Fault) {
-    let url = format!("{}/faults", world.service.admin_url());
-    let (status, body) = admin_call(Method::POST, &url, Some(serde_json::to_vec(fault).unwrap()))
-        .await
-        .unwrap();
-    assert_eq!(status, 201, "{fault:?}: {}", String::from_utf8_lossy(&body));
+/// The scenarios of the suite with exactly this one cause on this product and OS.
+fn single_cause(suite: &[Scenario], cause: Cause, product: Product, os: Os) -> Vec<&Scenario> {
+    suite
+        .iter()
+        .filter(|s| s.product == product && s.os == os)
+        .filter(|s| s.causes.len() == 1 && s.causes[0].cause == cause && s.server_faults.is_empty())
+        .collect()
 }
 
-/// Makes `cause` for real on `world` and `profile`; returns the password the user now has.
-async fn make(world: &World, profile: &mut Profile, cause: Cause, variant: usize) -> String {
-    let product = profile.machine().product;
-    match cause {
-        Cause::OutdatedClient => {
-            fault(
-                world,
-                &Fault::MinClientBuild {
-                    product,
-                    build: None,
-                },
-            )
-            .await
-        }
-        Cause::OutdatedSia => fault(world, &Fault::MinSignInAssistant { version: None }).await,
-        // Two ways a certificate goes stale: the service rotates its CA, or the bytes are damaged.
-        Cause::StaleCert if variant.is_multiple_of(2) => fault(world, &Fault::RotateCa).await,
-        Cause::StaleCert => drop(profile.make_cause(cause, &BreakOptions::default()).unwrap()),
-        Cause::StaleCredentials => {
-            fault(
-                world,
-                &Fault::ChangePassword {
-                    user: USER.into(),
-                    password: NEW_PASSWORD.into(),
-                },
-            )
-            .await;
-            return NEW_PASSWORD.into();
-        }
-        Cause::ClockSkew => {
-            let offset = if variant.is_multiple_of(2) {
-                432
-            } else {
-                -3600
-            };
-            profile
-                .make_cause(
-                    cause,
-                    &BreakOptions {
-                        clock_offset_secs: offset,
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
-        }
-        Cause::RsaKeyLocked => drop(profile.make_cause(cause, &BreakOptions::default()).unwrap()),
-        Cause::EndpointMoved => {
-            fault(
-                world,
-                &Fault::MoveUser {
-                    user: USER.into(),
-                    to: None,
-                },
-            )
-            .await
-        }
-        Cause::DnsStale => {
-            fault(
-                world,
-                &Fault::ChangeDns {
-                    host: "pool-a.online.lync.com".into(),
-                },
-            )
-            .await
-        }
-        Cause::PostOutage => {
-            let mode = [
-                OutageMode::Refuse,
-                OutageMode::Reset,
-                OutageMode::Unavailable,
-                OutageMode::CutOff,
-            ][variant % 4];
-            fault(
-                world,
-                &Fault::Outage {
-                    hosts: vec![],
-                    mode,
-                    duration_secs: None,
-                },
-            )
-            .await;
-            let during = sign_in(profile, &password(USER))
-                .await
-                .expect_err("an outage stops sign-in");
-            assert_eq!(
-                during.error,
-                ErrorId::EUnreachable,
-                "during a {mode:?} outage: {}",
-                during.reason
-            );
-            let url = format!("{}/faults", world.service.admin_url());
-            assert_eq!(admin_call(Method::DELETE, &url, None).await.unwrap().0, 204);
-        }
-        Cause::AccountCorrupt => fault(world, &Fault::CorruptAccount { user: USER.into() }).await,
-    }
-    password(USER)
+/// Whether some scenario applies `remedies` (as its remedies or as a control) and expects
+/// `restores` (signed in, or still failing).
+fn tried(scenarios: &[&Scenario], remedies: &[Remedy], restores: bool) -> bool {
+    let want = steps(remedies);
+    let meets = |outcome: Expect| (outcome == Expect::SignedIn) == restores;
+    scenarios.iter().any(|s| {
+        (s.remedies == want && meets(s.outcome))
+            || s.controls
+                .iter()
+                .any(|c| c.remedies == want && meets(c.outcome))
+    })
 }
 
-/// One case: returns what went differently from the matrix, if anything.
-async fn case(
-    cause: Cause,
-    product: Product,
-    os: Os,
-    remedies: &'static [Remedy],
-    restores: bool,
-    variant: usize,
-) -> Result<(), String> {
-    let row = MATRIX.iter().find(|r| r.cause == cause).unwrap();
-    let label = format!("{cause} on {product}/{os}, remedies {remedies:?}");
-    let world = World::start().await;
-    let mut profile = world.profile("machine", product, os);
-    sign_in(&profile, &password(USER))
-        .await
-        .map_err(|f| format!("{label}: the first sign-in failed: {}", f.reason))?;
-    let typed = make(&world, &mut profile, cause, variant).await;
-
-    let seen = sign_in(&profile, &typed).await.err();
-    let expected = (row.shows)(product);
-    if seen.as_ref().map(|f| f.error) != expected {
-        return Err(format!(
-            "{label}: expected {expected:?} after the cause, saw {seen:?}"
-        ));
-    }
-    if let Some(failure) = &seen
-        && failure.text() != failure.error.text()
-    {
-        return Err(format!("{label}: text differs from the catalogue"));
-    }
-    if expected.is_none() {
-        return Ok(()); // recovers by itself
-    }
-    for remedy in remedies {
-        profile
-            .apply_remedy(*remedy)
-            .await
-            .map_err(|e| format!("{label}: {remedy} failed: {e:#}"))?;
-    }
-    let after = sign_in(&profile, &typed).await;
-    match (restores, after) {
-        (true, Ok(())) | (false, Err(_)) => {}
-        (true, Err(f)) => {
-            return Err(format!(
-                "{label}: should restore sign-in, but: {} ({})",
-                f.error, f.reason
-            ));
-        }
-        (false, Ok(())) => {
-            return Err(format!(
-                "{label}: must not restore sign-in alone, but it did"
-            ));
-        }
-    }
-    if cause == Cause::AccountCorrupt {
-        // The KB's test: a known-good account signs in on the same machine.
-        let req = SignInRequest {
-            user: "carol@contoso.com".into(),
-            password: Some(password("carol@contoso.com")),
-            save_password: false,
-        };
-        lyncsim_client::sign_in(&profile, &req)
-            .await
-            .unwrap()
-            .map_err(|f| format!("{label}: the second account failed too: {}", f.reason))?;
-    }
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_remedy_of_the_matrix_restores_its_cause_and_no_negative_control_does() {
-    let limit = Arc::new(tokio::sync::Semaphore::new(6));
-    let mut cases = tokio::task::JoinSet::new();
-    let mut count = 0;
+#[test]
+fn the_built_in_suite_covers_every_cell_of_the_fix_matrix() {
+    let suite = builtin_suite().unwrap().scenarios;
+    let mut missing = Vec::new();
+    let mut cells = 0;
     for row in MATRIX {
         for product in Product::ALL {
-            for (variant, os) in Os::ALL.iter().enumerate() {
+            for os in Os::ALL {
                 if !row.cause.exists_on(*product, *os) {
                     continue;
+                }
+                let here = single_cause(&suite, row.cause, *product, *os);
+                let at = format!("{} on {product}/{os}", row.cause);
+                let shows = match (row.shows)(*product) {
+                    Some(id) => Expect::Shows(id),
+                    None => Expect::SignedIn,
+                };
+                cells += 1;
+                if !here.iter().any(|s| s.expect == shows) {
+                    missing.push(format!("{at}: no scenario expecting {shows}"));
                 }
                 let restores = if *product == Product::Lync2010 {
                     row.restores_2010
                 } else {
                     row.restores_2013
                 };
-                let mut plan: Vec<(&'static [Remedy], bool)> =
-                    restores.iter().map(|r| (*r, true)).collect();
-                plan.extend(row.must_not.iter().map(|r| (*r, false)));
-                if plan.is_empty() {
-                    plan.push((&[], true)); // recovers by itself
+                for remedies in restores {
+                    cells += 1;
+                    if !tried(&here, remedies, true) {
+                        missing.push(format!("{at}: {remedies:?} must restore sign-in"));
+                    }
                 }
-                for (remedies, restores) in plan {
+                for remedies in row.must_not {
+                    if shows == Expect::SignedIn {
+                        break; // it recovers by itself: there is nothing to restore
+                    }
                     if remedies
                         .iter()
                         .any(|r| r.offered_on(*product, *os).is_err())
                     {
                         continue; // the product does not offer it: a user could not apply it
                     }
-                    let limit = limit.clone();
-                    let (cause, product, os) = (row.cause, *product, *os);
-                    count += 1;
-                    cases.spawn(async move {
-                        let _permit = limit.acquire_owned().await.unwrap();
-                        case(cause, product, os, remedies, restores, variant).await
-                    });
+                    cells += 1;
+                    if !tried(&here, remedies, false) {
+                        missing.push(format!("{at}: {remedies:?} must not restore sign-in"));
+                    }
+                }
+                if row.cause == Cause::AccountCorrupt
+                    && !here.iter().any(|s| s.second_account.is_some())
+                {
+                    missing.push(format!("{at}: no second-account check"));
                 }
             }
         }
     }
-    let mut failures = Vec::new();
-    while let Some(result) = cases.join_next().await {
-        if let Err(e) = result.unwrap() {
-            failures.push(e);
-        }
-    }
-    assert!(count > 150, "the matrix ran only {count} cases");
+    let combined = suite.iter().filter(|s| s.causes.len() >= 2).count();
     assert!(
-        failures.is_empty(),
-        "{} of {count} cases differ from the matrix:\n{}",
-        failures.len(),
-        failures.join("\n")
+        combined >= 6,
+        "only {combined} scenarios with two causes or more"
     );
+    assert!(cells > 200, "the matrix has only {cells} cells");
+    assert!(
+        missing.is_empty(),
+        "{} of {cells} cells of the matrix are not in the built-in suite:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_suite_passes_and_its_junit_report_has_one_test_case_per_scenario() {
+    let suite = builtin_suite().unwrap();
+    let count = suite.scenarios.len();
+    let opts = RunOptions {
+        jobs: 4,
+        lyncsim: Some(env!("CARGO_BIN_EXE_lyncsim").into()),
+        ..RunOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let reports = lyncsim_harness::run_all(suite.scenarios.clone(), &opts, |_| {}).await;
+    let wall = started.elapsed();
+    assert_eq!(reports.len(), count);
+    let totals = report::Totals::of(&reports);
+    assert!(totals.all_passed(), "{}", report::table(&reports));
+
+    let xml = report::junit(&reports, wall).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is well-formed XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), count);
+    let names: std::collections::BTreeSet<_> =
+        cases.iter().filter_map(|c| c.attribute("name")).collect();
+    assert_eq!(names.len(), count, "test case names are unique");
+    assert!(
+        !doc.descendants()
+            .any(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&report::json(&reports, wall, 4).unwrap()).unwrap();
+    assert_eq!(json["totals"]["passed"], count);
 }

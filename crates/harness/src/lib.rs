@@ -26,7 +26,7 @@ pub use builtin::{BuiltinSuite, builtin_suite};
 pub use causes::{CauseSpec, StaleCertVia};
 pub use exec::ENVIRONMENT as EXEC_ENVIRONMENT;
 pub use lab::{Lab, Machine, SignIn};
-pub use runner::{ControlReport, RunOptions, ScenarioReport, Seen, Status, run, run_all};
+pub use runner::{ControlReport, RunOptions, ScenarioReport, Seen, Status, prepare, run, run_all};
 pub use scenario::{Control, Expect, Scenario, ScenarioError, Step};
 pub use troubleshoot::{Accounts, StepReport, Troubleshooting, Verdict, render, troubleshoot};
 

@@ -217,7 +217,11 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> ScenarioReport {
     report
 }
 
-async fn steps(s: &Scenario, opts: &RunOptions, report: &mut ScenarioReport) -> anyhow::Result<()> {
+/// Sets up what a scenario describes, up to the sign-in that should show the problem: a
+/// service of its own, the machine, the first sign-in, the causes and server faults. Each
+/// step is logged in `log`. This is the broken machine a trainee or a troubleshooter starts
+/// from.
+pub async fn prepare(s: &Scenario, log: &mut Vec<String>) -> anyhow::Result<(Lab, Machine)> {
     let lab = Lab::start().await.context("starting the service")?;
     let mut machine = lab
         .machine_with(
@@ -228,7 +232,6 @@ async fn steps(s: &Scenario, opts: &RunOptions, report: &mut ScenarioReport) -> 
         )
         .await
         .context("making the machine")?;
-    let log = &mut report.log;
     log.push(format!(
         "service {}; {} {} on {}",
         lab.admin_url(),
@@ -257,7 +260,12 @@ async fn steps(s: &Scenario, opts: &RunOptions, report: &mut ScenarioReport) -> 
         let record = lab.fault(fault).await?;
         log.push(format!("server fault: {}", record.detail));
     }
+    Ok((lab, machine))
+}
 
+async fn steps(s: &Scenario, opts: &RunOptions, report: &mut ScenarioReport) -> anyhow::Result<()> {
+    let (_lab, mut machine) = prepare(s, &mut report.log).await?;
+    let log = &mut report.log;
     let broken = machine.sign_in(&s.user).await?;
     let seen = Seen::of(&broken);
     log.push(format!("sign-in after the faults: {}", describe(&broken)));

@@ -342,6 +342,19 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
             "client: name at least one product and one OS",
         ));
     }
+    if let [product] = products[..]
+        && let Some(os) = oses.iter().find(|o| !product.runs_on(**o))
+    {
+        return Err(src.error(
+            Some(raw.client.os.span()),
+            format!(
+                "{} does not run on {}",
+                product.display_name(),
+                os.display_name()
+            ),
+        ));
+    }
+    // With several products, the pairs that cannot exist (Lync 2013 on XP) are left out.
     let pairs: Vec<(Product, Os)> = products
         .iter()
         .flat_map(|p| oses.iter().map(move |o| (*p, *o)))
@@ -590,4 +603,236 @@ pub(crate) fn duplicates(scenarios: &[Scenario]) -> Vec<ScenarioError> {
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"# two causes
+expect = "E_CERT"
+remedies = ["desktop-setup", "sync-time", { exec = "sh fix.sh" }]
+outcome = "signed-in"
+
+[client]
+product = "lync2010"
+os = ["xp", "win7"]
+build = "installed"
+
+[[fault]]
+cause = "outdated-sia"
+
+[[fault]]
+cause = "clock-skew"
+clock_offset_secs = -400
+
+[[control]]
+remedies = ["sync-time"]
+"#;
+
+    fn parse_err(text: &str) -> String {
+        parse("bad.toml", Path::new("."), text)
+            .expect_err("the file is refused")
+            .to_string()
+    }
+
+    /// `GOOD` with one line replaced.
+    fn with(from: &str, to: &str) -> String {
+        assert!(GOOD.contains(from), "{from}");
+        GOOD.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn a_file_naming_two_oses_is_two_scenarios_with_everything_in_it() {
+        let s = parse("dir/two.toml", Path::new("dir"), GOOD).unwrap();
+        let names: Vec<_> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["two/xp", "two/win7"]);
+        let xp = &s[0];
+        assert_eq!((xp.product, xp.os), (Product::Lync2010, Os::Xp));
+        assert_eq!(xp.build, Some(Product::Lync2010.build(Release::Installed)));
+        assert_eq!(xp.user, "alice@contoso.com");
+        assert!(xp.first_sign_in);
+        assert_eq!(xp.causes.len(), 2);
+        assert_eq!(xp.causes[1].clock_offset_secs, Some(-400));
+        assert_eq!(xp.expect, Expect::Shows(ErrorId::ECert));
+        assert_eq!(
+            xp.remedies,
+            [
+                Step::Remedy(Remedy::DesktopSetup),
+                Step::Remedy(Remedy::SyncTime),
+                Step::Exec("sh fix.sh".into())
+            ]
+        );
+        assert_eq!(xp.outcome, Expect::SignedIn);
+        assert_eq!(
+            xp.controls[0].outcome,
+            Expect::Fails,
+            "controls are negative by default"
+        );
+    }
+
+    #[test]
+    fn lync2013_is_left_out_of_xp_when_a_file_names_both() {
+        let text = with(
+            "product = \"lync2010\"",
+            "product = [\"lync2010\", \"lync2013\"]",
+        )
+        .replace("cause = \"outdated-sia\"", "cause = \"dns-stale\"")
+        .replace("\"desktop-setup\", ", "");
+        let names: Vec<_> = parse("both.toml", Path::new("."), &text)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "both/lync2010/xp",
+                "both/lync2010/win7",
+                "both/lync2013/win7"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_ids_are_reported_with_file_line_and_column() {
+        let cases = [
+            (
+                with("cause = \"outdated-sia\"", "cause = \"outdated-sai\""),
+                "bad.toml:12:9:",
+                "outdated-sai",
+            ),
+            (
+                with("\"desktop-setup\", \"sync", "\"desktop-setup\", \"synk"),
+                "bad.toml:3:",
+                "unknown remedy \"synk-time\"",
+            ),
+            (
+                with("product = \"lync2010\"", "product = \"lync2016\""),
+                "bad.toml:7:11:",
+                "unknown product \"lync2016\"",
+            ),
+            (
+                with("os = [\"xp\", \"win7\"]", "os = [\"xp\", \"windows10\"]"),
+                "bad.toml:8:6:",
+                "unknown os \"windows10\"",
+            ),
+            (
+                with("outcome = \"signed-in\"", "outcome = \"E_CRT\""),
+                "bad.toml:4:11:",
+                "unknown outcome \"E_CRT\"",
+            ),
+            (
+                with("build = \"installed\"", "build = \"newest\""),
+                "bad.toml:9:9:",
+                "outdated, installed, latest",
+            ),
+        ];
+        for (text, at, says) in cases {
+            let e = parse_err(&text);
+            assert!(e.starts_with(at) && e.contains(says), "{e}");
+        }
+    }
+
+    #[test]
+    fn malformed_files_are_reported_with_their_line() {
+        let e = parse_err(&with("[client]", "[client"));
+        assert!(e.starts_with("bad.toml:6:"), "{e}");
+        let e = parse_err(&with("expect = \"E_CERT\"\n", ""));
+        assert!(e.contains("missing field `expect`"), "{e}");
+        let e = parse_err(&with("[[control]]", "[[controls]]"));
+        assert!(
+            e.starts_with("bad.toml:18:") && e.contains("controls"),
+            "{e}"
+        );
+        let e = parse_err(&with("clock_offset_secs = -400", "clock_offset = -400"));
+        assert!(
+            e.starts_with("bad.toml:16:") && e.contains("clock_offset"),
+            "{e}"
+        );
+        let e = parse_err(&with("{ exec = \"sh fix.sh\" }", "{ run = \"sh fix.sh\" }"));
+        assert!(e.starts_with("bad.toml:3:") && e.contains("exec"), "{e}");
+    }
+
+    #[test]
+    fn what_the_product_or_os_cannot_have_is_refused_where_it_is_written() {
+        let e = parse_err(&with("product = \"lync2010\"", "product = \"lync2013\""));
+        assert!(
+            e.starts_with("bad.toml:8:") && e.contains("does not run on Windows XP"),
+            "one product named: every OS named must run it: {e}"
+        );
+        let text = with("os = [\"xp\", \"win7\"]", "os = \"win7\"")
+            .replace("cause = \"outdated-sia\"", "cause = \"rsa-key-locked\"");
+        let e = parse_err(&text);
+        assert!(
+            e.starts_with("bad.toml:11:") && e.contains("rsa-key-locked does not exist"),
+            "{e}"
+        );
+        let e = parse_err(&with("[\"sync-time\"]", "[\"delete-signin-info\"]"));
+        assert!(
+            e.starts_with("bad.toml:18:") && e.contains("Lync 2010 does not offer it"),
+            "{e}"
+        );
+        let e = parse_err(&with(
+            "cause = \"outdated-sia\"",
+            "cause = \"outdated-sia\"\nmode = \"reset\"",
+        ));
+        assert!(
+            e.contains("mode does not belong to cause outdated-sia"),
+            "{e}"
+        );
+        let e = parse_err(&format!(
+            "{GOOD}\n[setup]\nuser = \"mallory@contoso.com\"\n"
+        ));
+        assert!(
+            e.starts_with("bad.toml:22:8:") && e.contains("not a user"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn loading_a_folder_reports_every_bad_file_and_refuses_duplicate_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("more")).unwrap();
+        std::fs::write(dir.path().join("a.toml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("more/a.toml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("b.toml"), "expect = ").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a scenario").unwrap();
+        let errors = load(&[dir.path().to_path_buf(), dir.path().join("missing.toml")])
+            .expect_err("bad files");
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 4, "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|e| e.contains("missing.toml: no such file"))
+        );
+        assert!(text.iter().any(|e| e.contains("b.toml:1:")));
+        assert!(
+            text.iter()
+                .any(|e| e.contains("another scenario is named \"a/xp\""))
+        );
+        std::fs::remove_dir_all(dir.path().join("more")).unwrap();
+        std::fs::remove_file(dir.path().join("b.toml")).unwrap();
+        assert_eq!(load(&[dir.path().to_path_buf()]).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_built_in_suite_loads() {
+        let suite = crate::builtin_suite().unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        assert!(suite.scenarios.len() > 60);
+        assert!(
+            suite
+                .scenarios
+                .iter()
+                .all(|s| s.file.starts_with("fixtures/scenarios/"))
+        );
+    }
 }
