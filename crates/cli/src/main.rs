@@ -56,9 +56,6 @@ enum Command {
     /// step; report the step that restored sign-in, or what to escalate. Exit 0 once signed
     /// in, 1 if not.
     Troubleshoot(run::TroubleshootArgs),
-    /// Start a service, make a Lync 2010 and a Lync 2013 machine, sign each in twice, and
-    /// show what happened. Everything is temporary and cleaned up.
-    Demo,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +99,6 @@ fn main() -> ExitCode {
             Command::Certmgr(args) => inspect::certmgr(&args.profile),
             Command::Credman(args) => inspect::credman(&args.profile),
             Command::Ipconfig(args) => inspect::ipconfig(args),
-            Command::Demo => signin::demo().await,
             Command::Run(args) => run::run(args).await,
             Command::Troubleshoot(args) => run::troubleshoot(args).await,
             Command::Break(args) => kb::run_break(args),

@@ -116,8 +116,9 @@ pub fn table(reports: &[ScenarioReport]) -> String {
 /// One line: "62 scenarios: 62 passed, 0 failed, 0 errors in 14.2 s".
 pub fn summary(totals: &Totals, wall: Duration) -> String {
     format!(
-        "{} scenarios: {} passed, {} failed, {} errors in {:.1} s",
+        "{} scenario{}: {} passed, {} failed, {} errors in {:.1} s",
         totals.scenarios,
+        if totals.scenarios == 1 { "" } else { "s" },
         totals.passed,
         totals.failed,
         totals.errors,
