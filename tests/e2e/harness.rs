@@ -322,15 +322,20 @@ async fn lyncsim_troubleshoot_walks_the_kb_and_escalates_an_account_problem() {
     lab.cause(&mut pc, ALICE, Cause::DnsStale).await.unwrap();
     let profile = pc.dir().to_str().unwrap().to_owned();
     let password = lab.password(ALICE).unwrap();
-    let out = lyncsim(&[
-        "troubleshoot",
-        "--profile",
-        &profile,
-        "--user",
-        ALICE,
-        "--password",
-        &password,
-    ]);
+    let troubleshoot = |more: &[&str]| {
+        let mut args = vec![
+            "troubleshoot",
+            "--profile",
+            &profile,
+            "--user",
+            ALICE,
+            "--password",
+            &password,
+        ];
+        args.extend_from_slice(more);
+        lyncsim(&args)
+    };
+    let out = troubleshoot(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("step 1: fixit"), "{text}");
@@ -343,14 +348,7 @@ async fn lyncsim_troubleshoot_walks_the_kb_and_escalates_an_account_problem() {
         .await
         .unwrap();
     let carol = lab.password(CAROL).unwrap();
-    let out = lyncsim(&[
-        "troubleshoot",
-        "--profile",
-        &profile,
-        "--user",
-        ALICE,
-        "--password",
-        &password,
+    let out = troubleshoot(&[
         "--second-user",
         CAROL,
         "--second-password",
@@ -371,16 +369,13 @@ async fn lyncsim_troubleshoot_walks_the_kb_and_escalates_an_account_problem() {
     assert_eq!(walk["second_account"][1]["error"], serde_json::Value::Null);
 
     // Without a second account the check cannot run, and the walk says so.
-    let out = lyncsim(&[
-        "troubleshoot",
-        "--profile",
-        &profile,
-        "--user",
-        ALICE,
-        "--password",
-        &password,
-    ]);
+    let out = troubleshoot(&[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("the second-account check was not run"));
     assert!(Profile::open(Path::new(&profile)).is_ok());
+
+    // The password is needed up front: the first step removes the saved one.
+    let out = lyncsim(&["troubleshoot", "--profile", &profile, "--user", ALICE]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--password"), "{}", stderr(&out));
 }

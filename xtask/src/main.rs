@@ -30,7 +30,8 @@ usage: cargo xtask <task>
 
 tasks:
   ci      rustfmt check, clippy (warnings are errors), every test of the workspace
-  bench   sign-in latency and throughput, and peak memory, with a release build
+  bench   sign-in latency and throughput, peak memory, and the built-in suite's time, with a
+          release build
 ";
 
 fn main() -> ExitCode {
@@ -49,7 +50,10 @@ fn main() -> ExitCode {
                 ])
                 && cargo(&["test", "--workspace"])
         }
-        Some("bench") => cargo(&["bench", "--package", "lyncsim-cli", "--bench", "signin"]),
+        Some("bench") => {
+            cargo(&["bench", "--package", "lyncsim-cli", "--bench", "signin"])
+                && cargo(&["bench", "--package", "lyncsim-cli", "--bench", "suite"])
+        }
         Some("-h" | "--help" | "help") => {
             print!("{HELP}");
             true

@@ -29,7 +29,7 @@ pub(crate) struct RunArgs {
     /// Run only the scenarios whose name contains PAT (case-insensitive).
     #[arg(long, value_name = "PAT")]
     filter: Option<String>,
-    /// List the scenarios that would run, and stop.
+    /// List the scenarios that would run (name, file, description), and stop.
     #[arg(long)]
     list: bool,
 }
@@ -69,7 +69,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if args.list {
         for s in &scenarios {
-            println!("{}\t{}", s.name, s.file);
+            println!(
+                "{}\t{}\t{}",
+                s.name,
+                s.file,
+                s.description.as_deref().unwrap_or_default()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -86,7 +91,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let reports = lyncsim_harness::run_all(scenarios, &opts, |r| {
+    let run = lyncsim_harness::run_all(scenarios, &opts, |r| {
         if !r.passed() {
             bar.println(format!(
                 "{} {}: {}",
@@ -101,8 +106,16 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         bar.set_message(r.name.clone());
         bar.inc(1);
-    })
-    .await;
+    });
+    // Ctrl-C stops every scenario: their services, machines and scripts go with them.
+    let reports = tokio::select! {
+        reports = run => reports,
+        _ = tokio::signal::ctrl_c() => {
+            bar.abandon();
+            eprintln!("interrupted: no report written");
+            return Ok(ExitCode::from(130));
+        }
+    };
     bar.finish_and_clear();
     let wall = started.elapsed();
 
@@ -149,9 +162,10 @@ pub(crate) struct TroubleshootArgs {
     /// The sign-in address of the user with the problem.
     #[arg(long, value_name = "ADDR")]
     user: String,
-    /// The password the user types once a step has removed the saved one.
+    /// The user's password, typed whenever no saved one is left (the first KB step removes
+    /// it).
     #[arg(long, env = "LYNCSIM_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
+    password: String,
     /// A known-good account for the KB's second-account check, run when no step restores
     /// sign-in: if it signs in on this machine, the account is the problem.
     #[arg(long, value_name = "ADDR", requires = "second_password")]
@@ -173,7 +187,7 @@ pub(crate) async fn troubleshoot(args: TroubleshootArgs) -> anyhow::Result<ExitC
     let mut profile = Profile::open(&args.profile)?;
     let accounts = Accounts {
         user: args.user,
-        password: args.password,
+        password: Some(args.password),
         second: args.second_user.zip(args.second_password),
     };
     let walk = lyncsim_harness::troubleshoot(&mut profile, &accounts).await?;

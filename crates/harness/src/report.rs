@@ -154,7 +154,14 @@ pub fn junit(reports: &[ScenarioReport], wall: Duration) -> anyhow::Result<Strin
         let mut case = TestCase::new(r.name.as_str(), status);
         case.set_classname(format!("lyncsim.{}.{}", r.product, r.os))
             .set_time(Duration::from_secs_f64(r.seconds))
-            .set_system_out(r.log.join("\n"));
+            .set_system_out(
+                r.description
+                    .iter()
+                    .chain(&r.log)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
         suite.add_test_case(case);
     }
     let mut report = Report::new("lyncsim");

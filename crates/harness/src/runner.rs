@@ -108,6 +108,9 @@ pub struct ScenarioReport {
     pub name: String,
     /// Its file.
     pub file: String,
+    /// What it is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// The product.
     pub product: Product,
     /// The OS.
@@ -142,6 +145,7 @@ impl ScenarioReport {
         ScenarioReport {
             name: s.name.clone(),
             file: s.file.clone(),
+            description: s.description.clone(),
             product: s.product,
             os: s.os,
             expected: s.expect,
