@@ -250,6 +250,12 @@ impl Machine {
             .parent()
             .context("a profile folder has a parent")?
             .join(name);
+        if to.exists() {
+            bail!(
+                "{} exists already: give the copy another name",
+                to.display()
+            );
+        }
         copy_dir(self.dir(), &to)
             .with_context(|| format!("copying {} to {}", self.dir().display(), to.display()))?;
         Ok(Machine {

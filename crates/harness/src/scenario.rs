@@ -459,20 +459,17 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
         }
     }
 
-    let check_offered = |steps: &[Step], span| -> Result<(), ScenarioError> {
+    let check_offered = |steps: &[Step], span: std::ops::Range<usize>| {
         for step in steps {
             if let Step::Remedy(remedy) = step {
                 for (product, os) in &pairs {
-                    remedy.offered_on(*product, *os).map_err(|why| {
-                        src.error(
-                            Some(std::ops::Range::clone(&span)),
-                            format!("{remedy}: {why}"),
-                        )
-                    })?;
+                    remedy
+                        .offered_on(*product, *os)
+                        .map_err(|why| src.error(Some(span.clone()), format!("{remedy}: {why}")))?;
                 }
             }
         }
-        Ok(())
+        Ok::<(), ScenarioError>(())
     };
     let remedies = match &raw.remedies {
         Some(r) => {
