@@ -2,8 +2,6 @@
 //! `fixtures/scripts`, embedded at build time and written to a temporary folder to run, so
 //! that `exec` steps find their scripts where the files say.
 
-use std::path::Path;
-
 use crate::scenario::{self, Scenario, ScenarioError};
 
 include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
@@ -36,34 +34,13 @@ pub fn builtin_suite() -> Result<BuiltinSuite, Vec<ScenarioError>> {
         }
         std::fs::write(&path, bytes).map_err(io)?;
     }
-    let mut scenarios = Vec::new();
-    let mut errors = Vec::new();
-    for (rel, bytes) in FILES {
-        if !(rel.starts_with("scenarios/") && rel.ends_with(".toml")) {
-            continue;
-        }
-        let path = dir.path().join(rel);
-        let folder = path.parent().unwrap_or(Path::new("."));
-        let shown = format!("fixtures/{rel}");
-        match std::str::from_utf8(bytes) {
-            Ok(text) => match scenario::parse(&shown, folder, text) {
-                Ok(s) => scenarios.extend(s),
-                Err(e) => errors.push(e),
-            },
-            Err(_) => errors.push(ScenarioError {
-                file: shown,
-                at: None,
-                message: "not UTF-8 text".into(),
-            }),
-        }
-    }
-    errors.extend(scenario::duplicates(&scenarios));
-    if errors.is_empty() {
-        Ok(BuiltinSuite {
-            scenarios,
-            _dir: dir,
-        })
-    } else {
-        Err(errors)
-    }
+    let files = FILES
+        .iter()
+        .filter(|(rel, _)| rel.starts_with("scenarios/") && rel.ends_with(".toml"))
+        .map(|(rel, _)| (format!("fixtures/{rel}"), dir.path().join(rel)));
+    let scenarios = scenario::parse_files(files)?;
+    Ok(BuiltinSuite {
+        scenarios,
+        _dir: dir,
+    })
 }

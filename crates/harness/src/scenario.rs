@@ -540,16 +540,37 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
             });
         }
     }
+    let named = files.into_iter().map(|f| (f.display().to_string(), f));
+    match parse_files(named) {
+        Ok(scenarios) if errors.is_empty() => Ok(scenarios),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.extend(more);
+            Err(errors)
+        }
+    }
+}
+
+/// Reads and parses files, each given as (the name errors and reports show, its path);
+/// `exec` steps run in each file's folder. Reports every bad file, and refuses two scenarios
+/// with one name.
+pub(crate) fn parse_files(
+    files: impl IntoIterator<Item = (String, PathBuf)>,
+) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
     let mut scenarios = Vec::new();
-    for file in &files {
-        let shown = file.display().to_string();
-        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-        match std::fs::read_to_string(file) {
-            Ok(text) => match parse(&shown, &dir, &text) {
+    let mut errors = Vec::new();
+    for (shown, file) in files {
+        let dir = file.parent().unwrap_or(Path::new("."));
+        match std::fs::read_to_string(&file) {
+            Ok(text) => match parse(&shown, dir, &text) {
                 Ok(s) => scenarios.extend(s),
                 Err(e) => errors.push(e),
             },
-            Err(e) => errors.push(io_error(file, &e)),
+            Err(e) => errors.push(ScenarioError {
+                file: shown,
+                at: None,
+                message: e.to_string(),
+            }),
         }
     }
     errors.extend(duplicates(&scenarios));
@@ -584,7 +605,7 @@ fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Two scenarios with one name would be one line in a report: refuse them.
-pub(crate) fn duplicates(scenarios: &[Scenario]) -> Vec<ScenarioError> {
+fn duplicates(scenarios: &[Scenario]) -> Vec<ScenarioError> {
     let mut seen: std::collections::BTreeMap<&str, &str> = Default::default();
     let mut errors = Vec::new();
     for s in scenarios {
