@@ -95,11 +95,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if !r.passed() {
             bar.println(format!(
                 "{} {}: {}",
-                if r.status == lyncsim_harness::Status::Failed {
-                    "FAIL"
-                } else {
-                    "ERROR"
-                },
+                r.status.label(),
                 r.name,
                 r.problems.first().map(String::as_str).unwrap_or_default()
             ));

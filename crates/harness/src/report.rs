@@ -73,11 +73,7 @@ pub fn table(reports: &[ScenarioReport]) -> String {
                 seen_short(&r.outcome),
                 controls,
                 format!("{:.2}s", r.seconds),
-                match r.status {
-                    Status::Passed => "pass".into(),
-                    Status::Failed => "FAIL".into(),
-                    Status::Error => "ERROR".into(),
-                },
+                r.status.label().to_owned(),
             ]
         })
         .collect();

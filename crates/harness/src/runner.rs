@@ -88,6 +88,17 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// How the table and the progress output show it: pass, FAIL or ERROR.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Passed => "pass",
+            Status::Failed => "FAIL",
+            Status::Error => "ERROR",
+        }
+    }
+}
+
 /// What a control did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ControlReport {
@@ -269,10 +280,11 @@ pub async fn prepare(s: &Scenario, log: &mut Vec<String>) -> anyhow::Result<(Lab
 
 async fn steps(s: &Scenario, opts: &RunOptions, report: &mut ScenarioReport) -> anyhow::Result<()> {
     let (_lab, mut machine) = prepare(s, &mut report.log).await?;
-    let log = &mut report.log;
     let broken = machine.sign_in(&s.user).await?;
     let seen = Seen::of(&broken);
-    log.push(format!("sign-in after the faults: {}", describe(&broken)));
+    report
+        .log
+        .push(format!("sign-in after the faults: {}", describe(&broken)));
     report.seen = Some(seen.clone());
     if !s.expect.met_by(seen.error) {
         report.fail(format!(
