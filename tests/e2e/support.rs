@@ -8,17 +8,12 @@ use std::time::{Duration, Instant};
 
 use lyncsim_client::{InitOptions, Outcome, Profile, SignInRequest};
 use lyncsim_domain::{Os, Product};
-use lyncsim_service::{RunningService, Service, ServiceConfig, Tenant};
+use lyncsim_service::{RunningService, Service, ServiceConfig};
 use lyncsim_wire::{JournalEntry, ServiceInfo};
 
 /// The password of a user of the built-in tenant.
 pub fn password(user: &str) -> String {
-    Tenant::contoso()
-        .users
-        .into_iter()
-        .find(|u| u.address == user)
-        .expect("a tenant user")
-        .password
+    lyncsim_harness::Lab::tenant_password(user).expect("a tenant user")
 }
 
 /// A service and a folder for profiles; both go away when dropped.
