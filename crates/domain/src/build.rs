@@ -12,7 +12,9 @@ pub struct Build(Vec<u32>);
 
 /// A build number that is not dot-separated whole numbers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid build number {0:?}: expected dot-separated whole numbers such as 4.0.7577.4087")]
+#[error(
+    "invalid build number {0:?}: expected up to eight dot-separated whole numbers such as 4.0.7577.4087"
+)]
 pub struct ParseBuildError(pub String);
 
 impl Build {
@@ -25,6 +27,11 @@ impl Build {
 impl FromStr for Build {
     type Err = ParseBuildError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // No real build has more than four parts; eight leaves room and bounds what the wire
+        // can make the service keep.
+        if s.split('.').count() > 8 {
+            return Err(ParseBuildError(s.chars().take(64).collect()));
+        }
         let parts: Result<Vec<u32>, _> = s.split('.').map(str::parse).collect();
         match parts {
             Ok(p) if !p.is_empty() => Ok(Build(p)),

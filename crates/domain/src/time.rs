@@ -6,26 +6,65 @@ use std::fmt;
 /// certificate validity: 4 min 59 s of skew signs in, 5 min 01 s does not.
 pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 
+/// The largest clock offset, either way, that a service or a machine may be set to: a century.
+/// Every Unix time it can produce is a date that RFC 3339, X.509 and JWTs can all carry.
+pub const MAX_CLOCK_OFFSET_SECS: i64 = 100 * 365 * 24 * 3600;
+
+/// The largest tolerance that may be set: a year. It can be multiplied into milliseconds, or
+/// added to any date a certificate can carry, without overflowing.
+pub const MAX_TOLERANCE_SECS: i64 = 365 * 24 * 3600;
+
+/// Checks a clock offset (seconds ahead of the system clock) against [`MAX_CLOCK_OFFSET_SECS`].
+pub fn check_clock_offset(secs: i64) -> Result<i64, String> {
+    if secs.unsigned_abs() <= MAX_CLOCK_OFFSET_SECS.unsigned_abs() {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "a clock offset of {secs} seconds is out of range: at most {MAX_CLOCK_OFFSET_SECS} (100 years) either way"
+        ))
+    }
+}
+
+/// Checks a tolerance: from 0 to [`MAX_TOLERANCE_SECS`].
+pub fn check_tolerance(secs: i64) -> Result<i64, String> {
+    if (0..=MAX_TOLERANCE_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "a tolerance of {secs} seconds is out of range: from 0 to {MAX_TOLERANCE_SECS} (one year)"
+        ))
+    }
+}
+
 /// A signed difference between two clocks, in whole seconds, written as `7m12s` or `-5m01s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Skew(pub i64);
 
 impl Skew {
-    /// A skew given in milliseconds, rounded to the nearest second (half away from zero), for
-    /// showing a difference that was compared in milliseconds.
-    pub fn from_millis(ms: i64) -> Skew {
-        let rounded = (ms.abs() + 500) / 1000;
-        Skew(if ms < 0 { -rounded } else { rounded })
+    /// The exact difference `a_ms - b_ms` between two Unix times in milliseconds. Computed in
+    /// 128 bits, so that no pair of `i64` times, however far apart, can overflow.
+    pub fn millis_between(a_ms: i64, b_ms: i64) -> i128 {
+        i128::from(a_ms) - i128::from(b_ms)
     }
 
-    /// Whether a difference of `ms` milliseconds is within `tolerance_secs` either way.
-    pub fn millis_within(ms: i64, tolerance_secs: i64) -> bool {
-        ms.abs() <= tolerance_secs * 1000
+    /// A skew given in milliseconds, rounded to the nearest second (half away from zero), for
+    /// showing a difference that was compared in milliseconds. Every difference of two `i64`
+    /// millisecond times fits; a larger one (which no clock can produce) is clamped.
+    pub fn from_millis(ms: i128) -> Skew {
+        let rounded = (ms.unsigned_abs() + 500) / 1000;
+        let secs = i64::try_from(rounded).unwrap_or(i64::MAX);
+        Skew(if ms < 0 { -secs } else { secs })
+    }
+
+    /// Whether a difference of `ms` milliseconds is within `tolerance_secs` either way. Exact
+    /// for every input: a negative tolerance admits nothing.
+    pub fn millis_within(ms: i128, tolerance_secs: i64) -> bool {
+        tolerance_secs >= 0 && ms.unsigned_abs() <= u128::from(tolerance_secs.unsigned_abs()) * 1000
     }
 
     /// Whether the skew is within `tolerance_secs` either way (the boundary itself is within).
     pub fn within(self, tolerance_secs: i64) -> bool {
-        self.0.abs() <= tolerance_secs
+        tolerance_secs >= 0 && self.0.unsigned_abs() <= tolerance_secs.unsigned_abs()
     }
 }
 
@@ -62,6 +101,54 @@ mod tests {
         assert_eq!(Skew::from_millis(-299_400).to_string(), "-4m59s");
         assert!(!Skew::millis_within(300_001, 300));
         assert!(Skew::millis_within(-300_000, 300));
+    }
+
+    #[test]
+    fn the_check_is_exact_at_the_ends_of_the_range() {
+        // The request timestamp that once wrapped `abs()` negative and was let through.
+        let now = 1_780_000_000_000_i64;
+        let far = now.wrapping_sub(1 << 63);
+        let skew = Skew::millis_between(far, now);
+        assert!(!Skew::millis_within(skew, 300));
+        assert!(!Skew::millis_within(
+            Skew::millis_between(i64::MIN, i64::MAX),
+            300
+        ));
+        // A tolerance of i64::MAX seconds is wider than any two millisecond times are apart.
+        assert!(Skew::millis_within(
+            Skew::millis_between(i64::MIN, i64::MAX),
+            i64::MAX
+        ));
+        assert!(!Skew::millis_within(
+            Skew::millis_between(i64::MAX, i64::MIN),
+            300
+        ));
+        assert!(Skew::millis_within(
+            Skew::millis_between(i64::MAX, i64::MAX),
+            0
+        ));
+        assert!(!Skew::millis_within(0, -1));
+        assert!(Skew::from_millis(Skew::millis_between(i64::MIN, i64::MAX)).0 < 0);
+        assert!(!Skew(i64::MIN).within(300));
+        assert!(!Skew(i64::MAX).within(i64::MAX - 1));
+        assert_eq!(Skew(i64::MIN).to_string(), "-2562047788015215h30m08s");
+    }
+
+    #[test]
+    fn offsets_and_tolerances_are_bounded() {
+        assert_eq!(
+            check_clock_offset(-MAX_CLOCK_OFFSET_SECS),
+            Ok(-MAX_CLOCK_OFFSET_SECS)
+        );
+        assert!(check_clock_offset(MAX_CLOCK_OFFSET_SECS + 1).is_err());
+        assert!(
+            check_clock_offset(i64::MIN)
+                .unwrap_err()
+                .contains("100 years")
+        );
+        assert_eq!(check_tolerance(0), Ok(0));
+        assert!(check_tolerance(-1).is_err());
+        assert!(check_tolerance(i64::MAX).unwrap_err().contains("one year"));
     }
 
     #[test]

@@ -102,10 +102,20 @@ impl Authority {
         })
     }
 
-    /// Reads a CA back from its certificate and PKCS#8 key, both PEM.
+    /// Reads a CA back from its certificate and PKCS#8 key, both PEM; refuses a key that is
+    /// not the certificate's (it would sign certificates that nobody can verify).
     pub fn from_pem(kind: AuthorityKind, cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
         let cert_der = crate::pem_decode("CERTIFICATE", cert_pem)?;
         let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::BadKey(e.to_string()))?;
+        let (_, cert) = X509Certificate::from_der(&cert_der)
+            .map_err(|e| PkiError::BadCertificate(e.to_string()))?;
+        if cert.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice() {
+            return Err(PkiError::BadKey(format!(
+                "it is not the key of the certificate {}",
+                cert.subject()
+            )));
+        }
         let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(cert_der.as_slice()), key)
             .map_err(|e| PkiError::BadCertificate(e.to_string()))?;
         Ok(Authority {
@@ -174,17 +184,7 @@ impl Authority {
         now: i64,
         validity_secs: i64,
     ) -> Result<IssuedCert, PkiError> {
-        if !request.is_rsa || request.key_bits < 2048 {
-            return Err(PkiError::Refused(format!(
-                "the key must be RSA of 2048 bits or more, not {} bits{}",
-                request.key_bits,
-                if request.is_rsa {
-                    ""
-                } else {
-                    " of another algorithm"
-                }
-            )));
-        }
+        crate::csr::check_key(request.is_rsa, request.key_bits)?;
         let mut params = CertificateParams::default();
         params
             .distinguished_name
@@ -273,16 +273,39 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_reads_back_only_with_its_own_key() {
+        let root = Authority::generate(AuthorityKind::PublicRoot, NOW, 1).unwrap();
+        let cs = Authority::generate(AuthorityKind::CommunicationsServer, NOW, 1).unwrap();
+        let again = Authority::from_pem(
+            AuthorityKind::CommunicationsServer,
+            &cs.cert_pem(),
+            &cs.key_pem(),
+        )
+        .unwrap();
+        assert_eq!(again.cert_der(), cs.cert_der());
+        let err = Authority::from_pem(
+            AuthorityKind::CommunicationsServer,
+            &cs.cert_pem(),
+            &root.key_pem(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PkiError::BadKey(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("not the key of the certificate"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn small_or_non_rsa_keys_are_refused() {
-        let ca = Authority::generate(AuthorityKind::CommunicationsServer, NOW, 1).unwrap();
         let ec = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = CertificateParams::default();
         params
             .distinguished_name
             .push(DnType::CommonName, "sip:eve@contoso.com");
         let der = params.serialize_request(&ec).unwrap().der().to_vec();
-        let req = parse_csr(&der).unwrap();
-        let err = ca.issue_personal(&req, NOW, DAY).unwrap_err();
+        let err = parse_csr(&der).unwrap_err();
         assert!(err.to_string().contains("RSA of 2048 bits"), "{err}");
+        assert!(err.to_string().contains("of another algorithm"), "{err}");
     }
 }

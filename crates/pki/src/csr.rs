@@ -68,7 +68,22 @@ pub struct RequestedCert {
     pub(crate) params: CertificateSigningRequestParams,
 }
 
-/// Parses a PKCS#10 request from DER and verifies its signature.
+/// The smallest RSA key the Communications Server CA issues for.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The CA's key rule: RSA of [`MIN_RSA_BITS`] or more.
+pub(crate) fn check_key(is_rsa: bool, key_bits: usize) -> Result<(), PkiError> {
+    if is_rsa && key_bits >= MIN_RSA_BITS {
+        return Ok(());
+    }
+    Err(PkiError::Refused(format!(
+        "the key must be RSA of {MIN_RSA_BITS} bits or more, not {key_bits} bits{}",
+        if is_rsa { "" } else { " of another algorithm" }
+    )))
+}
+
+/// Parses a PKCS#10 request from DER, checks its key against the CA's rule and verifies its
+/// signature.
 pub fn parse_csr(der: &[u8]) -> Result<RequestedCert, PkiError> {
     let (rest, req) = X509CertificationRequest::from_der(der)
         .map_err(|e| PkiError::BadRequest(format!("does not parse: {e}")))?;
@@ -91,6 +106,10 @@ pub fn parse_csr(der: &[u8]) -> Result<RequestedCert, PkiError> {
         Ok(x509_parser::public_key::PublicKey::EC(ec)) => (false, ec.key_size()),
         _ => (false, 0),
     };
+    // The key rule comes before the signature check: a small RSA key's signature cannot be
+    // verified here at all (aws-lc verifies RSA from 2048 bits), and "its signature does not
+    // verify" would name the wrong reason for a request that is only too weak.
+    check_key(is_rsa, key_bits)?;
     let params =
         CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(der))
             .map_err(|e| match e {
@@ -121,6 +140,20 @@ mod tests {
         assert!(req.is_rsa);
         let again = PersonalKey::from_pkcs8_der(&key.pkcs8_der()).unwrap();
         assert_eq!(again.public_key_der(), key.public_key_der());
+    }
+
+    #[test]
+    fn a_small_rsa_key_is_refused_for_its_size_not_its_signature() {
+        // openssl req -verify accepts this request (fixtures/pki/README.md).
+        let pem = include_str!("../../../fixtures/pki/rsa1024.csr.pem");
+        let der = crate::pem_decode("CERTIFICATE REQUEST", pem).unwrap();
+        let err = parse_csr(&der).unwrap_err();
+        assert!(matches!(err, PkiError::Refused(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("RSA of 2048 bits or more, not 1024 bits"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -63,19 +63,19 @@ pub enum ValidityError {
 impl Validity {
     /// Whether `now` falls in the window widened by `tolerance` seconds on each side.
     pub fn check(&self, now: i64, tolerance: i64) -> Result<(), ValidityError> {
-        if now < self.not_before - tolerance {
+        if now < self.not_before.saturating_sub(tolerance) {
             return Err(ValidityError::NotYetValid {
                 now,
                 not_before: self.not_before,
-                early: self.not_before - now,
+                early: self.not_before.saturating_sub(now),
                 tolerance,
             });
         }
-        if now > self.not_after + tolerance {
+        if now > self.not_after.saturating_add(tolerance) {
             return Err(ValidityError::Expired {
                 now,
                 not_after: self.not_after,
-                late: now - self.not_after,
+                late: now.saturating_sub(self.not_after),
                 tolerance,
             });
         }

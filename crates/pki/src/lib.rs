@@ -18,7 +18,7 @@ mod error;
 mod inspect;
 
 pub use authority::{Authority, AuthorityKind, IssuedCert, ServerIdentity};
-pub use csr::{PersonalKey, RequestedCert, make_csr, parse_csr};
+pub use csr::{MIN_RSA_BITS, PersonalKey, RequestedCert, make_csr, parse_csr};
 pub use error::PkiError;
 pub use inspect::{CertInfo, Validity, ValidityError, inspect, thumbprint};
 
