@@ -61,6 +61,6 @@ impl Machine {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        system + self.clock_offset_secs * 1000
+        system.saturating_add(self.clock_offset_secs.saturating_mul(1000))
     }
 }

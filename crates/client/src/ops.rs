@@ -57,6 +57,8 @@ impl Profile {
         }
         match cause {
             Cause::ClockSkew => {
+                lyncsim_domain::check_clock_offset(opts.clock_offset_secs)
+                    .map_err(anyhow::Error::msg)?;
                 self.update_machine(|m| m.clock_offset_secs = opts.clock_offset_secs)?;
                 Ok(format!(
                     "the machine's clock is now {} off",
@@ -307,11 +309,13 @@ impl Profile {
                 .with_context(|| format!("{url} is not a time source"))?;
         let before_ms = self.machine().now_ms();
         let system_ms = before_ms - self.machine().clock_offset_secs * 1000;
-        let offset = Skew::from_millis(time.unix_ms - system_ms).0;
+        let offset = Skew::from_millis(Skew::millis_between(time.unix_ms, system_ms)).0;
+        lyncsim_domain::check_clock_offset(offset)
+            .map_err(|e| anyhow::anyhow!("{url} gave a time this machine cannot be set to: {e}"))?;
         self.update_machine(|m| m.clock_offset_secs = offset)?;
         Ok(format!(
             "synchronised with {url}: the clock was {} off; it now reads {}",
-            Skew::from_millis(before_ms - time.unix_ms),
+            Skew::from_millis(Skew::millis_between(before_ms, time.unix_ms)),
             time.rfc3339
         ))
     }

@@ -137,6 +137,8 @@ impl Profile {
         })?;
         let machine: Machine =
             toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+        lyncsim_domain::check_clock_offset(machine.clock_offset_secs)
+            .map_err(|e| anyhow::anyhow!("reading {}: clock_offset_secs: {e}", file.display()))?;
         Ok(Profile::from_machine(dir, machine))
     }
 

@@ -18,9 +18,10 @@ use std::sync::Arc;
 use axum::extract::Path;
 use lyncsim_wire::{Fault, FaultRecord};
 
-use crate::endpoints::{ApiError, accept};
+use crate::conn::LIMITS;
 use crate::faults::World;
-use crate::hosts::{pool_fqdn, pool_name};
+use crate::pools::{pool_fqdn, pool_name};
+use crate::problem::{ApiError, accept, method_not_allowed};
 use crate::state::UserRecord;
 
 #[derive(Clone)]
@@ -43,6 +44,8 @@ pub(crate) fn router(admin: Admin) -> Router {
         .route("/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/faults/{id}", axum::routing::delete(remove_fault))
         .fallback(|| async { ApiError(Problem::not_found("no such admin endpoint")) })
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(LIMITS.max_body_bytes))
         .with_state(admin)
 }
 
@@ -108,12 +111,8 @@ async fn add_user(
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let Json(new) = accept(body)?;
     crate::config::check_address(&new.address, &a.world.state.domain)
+        .and_then(|()| crate::config::check_password(&new.password))
         .map_err(|e| ApiError(Problem::bad_request(e.to_string())))?;
-    if new.password.is_empty() {
-        return Err(ApiError(Problem::bad_request(
-            "the password must not be empty",
-        )));
-    }
     let pool = pool_name(new.home_pool.as_deref().unwrap_or("pool-a"))
         .map_err(|e| ApiError(Problem::bad_request(e.to_string())))?;
     let record = UserRecord {
@@ -152,14 +151,13 @@ async fn set_clock(
         settings.offset_secs = offset;
     }
     if let Some(tolerance) = update.tolerance_secs {
-        if tolerance < 0 {
-            return Err(ApiError(Problem::bad_request(
-                "tolerance_secs must not be negative",
-            )));
-        }
         settings.tolerance_secs = tolerance;
     }
-    a.world.state.clock.set(settings);
+    a.world
+        .state
+        .clock
+        .set(settings)
+        .map_err(|reason| ApiError(Problem::bad_request(reason)))?;
     Ok(Json(settings))
 }
 

@@ -44,9 +44,14 @@ impl ServiceClock {
         self.now_ms().div_euclid(1000)
     }
 
-    /// The service's time, Unix milliseconds.
+    /// The service's time, Unix milliseconds. The offset is bounded ([`ServiceClock::set`]),
+    /// so this cannot overflow; saturating keeps it so even if that bound were lifted.
     pub fn now_ms(&self) -> i64 {
-        system_now_ms() + self.offset_secs.load(Ordering::Relaxed) * 1000
+        system_now_ms().saturating_add(
+            self.offset_secs
+                .load(Ordering::Relaxed)
+                .saturating_mul(1000),
+        )
     }
 
     /// The tolerance in seconds.
@@ -62,12 +67,17 @@ impl ServiceClock {
         }
     }
 
-    /// Replaces the settings.
-    pub fn set(&self, settings: ClockSettings) {
+    /// Replaces the settings, after checking both against the bounds of the domain crate
+    /// (an offset of at most a century, a tolerance from 0 to a year); out of range, nothing
+    /// changes and the reason is returned.
+    pub fn set(&self, settings: ClockSettings) -> Result<(), String> {
+        lyncsim_domain::check_clock_offset(settings.offset_secs)?;
+        lyncsim_domain::check_tolerance(settings.tolerance_secs)?;
         self.offset_secs
             .store(settings.offset_secs, Ordering::Relaxed);
         self.tolerance_secs
             .store(settings.tolerance_secs, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -66,18 +66,69 @@ impl Tenant {
         }
         for u in &self.users {
             check_address(&u.address, &self.domain)?;
-            crate::hosts::pool_name(&u.home_pool)?;
+            check_password(&u.password).with_context(|| format!("user {}", u.address))?;
+            crate::pools::pool_name(&u.home_pool)?;
         }
         Ok(())
     }
 }
 
-/// Checks that `address` is `name@domain`.
+/// The longest sign-in address accepted (RFC 5321's limit for a path).
+pub(crate) const MAX_ADDRESS_LEN: usize = 254;
+/// The longest name before the `@` (RFC 5321's limit for a local part).
+const MAX_NAME_LEN: usize = 64;
+/// The longest password accepted.
+pub(crate) const MAX_PASSWORD_LEN: usize = 256;
+
+/// Checks that `address` is `name@domain`, where the name is 1 to 64 letters, digits and
+/// `. _ % + -` (no leading, trailing or doubled dot), and the whole is at most 254 characters.
+/// The address becomes a SIP URI, a certificate subject and the name of a folder on the
+/// client's machine (`sip_<address>`), so nothing else is let in.
 pub(crate) fn check_address(address: &str, domain: &str) -> anyhow::Result<()> {
-    match address.split_once('@') {
-        Some((name, d)) if !name.is_empty() && d.eq_ignore_ascii_case(domain) => Ok(()),
-        _ => bail!("user address {address:?} is not of the form name@{domain}"),
+    let shown: String = address.chars().take(80).collect();
+    let shown = if shown.len() < address.len() {
+        format!("{shown:?}… ({} bytes)", address.len())
+    } else {
+        format!("{shown:?}")
+    };
+    if address.len() > MAX_ADDRESS_LEN {
+        bail!("user address {shown} is longer than {MAX_ADDRESS_LEN} characters");
     }
+    let Some((name, d)) = address.split_once('@') else {
+        bail!("user address {shown} is not of the form name@{domain}");
+    };
+    if name.is_empty() || !d.eq_ignore_ascii_case(domain) {
+        bail!("user address {shown} is not of the form name@{domain}");
+    }
+    if name.len() > MAX_NAME_LEN {
+        bail!("user address {shown}: the name before @ is longer than {MAX_NAME_LEN} characters");
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+    if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
+        bail!(
+            "user address {shown}: {bad:?} is not allowed in the name; use letters, digits and . _ % + -"
+        );
+    }
+    if name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+        bail!(
+            "user address {shown}: the name may not start or end with a dot, or hold two in a row"
+        );
+    }
+    Ok(())
+}
+
+/// Checks a password: 1 to 256 characters, none of them a control character.
+pub(crate) fn check_password(password: &str) -> anyhow::Result<()> {
+    if password.is_empty() {
+        bail!("the password must not be empty");
+    }
+    if password.chars().count() > MAX_PASSWORD_LEN {
+        bail!("the password is longer than {MAX_PASSWORD_LEN} characters");
+    }
+    if password.chars().any(char::is_control) {
+        bail!("the password must not hold control characters");
+    }
+    Ok(())
 }
 
 /// How to start a service.
@@ -128,5 +179,37 @@ mod tests {
             .unwrap_err();
         assert!(format!("{err:#}").contains("pool-z"), "{err:#}");
         assert!(Tenant::from_toml("domain = \"contoso.com\"\nsurprise = 1\n").is_err());
+    }
+
+    #[test]
+    fn addresses_and_passwords_are_checked() {
+        let ok = |a: &str| check_address(a, "contoso.com").is_ok();
+        assert!(ok("alice@contoso.com"));
+        assert!(ok("Jean-Luc.Picard+lync_2%x@CONTOSO.com"));
+        for bad in [
+            "alice",
+            "@contoso.com",
+            "alice@fabrikam.com",
+            "al\0ice@contoso.com",
+            "al\nice@contoso.com",
+            "../../etc@contoso.com",
+            "a/b@contoso.com",
+            ".alice@contoso.com",
+            "alice.@contoso.com",
+            "al..ice@contoso.com",
+            "al ice@contoso.com",
+            "élise@contoso.com",
+        ] {
+            assert!(!ok(bad), "{bad:?} was accepted");
+        }
+        let long = format!("{}@contoso.com", "a".repeat(1 << 20));
+        let err = check_address(&long, "contoso.com").unwrap_err().to_string();
+        assert!(err.contains("longer than 254") && err.len() < 300, "{err}");
+        assert!(!ok(&format!("{}@contoso.com", "a".repeat(65))));
+        assert!(ok(&format!("{}@contoso.com", "a".repeat(64))));
+        assert!(check_password("Winter2011!").is_ok());
+        assert!(check_password("").is_err());
+        assert!(check_password("a\nb").is_err());
+        assert!(check_password(&"p".repeat(257)).is_err());
     }
 }

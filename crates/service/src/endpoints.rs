@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Extension, Query, State as AxState};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,32 +18,14 @@ use lyncsim_wire::{
 };
 use serde::Deserialize;
 
-use crate::hosts::{ConnInfo, Role, pool_fqdn};
+use crate::conn::{ConnInfo, LIMITS};
+use crate::hosts::Role;
+use crate::outage::{OutageGuard, outage_middleware};
+use crate::pools::pool_fqdn;
+use crate::problem::{ApiError, accept, method_not_allowed};
 use crate::state::{IssuedRecord, State};
 
-/// A problem document as an HTTP response: the one place a problem becomes a status.
-#[derive(Debug)]
-pub(crate) struct ApiError(pub(crate) Problem);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(self.0)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/problem+json"),
-        );
-        response
-    }
-}
-
 pub(crate) type Shared = Arc<State>;
-
-/// Unwraps an extractor, turning its rejection into a 400 problem.
-pub(crate) fn accept<T>(extracted: Result<T, impl std::fmt::Display>) -> Result<T, ApiError> {
-    extracted.map_err(|e| ApiError(Problem::bad_request(e.to_string())))
-}
 
 /// Records a refusal in the journal and returns it as the response.
 fn refuse(
@@ -68,7 +50,7 @@ async fn not_found() -> ApiError {
 }
 
 /// The router of one host.
-pub(crate) fn router(role: &Role, state: Shared, guard: crate::network::OutageGuard) -> Router {
+pub(crate) fn router(role: &Role, state: Shared, guard: OutageGuard) -> Router {
     let routes = match role {
         Role::Webdir => Router::new().route(paths::AUTODISCOVER, get(home_pool)),
         Role::Director => Router::new().route(paths::DIRECTOR, get(home_pool)),
@@ -79,10 +61,12 @@ pub(crate) fn router(role: &Role, state: Shared, guard: crate::network::OutageGu
     };
     routes
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(LIMITS.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             guard,
-            crate::network::outage_middleware,
+            outage_middleware,
         ))
 }
 
@@ -138,7 +122,7 @@ async fn token(
     let user = req.user.as_str();
     let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
     let now = now_ms.div_euclid(1000);
-    let skew_ms = req.timestamp_ms - now_ms;
+    let skew_ms = Skew::millis_between(req.timestamp_ms, now_ms);
     let skew = Skew::from_millis(skew_ms);
     if !Skew::millis_within(skew_ms, tolerance) {
         return Err(refuse(

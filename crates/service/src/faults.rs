@@ -12,9 +12,12 @@ use lyncsim_wire::{Fault, FaultRecord, OutageMode, Problem};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::rfc3339;
-use crate::hosts::{POOLS, pool_fqdn, pool_name};
 use crate::network::Network;
+use crate::pools::{POOLS, other_pool, pool_fqdn, pool_name};
 use crate::state::{Policy, State};
+
+/// The longest outage with a duration: a week.
+const MAX_OUTAGE_SECS: u64 = 7 * 24 * 3600;
 
 enum Undo {
     Policy(Policy),
@@ -58,14 +61,6 @@ pub(crate) struct World {
 
 fn internal(e: anyhow::Error) -> Problem {
     Problem::internal(format!("{e:#}"))
-}
-
-fn other_pool(short: &str) -> &'static str {
-    POOLS
-        .iter()
-        .find(|p| **p != short)
-        .copied()
-        .unwrap_or(POOLS[0])
 }
 
 impl World {
@@ -217,9 +212,8 @@ impl World {
             }
             Fault::ChangePassword { user, password } => {
                 let user = self.known_user(user)?;
-                if password.is_empty() {
-                    return Err(Problem::bad_request("the new password must not be empty"));
-                }
+                crate::config::check_password(password)
+                    .map_err(|e| Problem::bad_request(format!("the new password: {e}")))?;
                 let before = state
                     .update_user(&user, |u| u.password = password.clone())
                     .map_err(internal)?;
@@ -249,7 +243,10 @@ impl World {
                     .network
                     .address(&host)
                     .ok_or_else(|| Problem::not_found(host.clone()))?;
-                let new_ip = self.network.fresh_address();
+                let new_ip = self
+                    .network
+                    .fresh_address()
+                    .map_err(|e| Problem::conflict(format!("{e:#}")))?;
                 self.network.listen(new_ip, &host).await.map_err(internal)?;
                 self.network
                     .set_address(&host, new_ip)
@@ -286,6 +283,13 @@ impl World {
                 mode,
                 duration_secs,
             } => {
+                if let Some(secs) = duration_secs
+                    && !(1..=MAX_OUTAGE_SECS).contains(secs)
+                {
+                    return Err(Problem::bad_request(format!(
+                        "duration_secs {secs} is out of range: from 1 to {MAX_OUTAGE_SECS} (a week); leave it out for an outage until deleted"
+                    )));
+                }
                 let hosts = if hosts.is_empty() {
                     self.network.hosts()
                 } else {

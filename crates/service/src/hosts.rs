@@ -1,30 +1,25 @@
-//! The HTTPS hosts: which names exist, where they listen, and the TLS accept loop that hands
-//! each request to the host's router with what the handshake learned (the client certificate).
+//! The HTTPS hosts: which names exist, where they listen, their certificates by SNI, and the
+//! TLS accept loop that hands each request to the host's router with what the handshake
+//! learned (the client certificate).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::bail;
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 use crate::NetworkLayout;
-
-/// The pools a user can be homed on.
-pub(crate) const POOLS: [&str; 2] = ["pool-a", "pool-b"];
+use crate::conn::{ConnInfo, LIMITS, accept_loop, serve_http};
+use crate::outage::Outages;
+use crate::pools::{POOLS, pool_fqdn};
 
 /// What a host does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,25 +42,6 @@ pub(crate) struct HostDef {
     pub(crate) aliases: Vec<String>,
     pub(crate) ip: IpAddr,
     pub(crate) role: Role,
-}
-
-/// The full host name of a pool given as `pool-a` or `pool-a.online.lync.com`.
-pub(crate) fn pool_fqdn(short: &str) -> String {
-    format!(
-        "{}.online.lync.com",
-        short.trim_end_matches(".online.lync.com")
-    )
-}
-
-/// The short name of a pool (`pool-a`), or an error naming the pools that exist.
-pub(crate) fn pool_name(given: &str) -> anyhow::Result<&'static str> {
-    let short = given
-        .trim_end_matches(".online.lync.com")
-        .to_ascii_lowercase();
-    match POOLS.iter().find(|p| **p == short) {
-        Some(p) => Ok(p),
-        None => bail!("unknown pool {given:?}; the pools are {}", POOLS.join(", ")),
-    }
 }
 
 /// Every host of a service on `layout` for the tenant `domain`.
@@ -125,60 +101,53 @@ impl ResolvesServerCert for SniCerts {
     }
 }
 
-/// What a request's connection knows about its peer.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnInfo {
-    /// The host name whose listener accepted the connection.
-    pub(crate) host: String,
-    /// The client certificate that the TLS handshake verified, if one was sent.
-    pub(crate) peer_cert: Option<CertificateDer<'static>>,
+/// What serves one host name.
+#[derive(Clone)]
+pub(crate) struct HostService {
+    pub(crate) tls: Arc<ServerConfig>,
+    pub(crate) router: Router,
 }
 
-/// How long a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Accepts TLS connections on `listener` until `shutdown`, serving each with `router`.
+/// Accepts TLS connections for `host` on `listener` until `stop`, serving each with `router`
+/// within the limits of [`crate::conn`]. In a `reset` outage each connection is reset as soon
+/// as it is accepted.
 pub(crate) async fn serve_tls(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
-    router: Router,
+    service: HostService,
     host: String,
-    shutdown: CancellationToken,
+    permits: Arc<Semaphore>,
+    stop: CancellationToken,
     tracker: TaskTracker,
-    outages: Arc<crate::network::Outages>,
+    outages: Arc<Outages>,
 ) {
+    let HostService { tls, router } = service;
     let acceptor = TlsAcceptor::from(tls);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(%host, "accept failed: {e}");
-                    continue;
-                }
-            },
-        };
-        if outages.mode(&host) == Some(lyncsim_wire::OutageMode::Reset) {
-            // Accept, then close with a reset: the client sees "connection reset".
+    let conn_stop = stop.clone();
+    let name = host.clone();
+    accept_loop(listener, &name, permits, stop, move |(tcp, peer), permit| {
+        if outages.resets(&host) {
+            // Close with a reset: the client sees "connection reset".
             let _ = tcp.set_zero_linger();
-            drop(tcp);
-            continue;
+            return;
         }
-        let (acceptor, router, host, shutdown) = (
+        let (acceptor, router, host, stop) = (
             acceptor.clone(),
             router.clone(),
             host.clone(),
-            shutdown.clone(),
+            conn_stop.clone(),
         );
         tracker.spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(LIMITS.handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%host, %peer, "TLS handshake failed: {e}");
                     return;
                 }
-                Err(_) => return,
+                Err(_) => {
+                    tracing::debug!(%host, %peer, "TLS handshake not done within {}s", LIMITS.handshake.as_secs());
+                    return;
+                }
             };
             let info = ConnInfo {
                 host,
@@ -189,44 +158,15 @@ pub(crate) async fn serve_tls(
                     .and_then(|c| c.first())
                     .map(|c| c.clone().into_owned()),
             };
-            let service = router.map_request(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(info.clone());
-                req
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
-            }
+            serve_http(tls, router, Some(info), LIMITS, stop).await;
         });
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pools_are_named_short_or_long() {
-        assert_eq!(pool_name("pool-b").unwrap(), "pool-b");
-        assert_eq!(pool_name("POOL-A.online.lync.com").unwrap(), "pool-a");
-        assert!(
-            pool_name("pool-c")
-                .unwrap_err()
-                .to_string()
-                .contains("pool-a, pool-b")
-        );
-        assert_eq!(pool_fqdn("pool-a"), "pool-a.online.lync.com");
-        assert_eq!(
-            pool_fqdn("pool-a.online.lync.com"),
-            "pool-a.online.lync.com"
-        );
-    }
 
     #[test]
     fn every_host_has_its_own_address() {

@@ -10,6 +10,18 @@ use crate::clock::{ServiceClock, rfc3339};
 /// How many entries are kept; the oldest go first.
 const CAPACITY: usize = 100_000;
 
+/// The most characters of a user or a reason kept in an entry: what a client sends is bounded
+/// by the body limit, but 100,000 entries of it would not be.
+const MAX_FIELD_CHARS: usize = 512;
+
+/// `text`, or its first [`MAX_FIELD_CHARS`] characters and how long it was.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_FIELD_CHARS) {
+        None => text.to_owned(),
+        Some((at, _)) => format!("{}… ({} bytes in all)", &text[..at], text.len()),
+    }
+}
+
 /// An append-only, bounded list of what happened.
 #[derive(Debug)]
 pub(crate) struct Journal {
@@ -37,9 +49,9 @@ impl Journal {
             time: rfc3339(self.clock.now()),
             host: host.to_owned(),
             endpoint: endpoint.to_owned(),
-            user: user.map(str::to_owned),
+            user: user.map(clip),
             outcome,
-            reason: reason.into(),
+            reason: clip(&reason.into()),
         };
         tracing::debug!(host, endpoint, ?outcome, reason = %entry.reason, "journal");
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());

@@ -16,6 +16,7 @@
 mod admin;
 pub mod clock;
 pub mod config;
+mod conn;
 mod dns;
 mod endpoints;
 mod faults;
@@ -23,6 +24,9 @@ mod hosts;
 mod journal;
 mod net;
 mod network;
+mod outage;
+mod pools;
+mod problem;
 mod registrar;
 mod service;
 mod state;

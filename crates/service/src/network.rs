@@ -1,138 +1,35 @@
-//! The service's network at run time: which host listens on which address, the A records the
-//! DNS server gives out, and the hosts that are in an outage. Faults change these; the
-//! listeners, the DNS server and the outage middleware read them.
+//! The service's network at run time: which host listens on which address and the A records
+//! the DNS server gives out. Faults change these (and the outage table of [`crate::outage`]);
+//! the listeners and the DNS server read them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Extension, Request, State as AxState};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType, RrKey};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
-use lyncsim_wire::{OutageMode, Outcome, Problem};
-use rustls::ServerConfig;
+use lyncsim_wire::OutageMode;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::NetworkLayout;
+use crate::conn::MAX_HOST_CONNECTIONS;
 use crate::dns::HOST_TTL_SECS;
-use crate::endpoints::ApiError;
-use crate::hosts::{ConnInfo, serve_tls};
-use crate::state::State;
+use crate::hosts::{HostService, serve_tls};
+use crate::outage::Outages;
 
-/// Which hosts are in an outage, and how.
-#[derive(Debug, Default)]
-pub(crate) struct Outages(Mutex<HashMap<String, OutageMode>>);
-
-impl Outages {
-    pub(crate) fn mode(&self, host: &str) -> Option<OutageMode> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(host)
-            .copied()
-    }
-
-    fn set(&self, host: &str, mode: Option<OutageMode>) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match mode {
-            Some(m) => map.insert(host.to_owned(), m),
-            None => map.remove(host),
-        };
-    }
-}
-
-/// What the outage middleware needs.
-#[derive(Clone)]
-pub(crate) struct OutageGuard {
-    pub(crate) outages: Arc<Outages>,
-    pub(crate) state: Arc<State>,
-}
-
-/// 503 for every request, or the real response cut off half way through its body.
-pub(crate) async fn outage_middleware(
-    AxState(guard): AxState<OutageGuard>,
-    Extension(conn): Extension<ConnInfo>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let endpoint = req
-        .uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    match guard.outages.mode(&conn.host) {
-        Some(OutageMode::Unavailable) => {
-            guard.state.journal.record(
-                &conn.host,
-                &endpoint,
-                None,
-                Outcome::Rejected,
-                "outage: 503",
-            );
-            ApiError(Problem::unavailable(format!(
-                "{} is in an outage",
-                conn.host
-            )))
-            .into_response()
-        }
-        Some(OutageMode::CutOff) => {
-            let response = next.run(req).await;
-            guard.state.journal.record(
-                &conn.host,
-                &endpoint,
-                None,
-                Outcome::Rejected,
-                "outage: response cut off",
-            );
-            cut_off(response).await
-        }
-        _ => next.run(req).await,
-    }
-}
-
-/// Sends the response's headers, with its full length, and half of its body; then the
-/// connection breaks.
-async fn cut_off(response: Response) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let half = bytes.slice(..bytes.len() / 2);
-    parts
-        .headers
-        .insert(axum::http::header::CONTENT_LENGTH, bytes.len().into());
-    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
-        Ok(half),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "outage: cut off",
-        )),
-    ];
-    Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
-}
+/// The first address of the /24 that no host has at start (hosts use .10 to .21).
+const FIRST_SPARE_OCTET: u8 = 30;
 
 struct Listening {
     host: String,
     stop: CancellationToken,
     /// The accept loop: it owns the socket, so the address is free once it has ended.
     task: tokio::task::JoinHandle<()>,
-}
-
-/// What serves one host name.
-pub(crate) struct HostService {
-    pub(crate) tls: Arc<ServerConfig>,
-    pub(crate) router: Router,
 }
 
 pub(crate) struct Network {
@@ -142,7 +39,8 @@ pub(crate) struct Network {
     addresses: Mutex<BTreeMap<String, IpAddr>>,
     zones: Vec<(String, Arc<InMemoryZoneHandler>)>,
     pub(crate) outages: Arc<Outages>,
-    next_octet: AtomicU8,
+    /// The open connections of every host, together.
+    permits: Arc<Semaphore>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -163,7 +61,7 @@ impl Network {
             addresses: Mutex::new(BTreeMap::new()),
             zones,
             outages,
-            next_octet: AtomicU8::new(30),
+            permits: Arc::new(Semaphore::new(MAX_HOST_CONNECTIONS)),
             shutdown,
             tracker,
         }
@@ -183,9 +81,9 @@ impl Network {
         let stop = self.shutdown.child_token();
         let task = self.tracker.spawn(serve_tls(
             listener,
-            service.tls.clone(),
-            service.router.clone(),
+            service.clone(),
             host.to_owned(),
+            self.permits.clone(),
             stop.clone(),
             self.tracker.clone(),
             self.outages.clone(),
@@ -209,11 +107,28 @@ impl Network {
         Ok(())
     }
 
-    /// Binds `ip` on the HTTPS port and serves `host` there.
+    /// Binds `ip` on the HTTPS port and serves `host` there. An address that was closed a
+    /// moment ago can still be held by the kernel for a little while (seen rarely, under load,
+    /// when a pool's address is handed back and forth), so "in use" is tried again for up to a
+    /// second before it is an error.
     pub(crate) async fn listen(&self, ip: IpAddr, host: &str) -> anyhow::Result<()> {
-        let listener = TcpListener::bind(SocketAddr::new(ip, self.layout.https_port))
-            .await
-            .with_context(|| format!("binding {ip}:{} for {host}", self.layout.https_port))?;
+        let addr = SocketAddr::new(ip, self.layout.https_port);
+        let mut attempts = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 40 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("binding {addr} for {host}"));
+                }
+            }
+        };
+        if attempts > 0 {
+            tracing::info!(%addr, host, "bound after {attempts} retries: the address was still in use");
+        }
         self.serve(ip, host, listener)
     }
 
@@ -263,10 +178,20 @@ impl Network {
         self.tracker.spawn(task);
     }
 
-    /// An address of the service's /24 that no host uses yet.
-    pub(crate) fn fresh_address(&self) -> IpAddr {
-        self.layout
-            .ip(self.next_octet.fetch_add(1, Ordering::Relaxed))
+    /// The lowest address of the service's /24, from `.30` up, that nothing listens on and no
+    /// DNS record names: addresses freed by undone faults are used again, so any number of
+    /// changes and undos can follow one another.
+    pub(crate) fn fresh_address(&self) -> anyhow::Result<IpAddr> {
+        let listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        let addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        (FIRST_SPARE_OCTET..=254)
+            .map(|octet| self.layout.ip(octet))
+            .find(|ip| !listeners.contains_key(ip) && !addresses.values().any(|a| a == ip))
+            .with_context(|| {
+                format!(
+                    "every address of the service's /24 from .{FIRST_SPARE_OCTET} to .254 is in use; remove a change-dns fault first"
+                )
+            })
     }
 
     /// Points `host`'s A record at `ip`.

@@ -19,10 +19,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::Admin;
 use crate::clock::ServiceClock;
+use crate::conn::{MAX_ADMIN_CONNECTIONS, serve_plain};
 use crate::dns::HostRecord;
 use crate::faults::World;
-use crate::hosts::{HostDef, Role, SniCerts, host_defs};
-use crate::network::{HostService, Network, OutageGuard, Outages};
+use crate::hosts::{HostDef, HostService, Role, SniCerts, host_defs};
+use crate::network::Network;
+use crate::outage::{OutageGuard, Outages};
 use crate::registrar::RegistrarVerifier;
 use crate::state::State;
 use crate::{NetworkLayout, ServiceConfig};
@@ -52,28 +54,90 @@ struct Bound {
     admin: TcpListener,
 }
 
-fn retryable(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable
-    )
+/// A socket that could not be bound: which, where, and whether another try elsewhere could
+/// succeed (its port, or its address, was lyncsim's own choice).
+#[derive(Debug)]
+struct BindError {
+    what: String,
+    addr: SocketAddr,
+    error: io::Error,
+    chosen: bool,
 }
 
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hint = if self.error.kind() == io::ErrorKind::AddrInUse {
+            ": another program listens there; stop it, or choose another port"
+        } else {
+            ""
+        };
+        write!(
+            f,
+            "cannot listen on {} for {}: {}{hint}",
+            self.addr, self.what, self.error
+        )
+    }
+}
+
+impl std::error::Error for BindError {}
+
 /// Binds every host on `layout.https_port` (a free one when 0), the DNS server on UDP and TCP
-/// on one port, and the admin API.
-async fn bind(domain: &str, mut layout: NetworkLayout) -> io::Result<Bound> {
+/// on one port, and the admin API. `fixed_subnet` says whether the subnet was given.
+async fn bind(
+    domain: &str,
+    mut layout: NetworkLayout,
+    fixed_subnet: bool,
+) -> Result<Bound, BindError> {
+    let wanted = layout;
+    let fail = |what: &str, addr: SocketAddr, chosen: bool| {
+        let what = what.to_owned();
+        move |error: io::Error| BindError {
+            what,
+            addr,
+            error,
+            chosen,
+        }
+    };
     let hosts = host_defs(domain, &layout);
     let mut https = Vec::new();
     for host in hosts {
-        let listener = TcpListener::bind(SocketAddr::new(host.ip, layout.https_port)).await?;
-        layout.https_port = listener.local_addr()?.port();
+        let addr = SocketAddr::new(host.ip, layout.https_port);
+        // A host's address is lyncsim's choice unless the subnet was given; the port, unless
+        // it was given.
+        let chosen = !fixed_subnet || wanted.https_port == 0;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(fail(&host.fqdn, addr, chosen))?;
+        layout.https_port = listener
+            .local_addr()
+            .map_err(fail(&host.fqdn, addr, chosen))?
+            .port();
         https.push((host, listener));
     }
-    let dns_udp = UdpSocket::bind(layout.dns_addr()).await?;
-    layout.dns_port = dns_udp.local_addr()?.port();
-    let dns_tcp = TcpListener::bind(layout.dns_addr()).await?;
-    let admin = TcpListener::bind(layout.admin_addr()).await?;
-    layout.admin_port = admin.local_addr()?.port();
+    let dns = layout.dns_addr();
+    let dns_udp =
+        UdpSocket::bind(dns)
+            .await
+            .map_err(fail("DNS (UDP)", dns, wanted.dns_port == 0))?;
+    layout.dns_port = dns_udp
+        .local_addr()
+        .map_err(fail("DNS (UDP)", dns, false))?
+        .port();
+    let dns = layout.dns_addr();
+    let dns_tcp =
+        TcpListener::bind(dns)
+            .await
+            .map_err(fail("DNS (TCP)", dns, wanted.dns_port == 0))?;
+    let admin_addr = layout.admin_addr();
+    let admin = TcpListener::bind(admin_addr).await.map_err(fail(
+        "the admin API",
+        admin_addr,
+        wanted.admin_port == 0,
+    ))?;
+    layout.admin_port = admin
+        .local_addr()
+        .map_err(fail("the admin API", admin_addr, false))?
+        .port();
     Ok(Bound {
         layout,
         https,
@@ -83,39 +147,41 @@ async fn bind(domain: &str, mut layout: NetworkLayout) -> io::Result<Bound> {
     })
 }
 
+/// Binds, trying again on another subnet or port when one of lyncsim's own choices was taken;
+/// an address and port that were given are tried once, and the error names them.
 async fn bind_with_retries(
     domain: &str,
     wanted: NetworkLayout,
     fixed_subnet: bool,
 ) -> anyhow::Result<Bound> {
     let mut layout = wanted;
-    let mut last = None;
-    for _ in 0..BIND_ATTEMPTS {
+    let mut attempt = 1;
+    loop {
         layout.check()?;
-        match bind(domain, layout).await {
+        match bind(domain, layout, fixed_subnet).await {
             Ok(bound) => return Ok(bound),
             Err(e)
-                if retryable(&e)
-                    && (!fixed_subnet
-                        || wanted.https_port == 0
-                        || wanted.dns_port == 0
-                        || wanted.admin_port == 0) =>
+                if e.chosen
+                    && attempt < BIND_ATTEMPTS
+                    && matches!(
+                        e.error.kind(),
+                        io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable
+                    ) =>
             {
-                last = Some(e);
+                attempt += 1;
                 if !fixed_subnet {
                     layout.subnet = NetworkLayout::random().subnet;
                 }
             }
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("binding the service on {}.0/24", subnet_text(&layout))
-                });
+            Err(e) if e.chosen => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "no free addresses on {}.0/24 after {attempt} attempts",
+                    subnet_text(&layout)
+                )));
             }
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(anyhow::anyhow!(
-        "no free addresses after {BIND_ATTEMPTS} attempts: {last:?}"
-    ))
 }
 
 fn subnet_text(layout: &NetworkLayout) -> String {
@@ -145,17 +211,30 @@ impl Service {
                 config.personal_validity_secs
             );
         }
+        lyncsim_domain::check_tolerance(config.tolerance_secs).map_err(anyhow::Error::msg)?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let clock = ServiceClock::new(0, config.tolerance_secs);
         let state = Arc::new(State::open(&config, clock)?);
 
         // A restart with a state directory comes back on the same addresses and ports, so that
         // profiles made against it keep working.
+        // A folder that was whole but has lost its network would come back on new addresses,
+        // which breaks every profile made against it: refuse it, like any partial state.
         let saved: Option<NetworkLayout> = match state.state_dir() {
-            Some(dir) => match dir.read(NETWORK_FILE)? {
-                Some(text) => Some(serde_json::from_str(&text).context("reading network.json")?),
-                None => None,
-            },
+            Some(dir) => {
+                let path = dir.path(NETWORK_FILE);
+                match dir.read(NETWORK_FILE)? {
+                    Some(text) => Some(
+                        serde_json::from_str(&text)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    ),
+                    None if state.fresh || config.network.is_some() => None,
+                    None => bail!(
+                        "{} is missing from a state folder that holds everything else: restore it (the service's addresses and ports), or give --state-dir an empty folder to start a new service",
+                        path.display()
+                    ),
+                }
+            }
             None => None,
         };
         let (wanted, fixed_subnet) = match (config.network, saved) {
@@ -256,16 +335,13 @@ impl Service {
             world,
             info: info.clone(),
         });
-        let admin_shutdown = shutdown.clone();
-        let admin_listener = bound.admin;
-        tracker.spawn(async move {
-            let served = axum::serve(admin_listener, admin)
-                .with_graceful_shutdown(async move { admin_shutdown.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!("admin API stopped with an error: {e}");
-            }
-        });
+        tracker.spawn(serve_plain(
+            bound.admin,
+            admin,
+            Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS)),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
         tracker.close();
         tracing::info!(admin = %info.admin_url, dns = %info.dns_addr, https_port = info.https_port, "service ready");
         Ok(RunningService {

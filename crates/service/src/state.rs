@@ -1,6 +1,11 @@
 //! Everything the service knows, in one place: the CAs, the STS key, the users, the issued
 //! certificates and the journal. With a state directory, each change is written atomically
-//! (a temporary file renamed over the old one) so that a restart, or a crash, loses nothing.
+//! (a temporary file, synced, renamed over the old one, the folder synced) before it is
+//! acknowledged, so that a restart, or `kill -9`, loses nothing acknowledged.
+//!
+//! A state folder is either new (none of its files: it is initialised) or whole (all of them,
+//! each key the key of its certificate); anything between stops the service with an error
+//! naming the file, rather than quietly making a new CA or an empty tenant.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,9 +60,40 @@ pub(crate) struct IssuedRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct StateDir(PathBuf);
 
+/// The start of every temporary file the service writes: one left by a killed write is
+/// recognised, and removed, at the next start.
+const TMP_PREFIX: &str = ".lyncsim-tmp-";
+
 impl StateDir {
-    fn path(&self, name: &str) -> PathBuf {
+    /// Opens (making it if need be) a state folder, removing temporary files that a killed
+    /// write left behind.
+    pub(crate) fn open(path: PathBuf) -> anyhow::Result<StateDir> {
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("creating the state folder {}", path.display()))?;
+        let dir = StateDir(path);
+        for folder in [dir.0.clone(), dir.path("ca")] {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                // `.tmp` and six characters: what tempfile named them before TMP_PREFIX.
+                let legacy = name.starts_with(".tmp") && name.len() == 10;
+                if name.starts_with(TMP_PREFIX) || legacy {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(dir)
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
     }
 
     pub(crate) fn read(&self, name: &str) -> anyhow::Result<Option<String>> {
@@ -74,17 +110,23 @@ impl StateDir {
     }
 }
 
-/// Writes a file so that readers see the old or the new contents, never a mix.
+/// Writes a file so that readers see the old or the new contents, never a mix, and the new
+/// contents survive a crash once this returns (the file and then its folder are synced).
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .tempfile_in(dir)
         .with_context(|| format!("writing in {}", dir.display()))?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .with_context(|| format!("replacing {}", path.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))?;
     Ok(())
 }
 
@@ -119,93 +161,168 @@ pub(crate) struct State {
     issued: Mutex<Vec<IssuedRecord>>,
     policy: RwLock<Policy>,
     dir: Option<StateDir>,
+    /// Held while a snapshot of the users is taken and written, so that snapshots reach the
+    /// disk in the order they were taken: an older one is never renamed over a newer one.
+    users_file: Mutex<()>,
+    /// The folder was new at this start (so nothing else of it, such as the network, is
+    /// expected to be there yet).
+    pub(crate) fresh: bool,
 }
 
 const USERS: &str = "users.json";
 const ISSUED: &str = "issued-certificates.json";
 const POLICY: &str = "policy.json";
+const STS_KEY: &str = "sts-signing-key.pk8";
+const ROOT_STEM: &str = "root";
 const CS_STEM: &str = "communications-server";
 
-fn load_authority(
-    dir: Option<&StateDir>,
-    kind: AuthorityKind,
-    stem: &str,
-    now: i64,
-) -> anyhow::Result<Authority> {
+/// Every file of a whole state folder (besides the network, which [`crate::service`] keeps).
+const STATE_FILES: [&str; 8] = [
+    "ca/root.crt.pem",
+    "ca/root.key.pem",
+    "ca/communications-server.crt.pem",
+    "ca/communications-server.key.pem",
+    STS_KEY,
+    USERS,
+    ISSUED,
+    POLICY,
+];
+
+/// What `--state-dir` holds: nothing yet, or all of it. Anything between is an error that
+/// names what is missing.
+fn is_new(dir: &StateDir) -> anyhow::Result<bool> {
+    let (present, missing): (Vec<&str>, Vec<&str>) =
+        STATE_FILES.iter().partition(|name| dir.exists(name));
+    if present.is_empty() {
+        return Ok(true);
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the state folder {} is incomplete: {} missing, though it holds {}. lyncsim does not replace part of a service's state (a new CA or an empty tenant would break every client): restore the missing files, or give --state-dir an empty folder to start a new service",
+            dir.0.display(),
+            missing
+                .iter()
+                .map(|m| dir.path(m).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            present.join(", ")
+        );
+    }
+    Ok(false)
+}
+
+fn load_authority(dir: &StateDir, kind: AuthorityKind, stem: &str) -> anyhow::Result<Authority> {
     let (cert_name, key_name) = (format!("ca/{stem}.crt.pem"), format!("ca/{stem}.key.pem"));
-    if let Some(dir) = dir
-        && let (Some(cert), Some(key)) = (dir.read(&cert_name)?, dir.read(&key_name)?)
-    {
-        return Authority::from_pem(kind, &cert, &key)
-            .with_context(|| format!("loading CA {stem}"));
+    let read = |name: &str| {
+        dir.read(name)?
+            .with_context(|| format!("{} is missing", dir.path(name).display()))
+    };
+    let (cert, key) = (read(&cert_name)?, read(&key_name)?);
+    Authority::from_pem(kind, &cert, &key).with_context(|| {
+        format!(
+            "loading the CA from {} and {}",
+            dir.path(&cert_name).display(),
+            dir.path(&key_name).display()
+        )
+    })
+}
+
+fn save_authority(dir: &StateDir, stem: &str, ca: &Authority) -> anyhow::Result<()> {
+    dir.write(&format!("ca/{stem}.key.pem"), ca.key_pem().as_bytes())?;
+    dir.write(&format!("ca/{stem}.crt.pem"), ca.cert_pem().as_bytes())
+}
+
+/// Reads and parses a JSON file of the state folder, naming it in any error.
+fn load_json<T: serde::de::DeserializeOwned>(dir: &StateDir, name: &str) -> anyhow::Result<T> {
+    let path = dir.path(name);
+    let text = dir
+        .read(name)?
+        .with_context(|| format!("{} is missing", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+/// What a state folder holds, or a new service's state.
+struct Loaded {
+    public_root: Authority,
+    cs: Authority,
+    sts_key: StsKey,
+    users: Vec<UserRecord>,
+    issued: Vec<IssuedRecord>,
+    policy: Policy,
+}
+
+impl Loaded {
+    fn new(config: &ServiceConfig, now: i64) -> anyhow::Result<Loaded> {
+        Ok(Loaded {
+            public_root: Authority::generate(AuthorityKind::PublicRoot, now, 1)?,
+            cs: Authority::generate(AuthorityKind::CommunicationsServer, now, 1)?,
+            sts_key: StsKey::generate()?,
+            users: config.tenant.users.iter().map(UserRecord::from).collect(),
+            issued: Vec::new(),
+            policy: Policy::default(),
+        })
     }
-    let ca = Authority::generate(kind, now, 1)?;
-    if let Some(dir) = dir {
-        dir.write(&key_name, ca.key_pem().as_bytes())?;
-        dir.write(&cert_name, ca.cert_pem().as_bytes())?;
+
+    fn load(dir: &StateDir) -> anyhow::Result<Loaded> {
+        let sts_path = dir.path(STS_KEY);
+        let sts_bytes =
+            std::fs::read(&sts_path).with_context(|| format!("reading {}", sts_path.display()))?;
+        Ok(Loaded {
+            public_root: load_authority(dir, AuthorityKind::PublicRoot, ROOT_STEM)?,
+            cs: load_authority(dir, AuthorityKind::CommunicationsServer, CS_STEM)?,
+            sts_key: StsKey::from_pkcs8(&sts_bytes)
+                .with_context(|| format!("reading {}", sts_path.display()))?,
+            users: load_json(dir, USERS)?,
+            issued: load_json(dir, ISSUED)?,
+            policy: load_json(dir, POLICY)?,
+        })
     }
-    Ok(ca)
+
+    /// Writes a new service's state; the user list last, so that a folder cut short by a
+    /// crash here is found incomplete at the next start.
+    fn save(&self, dir: &StateDir) -> anyhow::Result<()> {
+        save_authority(dir, ROOT_STEM, &self.public_root)?;
+        save_authority(dir, CS_STEM, &self.cs)?;
+        dir.write(STS_KEY, self.sts_key.pkcs8())?;
+        dir.write(ISSUED, &serde_json::to_vec_pretty(&self.issued)?)?;
+        dir.write(POLICY, &serde_json::to_vec_pretty(&self.policy)?)?;
+        dir.write(USERS, &serde_json::to_vec_pretty(&self.users)?)
+    }
 }
 
 impl State {
     pub(crate) fn open(config: &ServiceConfig, clock: ServiceClock) -> anyhow::Result<State> {
-        let dir = config.state_dir.clone().map(StateDir);
+        let dir = config.state_dir.clone().map(StateDir::open).transpose()?;
         let now = clock.now();
-        let public_root = load_authority(dir.as_ref(), AuthorityKind::PublicRoot, "root", now)?;
-        let cs = load_authority(
-            dir.as_ref(),
-            AuthorityKind::CommunicationsServer,
-            CS_STEM,
-            now,
-        )?;
-        let sts_key = match dir
-            .as_ref()
-            .map(|d| std::fs::read(d.path("sts-signing-key.pk8")))
-        {
-            Some(Ok(bytes)) => StsKey::from_pkcs8(&bytes)?,
-            _ => {
-                let key = StsKey::generate()?;
-                if let Some(d) = &dir {
-                    d.write("sts-signing-key.pk8", key.pkcs8())?;
-                }
-                key
+        let (loaded, fresh) = match &dir {
+            Some(dir) if !is_new(dir)? => (Loaded::load(dir)?, false),
+            Some(dir) => {
+                let loaded = Loaded::new(config, now)?;
+                loaded.save(dir)?;
+                (loaded, true)
             }
+            None => (Loaded::new(config, now)?, true),
         };
-        let users: BTreeMap<String, UserRecord> =
-            match dir.as_ref().map(|d| d.read(USERS)).transpose()?.flatten() {
-                Some(text) => {
-                    serde_json::from_str::<Vec<UserRecord>>(&text).context("reading users.json")?
-                }
-                None => config.tenant.users.iter().map(UserRecord::from).collect(),
-            }
+        let users = loaded
+            .users
             .into_iter()
             .map(|u| (u.address.to_ascii_lowercase(), u))
             .collect();
-        let issued = match dir.as_ref().map(|d| d.read(ISSUED)).transpose()?.flatten() {
-            Some(text) => {
-                serde_json::from_str(&text).context("reading issued-certificates.json")?
-            }
-            None => Vec::new(),
-        };
-        let policy = match dir.as_ref().map(|d| d.read(POLICY)).transpose()?.flatten() {
-            Some(text) => serde_json::from_str(&text).context("reading policy.json")?,
-            None => Policy::default(),
-        };
-        let state = State {
+        Ok(State {
             journal: Journal::new(clock.clone()),
             clock,
             domain: config.tenant.domain.to_ascii_lowercase(),
             personal_validity_secs: config.personal_validity_secs,
-            public_root,
-            communications_server: RwLock::new(Arc::new(cs)),
-            sts_key,
+            public_root: loaded.public_root,
+            communications_server: RwLock::new(Arc::new(loaded.cs)),
+            sts_key: loaded.sts_key,
             users: RwLock::new(users),
-            issued: Mutex::new(issued),
-            policy: RwLock::new(policy),
+            issued: Mutex::new(loaded.issued),
+            policy: RwLock::new(loaded.policy),
             dir,
-        };
-        state.save_users()?;
-        Ok(state)
+            users_file: Mutex::new(()),
+            fresh,
+        })
     }
 
     /// The current Communications Server CA.
@@ -222,8 +339,7 @@ impl State {
         ca: Arc<Authority>,
     ) -> anyhow::Result<Arc<Authority>> {
         if let Some(dir) = &self.dir {
-            dir.write(&format!("ca/{CS_STEM}.key.pem"), ca.key_pem().as_bytes())?;
-            dir.write(&format!("ca/{CS_STEM}.crt.pem"), ca.cert_pem().as_bytes())?;
+            save_authority(dir, CS_STEM, &ca)?;
         }
         let mut current = self
             .communications_server
@@ -239,16 +355,14 @@ impl State {
             .clone()
     }
 
-    /// Changes the policy; returns the one before.
+    /// Changes the policy; returns the one before. The file is written under the lock, so
+    /// two changes reach the disk in the order they were made.
     pub(crate) fn update_policy(&self, change: impl FnOnce(&mut Policy)) -> anyhow::Result<Policy> {
-        let (before, after) = {
-            let mut policy = self.policy.write().unwrap_or_else(|p| p.into_inner());
-            let before = policy.clone();
-            change(&mut policy);
-            (before, policy.clone())
-        };
+        let mut policy = self.policy.write().unwrap_or_else(|p| p.into_inner());
+        let before = policy.clone();
+        change(&mut policy);
         if let Some(dir) = &self.dir {
-            dir.write(POLICY, &serde_json::to_vec_pretty(&after)?)?;
+            dir.write(POLICY, &serde_json::to_vec_pretty(&*policy)?)?;
         }
         Ok(before)
     }
@@ -287,7 +401,7 @@ impl State {
             .values()
             .map(|u| UserView {
                 address: u.address.clone(),
-                home_pool: crate::hosts::pool_fqdn(&u.home_pool),
+                home_pool: crate::pools::pool_fqdn(&u.home_pool),
             })
             .collect()
     }
@@ -306,8 +420,11 @@ impl State {
         Ok(true)
     }
 
+    /// Writes the users as they are now. The snapshot is taken under `users_file`, so every
+    /// snapshot written after a change includes it, and the last one written is the newest.
     fn save_users(&self) -> anyhow::Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
+        let _file = self.users_file.lock().unwrap_or_else(|p| p.into_inner());
         let users: Vec<UserRecord> = self
             .users
             .read()

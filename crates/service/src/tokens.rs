@@ -68,17 +68,17 @@ impl StsKey {
         let claims = jsonwebtoken::decode::<TokenClaims>(token, &self.decoding, &validation)
             .map_err(|e| format!("token rejected: {e}"))?
             .claims;
-        if now < claims.nbf - tolerance {
+        if now < claims.nbf.saturating_sub(tolerance) {
             return Err(format!(
                 "token not valid yet: nbf is {} ahead of the service clock, tolerance {}",
-                Skew(claims.nbf - now),
+                Skew(claims.nbf.saturating_sub(now)),
                 Skew(tolerance)
             ));
         }
-        if now > claims.exp + tolerance {
+        if now > claims.exp.saturating_add(tolerance) {
             return Err(format!(
                 "token expired {} ago, tolerance {}",
-                Skew(now - claims.exp),
+                Skew(now.saturating_sub(claims.exp)),
                 Skew(tolerance)
             ));
         }

@@ -66,6 +66,31 @@ impl Problem {
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new("not-found", "Not found", 404, detail)
     }
+    /// 405: the path does not take this method.
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Self::new("method-not-allowed", "Method not allowed", 405, detail)
+    }
+    /// 408: the request did not arrive in time.
+    pub fn request_timeout(detail: impl Into<String>) -> Self {
+        Self::new("request-timeout", "Request timeout", 408, detail)
+    }
+    /// 413: the body is larger than the endpoint takes.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::new("too-large", "Content too large", 413, detail)
+    }
+    /// 414: the request target is longer than the service reads.
+    pub fn uri_too_long(detail: impl Into<String>) -> Self {
+        Self::new("uri-too-long", "URI too long", 414, detail)
+    }
+    /// 431: the request's header is larger than the service reads.
+    pub fn headers_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            "headers-too-large",
+            "Request header fields too large",
+            431,
+            detail,
+        )
+    }
     /// 409: the request conflicts with the current state.
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new("conflict", "Conflict", 409, detail)

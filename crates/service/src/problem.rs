@@ -1,0 +1,76 @@
+//! The one error answer of every HTTP endpoint: a [`Problem`] document, made a response here
+//! and nowhere else.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lyncsim_wire::Problem;
+
+/// The media type of a problem document (RFC 9457).
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem document as an HTTP response: the one place a problem becomes a status.
+#[derive(Debug)]
+pub(crate) struct ApiError(pub(crate) Problem);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(self.0)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(PROBLEM_JSON),
+        );
+        response
+    }
+}
+
+/// An extractor's rejection: what axum says, and the status it chose (400, or 413 for a body
+/// over the limit, 415 for a body that is not JSON).
+pub(crate) trait Rejection {
+    /// The status axum chose.
+    fn status(&self) -> StatusCode;
+    /// axum's text.
+    fn text(&self) -> String;
+}
+
+macro_rules! rejection {
+    ($($t:ty),*) => {$(
+        impl Rejection for $t {
+            fn status(&self) -> StatusCode {
+                <$t>::status(self)
+            }
+            fn text(&self) -> String {
+                self.body_text()
+            }
+        }
+    )*};
+}
+
+rejection!(
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::QueryRejection,
+    axum::extract::rejection::PathRejection
+);
+
+/// Unwraps an extractor, turning its rejection into a problem with axum's status.
+pub(crate) fn accept<T>(extracted: Result<T, impl Rejection>) -> Result<T, ApiError> {
+    extracted.map_err(|e| {
+        let text = e.text();
+        ApiError(match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Problem::too_large(text),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::bad_request(format!(
+                "{text}; send the body as JSON with Content-Type: application/json"
+            )),
+            _ => Problem::bad_request(text),
+        })
+    })
+}
+
+/// The answer to a method the path does not take.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError(Problem::method_not_allowed(
+        "this path does not take that method",
+    ))
+}
