@@ -65,10 +65,19 @@ enum ClientCommand {
 }
 
 fn main() -> ExitCode {
-    // Like any Unix tool: a reader that goes away (`lyncsim certmgr … | head`) ends the
-    // process quietly instead of making println! panic.
-    sigpipe::reset();
     let cli = Cli::parse();
+    // The inspect commands print and exit like any Unix tool: a reader that goes away
+    // (`lyncsim certmgr … | head`) ends the process quietly instead of making println! panic.
+    // Nothing else may: with SIGPIPE at its default, a peer that closes a socket while the
+    // service or a client writes to it would kill the whole process (rustls's close_notify to
+    // a client that hung up is enough). Those commands keep Rust's default (ignored) and see
+    // EPIPE as an error on that one connection.
+    if matches!(
+        cli.command,
+        Command::Certmgr(_) | Command::Credman(_) | Command::Ipconfig(_)
+    ) {
+        sigpipe::reset();
+    }
     let default_level = if matches!(cli.command, Command::Serve(_)) {
         "info,hickory_server=warn"
     } else {
