@@ -7,6 +7,8 @@ mod support;
 
 mod binary;
 mod certificates;
+mod durability;
+mod hardening;
 mod harness;
 mod matrix;
 mod service;

@@ -167,6 +167,22 @@ impl Serve {
         }
     }
 
+    /// Kills the process with SIGKILL (`kill -9`) and waits for it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let status = self.child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "{status}"
+        );
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();

@@ -1,0 +1,414 @@
+//! What the service keeps, and what it survives (SPEC section 9): clients that hang up on the
+//! real binary, `kill -9` in the middle of bursts, damaged state folders, and any number of
+//! DNS changes and undos.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lyncsim_client::{Method, Profile, admin_call};
+use lyncsim_domain::{Os, Product};
+use lyncsim_service::{Service, ServiceConfig};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::support::{Serve, World, init_profile, sign_in};
+
+async fn admin(url: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let (status, bytes) = admin_call(
+        method,
+        &format!("{url}{path}"),
+        body.map(|b| b.to_string().into_bytes()),
+    )
+    .await
+    .expect("the admin API answers");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn tls_client(root_pem: &str) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    let der = lyncsim_pki::pem_decode("CERTIFICATE", root_pem).unwrap();
+    roots.add(der.into()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// The SIGPIPE that killed `lyncsim serve` (exit 141): a TLS 1.3 client that completes the
+/// handshake and hangs up without reading, on every host; and a body cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_survives_clients_that_hang_up_without_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(&dir.path().join("state"), &dir.path().join("ready.json"));
+    let (status, root) = admin_call(
+        Method::GET,
+        &format!("{}/ca/root.pem", serve.info.admin_url),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let tls = tls_client(&String::from_utf8(root).unwrap());
+    let port = serve.info.https_port;
+    for (host, ip) in serve.info.hosts.clone() {
+        for _ in 0..10 {
+            let tcp = tokio::net::TcpStream::connect((ip, port)).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from(host.clone()).unwrap();
+            let stream = tls.connect(name, tcp).await.expect("handshake");
+            // Hang up at once: the service's session ticket and close_notify meet a closed
+            // socket.
+            drop(stream);
+        }
+        let tcp = tokio::net::TcpStream::connect((ip, port)).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from(host.clone()).unwrap();
+        let mut stream = tls.connect(name, tcp).await.expect("handshake");
+        stream
+            .write_all(b"POST /RST2.srf HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 900\r\n\r\n{}")
+            .await
+            .unwrap();
+        drop(stream);
+    }
+    let (status, health) = admin(&serve.info.admin_url, Method::GET, "/health", None).await;
+    assert_eq!((status, &health["status"]), (200, &json!("ok")));
+    assert!(serve.alive(), "lyncsim serve died");
+}
+
+/// Makes `count` users named `<prefix>-<n>`, eight at a time, until `stop`; returns those the
+/// service acknowledged with 201.
+async fn add_users(
+    url: String,
+    prefix: String,
+    count: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<String> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (url, prefix, next, stop) = (url.clone(), prefix.clone(), next.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    break;
+                }
+                let address = format!("{prefix}-{n}@contoso.com");
+                let body = json!({ "address": address, "password": "Spring2012!" });
+                match admin_call(
+                    Method::POST,
+                    &format!("{url}/users"),
+                    Some(body.to_string().into_bytes()),
+                )
+                .await
+                {
+                    Ok((201, _)) => acked.push(address),
+                    Ok((status, body)) => {
+                        panic!("{address}: {status} {}", String::from_utf8_lossy(&body))
+                    }
+                    Err(_) => break,
+                }
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    acked
+}
+
+/// The thumbprint of the certificate a profile holds.
+fn stored_thumbprint(profile: &Profile) -> Option<String> {
+    let store = profile.layout().cert_store();
+    std::fs::read_dir(store)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_bursts_loses_nothing_acknowledged() {
+    const KILLS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let ready = dir.path().join("ready.json");
+    let mut serve = Serve::start(&state, &ready);
+    let mut acked_users: Vec<String> = Vec::new();
+    // Profiles that signed in, with the thumbprint the service acknowledged by issuing it.
+    let mut signed_in: Vec<(Profile, String)> = Vec::new();
+    for round in 0..KILLS {
+        let url = serve.info.admin_url.clone();
+        // Two new machines sign in (a certificate each) while users are added in a burst.
+        let user = ["alice@contoso.com", "carol@contoso.com"][round % 2];
+        let path = dir.path().join(format!("pc-{round}"));
+        init_profile(path.to_str().unwrap(), "lync2013", "win7", &url);
+        let profile = Profile::open(&path).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let burst = tokio::spawn(add_users(
+            url.clone(),
+            format!("r{round}"),
+            100_000,
+            stop.clone(),
+        ));
+        let outcome = sign_in(&profile, user).await;
+        let done = outcome.as_ref().map(|s| s.certificate.clone());
+        if let Ok(thumbprint) = done {
+            signed_in.push((profile, thumbprint));
+        }
+        // Let the burst run on a little, then kill the service in the middle of it.
+        let (status, users) = admin(&url, Method::GET, "/users", None).await;
+        assert_eq!(status, 200);
+        let seen = users.as_array().unwrap().len();
+        while admin(&url, Method::GET, "/users", None)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len()
+            < seen + 40
+        {
+            tokio::task::yield_now().await;
+        }
+        serve.kill();
+        stop.store(true, Ordering::Relaxed);
+        acked_users.extend(burst.await.unwrap());
+        serve = Serve::start(&state, &ready);
+        let leftovers: Vec<String> = std::fs::read_dir(&state)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".lyncsim-tmp-") || n.starts_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "left after restart: {leftovers:?}");
+    }
+    let url = serve.info.admin_url.clone();
+    let (_, users) = admin(&url, Method::GET, "/users", None).await;
+    let known: BTreeSet<String> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["address"].as_str().unwrap().to_owned())
+        .collect();
+    let lost: Vec<&String> = acked_users.iter().filter(|u| !known.contains(*u)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged users lost: {lost:?}",
+        lost.len()
+    );
+    let (_, issued) = admin(&url, Method::GET, "/certificates", None).await;
+    let issued: BTreeSet<String> = issued
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["thumbprint"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        signed_in.len() >= KILLS - 1,
+        "{} machines signed in",
+        signed_in.len()
+    );
+    for (profile, thumbprint) in &signed_in {
+        assert!(issued.contains(thumbprint), "certificate {thumbprint} lost");
+        assert_eq!(
+            stored_thumbprint(profile).as_deref(),
+            Some(thumbprint.as_str())
+        );
+    }
+    // Every machine that signed in before a kill signs in again with the certificate it has.
+    for (i, (profile, thumbprint)) in signed_in.iter().enumerate() {
+        let user = ["alice@contoso.com", "carol@contoso.com"][i % 2];
+        let again = sign_in(profile, user)
+            .await
+            .expect("signs in after the restarts");
+        assert!(!again.new_certificate, "{user} needed a new certificate");
+        assert_eq!(&again.certificate, thumbprint);
+    }
+    println!(
+        "durability: {KILLS} kills, {} acknowledged users and {} certificates, none lost",
+        acked_users.len(),
+        signed_in.len()
+    );
+    serve.stop();
+}
+
+/// Starts a service on `state`, expecting an error that says `expected`.
+async fn refused(state: &Path, expected: &str) {
+    let config = ServiceConfig {
+        state_dir: Some(state.to_owned()),
+        ..ServiceConfig::default()
+    };
+    match Service::start(config).await {
+        Ok(_) => panic!("a service started on a damaged folder ({expected})"),
+        Err(e) => {
+            let text = format!("{e:#}");
+            assert!(text.contains(expected), "expected {expected:?} in: {text}");
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let config = ServiceConfig {
+        state_dir: Some(whole.clone()),
+        ..ServiceConfig::default()
+    };
+    let service = Service::start(config.clone()).await.unwrap();
+    let (status, _) = admin(
+        service.admin_url(),
+        Method::POST,
+        "/users",
+        Some(json!({"address": "dave@contoso.com", "password": "x"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    service.shutdown().await;
+
+    for file in [
+        "ca/root.crt.pem",
+        "ca/root.key.pem",
+        "ca/communications-server.crt.pem",
+        "ca/communications-server.key.pem",
+        "sts-signing-key.pk8",
+        "users.json",
+        "issued-certificates.json",
+        "policy.json",
+        "network.json",
+    ] {
+        let copy = dir.path().join(file.replace('/', "-"));
+        copy_dir(&whole, &copy);
+        std::fs::remove_file(copy.join(file)).unwrap();
+        refused(&copy, &copy.join(file).display().to_string()).await;
+    }
+
+    // The root's key where the Communications Server's should be.
+    let swapped = dir.path().join("swapped");
+    copy_dir(&whole, &swapped);
+    std::fs::copy(
+        swapped.join("ca/root.key.pem"),
+        swapped.join("ca/communications-server.key.pem"),
+    )
+    .unwrap();
+    refused(&swapped, "not the key of the certificate").await;
+    refused(&swapped, "communications-server.key.pem").await;
+
+    // A user list cut short.
+    let cut = dir.path().join("cut");
+    copy_dir(&whole, &cut);
+    std::fs::write(cut.join("users.json"), "[{\"address\": \"ali").unwrap();
+    refused(&cut, &cut.join("users.json").display().to_string()).await;
+
+    // What a killed write leaves is removed, and the whole folder starts with its users.
+    std::fs::write(whole.join(".lyncsim-tmp-AbC123"), "half").unwrap();
+    std::fs::write(whole.join("ca/.tmpXyZ789"), "half").unwrap();
+    let service = Service::start(config).await.unwrap();
+    assert!(!whole.join(".lyncsim-tmp-AbC123").exists());
+    assert!(!whole.join("ca/.tmpXyZ789").exists());
+    let (_, users) = admin(service.admin_url(), Method::GET, "/users", None).await;
+    assert!(users.to_string().contains("dave@contoso.com"), "{users}");
+    service.shutdown().await;
+
+    // A new, empty folder is initialised.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let service = Service::start(ServiceConfig {
+        state_dir: Some(empty.clone()),
+        ..ServiceConfig::default()
+    })
+    .await
+    .unwrap();
+    service.shutdown().await;
+    assert!(empty.join("issued-certificates.json").exists());
+    assert!(empty.join("policy.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_changes_and_undos_can_follow_each_other_without_end() {
+    let world = World::start().await;
+    let url = world.service.admin_url();
+    for cycle in 0..300 {
+        let (status, fault) = admin(
+            url,
+            Method::POST,
+            "/faults",
+            Some(json!({"kind": "change-dns", "host": "pool-a.online.lync.com"})),
+        )
+        .await;
+        assert_eq!(status, 201, "cycle {cycle}: {fault}");
+        let id = fault["id"].as_u64().unwrap();
+        let (status, _) = admin(url, Method::DELETE, &format!("/faults/{id}"), None).await;
+        assert_eq!(status, 200, "cycle {cycle}");
+    }
+    // And the service still signs people in.
+    let profile = world.profile("after", Product::Lync2013, Os::Win7);
+    assert!(sign_in(&profile, "alice@contoso.com").await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_takes_a_century_either_way_and_refuses_more() {
+    let world = World::start().await;
+    let url = world.service.admin_url();
+    let century = 100 * 365 * 24 * 3600_i64;
+    let (status, _) = admin(
+        url,
+        Method::PUT,
+        "/clock",
+        Some(json!({"offset_secs": century})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, time) = admin(url, Method::GET, "/time", None).await;
+    let year: i64 = time["rfc3339"].as_str().unwrap()[..4].parse().unwrap();
+    assert!((2120..2140).contains(&year), "{time}");
+    let (status, problem) = admin(
+        url,
+        Method::PUT,
+        "/clock",
+        Some(json!({"offset_secs": century + 1})),
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+    let (_, clock) = admin(url, Method::GET, "/clock", None).await;
+    assert_eq!(
+        clock["offset_secs"], century,
+        "a refused change changes nothing"
+    );
+    let (status, _) = admin(
+        url,
+        Method::PUT,
+        "/clock",
+        Some(json!({"offset_secs": -century})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, time) = admin(url, Method::GET, "/time", None).await;
+    assert!(time["unix"].as_i64().unwrap() < 0, "{time}");
+    assert!(
+        time["rfc3339"].as_str().unwrap().starts_with("192"),
+        "{time}"
+    );
+}

@@ -1,0 +1,918 @@
+//! The service against bad input and hostile clients (SPEC section 9): a corpus of cases as
+//! data, sent over real TLS and TCP, each answered with its status and problem document (or
+//! with a closed connection), after each of which /health, DNS and a real sign-in still work.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lyncsim_domain::{Os, Product};
+use lyncsim_pki::{PersonalKey, make_csr, pem_encode};
+use lyncsim_wire::paths;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::support::{World, admin_get, password, sign_in};
+
+/// How long one exchange may take before the test fails (real time: the service answers in
+/// milliseconds, or closes).
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(20);
+
+/// What a case is sent to.
+#[derive(Debug, Clone, Copy)]
+enum To {
+    /// An HTTPS host, over TLS with its name.
+    Tls(&'static str),
+    /// An HTTPS host's address and port, as plain TCP (no TLS).
+    Tcp(&'static str),
+    /// The admin API.
+    Admin,
+    /// The DNS server over UDP.
+    DnsUdp,
+    /// The DNS server over TCP.
+    DnsTcp,
+}
+
+/// What the case must see.
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    /// This status, with a problem document of this kind (`urn:lyncsim:problem:<kind>`), and
+    /// when given, text that its detail holds.
+    Problem(u16, &'static str, Option<&'static str>),
+    /// This status, whatever the body.
+    Status(u16),
+    /// No HTTP answer: the service closes the connection (or, for DNS, may say nothing).
+    NoAnswer,
+    /// After an early close: this problem if the answer gets out, or nothing.
+    ProblemOrNothing(u16, &'static str),
+}
+
+struct Case {
+    name: String,
+    to: To,
+    bytes: Vec<u8>,
+    /// Close our side for writing after sending (an early close).
+    half_close: bool,
+    expect: Expect,
+}
+
+fn case(name: impl Into<String>, to: To, bytes: Vec<u8>, expect: Expect) -> Case {
+    Case {
+        name: name.into(),
+        to,
+        bytes,
+        half_close: false,
+        expect,
+    }
+}
+
+/// An HTTP/1.1 request with `Connection: close` and a Content-Length for the body.
+fn request(method: &str, path: &str, host: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method != "GET" {
+        out.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn json_post(path: &str, host: &str, extra: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend_from_slice(extra);
+    request("POST", path, host, &headers, body)
+}
+
+fn problem(status: u16, kind: &'static str) -> Expect {
+    Expect::Problem(status, kind, None)
+}
+
+fn bad_request() -> Expect {
+    problem(400, "bad-request")
+}
+
+const HOSTS: [&str; 5] = [
+    "webdir.online.lync.com",
+    "login.microsoftonline.com",
+    "sipdir.online.lync.com",
+    "pool-a.online.lync.com",
+    "pool-b.online.lync.com",
+];
+
+/// The path each host serves, and the method it takes.
+fn endpoint_of(host: &str) -> (&'static str, &'static str) {
+    match host {
+        "webdir.online.lync.com" => ("GET", paths::AUTODISCOVER),
+        "login.microsoftonline.com" => ("POST", paths::TOKEN),
+        "sipdir.online.lync.com" => ("GET", paths::DIRECTOR),
+        _ => ("POST", paths::GET_AND_PUBLISH_CERT),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn token_body(user: &str, password: &str, timestamp_ms: i64) -> Vec<u8> {
+    json!({
+        "user": user, "password": password, "timestamp_ms": timestamp_ms,
+        "client": { "product": "lync2013", "build": "15.0.4569.1503" }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The corpus. `bearer` is a valid token of alice's; `csr_1024` a well-signed request with an
+/// RSA-1024 key; `csr_bob` alice's key in a request for bob.
+fn corpus(bearer: &str, csr_1024: &str, csr_bob: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let auth = format!("Bearer {bearer}");
+
+    // Raw bytes on the TLS port of every host: no TLS, garbage, a cut-off hello, nothing.
+    let hello_start: Vec<u8> = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03];
+    let garbage: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    for host in HOSTS {
+        for (what, bytes) in [
+            ("plain HTTP", b"GET / HTTP/1.1\r\nhost: x\r\n\r\n".to_vec()),
+            ("garbage", garbage.clone()),
+            ("a cut-off ClientHello", hello_start.clone()),
+            ("nothing", Vec::new()),
+        ] {
+            let mut c = case(
+                format!("{host}: {what} on the TLS port"),
+                To::Tcp(host),
+                bytes,
+                Expect::NoAnswer,
+            );
+            c.half_close = true;
+            cases.push(c);
+        }
+    }
+
+    // HTTP that hyper refuses, odd methods and paths, early closes: on every host.
+    for host in HOSTS {
+        let (method, path) = endpoint_of(host);
+        let other = if method == "GET" { "DELETE" } else { "GET" };
+        let huge_header = "a".repeat(100_000);
+        let long_path = format!("/{}", "p".repeat(100_000));
+        cases.extend([
+            case(
+                format!("{host}: a request line that is not HTTP"),
+                To::Tls(host),
+                b"GARBAGE\r\n\r\n".to_vec(),
+                bad_request(),
+            ),
+            case(
+                format!("{host}: a control character in the path"),
+                To::Tls(host),
+                b"GET /\x01 HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(),
+                bad_request(),
+            ),
+            case(
+                format!("{host}: a 100 kB header"),
+                To::Tls(host),
+                request("GET", path, host, &[("x-big", &huge_header)], b""),
+                problem(431, "headers-too-large"),
+            ),
+            case(
+                format!("{host}: a 100 kB path"),
+                To::Tls(host),
+                request("GET", &long_path, host, &[], b""),
+                problem(431, "headers-too-large"),
+            ),
+            case(
+                format!("{host}: two different Content-Lengths"),
+                To::Tls(host),
+                format!(
+                    "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: 2\r\ncontent-length: 5\r\n\r\n{{}}"
+                )
+                .into_bytes(),
+                bad_request(),
+            ),
+            case(
+                format!("{host}: a path that does not exist"),
+                To::Tls(host),
+                request("GET", "/nope", host, &[], b""),
+                problem(404, "not-found"),
+            ),
+            case(
+                format!("{host}: {other} on {path}"),
+                To::Tls(host),
+                request(other, path, host, &[], b""),
+                problem(405, "method-not-allowed"),
+            ),
+            case(
+                format!("{host}: the HTTP/2 preface"),
+                To::Tls(host),
+                b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+                Expect::NoAnswer,
+            ),
+        ]);
+        // The answer depends on what the host checks before the body: the method (GET
+        // endpoints), the bearer token (the pools), or the body itself (the STS).
+        let after_early_close = match host {
+            "login.microsoftonline.com" => Expect::ProblemOrNothing(400, "bad-request"),
+            "pool-a.online.lync.com" | "pool-b.online.lync.com" => {
+                Expect::ProblemOrNothing(401, "unauthorized")
+            }
+            _ => Expect::ProblemOrNothing(405, "method-not-allowed"),
+        };
+        let mut early = case(
+            format!("{host}: Content-Length 900, 2 bytes, then a close"),
+            To::Tls(host),
+            format!(
+                "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: 900\r\n\r\n{{}}"
+            )
+            .into_bytes(),
+            after_early_close,
+        );
+        early.half_close = true;
+        cases.push(early);
+        let mut hangup = case(
+            format!("{host}: a handshake, then a close without reading"),
+            To::Tls(host),
+            Vec::new(),
+            Expect::NoAnswer,
+        );
+        hangup.half_close = true;
+        cases.push(hangup);
+    }
+
+    // Bodies that are not what a JSON endpoint takes, on every JSON endpoint.
+    let nested = "[".repeat(100_000);
+    let big = format!("{{\"user\":\"{}\"}}", "a".repeat(1 << 20));
+    let bodies: Vec<(&str, Vec<u8>, Expect)> = vec![
+        ("an empty body", Vec::new(), bad_request()),
+        ("half an object", b"{".to_vec(), bad_request()),
+        ("null", b"null".to_vec(), bad_request()),
+        ("an array", b"[]".to_vec(), bad_request()),
+        ("a string", b"\"alice\"".to_vec(), bad_request()),
+        ("an empty object", b"{}".to_vec(), bad_request()),
+        ("100,000 nested arrays", nested.into_bytes(), bad_request()),
+        (
+            "invalid UTF-8",
+            b"{\"user\":\"\xff\xfe\xfd\"}".to_vec(),
+            bad_request(),
+        ),
+        (
+            "a number past f64",
+            b"{\"timestamp_ms\":1e999,\"offset_secs\":1e999}".to_vec(),
+            bad_request(),
+        ),
+        (
+            "a number past i64",
+            b"{\"timestamp_ms\":99999999999999999999,\"offset_secs\":99999999999999999999}"
+                .to_vec(),
+            bad_request(),
+        ),
+        ("a 1 MB body", big.into_bytes(), problem(413, "too-large")),
+    ];
+    // (name, target, method, path, headers)
+    type Endpoint<'a> = (&'a str, To, &'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let json_endpoints: Vec<Endpoint> = vec![
+        ("the STS", To::Tls(HOSTS[1]), "POST", paths::TOKEN, vec![]),
+        (
+            "GetAndPublishCert",
+            To::Tls(HOSTS[3]),
+            "POST",
+            paths::GET_AND_PUBLISH_CERT,
+            vec![("authorization", auth.as_str())],
+        ),
+        (
+            "REGISTER",
+            To::Tls(HOSTS[3]),
+            "POST",
+            paths::REGISTER,
+            vec![],
+        ),
+        ("POST /users", To::Admin, "POST", "/users", vec![]),
+        ("PUT /clock", To::Admin, "PUT", "/clock", vec![]),
+        ("POST /faults", To::Admin, "POST", "/faults", vec![]),
+    ];
+    for (endpoint, to, method, path, extra) in &json_endpoints {
+        let host = match to {
+            To::Tls(h) => h,
+            _ => "127.0.0.1",
+        };
+        for (what, body, expect) in &bodies {
+            // Every field of a clock change may be left out: `{}` (or serde's sequence form of
+            // it, `[]`) changes nothing.
+            let expect = if *path == "/clock" && (body == b"{}" || body == b"[]") {
+                &Expect::Status(200)
+            } else {
+                expect
+            };
+            let mut headers = vec![("content-type", "application/json")];
+            headers.extend(extra.iter().copied());
+            cases.push(case(
+                format!("{endpoint}: {what}"),
+                *to,
+                request(method, path, host, &headers, body),
+                expect.clone(),
+            ));
+        }
+    }
+
+    // What each endpoint checks, at the edges of its numbers and strings.
+    let sts = |name: &str, body: Vec<u8>, expect: Expect| {
+        case(
+            format!("the STS: {name}"),
+            To::Tls(HOSTS[1]),
+            json_post(paths::TOKEN, HOSTS[1], &[], &body),
+            expect,
+        )
+    };
+    let alice = "alice@contoso.com";
+    let good = password(alice);
+    let skew = Some("STS rejected the request timestamp");
+    cases.extend([
+        sts(
+            "a timestamp 2^63 ms before now",
+            token_body(alice, &good, now_ms().wrapping_sub(1 << 63)),
+            Expect::Problem(401, "unauthorized", skew),
+        ),
+        sts(
+            "the earliest timestamp",
+            token_body(alice, &good, i64::MIN),
+            Expect::Problem(401, "unauthorized", skew),
+        ),
+        sts(
+            "the latest timestamp",
+            token_body(alice, &good, i64::MAX),
+            Expect::Problem(401, "unauthorized", skew),
+        ),
+        sts(
+            "an hour ahead",
+            token_body(alice, &good, now_ms() + 3_600_000),
+            Expect::Problem(401, "unauthorized", skew),
+        ),
+        sts(
+            "a wrong password",
+            token_body(alice, "nope", now_ms()),
+            Expect::Problem(401, "unauthorized", Some("password")),
+        ),
+        sts(
+            "an unknown user",
+            token_body("mallory@contoso.com", "x", now_ms()),
+            Expect::Problem(401, "unauthorized", Some("no user")),
+        ),
+        sts(
+            "a build of 100 parts",
+            json!({"user": alice, "password": good, "timestamp_ms": now_ms(),
+                   "client": {"product": "lync2013", "build": vec!["1"; 100].join(".")}})
+            .to_string()
+            .into_bytes(),
+            bad_request(),
+        ),
+        sts(
+            "an unknown product",
+            json!({"user": alice, "password": good, "timestamp_ms": now_ms(),
+                   "client": {"product": "lync2007", "build": "1.0"}})
+            .to_string()
+            .into_bytes(),
+            bad_request(),
+        ),
+    ]);
+    let gapc = |name: &str, authorization: Option<&str>, body: Vec<u8>, expect: Expect| {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        case(
+            format!("GetAndPublishCert: {name}"),
+            To::Tls(HOSTS[3]),
+            json_post(paths::GET_AND_PUBLISH_CERT, HOSTS[3], &headers, &body),
+            expect,
+        )
+    };
+    let csr_body = |pem: &str| json!({ "csr_pem": pem }).to_string().into_bytes();
+    cases.extend([
+        gapc(
+            "no bearer token",
+            None,
+            csr_body(csr_bob),
+            problem(401, "unauthorized"),
+        ),
+        gapc(
+            "a bearer that is not a token",
+            Some("Bearer not.a.token"),
+            csr_body(csr_bob),
+            problem(401, "unauthorized"),
+        ),
+        gapc(
+            "a token with its signature cut",
+            Some(&auth[..auth.len() - 10]),
+            csr_body(csr_bob),
+            problem(401, "unauthorized"),
+        ),
+        gapc(
+            "an RSA-1024 request",
+            Some(&auth),
+            csr_body(csr_1024),
+            Expect::Problem(
+                400,
+                "bad-request",
+                Some("RSA of 2048 bits or more, not 1024"),
+            ),
+        ),
+        gapc(
+            "a request for another user",
+            Some(&auth),
+            csr_body(csr_bob),
+            Expect::Problem(403, "forbidden", Some("is not the signed-in user")),
+        ),
+        gapc(
+            "base64 that is not",
+            Some(&auth),
+            json!({ "csr_der_base64": "!!!" }).to_string().into_bytes(),
+            bad_request(),
+        ),
+        gapc(
+            "both forms of the request",
+            Some(&auth),
+            json!({ "csr_pem": csr_bob, "csr_der_base64": "AAAA" })
+                .to_string()
+                .into_bytes(),
+            bad_request(),
+        ),
+        gapc(
+            "a PEM of garbage",
+            Some(&auth),
+            csr_body(
+                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+            ),
+            bad_request(),
+        ),
+    ]);
+    for (host, path) in [(HOSTS[0], paths::AUTODISCOVER), (HOSTS[2], paths::DIRECTOR)] {
+        let long = format!("{path}?sipuri={}", "a".repeat(20_000));
+        cases.extend([
+            case(
+                format!("{host}: no sipuri"),
+                To::Tls(host),
+                request("GET", path, host, &[], b""),
+                bad_request(),
+            ),
+            case(
+                format!("{host}: an unknown user"),
+                To::Tls(host),
+                request(
+                    "GET",
+                    &format!("{path}?sipuri=sip:nobody@contoso.com"),
+                    host,
+                    &[],
+                    b"",
+                ),
+                problem(404, "not-found"),
+            ),
+            case(
+                format!("{host}: a 20 kB sipuri"),
+                To::Tls(host),
+                request("GET", &long, host, &[], b""),
+                problem(404, "not-found"),
+            ),
+            case(
+                format!("{host}: a sipuri of bytes that are not UTF-8"),
+                To::Tls(host),
+                request("GET", &format!("{path}?sipuri=%ff%fe"), host, &[], b""),
+                problem(404, "not-found"),
+            ),
+        ]);
+    }
+
+    let admin = |name: &str, method: &str, path: &str, body: Value, expect: Expect| {
+        case(
+            format!("admin: {name}"),
+            To::Admin,
+            json_post_method(method, path, body.to_string().as_bytes()),
+            expect,
+        )
+    };
+    let range = |text| Expect::Problem(400, "bad-request", Some(text));
+    cases.extend([
+        admin("an offset of i64::MAX", "PUT", "/clock", json!({"offset_secs": i64::MAX}), range("out of range")),
+        admin("an offset of i64::MIN", "PUT", "/clock", json!({"offset_secs": i64::MIN}), range("out of range")),
+        admin("an offset of a century and a second", "PUT", "/clock", json!({"offset_secs": lyncsim_domain::MAX_CLOCK_OFFSET_SECS + 1}), range("out of range")),
+        admin("a tolerance of i64::MAX", "PUT", "/clock", json!({"tolerance_secs": i64::MAX}), range("out of range")),
+        admin("a negative tolerance", "PUT", "/clock", json!({"tolerance_secs": -1}), range("out of range")),
+        admin("an unknown clock field", "PUT", "/clock", json!({"offset": 1}), bad_request()),
+        admin("a user with a NUL", "POST", "/users", json!({"address": "a\u{0}b@contoso.com", "password": "x"}), range("not allowed")),
+        admin("a user with a newline", "POST", "/users", json!({"address": "a\nb@contoso.com", "password": "x"}), range("not allowed")),
+        admin("a user of 200 kB", "POST", "/users", json!({"address": format!("{}@contoso.com", "a".repeat(200_000)), "password": "x"}), range("longer than 254")),
+        admin("a user with a path in it", "POST", "/users", json!({"address": "../../x@contoso.com", "password": "x"}), range("not allowed")),
+        admin("a user of another domain", "POST", "/users", json!({"address": "eve@fabrikam.com", "password": "x"}), range("name@contoso.com")),
+        admin("an empty password", "POST", "/users", json!({"address": "dave@contoso.com", "password": ""}), range("must not be empty")),
+        admin("a password with a newline", "POST", "/users", json!({"address": "dave@contoso.com", "password": "a\nb"}), range("control characters")),
+        admin("an unknown pool", "POST", "/users", json!({"address": "dave@contoso.com", "password": "x", "home_pool": "pool-z"}), range("pool-a, pool-b")),
+        admin("a user that exists", "POST", "/users", json!({"address": "alice@contoso.com", "password": "x"}), problem(409, "conflict")),
+        admin("an unknown fault", "POST", "/faults", json!({"kind": "meteor"}), bad_request()),
+        admin("an outage of u64::MAX seconds", "POST", "/faults", json!({"kind": "outage", "mode": "503", "duration_secs": u64::MAX}), range("out of range")),
+        admin("an outage of no time", "POST", "/faults", json!({"kind": "outage", "mode": "503", "duration_secs": 0}), range("out of range")),
+        admin("an outage of an unknown host", "POST", "/faults", json!({"kind": "outage", "mode": "503", "hosts": ["nowhere.example"]}), problem(404, "not-found")),
+        admin("a new password with a newline", "POST", "/faults", json!({"kind": "change-password", "user": "alice@contoso.com", "password": "a\nb"}), range("control characters")),
+        admin("a move to a pool that does not exist", "POST", "/faults", json!({"kind": "move-user", "user": "alice@contoso.com", "to": "pool-z"}), range("pool-a, pool-b")),
+        admin("a move of nobody", "POST", "/faults", json!({"kind": "move-user", "user": "nobody@contoso.com"}), problem(404, "not-found")),
+        admin("a DNS change of an unknown host", "POST", "/faults", json!({"kind": "change-dns", "host": "nowhere.example"}), problem(404, "not-found")),
+        admin("a minimum build of 100 parts", "POST", "/faults", json!({"kind": "min-client-build", "product": "lync2013", "build": vec!["9"; 100].join(".")}), bad_request()),
+    ]);
+    for (name, method, path, expect) in [
+        ("DELETE /faults/abc", "DELETE", "/faults/abc", bad_request()),
+        (
+            "DELETE /faults/2^64",
+            "DELETE",
+            "/faults/18446744073709551616",
+            bad_request(),
+        ),
+        (
+            "DELETE /faults/12345",
+            "DELETE",
+            "/faults/12345",
+            problem(404, "not-found"),
+        ),
+        ("GET /nope", "GET", "/nope", problem(404, "not-found")),
+        (
+            "POST /health",
+            "POST",
+            "/health",
+            problem(405, "method-not-allowed"),
+        ),
+        (
+            "PATCH /clock",
+            "PATCH",
+            "/clock",
+            problem(405, "method-not-allowed"),
+        ),
+        (
+            "DELETE /users",
+            "DELETE",
+            "/users",
+            problem(405, "method-not-allowed"),
+        ),
+        (
+            "PUT /ca/root.pem",
+            "PUT",
+            "/ca/root.pem",
+            problem(405, "method-not-allowed"),
+        ),
+    ] {
+        cases.push(case(
+            format!("admin: {name}"),
+            To::Admin,
+            request(method, path, "127.0.0.1", &[], b""),
+            expect,
+        ));
+    }
+    cases.extend([
+        case(
+            "admin: a request line that is not HTTP",
+            To::Admin,
+            b"GARBAGE\r\n\r\n".to_vec(),
+            bad_request(),
+        ),
+        case(
+            "admin: a 100 kB header",
+            To::Admin,
+            request(
+                "GET",
+                "/health",
+                "127.0.0.1",
+                &[("x-big", &"a".repeat(100_000))],
+                b"",
+            ),
+            problem(431, "headers-too-large"),
+        ),
+    ]);
+    let mut early = case(
+        "admin: Content-Length 900, 2 bytes, then a close",
+        To::Admin,
+        b"POST /users HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 900\r\n\r\n{}".to_vec(),
+        Expect::ProblemOrNothing(400, "bad-request"),
+    );
+    early.half_close = true;
+    cases.push(early);
+
+    // DNS: what is not a DNS message, over UDP and TCP.
+    let mut header_lies = vec![0x12, 0x34, 0x01, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0];
+    header_lies.extend_from_slice(&[3, b'w', b'w', b'w']);
+    let pointer_loop = vec![
+        0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1,
+    ];
+    for (what, bytes) in [
+        ("an empty datagram", Vec::new()),
+        ("one byte", vec![0]),
+        ("4 kB of garbage", garbage.clone()),
+        ("a header that claims 65,535 questions", header_lies.clone()),
+        ("a name that points at itself", pointer_loop.clone()),
+    ] {
+        cases.push(case(
+            format!("DNS over UDP: {what}"),
+            To::DnsUdp,
+            bytes,
+            Expect::NoAnswer,
+        ));
+    }
+    for (what, bytes) in [
+        (
+            "a length of 65,535 and then a close",
+            vec![0xff, 0xff, 1, 2, 3],
+        ),
+        ("garbage", garbage),
+        ("a header that claims 65,535 questions", {
+            let mut b = (header_lies.len() as u16).to_be_bytes().to_vec();
+            b.extend(header_lies);
+            b
+        }),
+        ("a name that points at itself", {
+            let mut b = (pointer_loop.len() as u16).to_be_bytes().to_vec();
+            b.extend(pointer_loop);
+            b
+        }),
+    ] {
+        let mut c = case(
+            format!("DNS over TCP: {what}"),
+            To::DnsTcp,
+            bytes,
+            Expect::NoAnswer,
+        );
+        c.half_close = true;
+        cases.push(c);
+    }
+    cases
+}
+
+fn json_post_method(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    request(
+        method,
+        path,
+        "127.0.0.1",
+        &[("content-type", "application/json")],
+        body,
+    )
+}
+
+/// What came back: the status, the content type and the body, or nothing.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+fn parse_answer(bytes: &[u8]) -> Option<Answer> {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.get(9..12)?.parse().ok()?;
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    Some(Answer {
+        status,
+        content_type,
+        body: body.to_owned(),
+    })
+}
+
+/// Writes `bytes` (a write the service refuses part-way is fine: it may close first), closes
+/// our side if asked, and reads until the service closes.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    bytes: &[u8],
+    half_close: bool,
+) -> Vec<u8> {
+    let _ = stream.write_all(bytes).await;
+    let _ = stream.flush().await;
+    if half_close {
+        let _ = stream.shutdown().await;
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+struct Target {
+    tls: tokio_rustls::TlsConnector,
+    https_port: u16,
+    hosts: std::collections::BTreeMap<String, IpAddr>,
+    admin: SocketAddr,
+    dns: SocketAddr,
+}
+
+impl Target {
+    fn new(world: &World) -> Target {
+        let mut roots = rustls::RootCertStore::empty();
+        let der = lyncsim_pki::pem_decode("CERTIFICATE", &world.root_pem).unwrap();
+        roots.add(der.into()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let info = world.info();
+        Target {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            https_port: info.https_port,
+            hosts: info.hosts.clone(),
+            admin: world
+                .service
+                .admin_url()
+                .trim_start_matches("http://")
+                .parse()
+                .unwrap(),
+            dns: info.dns_addr,
+        }
+    }
+
+    /// Sends one case; returns the bytes that came back.
+    async fn send(&self, case: &Case) -> Vec<u8> {
+        match case.to {
+            To::Tls(host) | To::Tcp(host) => {
+                let addr = SocketAddr::new(self.hosts[host], self.https_port);
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                if matches!(case.to, To::Tcp(_)) {
+                    return exchange(tcp, &case.bytes, case.half_close).await;
+                }
+                let name = rustls_pki_types::ServerName::try_from(host.to_owned()).unwrap();
+                let tls = self.tls.connect(name, tcp).await.expect("TLS handshake");
+                exchange(tls, &case.bytes, case.half_close).await
+            }
+            To::Admin => {
+                let tcp = TcpStream::connect(self.admin).await.unwrap();
+                exchange(tcp, &case.bytes, case.half_close).await
+            }
+            To::DnsTcp => {
+                let tcp = TcpStream::connect(self.dns).await.unwrap();
+                exchange(tcp, &case.bytes, case.half_close).await
+            }
+            To::DnsUdp => {
+                let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                udp.send_to(&case.bytes, self.dns).await.unwrap();
+                // A FORMERR or nothing; either is fine, so wait only briefly for it.
+                let mut buf = [0u8; 1500];
+                match tokio::time::timeout(Duration::from_millis(200), udp.recv(&mut buf)).await {
+                    Ok(Ok(n)) => buf[..n].to_vec(),
+                    _ => Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Asks the DNS server for `name`'s A record over UDP; the addresses in the answer.
+    async fn resolve(&self, name: &str) -> Vec<IpAddr> {
+        let mut query = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+        query.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        udp.send_to(&query, self.dns).await.unwrap();
+        let mut buf = [0u8; 1500];
+        let n = tokio::time::timeout(Duration::from_secs(5), udp.recv(&mut buf))
+            .await
+            .expect("DNS answers within 5 s")
+            .unwrap();
+        let message = hickory_proto::op::Message::from_vec(&buf[..n]).expect("a DNS message");
+        message
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                hickory_proto::rr::RData::A(a) => Some(IpAddr::V4(a.0)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn check(case: &Case, got: &[u8]) -> Result<(), String> {
+    let answer = parse_answer(got);
+    match (&case.expect, answer) {
+        (Expect::NoAnswer, None) => Ok(()),
+        // DNS may answer garbage with FORMERR; an HTTP port must not answer at all.
+        (Expect::NoAnswer, Some(_)) if matches!(case.to, To::DnsUdp | To::DnsTcp) => Ok(()),
+        (Expect::NoAnswer, Some(a)) => {
+            Err(format!("expected no answer, got {} {}", a.status, a.body))
+        }
+        (Expect::ProblemOrNothing(..), None) => Ok(()),
+        (Expect::ProblemOrNothing(status, kind), Some(_)) => check(
+            &Case {
+                name: case.name.clone(),
+                to: case.to,
+                bytes: Vec::new(),
+                half_close: false,
+                expect: Expect::Problem(*status, kind, None),
+            },
+            got,
+        ),
+        (_, None) => Err(format!(
+            "expected {:?}, got no HTTP answer ({} bytes)",
+            case.expect,
+            got.len()
+        )),
+        (Expect::Status(s), Some(a)) if a.status == *s => Ok(()),
+        (Expect::Status(s), Some(a)) => Err(format!("expected {s}, got {} {}", a.status, a.body)),
+        (Expect::Problem(status, kind, detail), Some(a)) => {
+            if a.status != *status {
+                return Err(format!("expected {status}, got {} {}", a.status, a.body));
+            }
+            if a.content_type != "application/problem+json" {
+                return Err(format!(
+                    "content type {:?}, body {}",
+                    a.content_type, a.body
+                ));
+            }
+            let doc: Value = serde_json::from_str(&a.body)
+                .map_err(|e| format!("the body is not JSON ({e}): {}", a.body))?;
+            if doc["type"] != format!("urn:lyncsim:problem:{kind}") || doc["status"] != *status {
+                return Err(format!("expected a {kind} problem, got {doc}"));
+            }
+            if let Some(text) = detail
+                && !doc["detail"].as_str().unwrap_or_default().contains(text)
+            {
+                return Err(format!("the detail does not say {text:?}: {doc}"));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_case_of_the_bad_input_corpus_is_refused_and_the_service_keeps_serving() {
+    let world = World::start().await;
+    let target = Target::new(&world);
+    let alice = "alice@contoso.com";
+    let profile = world.profile("alice", Product::Lync2013, Os::Win7);
+    let first = sign_in(&profile, alice).await;
+    assert!(first.is_ok(), "{first:?}");
+
+    // A valid token of alice's, and the requests GetAndPublishCert must refuse.
+    let token_case = case(
+        "token",
+        To::Tls(HOSTS[1]),
+        json_post(
+            paths::TOKEN,
+            HOSTS[1],
+            &[],
+            &token_body(alice, &password(alice), now_ms()),
+        ),
+        Expect::Status(200),
+    );
+    let answer = parse_answer(&target.send(&token_case).await).expect("a token");
+    let token: Value = serde_json::from_str(&answer.body).unwrap();
+    let bearer = token["token"].as_str().expect("a token").to_owned();
+    let csr_1024 = include_str!("../../fixtures/pki/rsa1024.csr.pem");
+    let key = PersonalKey::generate().unwrap();
+    let csr_bob = pem_encode(
+        "CERTIFICATE REQUEST",
+        &make_csr(&key, "bob@contoso.com").unwrap(),
+    );
+
+    let cases = corpus(&bearer, csr_1024, &csr_bob);
+    assert!(cases.len() >= 150, "{} cases", cases.len());
+    let login_ip = target.hosts[HOSTS[1]];
+    let mut failures = Vec::new();
+    for case in &cases {
+        let got = tokio::time::timeout(EXCHANGE_LIMIT, target.send(case))
+            .await
+            .unwrap_or_else(|_| panic!("{}: no end within {EXCHANGE_LIMIT:?}", case.name));
+        if let Err(e) = check(case, &got) {
+            failures.push(format!("{}: {e}", case.name));
+        }
+        // The service still serves: health, DNS, and a real sign-in.
+        let health: Value =
+            serde_json::from_slice(&admin_get(world.service.admin_url(), "/health").await).unwrap();
+        assert_eq!(health["status"], "ok", "after {}", case.name);
+        assert_eq!(
+            target.resolve(HOSTS[1]).await,
+            vec![login_ip],
+            "DNS after {}",
+            case.name
+        );
+        let again = sign_in(&profile, alice).await;
+        assert!(again.is_ok(), "sign-in after {}: {again:?}", case.name);
+    }
+    println!(
+        "bad-input corpus: {} cases, {} failed",
+        cases.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
