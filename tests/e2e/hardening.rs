@@ -706,7 +706,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-struct Target {
+pub(crate) struct Target {
     tls: tokio_rustls::TlsConnector,
     https_port: u16,
     hosts: std::collections::BTreeMap<String, IpAddr>,
@@ -715,7 +715,7 @@ struct Target {
 }
 
 impl Target {
-    fn new(world: &World) -> Target {
+    pub(crate) fn new(world: &World) -> Target {
         let mut roots = rustls::RootCertStore::empty();
         let der = lyncsim_pki::pem_decode("CERTIFICATE", &world.root_pem).unwrap();
         roots.add(der.into()).unwrap();
@@ -738,6 +738,29 @@ impl Target {
                 .parse()
                 .unwrap(),
             dns: info.dns_addr,
+        }
+    }
+
+    /// One request to an HTTPS host: the status (0 for no answer) and the body.
+    pub(crate) async fn call(
+        &self,
+        host: &'static str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        let c = case(
+            "call",
+            To::Tls(host),
+            request(method, path, host, &all, body),
+            Expect::NoAnswer,
+        );
+        match parse_answer(&self.send(&c).await) {
+            Some(a) => (a.status, a.body),
+            None => (0, String::new()),
         }
     }
 

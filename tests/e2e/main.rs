@@ -8,6 +8,7 @@ mod support;
 mod binary;
 mod certificates;
 mod durability;
+mod fuzz;
 mod hardening;
 mod harness;
 mod matrix;

@@ -1,0 +1,429 @@
+//! Property-based fuzzing, on the stable toolchain, of every parser that takes bytes from
+//! outside: certificate requests, the STS's tokens (through GetAndPublishCert), scenario
+//! files, every file of a client profile, and the admin API's JSON. Inputs are random bytes
+//! and random mutations of valid inputs (proptest); every target asserts that nothing panics,
+//! nothing answers 5xx, and only what is valid is accepted.
+//!
+//! By default each target runs [`CI_CASES`] cases (a short run in `cargo xtask ci`);
+//! `cargo xtask fuzz --minutes N` sets `LYNCSIM_FUZZ_SECS` and the targets share that time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use lyncsim_client::{Method, Profile, admin_call};
+use lyncsim_domain::{Os, Product};
+use lyncsim_pki::{PersonalKey, make_csr, parse_csr};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{Value, json};
+
+use crate::support::{World, password};
+
+/// Cases per target in the short run.
+const CI_CASES: u32 = 48;
+
+/// How long, or how many cases, each target runs.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    Cases(u32),
+    Time(Duration),
+}
+
+fn budget(targets: u32) -> Budget {
+    match std::env::var("LYNCSIM_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(secs) => Budget::Time(Duration::from_secs(secs) / targets),
+        None => Budget::Cases(CI_CASES),
+    }
+}
+
+/// Runs `check` on values of `strategy` within `budget`; returns how many cases ran. A
+/// failing case is shrunk by proptest and reported with the target's name.
+fn fuzz<S: Strategy>(
+    name: &str,
+    budget: Budget,
+    strategy: S,
+    check: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) -> u64
+where
+    S::Value: std::fmt::Debug,
+{
+    let batch = match budget {
+        Budget::Cases(n) => n,
+        Budget::Time(_) => 64,
+    };
+    let start = Instant::now();
+    let mut ran = 0u64;
+    loop {
+        let mut runner = TestRunner::new(Config {
+            cases: batch,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        if let Err(e) = runner.run(&strategy, &check) {
+            panic!("fuzz target {name}: {e}");
+        }
+        ran += u64::from(batch);
+        match budget {
+            Budget::Cases(_) => return ran,
+            Budget::Time(d) if start.elapsed() >= d => return ran,
+            Budget::Time(_) => {}
+        }
+    }
+}
+
+/// A change to a valid input: some bytes flipped, cut off, or spliced with random ones.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(Vec<(prop::sample::Index, u8)>),
+    Truncate(prop::sample::Index),
+    Splice(prop::sample::Index, Vec<u8>),
+    Replace(Vec<u8>),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        4 => prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..8).prop_map(Mutation::Flip),
+        2 => any::<prop::sample::Index>().prop_map(Mutation::Truncate),
+        2 => (any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 0..64)).prop_map(|(i, b)| Mutation::Splice(i, b)),
+        1 => prop::collection::vec(any::<u8>(), 0..512).prop_map(Mutation::Replace),
+    ]
+}
+
+fn mutate(original: &[u8], m: &Mutation) -> Vec<u8> {
+    let mut out = original.to_vec();
+    match m {
+        Mutation::Flip(flips) if !out.is_empty() => {
+            for (at, x) in flips {
+                let i = at.index(out.len());
+                out[i] ^= x;
+            }
+        }
+        Mutation::Flip(_) => {}
+        Mutation::Truncate(at) => out.truncate(at.index(original.len() + 1)),
+        Mutation::Splice(at, bytes) => {
+            let i = at.index(out.len() + 1);
+            out.splice(i..i, bytes.iter().copied());
+        }
+        Mutation::Replace(bytes) => out = bytes.clone(),
+    }
+    out
+}
+
+fn csr_target(budget: Budget) -> u64 {
+    let key = PersonalKey::generate().unwrap();
+    let valid = make_csr(&key, "alice@contoso.com").unwrap();
+    fuzz("csr", budget, mutation(), |m| {
+        let bytes = mutate(&valid, &m);
+        if let Ok(req) = parse_csr(&bytes) {
+            // Only the request as signed parses; a change that still verifies must be one
+            // DER cannot see (none is known): it asks for the same subject and key.
+            prop_assert_eq!(req.subject_cn, "sip:alice@contoso.com");
+            prop_assert_eq!(req.key_bits, 2048);
+        }
+        Ok(())
+    })
+}
+
+/// GetAndPublishCert with a bearer token changed: 401, unless the change is no change to what
+/// the token decodes to (canonical base64url of the same bytes), when the body's check answers
+/// 400.
+fn token_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
+    let target = crate::hardening::Target::new(world);
+    let alice = "alice@contoso.com";
+    let body = json!({
+        "user": alice, "password": password(alice),
+        "timestamp_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
+        "client": { "product": "lync2013", "build": "15.0.4569.1503" }
+    });
+    let answer = rt.block_on(target.call(
+        "login.microsoftonline.com",
+        "POST",
+        lyncsim_wire::paths::TOKEN,
+        &[],
+        body.to_string().as_bytes(),
+    ));
+    let token: Value = serde_json::from_str(&answer.1).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let strict = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts =
+        |t: &str| -> Option<Vec<Vec<u8>>> { t.split('.').map(|p| strict.decode(p).ok()).collect() };
+    let original = parts(&token).unwrap();
+    let strategy = mutation().prop_filter("a header value", |m| {
+        mutate(token.as_bytes(), m)
+            .iter()
+            .all(|b| b.is_ascii_graphic())
+    });
+    fuzz("token", budget, strategy, |m| {
+        let changed = String::from_utf8(mutate(token.as_bytes(), &m)).unwrap();
+        let bearer = format!("Bearer {changed}");
+        let (status, text) = rt.block_on(target.call(
+            "pool-a.online.lync.com",
+            "POST",
+            lyncsim_wire::paths::GET_AND_PUBLISH_CERT,
+            &[("authorization", &bearer)],
+            b"{}",
+        ));
+        let same = parts(&changed).as_ref() == Some(&original);
+        let expected = if same { 400 } else { 401 };
+        prop_assert_eq!(status, expected, "{}: {}", changed, text);
+        Ok(())
+    })
+}
+
+fn scenario_target(budget: Budget) -> u64 {
+    let dir = fixtures().join("scenarios");
+    let mut files: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    files.sort();
+    fuzz(
+        "scenario",
+        budget,
+        (any::<prop::sample::Index>(), mutation()),
+        |(which, m)| {
+            let text = mutate(which.get::<Vec<u8>>(&files), &m);
+            let text = String::from_utf8_lossy(&text);
+            if let Err(e) = lyncsim_harness::scenario::parse("fuzz.toml", &dir, &text) {
+                prop_assert!(
+                    e.message.len() < 4096,
+                    "an error of {} bytes",
+                    e.message.len()
+                );
+            }
+            Ok(())
+        },
+    )
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// One file of a signed-in machine damaged: the machine opens (or says why not), its views
+/// show what they can, and a sign-in ends with a result, never a panic.
+fn profile_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
+    let alice = "alice@contoso.com";
+    let mut pristine = Vec::new();
+    for (product, os) in [(Product::Lync2010, Os::Xp), (Product::Lync2013, Os::Win8)] {
+        let profile = world.profile(&format!("fuzz-{}", product.id()), product, os);
+        let done = rt.block_on(lyncsim_client::sign_in(
+            &profile,
+            &lyncsim_client::SignInRequest {
+                user: alice.into(),
+                password: Some(password(alice)),
+                save_password: true,
+            },
+        ));
+        assert!(done.unwrap().is_ok());
+        let files = files_below(profile.dir());
+        pristine.push((profile.dir().to_owned(), files));
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    fuzz(
+        "profile",
+        budget,
+        (
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+            mutation(),
+        ),
+        |(machine, file, m)| {
+            let (dir, files) = machine.get(&pristine);
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let copy = scratch.path().join(n.to_string());
+            copy_dir(dir, &copy);
+            let damaged = copy.join(file.get(files).strip_prefix(dir).unwrap());
+            let bytes = std::fs::read(&damaged).unwrap();
+            std::fs::write(&damaged, mutate(&bytes, &m)).unwrap();
+            if let Ok(profile) = Profile::open(&copy) {
+                let _ = profile.certificates();
+                let _ = profile.credentials();
+                let _ = profile.dns_cache();
+                // A result, or an error the command line would print: either, not a panic.
+                let request = lyncsim_client::SignInRequest {
+                    user: alice.into(),
+                    password: None,
+                    save_password: false,
+                };
+                let _ = rt.block_on(lyncsim_client::sign_in(&profile, &request));
+            }
+            let _ = std::fs::remove_dir_all(&copy);
+            Ok(())
+        },
+    )
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let keys = prop::sample::select(vec![
+        "address",
+        "password",
+        "home_pool",
+        "offset_secs",
+        "tolerance_secs",
+        "kind",
+        "mode",
+        "hosts",
+        "user",
+        "to",
+        "host",
+        "product",
+        "build",
+        "version",
+        "duration_secs",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|n| json!(n)),
+        prop::sample::select(vec![
+            "pool-a",
+            "pool-b",
+            "pool-z",
+            "outage",
+            "503",
+            "reset",
+            "refuse",
+            "cut-off",
+            "change-dns",
+            "move-user",
+            "change-password",
+            "corrupt-account",
+            "min-client-build",
+            "min-sign-in-assistant",
+            "lync2010",
+            "lync2013",
+            "alice@contoso.com",
+            "x@contoso.com",
+            "webdir.online.lync.com",
+            "1.2.3",
+        ])
+        .prop_map(|s| json!(s)),
+        ".{0,40}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|m| Value::Object(
+                m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            )),
+        ]
+    })
+}
+
+/// The admin API with JSON of the right vocabulary in the wrong shapes: never 5xx, a problem
+/// document for every refusal; anything it accepted is undone before the next case.
+fn admin_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
+    let url = world.service.admin_url().to_owned();
+    let endpoints = [
+        (Method::POST, "/users"),
+        (Method::PUT, "/clock"),
+        (Method::POST, "/faults"),
+    ];
+    fuzz(
+        "admin",
+        budget,
+        (any::<prop::sample::Index>(), json_value()),
+        |(which, body)| {
+            let (method, path) = which.get(&endpoints);
+            let (status, bytes) = rt
+                .block_on(admin_call(
+                    method.clone(),
+                    &format!("{url}{path}"),
+                    Some(body.to_string().into_bytes()),
+                ))
+                .unwrap();
+            prop_assert!(
+                status < 500,
+                "{} {} {}: {}",
+                method,
+                path,
+                body,
+                String::from_utf8_lossy(&bytes)
+            );
+            if status >= 400 {
+                let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                prop_assert_eq!(doc["status"].as_u64(), Some(u64::from(status)), "{}", doc);
+            }
+            rt.block_on(async {
+                admin_call(Method::DELETE, &format!("{url}/faults"), None)
+                    .await
+                    .unwrap();
+                let reset = json!({"offset_secs": 0, "tolerance_secs": 300}).to_string();
+                admin_call(
+                    Method::PUT,
+                    &format!("{url}/clock"),
+                    Some(reset.into_bytes()),
+                )
+                .await
+                .unwrap();
+            });
+            Ok(())
+        },
+    )
+}
+
+#[test]
+fn every_parser_survives_fuzzed_input() {
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    let world = rt.block_on(World::start());
+    let budget = budget(5);
+    let counts = [
+        ("csr", csr_target(budget)),
+        ("token", token_target(budget, &rt, &world)),
+        ("scenario", scenario_target(budget)),
+        ("profile", profile_target(budget, &rt, &world)),
+        ("admin", admin_target(budget, &rt, &world)),
+    ];
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    let each: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    println!("fuzz: {total} cases ({}), 0 failed", each.join(", "));
+    // The service still serves after all of it.
+    let health = rt.block_on(crate::support::admin_get(
+        world.service.admin_url(),
+        "/health",
+    ));
+    assert!(String::from_utf8_lossy(&health).contains("ok"));
+}
