@@ -1,9 +1,11 @@
-//! `cargo xtask ci` runs what CI runs; `cargo xtask bench` measures speed and memory.
+//! `cargo xtask ci` runs what CI runs; `bench`, `fuzz` and `soak` measure and try harder.
 //!
 //! No dependencies: it only finds the repository root and runs cargo.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
 
 fn root() -> PathBuf {
     // xtask/ is one level below the repository root.
@@ -13,10 +15,16 @@ fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn cargo(args: &[&str]) -> bool {
+fn cargo_command(args: &[&str]) -> Command {
     eprintln!("$ cargo {}", args.join(" "));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    match Command::new(cargo).args(args).current_dir(root()).status() {
+    let mut cmd = Command::new(cargo);
+    cmd.args(args).current_dir(root());
+    cmd
+}
+
+fn cargo(args: &[&str]) -> bool {
+    match cargo_command(args).status() {
         Ok(status) => status.success(),
         Err(e) => {
             eprintln!("cannot run cargo: {e}");
@@ -25,35 +33,177 @@ fn cargo(args: &[&str]) -> bool {
     }
 }
 
+/// What a test run printed that the summary reports.
+#[derive(Debug, Default)]
+struct TestCounts {
+    passed: u64,
+    failed: u64,
+    /// Lines the robustness tests print with their counts (corpus, fuzz, durability).
+    figures: Vec<String>,
+}
+
+/// Runs `cargo test` with `args`, passing its output through while counting the closing line
+/// of each test binary (`test result: ok. N passed; M failed; …`).
+fn cargo_test(args: &[&str], env: &[(&str, &str)]) -> Option<TestCounts> {
+    let mut cmd = cargo_command(args);
+    cmd.envs(env.iter().copied()).stdout(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot run cargo: {e}");
+            return None;
+        }
+    };
+    let mut counts = TestCounts::default();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let number = |word: &str| -> u64 {
+                    rest.split(';')
+                        .find_map(|part| {
+                            part.trim()
+                                .trim_start_matches("ok. ")
+                                .trim_start_matches("FAILED. ")
+                                .strip_suffix(word)
+                        })
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0)
+                };
+                counts.passed += number(" passed");
+                counts.failed += number(" failed");
+            }
+            for figure in ["bad-input corpus:", "fuzz:", "durability:"] {
+                if line.starts_with(figure) {
+                    counts.figures.push(line.clone());
+                }
+            }
+        }
+    }
+    let ok = child.wait().is_ok_and(|s| s.success());
+    (ok && counts.failed == 0).then_some(counts)
+}
+
+/// `--minutes N` after the task, or `default`.
+fn minutes(default: u64) -> Result<u64, String> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    match args.as_slice() {
+        [] => Ok(default),
+        [flag, n] if flag == "--minutes" => n
+            .parse()
+            .ok()
+            .filter(|m| *m > 0)
+            .ok_or_else(|| format!("--minutes takes a whole number of minutes, not {n:?}")),
+        other => Err(format!(
+            "unexpected arguments {other:?}; expected --minutes N"
+        )),
+    }
+}
+
 const HELP: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci      rustfmt check, clippy (warnings are errors), every test of the workspace
-  bench   sign-in latency and throughput, peak memory, and the built-in suite's time, with a
-          release build
+  ci                 rustfmt check, clippy (warnings are errors), every test of the workspace;
+                     ends with one summary line and the robustness figures
+  bench              sign-in latency and throughput, peak memory, and the built-in suite's
+                     time, with a release build
+  fuzz [--minutes N] the fuzz targets (CSRs, tokens, scenario files, profile files, admin
+                     JSON) for N minutes in all (default 5), release build; prints cases run
+  soak [--minutes N] lyncsim serve under sign-ins at half the peak rate with faults cycled
+                     and slow clients, for N minutes (default 10); prints sign-ins, unexpected
+                     failures and resident memory at the start and end
 ";
+
+fn ci() -> bool {
+    let start = Instant::now();
+    eprintln!("ci: 1/3 rustfmt");
+    if !cargo(&["fmt", "--all", "--", "--check"]) {
+        eprintln!("ci: rustfmt found unformatted code; run cargo fmt --all");
+        return false;
+    }
+    eprintln!("ci: 2/3 clippy (the first build of the workspace: a few minutes from cold)");
+    if !cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]) {
+        eprintln!("ci: clippy failed");
+        return false;
+    }
+    eprintln!("ci: 3/3 tests");
+    let Some(counts) = cargo_test(&["test", "--workspace", "--", "--show-output"], &[]) else {
+        eprintln!("ci: tests failed");
+        return false;
+    };
+    for figure in &counts.figures {
+        println!("ci: {figure}");
+    }
+    println!(
+        "ci: fmt ok, clippy ok, {} tests passed, {} failed in {} s",
+        counts.passed,
+        counts.failed,
+        start.elapsed().as_secs()
+    );
+    true
+}
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1);
     let ok = match task.as_deref() {
-        Some("ci") => {
-            cargo(&["fmt", "--all", "--", "--check"])
-                && cargo(&[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--quiet",
-                    "--",
-                    "-D",
-                    "warnings",
-                ])
-                && cargo(&["test", "--workspace"])
-        }
+        Some("ci") => ci(),
         Some("bench") => {
             cargo(&["bench", "--package", "lyncsim-cli", "--bench", "signin"])
                 && cargo(&["bench", "--package", "lyncsim-cli", "--bench", "suite"])
         }
+        Some("fuzz") => match minutes(5) {
+            Ok(m) => {
+                let secs = (m * 60).to_string();
+                let args = [
+                    "test",
+                    "--release",
+                    "--package",
+                    "lyncsim-cli",
+                    "--test",
+                    "e2e",
+                    "--",
+                    "fuzz::",
+                    "--nocapture",
+                ];
+                match cargo_test(&args, &[("LYNCSIM_FUZZ_SECS", &secs)]) {
+                    Some(counts) => {
+                        for figure in counts.figures {
+                            println!("xtask fuzz: {figure}");
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        Some("soak") => match minutes(10) {
+            Ok(m) => cargo(&[
+                "bench",
+                "--package",
+                "lyncsim-cli",
+                "--bench",
+                "soak",
+                "--",
+                "--minutes",
+                &m.to_string(),
+            ]),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
         Some("-h" | "--help" | "help") => {
             print!("{HELP}");
             true

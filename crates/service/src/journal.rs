@@ -8,10 +8,10 @@ use lyncsim_wire::{JournalEntry, Outcome};
 use crate::clock::{ServiceClock, rfc3339};
 
 /// How many entries are kept; the oldest go first.
-const CAPACITY: usize = 100_000;
+const CAPACITY: usize = 10_000;
 
 /// The most characters of a user or a reason kept in an entry: what a client sends is bounded
-/// by the body limit, but 100,000 entries of it would not be.
+/// by the body limit, but 10,000 entries of it would not be.
 const MAX_FIELD_CHARS: usize = 512;
 
 /// `text`, or its first [`MAX_FIELD_CHARS`] characters and how long it was.
