@@ -12,6 +12,7 @@ mod fuzz;
 mod hardening;
 mod harness;
 mod matrix;
+mod newcomer;
 mod service;
 mod signin;
 mod stubbed;

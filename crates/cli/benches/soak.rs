@@ -324,7 +324,11 @@ async fn main() {
         println!("unexpected: {why}");
     }
     let flat = rss_end <= rss_start * 1.10;
-    if !alive || !unexpected.is_empty() || !flat {
+    let failed = !alive || !unexpected.is_empty() || !flat;
+    // `exit` runs no destructors: stop the service and remove the machines first.
+    drop(serve);
+    drop(dir);
+    if failed {
         eprintln!(
             "soak failed: alive {alive}, unexpected failures {}, memory flat {flat}",
             unexpected.len()

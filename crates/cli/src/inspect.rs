@@ -62,9 +62,10 @@ pub(crate) fn certmgr(dir: &Path) -> anyhow::Result<ExitCode> {
                 date(i.validity.not_after),
                 c.thumbprint
             ),
+            // The columns stay where they are; the reason follows the thumbprint.
             Err(e) => println!(
-                "{:<30} {:<24} {:<17} {}",
-                "<cannot be read>", e, "", c.thumbprint
+                "{:<30} {:<24} {:<17} {}  ({e})",
+                "<cannot be read>", "", "", c.thumbprint
             ),
         }
     }

@@ -66,9 +66,10 @@ pub(crate) async fn run_fix(args: FixArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Debug, Args)]
 pub(crate) struct FaultArgs {
-    /// The service's admin URL, as `lyncsim serve` prints it (admin_url).
-    #[arg(long, value_name = "URL")]
-    service: String,
+    /// The service's admin URL, as `lyncsim serve` prints it (admin_url); before or after the
+    /// subcommand.
+    #[arg(long, value_name = "URL", global = true, env = "LYNCSIM_SERVICE")]
+    service: Option<String>,
     #[command(subcommand)]
     action: FaultAction,
 }
@@ -158,8 +159,26 @@ fn problem_text(status: u16, body: &[u8]) -> String {
     }
 }
 
+/// A removed fault and what its undo invalidates.
+fn print_removed(record: &FaultRecord) {
+    println!("removed fault {}: {}", record.id, record.detail);
+    if let Some(undone) = &record.undone {
+        println!("  undone: {undone}");
+    }
+}
+
 pub(crate) async fn run_fault(args: FaultArgs) -> anyhow::Result<ExitCode> {
-    let base = args.service.trim_end_matches('/');
+    let Some(service) = args.service.as_deref().filter(|s| !s.is_empty()) else {
+        anyhow::bail!(
+            "which service? give --service URL (the admin_url that lyncsim serve prints) or set LYNCSIM_SERVICE"
+        );
+    };
+    let base = service.trim_end_matches('/');
+    if !base.contains("://") {
+        anyhow::bail!(
+            "--service {base} is not a URL: it has no scheme; did you mean http://{base}? (the admin_url that lyncsim serve prints)"
+        );
+    }
     let fault = match args.action {
         FaultAction::List => {
             let (status, body) = admin_call(Method::GET, &format!("{base}/faults"), None).await?;
@@ -177,14 +196,21 @@ pub(crate) async fn run_fault(args: FaultArgs) -> anyhow::Result<ExitCode> {
             let (status, body) =
                 admin_call(Method::DELETE, &format!("{base}/faults/{id}"), None).await?;
             anyhow::ensure!(status == 200, problem_text(status, &body));
-            println!("removed fault {id}");
+            let record: FaultRecord = serde_json::from_slice(&body)?;
+            print_removed(&record);
             return Ok(ExitCode::SUCCESS);
         }
         FaultAction::Clear => {
             let (status, body) =
                 admin_call(Method::DELETE, &format!("{base}/faults"), None).await?;
-            anyhow::ensure!(status == 204, problem_text(status, &body));
-            println!("removed every fault");
+            anyhow::ensure!(status == 200, problem_text(status, &body));
+            let removed: Vec<FaultRecord> = serde_json::from_slice(&body)?;
+            if removed.is_empty() {
+                println!("no faults were in force");
+            }
+            for record in &removed {
+                print_removed(record);
+            }
             return Ok(ExitCode::SUCCESS);
         }
         FaultAction::MinClientBuild { product, build } => Fault::MinClientBuild { product, build },

@@ -16,10 +16,12 @@ pub(crate) struct RunArgs {
     /// built-in suite runs (fixtures/scenarios, embedded in the binary).
     #[arg(value_name = "FILES/DIRS")]
     paths: Vec<PathBuf>,
-    /// Write JUnit XML (one test case per scenario) to FILE.
+    /// Write JUnit XML (one test case per scenario) to FILE; `-` for standard output (the
+    /// table then goes to standard error).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// Write the results as JSON to FILE.
+    /// Write the results as JSON to FILE; `-` for standard output (the table then goes to
+    /// standard error).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Scenarios run at once; each has its own service and machine. Default: the number of
@@ -34,7 +36,39 @@ pub(crate) struct RunArgs {
     list: bool,
 }
 
+/// Whether a report file is `-`, standard output.
+fn is_stdout(path: &Option<PathBuf>) -> bool {
+    path.as_deref() == Some(std::path::Path::new("-"))
+}
+
+/// Writes a report to its file, or to standard output for `-`.
+fn write_report(path: &Option<PathBuf>, text: &str) -> anyhow::Result<()> {
+    match path {
+        None => Ok(()),
+        Some(_) if is_stdout(path) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .context("writing the report to standard output")
+        }
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
+    }
+}
+
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if is_stdout(&args.json) && is_stdout(&args.junit) {
+        eprintln!("error: --json and --junit cannot both be - (standard output); give one a file");
+        return Ok(ExitCode::from(2));
+    }
+    // With a report on standard output, what is for people goes to standard error.
+    let to_people = |text: &str| {
+        if is_stdout(&args.json) || is_stdout(&args.junit) {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    };
     // The built-in suite lives in a temporary folder that must outlast the run.
     let (scenarios, _builtin) = if args.paths.is_empty() {
         match lyncsim_harness::builtin_suite() {
@@ -91,7 +125,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
+    let total = scenarios.len();
+    let finished = std::sync::Mutex::new(Vec::new());
     let run = lyncsim_harness::run_all(scenarios, &opts, |r| {
+        finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r.clone());
         if !r.passed() {
             bar.println(format!(
                 "{} {}: {}",
@@ -103,32 +143,40 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         bar.set_message(r.name.clone());
         bar.inc(1);
     });
-    // Ctrl-C stops every scenario: their services, machines and scripts go with them.
+    // Ctrl-C stops every scenario: their services, machines and scripts go with them. What
+    // finished before is shown; no report file is written for a run cut short.
     let reports = tokio::select! {
         reports = run => reports,
         _ = tokio::signal::ctrl_c() => {
             bar.abandon();
-            eprintln!("interrupted: no report written");
+            let done = std::mem::take(&mut *finished.lock().unwrap_or_else(|p| p.into_inner()));
+            if !done.is_empty() {
+                eprint!("{}", report::table(&done));
+            }
+            let totals = report::Totals::of(&done);
+            eprintln!(
+                "interrupted after {} of {total} scenarios: {}; no report written",
+                done.len(),
+                report::summary(&totals, started.elapsed())
+            );
             return Ok(ExitCode::from(130));
         }
     };
     bar.finish_and_clear();
     let wall = started.elapsed();
 
-    print!("{}", report::table(&reports));
+    to_people(&report::table(&reports));
     let totals = report::Totals::of(&reports);
-    println!(
-        "\n{} ({} at once)",
+    to_people(&format!(
+        "\n{} ({} at once)\n",
         report::summary(&totals, wall),
         opts.jobs
-    );
-    if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit(&reports, wall)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+    ));
+    if args.junit.is_some() {
+        write_report(&args.junit, &report::junit(&reports, wall)?)?;
     }
-    if let Some(path) = &args.json {
-        std::fs::write(path, report::json(&reports, wall, opts.jobs)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+    if args.json.is_some() {
+        write_report(&args.json, &report::json(&reports, wall, opts.jobs)?)?;
     }
     Ok(if totals.all_passed() {
         ExitCode::SUCCESS
@@ -141,10 +189,11 @@ fn load_errors(errors: &[lyncsim_harness::ScenarioError]) -> ExitCode {
     for e in errors {
         eprintln!("error: {e}");
     }
+    let files: std::collections::BTreeSet<&str> = errors.iter().map(|e| e.file.as_str()).collect();
     eprintln!(
         "{} scenario file{} cannot be used; nothing was run",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
     );
     ExitCode::from(2)
 }

@@ -81,6 +81,17 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tolerance_secs: args.tolerance_secs,
         personal_validity_secs: args.personal_validity_secs,
     };
+    // A ready file from an earlier run must not be taken for this one's.
+    if let Some(path) = &args.ready_file {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("removing the old ready file {}", path.display()));
+            }
+        }
+    }
     let service = Service::start(config).await?;
     let line = serde_json::to_string(service.info())?;
     if let Some(path) = &args.ready_file {

@@ -357,6 +357,11 @@ pub async fn admin_call(
     url: &str,
     json: Option<Vec<u8>>,
 ) -> anyhow::Result<(u16, Vec<u8>)> {
+    if !url.contains("://") {
+        anyhow::bail!(
+            "{url} is not a URL: it has no scheme; did you mean http://{url}? (the admin_url that lyncsim serve prints)"
+        );
+    }
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e| anyhow::anyhow!("{url} is not a URL: {e}"))?;
@@ -383,7 +388,15 @@ pub async fn admin_call(
         .await
         .map_err(|_| anyhow::anyhow!("connecting to {addr} timed out"))?
         .map_err(|e| anyhow::anyhow!("cannot reach the service at {addr}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    // Something listens; whether it is an admin API shows in its answer.
+    let not_admin = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "no lyncsim admin API answered at {addr} ({e}); give the admin_url that lyncsim serve prints"
+        )
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| not_admin(&e))?;
     let driver = tokio::spawn(conn);
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let req = Request::builder()
@@ -392,7 +405,10 @@ pub async fn admin_call(
         .header(header::HOST, host)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(json.unwrap_or_default())))?;
-    let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req)).await??;
+    let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
+        .await
+        .map_err(|_| not_admin(&format!("no answer within {REQUEST_TIMEOUT:?}")))?
+        .map_err(|e| not_admin(&e))?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes().to_vec();
     driver.abort();

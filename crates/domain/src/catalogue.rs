@@ -54,12 +54,15 @@ impl ErrorId {
     ///
     /// - A host that cannot be reached (refused, reset, timed out, 503, cut off) shows
     ///   E_UNREACHABLE, whatever the stage; so does failing to find the home pool at all.
-    /// - A saved credential that cannot be read any more shows E_SIGNIN.
+    /// - A saved credential that cannot be read any more shows E_SIGNIN; so does a sign-in
+    ///   address that the service answered and refused while looking for its home pool
+    ///   ("You may have entered your sign-in address … incorrectly").
     /// - Anything else while getting the token or the certificate, or a certificate the
     ///   registrar rejects, shows E_CERT.
     pub fn shown_for(stage: Stage, kind: FailureKind) -> ErrorId {
         match (stage, kind) {
             (_, FailureKind::Unreachable) => ErrorId::EUnreachable,
+            (Stage::Discover, FailureKind::Rejected) => ErrorId::ESignin,
             (Stage::Resolve | Stage::Discover, _) => ErrorId::EUnreachable,
             (Stage::Credentials, _) => ErrorId::ESignin,
             (Stage::Token | Stage::Certificate | Stage::Register, _) => ErrorId::ECert,
@@ -181,6 +184,8 @@ mod tests {
         check(Token, Unreachable, ErrorId::EUnreachable);
         check(Register, Unreachable, ErrorId::EUnreachable);
         check(Resolve, Rejected, ErrorId::EUnreachable);
+        check(Discover, Rejected, ErrorId::ESignin);
+        check(Discover, BadResponse, ErrorId::EUnreachable);
         check(Token, Rejected, ErrorId::ECert);
         check(Certificate, Unreadable, ErrorId::ECert);
         check(Certificate, BadResponse, ErrorId::ECert);

@@ -56,12 +56,22 @@ pub(crate) async fn run(
         .env("APPDATA", layout.roaming_app_data())
         .env("LOCALAPPDATA", layout.local_app_data())
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that everything the script starts can be stopped with it.
+        .process_group(0)
         .kill_on_drop(true);
     match &opts.lyncsim {
         Some(exe) => cmd.env("LYNCSIM", exe),
         None => cmd.env_remove("LYNCSIM"),
     };
-    let output = tokio::time::timeout(opts.exec_timeout, cmd.output())
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("exec `{command}` could not start"))?;
+    // Whatever happens next (the end, the time limit, Ctrl-C dropping the run), the script's
+    // whole process group goes with it: `sh -c "a && sleep 60"` leaves no `sleep` behind.
+    let _group = child.id().and_then(ProcessGroup::of);
+    let output = tokio::time::timeout(opts.exec_timeout, child.wait_with_output())
         .await
         .map_err(|_| {
             anyhow::anyhow!(
@@ -69,7 +79,7 @@ pub(crate) async fn run(
                 opts.exec_timeout.as_secs()
             )
         })?
-        .with_context(|| format!("exec `{command}` could not start"))?;
+        .with_context(|| format!("exec `{command}` did not run to its end"))?;
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
     if !output.status.success() {
@@ -93,4 +103,20 @@ pub(crate) async fn run(
     } else {
         stdout.replace('\n', "; ")
     })
+}
+
+/// A process group that is killed when this is dropped.
+struct ProcessGroup(rustix::process::Pid);
+
+impl ProcessGroup {
+    fn of(leader: u32) -> Option<ProcessGroup> {
+        rustix::process::Pid::from_raw(i32::try_from(leader).ok()?).map(ProcessGroup)
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // The group may be gone already; nothing to do then.
+        let _ = rustix::process::kill_process_group(self.0, rustix::process::Signal::KILL);
+    }
 }

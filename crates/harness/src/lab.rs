@@ -163,7 +163,7 @@ impl Lab {
     pub async fn clear_faults(&self) -> anyhow::Result<()> {
         let url = format!("{}/faults", self.admin_url());
         let (status, body) = admin_call(Method::DELETE, &url, None).await?;
-        if status != 204 {
+        if status != 200 {
             bail!(
                 "the service did not clear its faults ({status}): {}",
                 String::from_utf8_lossy(&body)

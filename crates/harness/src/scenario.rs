@@ -310,13 +310,27 @@ fn release_or_build(text: &str) -> Result<Option<Release>, lyncsim_domain::Parse
 
 /// Parses and checks one scenario file. `file` is how errors name it; `dir` is where its
 /// `exec` commands run. A file may stand for several scenarios (one per product and OS).
+/// Returns the first mistake; [`parse_all`] returns every one it can find.
 pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, ScenarioError> {
+    parse_all(file, dir, text).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// [`parse`], reporting every mistake of the file: a file that is not TOML, or not of the
+/// scenario format (an unknown key or id), stops at the first; after that each check runs,
+/// except those that need what an earlier mistake left unknown (the products and OSes).
+pub fn parse_all(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
     let src = Source { file, text };
-    let raw: RawScenario =
-        toml::from_str(text).map_err(|e| src.error(e.span(), e.message().trim_end().to_owned()))?;
+    let raw: RawScenario = toml::from_str(text)
+        .map_err(|e| vec![src.error(e.span(), e.message().trim_end().to_owned())])?;
     let stem = Path::new(file)
         .file_stem()
         .map_or_else(|| file.to_owned(), |s| s.to_string_lossy().into_owned());
+    let mut errors: Vec<ScenarioError> = Vec::new();
+    let keep = |r: Result<(), ScenarioError>, errors: &mut Vec<ScenarioError>| {
+        if let Err(e) = r {
+            errors.push(e);
+        }
+    };
 
     let ids = |field: &Spanned<OneOrMany>| -> Vec<String> {
         field
@@ -330,51 +344,33 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
         .iter()
         .map(|p| p.parse::<Product>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| src.error(Some(raw.client.product.span()), e.to_string()))?;
+        .map_err(|e| src.error(Some(raw.client.product.span()), e.to_string()));
     let oses = ids(&raw.client.os)
         .iter()
         .map(|o| o.parse::<Os>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| src.error(Some(raw.client.os.span()), e.to_string()))?;
-    if products.is_empty() || oses.is_empty() {
-        return Err(src.error(
-            Some(raw.client.product.span()),
-            "client: name at least one product and one OS",
-        ));
-    }
-    if let [product] = products[..]
-        && let Some(os) = oses.iter().find(|o| !product.runs_on(**o))
-    {
-        return Err(src.error(
-            Some(raw.client.os.span()),
-            format!(
-                "{} does not run on {}",
-                product.display_name(),
-                os.display_name()
-            ),
-        ));
-    }
-    // With several products, the pairs that cannot exist (Lync 2013 on XP) are left out.
-    let pairs: Vec<(Product, Os)> = products
-        .iter()
-        .flat_map(|p| oses.iter().map(move |o| (*p, *o)))
-        .filter(|(p, o)| p.runs_on(*o))
-        .collect();
-    if pairs.is_empty() {
-        return Err(src.error(
-            Some(raw.client.os.span()),
-            format!(
-                "{} does not run on {}",
-                products[0].display_name(),
-                oses[0].display_name()
-            ),
-        ));
-    }
+        .map_err(|e| src.error(Some(raw.client.os.span()), e.to_string()));
+    let pairs = match (products, oses) {
+        (Ok(products), Ok(oses)) => match client_pairs(&src, &raw, &products, &oses) {
+            Ok(pairs) => Some((pairs, products.len() > 1, oses.len() > 1)),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+        (products, oses) => {
+            errors.extend(products.err());
+            errors.extend(oses.err());
+            None
+        }
+    };
+    let no_pairs = Vec::new();
+    let pair_list = pairs.as_ref().map_or(&no_pairs, |(p, ..)| p);
 
     let build_of = |field: &Option<Spanned<String>>,
                     pick: &dyn Fn(Product, Release) -> Build|
      -> Result<Vec<Option<Build>>, ScenarioError> {
-        pairs
+        pair_list
             .iter()
             .map(|(product, _)| match field {
                 None => Ok(None),
@@ -393,14 +389,21 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
             })
             .collect()
     };
-    let builds = build_of(&raw.client.build, &|p, r| p.build(r))?;
+    let builds = build_of(&raw.client.build, &|p, r| p.build(r)).unwrap_or_else(|e| {
+        errors.push(e);
+        Vec::new()
+    });
     let sias = build_of(&raw.client.sign_in_assistant, &|_, r| {
         lyncsim_domain::sign_in_assistant(r)
-    })?;
+    })
+    .unwrap_or_else(|e| {
+        errors.push(e);
+        Vec::new()
+    });
     if let Some(sia) = &raw.client.sign_in_assistant
-        && let Some((p, _)) = pairs.iter().find(|(p, _)| !p.uses_sign_in_assistant())
+        && let Some((p, _)) = pair_list.iter().find(|(p, _)| !p.uses_sign_in_assistant())
     {
-        return Err(src.error(
+        errors.push(src.error(
             Some(sia.span()),
             format!("{} does not use the Sign-In Assistant", p.display_name()),
         ));
@@ -419,13 +422,24 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
                 )
             })
     };
-    let user = match &raw.setup.user {
-        Some(u) => user_check(u)?,
+    let user = match raw.setup.user.as_ref().map(user_check) {
+        Some(Ok(u)) => u,
+        Some(Err(e)) => {
+            errors.push(e);
+            String::new()
+        }
         None => "alice@contoso.com".to_owned(),
     };
-    let second_account = raw.second_account.as_ref().map(user_check).transpose()?;
-    if second_account.as_deref() == Some(user.as_str()) {
-        return Err(src.error(
+    let second_account = match raw.second_account.as_ref().map(user_check) {
+        Some(Ok(u)) => Some(u),
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
+        None => None,
+    };
+    if second_account.is_some() && second_account.as_deref() == Some(user.as_str()) {
+        errors.push(src.error(
             raw.second_account.as_ref().map(|s| s.span()),
             "second_account must be another account than the one that signs in",
         ));
@@ -435,7 +449,7 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
         let spec = fault.get_ref();
         let foreign = spec.foreign_settings();
         if !foreign.is_empty() {
-            return Err(src.error(
+            errors.push(src.error(
                 Some(fault.span()),
                 format!(
                     "{} does not belong to cause {}",
@@ -444,25 +458,26 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
                 ),
             ));
         }
-        for (product, os) in &pairs {
-            if !spec.cause.exists_on(*product, *os) {
-                return Err(src.error(
-                    Some(fault.span()),
-                    format!(
-                        "cause {} does not exist on {} on {}",
-                        spec.cause,
-                        product.display_name(),
-                        os.display_name()
-                    ),
-                ));
-            }
+        if let Some((product, os)) = pair_list
+            .iter()
+            .find(|(product, os)| !spec.cause.exists_on(*product, *os))
+        {
+            errors.push(src.error(
+                Some(fault.span()),
+                format!(
+                    "cause {} does not exist on {} on {}",
+                    spec.cause,
+                    product.display_name(),
+                    os.display_name()
+                ),
+            ));
         }
     }
 
     let check_offered = |steps: &[Step], span: std::ops::Range<usize>| {
         for step in steps {
             if let Step::Remedy(remedy) = step {
-                for (product, os) in &pairs {
+                for (product, os) in pair_list {
                     remedy
                         .offered_on(*product, *os)
                         .map_err(|why| src.error(Some(span.clone()), format!("{remedy}: {why}")))?;
@@ -473,23 +488,31 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
     };
     let remedies = match &raw.remedies {
         Some(r) => {
-            check_offered(r.get_ref(), r.span())?;
+            keep(check_offered(r.get_ref(), r.span()), &mut errors);
             r.get_ref().clone()
         }
         None => Vec::new(),
     };
     let mut controls = Vec::new();
     for control in &raw.controls {
-        check_offered(&control.get_ref().remedies, control.span())?;
+        keep(
+            check_offered(&control.get_ref().remedies, control.span()),
+            &mut errors,
+        );
         controls.push(Control {
             remedies: control.get_ref().remedies.clone(),
             outcome: control.get_ref().outcome.unwrap_or(Expect::Fails),
         });
     }
 
+    errors.sort_by_key(|e| e.at);
+    let Some((pairs, vary_product, vary_os)) = pairs else {
+        return Err(errors);
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     let several = pairs.len() > 1;
-    let vary_product = products.len() > 1;
-    let vary_os = oses.len() > 1;
     Ok(pairs
         .iter()
         .zip(builds.into_iter().zip(sias))
@@ -518,6 +541,50 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Scenar
             controls: controls.clone(),
         })
         .collect())
+}
+
+/// The (product, OS) pairs a file's client stands for, or why there are none.
+fn client_pairs(
+    src: &Source<'_>,
+    raw: &RawScenario,
+    products: &[Product],
+    oses: &[Os],
+) -> Result<Vec<(Product, Os)>, ScenarioError> {
+    if products.is_empty() || oses.is_empty() {
+        return Err(src.error(
+            Some(raw.client.product.span()),
+            "client: name at least one product and one OS",
+        ));
+    }
+    if let [product] = products
+        && let Some(os) = oses.iter().find(|o| !product.runs_on(**o))
+    {
+        return Err(src.error(
+            Some(raw.client.os.span()),
+            format!(
+                "{} does not run on {}",
+                product.display_name(),
+                os.display_name()
+            ),
+        ));
+    }
+    // With several products, the pairs that cannot exist (Lync 2013 on XP) are left out.
+    let pairs: Vec<(Product, Os)> = products
+        .iter()
+        .flat_map(|p| oses.iter().map(move |o| (*p, *o)))
+        .filter(|(p, o)| p.runs_on(*o))
+        .collect();
+    if pairs.is_empty() {
+        return Err(src.error(
+            Some(raw.client.os.span()),
+            format!(
+                "{} does not run on {}",
+                products[0].display_name(),
+                oses[0].display_name()
+            ),
+        ));
+    }
+    Ok(pairs)
 }
 
 /// Loads scenario files and folders (every `*.toml` under a folder, recursively, in name
@@ -562,9 +629,9 @@ pub(crate) fn parse_files(
     for (shown, file) in files {
         let dir = file.parent().unwrap_or(Path::new("."));
         match std::fs::read_to_string(&file) {
-            Ok(text) => match parse(&shown, dir, &text) {
+            Ok(text) => match parse_all(&shown, dir, &text) {
                 Ok(s) => scenarios.extend(s),
-                Err(e) => errors.push(e),
+                Err(e) => errors.extend(e),
             },
             Err(e) => errors.push(ScenarioError {
                 file: shown,
@@ -658,6 +725,47 @@ remedies = ["sync-time"]
     fn with(from: &str, to: &str) -> String {
         assert!(GOOD.contains(from), "{from}");
         GOOD.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn every_mistake_of_a_file_is_reported_in_the_order_of_the_file() {
+        let text = with("product = \"lync2010\"", "product = \"lync2007\"")
+            .replace("\"sync-time\"]", "\"sync-time\", \"delete-signin-info\"]")
+            .replace(
+                "clock_offset_secs = -400",
+                "clock_offset_secs = -400\npassword = \"x\"",
+            );
+        let errors = parse_all("bad.toml", Path::new("."), &text).unwrap_err();
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{messages:#?}");
+        assert!(messages[0].contains("lync2007"), "{messages:#?}");
+        assert!(
+            messages[1].contains("password does not belong to cause clock-skew"),
+            "{messages:#?}"
+        );
+        let text = with("product = \"lync2010\"", "product = \"lync2013\"")
+            .replace("os = [\"xp\", \"win7\"]", "os = \"win7\"")
+            .replace(
+                "# two causes\n",
+                "# two causes\nsecond_account = \"mallory@contoso.com\"\n",
+            );
+        let errors = parse_all("bad.toml", Path::new("."), &text).unwrap_err();
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(errors.len() >= 3, "{messages:#?}");
+        assert!(
+            messages.iter().any(|m| m.contains("mallory")),
+            "{messages:#?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("Sign-In Assistant") || m.contains("outdated-sia")),
+            "{messages:#?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("desktop-setup")),
+            "{messages:#?}"
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! journal, the users, the clock and the trusted time source.
 
 use axum::extract::State as AxState;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -21,7 +20,7 @@ use lyncsim_wire::{Fault, FaultRecord};
 use crate::conn::LIMITS;
 use crate::faults::World;
 use crate::pools::{pool_fqdn, pool_name};
-use crate::problem::{ApiError, accept, method_not_allowed};
+use crate::problem::{AnyJson, ApiError, accept, method_not_allowed};
 use crate::state::UserRecord;
 
 #[derive(Clone)]
@@ -107,9 +106,8 @@ async fn users(AxState(a): AxState<Admin>) -> Json<Vec<UserView>> {
 
 async fn add_user(
     AxState(a): AxState<Admin>,
-    body: Result<Json<NewUser>, JsonRejection>,
+    AnyJson(new): AnyJson<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    let Json(new) = accept(body)?;
     crate::config::check_address(&new.address, &a.world.state.domain)
         .and_then(|()| crate::config::check_password(&new.password))
         .map_err(|e| ApiError(Problem::bad_request(e.to_string())))?;
@@ -143,9 +141,8 @@ async fn clock(AxState(a): AxState<Admin>) -> Json<ClockSettings> {
 
 async fn set_clock(
     AxState(a): AxState<Admin>,
-    body: Result<Json<ClockUpdate>, JsonRejection>,
+    AnyJson(update): AnyJson<ClockUpdate>,
 ) -> Result<Json<ClockSettings>, ApiError> {
-    let Json(update) = accept(body)?;
     let mut settings = a.world.state.clock.settings();
     if let Some(offset) = update.offset_secs {
         settings.offset_secs = offset;
@@ -177,9 +174,8 @@ async fn faults(AxState(a): AxState<Admin>) -> Json<Vec<FaultRecord>> {
 
 async fn add_fault(
     AxState(a): AxState<Admin>,
-    body: Result<Json<Fault>, JsonRejection>,
+    AnyJson(fault): AnyJson<Fault>,
 ) -> Result<(StatusCode, Json<FaultRecord>), ApiError> {
-    let Json(fault) = accept(body)?;
     let record = a.world.apply(fault).await.map_err(ApiError)?;
     Ok((StatusCode::CREATED, Json(record)))
 }
@@ -192,7 +188,6 @@ async fn remove_fault(
     Ok(Json(a.world.remove(id).await.map_err(ApiError)?))
 }
 
-async fn clear_faults(AxState(a): AxState<Admin>) -> Result<StatusCode, ApiError> {
-    a.world.clear().await.map_err(ApiError)?;
-    Ok(StatusCode::NO_CONTENT)
+async fn clear_faults(AxState(a): AxState<Admin>) -> Result<Json<Vec<FaultRecord>>, ApiError> {
+    Ok(Json(a.world.clear().await.map_err(ApiError)?))
 }

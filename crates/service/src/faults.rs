@@ -63,6 +63,33 @@ fn internal(e: anyhow::Error) -> Problem {
     Problem::internal(format!("{e:#}"))
 }
 
+/// What undoing a fault changes at the service, and so which machines it breaks again: an
+/// undo is a server-side change like any other, and the real service would do the same.
+fn undo_note(undo: &Undo) -> String {
+    match undo {
+        Undo::Policy(_) => "the STS accepts the versions it accepted before; no machine's state is invalidated".into(),
+        Undo::Ca(_) => "the Communications Server CA of before is back: certificates issued since the rotation are no longer trusted, so machines that got one (after delete-cert or fixit) fail with E_CERT until it is deleted again".into(),
+        Undo::HomePool { user, pool } => format!(
+            "sip:{user} is homed on {} again: machines whose endpoint cache names the other pool (they signed in since the move) fail with E_CERT until the cache is deleted",
+            pool_fqdn(pool)
+        ),
+        Undo::Password { user, .. } => format!(
+            "the old password of sip:{user} is back: machines that saved the new one hold stale credentials (E_CERT) until they are removed"
+        ),
+        Undo::Corrupt { user, .. } => format!(
+            "the directory account of sip:{user} is as it was; no machine's state is invalidated"
+        ),
+        Undo::Dns { host, old_ip, new_ip } => format!(
+            "{host} is at {old_ip} again and nothing answers at {new_ip}: machines that resolved {host} since the change keep {new_ip} in their DNS cache for up to {}s and cannot reach it (E_UNREACHABLE) until it expires or is flushed; Lync 2010 on them then damages its certificate and credential (post-outage)",
+            crate::dns::HOST_TTL_SECS
+        ),
+        Undo::Outage { hosts } => format!(
+            "the outage of {} is over; Lync 2010 machines that tried to sign in during it may hold a damaged certificate and credential (post-outage); Lync 2013 recovers by itself",
+            hosts.join(", ")
+        ),
+    }
+}
+
 impl World {
     pub(crate) fn new(
         state: Arc<State>,
@@ -116,6 +143,7 @@ impl World {
             fault: fault.clone(),
             applied: rfc3339(self.state.clock.now()),
             detail,
+            undone: None,
         };
         self.state.journal.record(
             "admin",
@@ -321,7 +349,7 @@ impl World {
         })
     }
 
-    /// Removes a fault, undoing its change.
+    /// Removes a fault, undoing its change; the record says what the undo changed.
     pub(crate) async fn remove(&self, id: u64) -> Result<FaultRecord, Problem> {
         let mut active = self.active.lock().await;
         let at = active
@@ -329,6 +357,8 @@ impl World {
             .position(|a| a.record.id == id)
             .ok_or_else(|| Problem::not_found(format!("no fault {id}")))?;
         let removed = active.remove(at);
+        let mut record = removed.record;
+        record.undone = Some(undo_note(&removed.undo));
         self.undo(removed.undo).await.map_err(internal)?;
         self.state.journal.record(
             "admin",
@@ -337,11 +367,11 @@ impl World {
             lyncsim_wire::Outcome::Ok,
             format!("fault {id} removed"),
         );
-        Ok(removed.record)
+        Ok(record)
     }
 
-    /// Removes every fault, newest first.
-    pub(crate) async fn clear(&self) -> Result<(), Problem> {
+    /// Removes every fault, newest first; returns them, each with what its undo changed.
+    pub(crate) async fn clear(&self) -> Result<Vec<FaultRecord>, Problem> {
         let ids: Vec<u64> = self
             .active
             .lock()
@@ -350,10 +380,11 @@ impl World {
             .rev()
             .map(|a| a.record.id)
             .collect();
+        let mut removed = Vec::new();
         for id in ids {
-            self.remove(id).await?;
+            removed.push(self.remove(id).await?);
         }
-        Ok(())
+        Ok(removed)
     }
 
     async fn undo(&self, undo: Undo) -> anyhow::Result<()> {

@@ -49,6 +49,7 @@ macro_rules! rejection {
 }
 
 rejection!(
+    axum::extract::rejection::BytesRejection,
     axum::extract::rejection::JsonRejection,
     axum::extract::rejection::QueryRejection,
     axum::extract::rejection::PathRejection
@@ -73,4 +74,22 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError(Problem::method_not_allowed(
         "this path does not take that method",
     ))
+}
+
+/// A JSON body, whatever `Content-Type` it came with (the admin API's bodies): `curl -d '{…}'`
+/// sends JSON labelled as a form, and a person at a shell should not need to say otherwise.
+#[derive(Debug)]
+pub(crate) struct AnyJson<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for AnyJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = accept(axum::body::Bytes::from_request(req, state).await)?;
+        serde_json::from_slice(&bytes).map(AnyJson).map_err(|e| {
+            ApiError(Problem::bad_request(format!(
+                "the body is not the JSON this endpoint takes: {e}"
+            )))
+        })
+    }
 }

@@ -386,4 +386,8 @@ pub struct FaultRecord {
     pub applied: String,
     /// What it did, for a person.
     pub detail: String,
+    /// Once removed: what undoing it changed, and which machines' state that invalidates (an
+    /// undo is another server-side change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undone: Option<String>,
 }
