@@ -13,7 +13,7 @@ use lyncsim_service::{Service, ServiceConfig};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{Serve, World, init_profile, sign_in};
+use crate::support::{Serve, World, copy_dir, init_profile, sign_in, tls_connector};
 
 async fn admin(url: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let (status, bytes) = admin_call(
@@ -27,20 +27,6 @@ async fn admin(url: &str, method: Method, path: &str, body: Option<Value>) -> (u
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
-}
-
-fn tls_client(root_pem: &str) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    let der = lyncsim_pki::pem_decode("CERTIFICATE", root_pem).unwrap();
-    roots.add(der.into()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 /// The SIGPIPE that killed `lyncsim serve` (exit 141): a TLS 1.3 client that completes the
@@ -57,7 +43,7 @@ async fn serve_survives_clients_that_hang_up_without_reading() {
     .await
     .unwrap();
     assert_eq!(status, 200);
-    let tls = tls_client(&String::from_utf8(root).unwrap());
+    let tls = tls_connector(&String::from_utf8(root).unwrap());
     let port = serve.info.https_port;
     for (host, ip) in serve.info.hosts.clone() {
         for _ in 0..10 {
@@ -253,18 +239,6 @@ async fn refused(state: &Path, expected: &str) {
         Err(e) => {
             let text = format!("{e:#}");
             assert!(text.contains(expected), "expected {expected:?} in: {text}");
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
         }
     }
 }

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
-use crate::support::{World, password};
+use crate::support::{World, copy_dir, password};
 
 /// Cases per target in the short run.
 const CI_CASES: u32 = 48;
@@ -219,18 +219,6 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// One file of a signed-in machine damaged: the machine opens (or says why not), its views

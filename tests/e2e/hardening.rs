@@ -3,7 +3,6 @@
 //! with a closed connection), after each of which /health, DNS and a real sign-in still work.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use lyncsim_domain::{Os, Product};
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::support::{World, admin_get, password, sign_in};
+use crate::support::{World, admin_get, password, sign_in, tls_connector};
 
 /// How long one exchange may take before the test fails (real time: the service answers in
 /// milliseconds, or closes).
@@ -716,19 +715,9 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn new(world: &World) -> Target {
-        let mut roots = rustls::RootCertStore::empty();
-        let der = lyncsim_pki::pem_decode("CERTIFICATE", &world.root_pem).unwrap();
-        roots.add(der.into()).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let info = world.info();
         Target {
-            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            tls: tls_connector(&world.root_pem),
             https_port: info.https_port,
             hosts: info.hosts.clone(),
             admin: world
