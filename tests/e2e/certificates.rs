@@ -1,5 +1,5 @@
-//! Every issued certificate is read back by independent implementations: x509-parser, and
-//! OpenSSL's `verify` against the CA the admin API exports.
+//! Every issued certificate is read back by independent implementations: x509-parser,
+//! OpenSSL's `verify` against the CA the admin API exports, and pkilint's RFC 5280 linter.
 
 use std::process::Command;
 
@@ -66,4 +66,35 @@ async fn the_issued_certificate_parses_and_openssl_verifies_it() {
     let (_, root) = X509Certificate::from_der(&root_der).unwrap();
     assert!(root.is_ca());
     assert!(root.subject().to_string().contains("NOT FOR PRODUCTION"));
+
+    // RFC 5280, as pkilint reads it: no error and no warning on the personal certificate and
+    // either CA (a NOTICE, such as a key identifier method it cannot name, is allowed).
+    let root_path = dir.path().join("root.pem");
+    std::fs::write(&root_path, &root_pem).unwrap();
+    for path in [&cert_path, &ca_path, &root_path] {
+        let out = Command::new(pkilint())
+            .arg("lint")
+            .arg(path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "pkilint's lint_pkix_cert is needed (.ci/run installs it: pip install pkilint; or set LYNCSIM_PKILINT to it): {e}"
+                )
+            });
+        let findings = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !findings.contains("(ERROR)")
+                && !findings.contains("(FATAL)")
+                && !findings.contains("(WARNING)"),
+            "lint_pkix_cert lint {}:\n{findings}",
+            path.display()
+        );
+    }
+}
+
+/// pkilint's certificate linter: `LYNCSIM_PKILINT`, or `lint_pkix_cert` on the PATH.
+fn pkilint() -> std::path::PathBuf {
+    std::env::var_os("LYNCSIM_PKILINT")
+        .map(Into::into)
+        .unwrap_or_else(|| "lint_pkix_cert".into())
 }

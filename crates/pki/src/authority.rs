@@ -195,6 +195,9 @@ impl Authority {
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
+        // An explicit end entity: rcgen then writes the Subject Key Identifier (RFC 5280
+        // 4.2.1.2; pkilint warns without it) beside a BasicConstraints that says cA false.
+        params.is_ca = IsCa::ExplicitNoCa;
         params.not_before = at(now)?;
         params.not_after = at(now + validity_secs)?;
         params.serial_number = Some(random_serial());
@@ -241,6 +244,17 @@ mod tests {
             crate::pem_decode("CERTIFICATE", &issued.pem).unwrap(),
             issued.der
         );
+        // A Subject Key Identifier (RFC 5280 4.2.1.2), and an end entity.
+        use x509_parser::prelude::*;
+        let (_, cert) = X509Certificate::from_der(&issued.der).unwrap();
+        let ski = cert.extensions().iter().any(|e| {
+            matches!(
+                e.parsed_extension(),
+                ParsedExtension::SubjectKeyIdentifier(_)
+            )
+        });
+        assert!(ski, "no Subject Key Identifier");
+        assert!(!cert.is_ca());
     }
 
     #[test]
