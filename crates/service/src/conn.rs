@@ -109,24 +109,21 @@ impl Accept for TcpListener {
 /// A condition that may repeat many times a second, reported at most once per
 /// [`REPORT_EVERY`] with how often it happened since the last report.
 #[derive(Debug, Default)]
-pub(crate) struct Throttled {
+struct Throttled {
     last: Option<Instant>,
     since: u64,
-    /// How many reports were written.
-    pub(crate) reports: u64,
 }
 
 impl Throttled {
     /// Counts one occurrence; returns how many there were since the last report when one is
     /// due now.
-    pub(crate) fn due(&mut self) -> Option<u64> {
+    fn due(&mut self) -> Option<u64> {
         self.since += 1;
         let now = Instant::now();
         if self.last.is_some_and(|t| now - t < REPORT_EVERY) {
             return None;
         }
         self.last = Some(now);
-        self.reports += 1;
         Some(std::mem::take(&mut self.since))
     }
 }
