@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use lyncsim_client::{BreakOptions, Method, Profile, admin_call};
+use lyncsim_client::{AdminClient, BreakOptions, Profile};
 use lyncsim_domain::{Build, Cause, Product, Remedy};
-use lyncsim_wire::{Fault, FaultRecord, OutageMode, Problem};
+use lyncsim_wire::{Fault, FaultRecord, OutageMode};
 
 #[derive(Debug, Args)]
 pub(crate) struct BreakArgs {
@@ -152,13 +152,6 @@ fn parse_mode(text: &str) -> Result<OutageMode, String> {
     })
 }
 
-fn problem_text(status: u16, body: &[u8]) -> String {
-    match serde_json::from_slice::<Problem>(body) {
-        Ok(p) => format!("HTTP {status}: {}", p.detail),
-        Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(body)),
-    }
-}
-
 /// A removed fault and what its undo invalidates.
 fn print_removed(record: &FaultRecord) {
     println!("removed fault {}: {}", record.id, record.detail);
@@ -173,17 +166,10 @@ pub(crate) async fn run_fault(args: FaultArgs) -> anyhow::Result<ExitCode> {
             "which service? give --service URL (the admin_url that lyncsim serve prints) or set LYNCSIM_SERVICE"
         );
     };
-    let base = service.trim_end_matches('/');
-    if !base.contains("://") {
-        anyhow::bail!(
-            "--service {base} is not a URL: it has no scheme; did you mean http://{base}? (the admin_url that lyncsim serve prints)"
-        );
-    }
+    let admin = AdminClient::new(service)?;
     let fault = match args.action {
         FaultAction::List => {
-            let (status, body) = admin_call(Method::GET, &format!("{base}/faults"), None).await?;
-            anyhow::ensure!(status == 200, problem_text(status, &body));
-            let faults: Vec<FaultRecord> = serde_json::from_slice(&body)?;
+            let faults = admin.faults().await?;
             if faults.is_empty() {
                 println!("no faults in force");
             }
@@ -193,18 +179,11 @@ pub(crate) async fn run_fault(args: FaultArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         FaultAction::Remove { id } => {
-            let (status, body) =
-                admin_call(Method::DELETE, &format!("{base}/faults/{id}"), None).await?;
-            anyhow::ensure!(status == 200, problem_text(status, &body));
-            let record: FaultRecord = serde_json::from_slice(&body)?;
-            print_removed(&record);
+            print_removed(&admin.remove_fault(id).await?);
             return Ok(ExitCode::SUCCESS);
         }
         FaultAction::Clear => {
-            let (status, body) =
-                admin_call(Method::DELETE, &format!("{base}/faults"), None).await?;
-            anyhow::ensure!(status == 200, problem_text(status, &body));
-            let removed: Vec<FaultRecord> = serde_json::from_slice(&body)?;
+            let removed = admin.clear_faults().await?;
             if removed.is_empty() {
                 println!("no faults were in force");
             }
@@ -230,14 +209,7 @@ pub(crate) async fn run_fault(args: FaultArgs) -> anyhow::Result<ExitCode> {
             duration_secs: duration,
         },
     };
-    let (status, body) = admin_call(
-        Method::POST,
-        &format!("{base}/faults"),
-        Some(serde_json::to_vec(&fault)?),
-    )
-    .await?;
-    anyhow::ensure!(status == 201, problem_text(status, &body));
-    let record: FaultRecord = serde_json::from_slice(&body)?;
+    let record = admin.add_fault(&fault).await?;
     println!("fault {}: {}", record.id, record.detail);
     Ok(ExitCode::SUCCESS)
 }

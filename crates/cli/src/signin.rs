@@ -3,11 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
-use lyncsim_client::{InitOptions, Profile, SignInRequest, sign_in};
+use lyncsim_client::{AdminClient, InitOptions, Profile, SignInRequest, sign_in};
 use lyncsim_domain::{Build, Os, Product};
-use lyncsim_wire::ServiceInfo;
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
@@ -36,12 +34,9 @@ pub(crate) struct InitArgs {
 
 pub(crate) async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     Profile::check_supported(args.product, args.os)?;
-    let base = args.service.trim_end_matches('/');
-    let info: ServiceInfo =
-        serde_json::from_slice(&lyncsim_client::fetch_plain(&format!("{base}/")).await?)
-            .with_context(|| format!("{base} is not a lyncsim admin API"))?;
-    let root_pem =
-        String::from_utf8(lyncsim_client::fetch_plain(&format!("{base}/ca/root.pem")).await?)?;
+    let admin = AdminClient::new(&args.service)?;
+    let info = admin.info().await?;
+    let root_pem = admin.root_pem().await?;
     let profile = Profile::init(
         &args.profile,
         InitOptions {

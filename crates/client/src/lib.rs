@@ -13,6 +13,7 @@
 //! otherwise.
 #![warn(missing_docs)]
 
+mod admin;
 mod certstore;
 mod credman;
 mod dpapi;
@@ -27,6 +28,7 @@ mod resolver;
 mod signin;
 mod trace;
 
+pub use admin::AdminClient;
 pub use certstore::StoredCert;
 pub use credman::Credential;
 pub use https::{admin_call, fetch_plain};

@@ -188,9 +188,9 @@ pub(crate) async fn make(
 }
 
 async fn home_pool(lab: &Lab, user: &str) -> anyhow::Result<String> {
-    let body = lyncsim_client::fetch_plain(&format!("{}/users", lab.admin_url())).await?;
-    let users: Vec<lyncsim_wire::UserView> = serde_json::from_slice(&body)?;
-    users
+    lab.admin()
+        .users()
+        .await?
         .into_iter()
         .find(|u| u.address.eq_ignore_ascii_case(user))
         .map(|u| u.home_pool)

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, bail};
-use lyncsim_client::{InitOptions, Method, Profile, SignInRequest, admin_call};
+use lyncsim_client::{AdminClient, InitOptions, Profile, SignInRequest};
 use lyncsim_domain::{Build, Cause, ErrorId, Os, Product, Remedy};
 use lyncsim_service::{RunningService, Service, ServiceConfig, Tenant};
 use lyncsim_wire::{Fault, FaultRecord, JournalEntry, ServiceInfo};
@@ -36,6 +36,7 @@ pub(crate) type Passwords = Arc<Mutex<BTreeMap<String, String>>>;
 /// profiles of its machines. Everything goes away when the lab is dropped.
 pub struct Lab {
     service: RunningService,
+    admin: AdminClient,
     root_pem: String,
     passwords: Passwords,
     dir: tempfile::TempDir,
@@ -57,11 +58,14 @@ impl Lab {
             .map(|u| (u.address.to_ascii_lowercase(), u.password.clone()))
             .collect();
         let service = Service::start(config).await?;
-        let root = lyncsim_client::fetch_plain(&format!("{}/ca/root.pem", service.admin_url()))
+        let admin = AdminClient::new(service.admin_url())?;
+        let root_pem = admin
+            .root_pem()
             .await
             .context("fetching the service's public root")?;
         Ok(Lab {
-            root_pem: String::from_utf8(root).context("the root PEM is not text")?,
+            root_pem,
+            admin,
             service,
             passwords: Arc::new(Mutex::new(passwords)),
             dir: tempfile::Builder::new().prefix("lyncsim-lab-").tempdir()?,
@@ -142,33 +146,30 @@ impl Lab {
         })
     }
 
+    /// The service's admin API.
+    pub fn admin(&self) -> &AdminClient {
+        &self.admin
+    }
+
     /// Puts a server fault in force through the admin API.
     pub async fn fault(&self, fault: &Fault) -> anyhow::Result<FaultRecord> {
-        let url = format!("{}/faults", self.admin_url());
-        let (status, body) =
-            admin_call(Method::POST, &url, Some(serde_json::to_vec(fault)?)).await?;
-        if status != 201 {
-            bail!(
-                "the service refused the fault ({status}): {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
+        let record = self
+            .admin
+            .add_fault(fault)
+            .await
+            .context("the service refused the fault")?;
         if let Fault::ChangePassword { user, password } = fault {
             lock(&self.passwords).insert(user.to_ascii_lowercase(), password.clone());
         }
-        Ok(serde_json::from_slice(&body)?)
+        Ok(record)
     }
 
     /// Removes every server fault, undoing each (an outage ends).
     pub async fn clear_faults(&self) -> anyhow::Result<()> {
-        let url = format!("{}/faults", self.admin_url());
-        let (status, body) = admin_call(Method::DELETE, &url, None).await?;
-        if status != 200 {
-            bail!(
-                "the service did not clear its faults ({status}): {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
+        self.admin
+            .clear_faults()
+            .await
+            .context("the service did not clear its faults")?;
         Ok(())
     }
 
@@ -185,8 +186,7 @@ impl Lab {
 
     /// The requests the service saw.
     pub async fn journal(&self) -> anyhow::Result<Vec<JournalEntry>> {
-        let body = lyncsim_client::fetch_plain(&format!("{}/journal", self.admin_url())).await?;
-        Ok(serde_json::from_slice(&body)?)
+        self.admin.journal().await
     }
 }
 

@@ -1,0 +1,152 @@
+//! The admin API of a running service, typed: the one client that the CLI, the harness's
+//! `Lab` and the tests use to read the service, put faults in force and set its clock.
+
+use hyper::Method;
+use lyncsim_wire::{
+    ClockSettings, ClockUpdate, Fault, FaultRecord, JournalEntry, NewUser, Problem, ServiceInfo,
+    TimeResponse, UserView,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::https::admin_call;
+
+/// A service's admin API, by the `admin_url` that `lyncsim serve` prints.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    base: String,
+}
+
+impl AdminClient {
+    /// The admin API at `url` (`http://127.0.0.1:PORT`). A URL without a scheme is refused
+    /// with the `http://` it probably lacks; where it points is checked on the first call.
+    pub fn new(url: &str) -> anyhow::Result<AdminClient> {
+        let base = url.trim_end_matches('/');
+        if !base.contains("://") {
+            anyhow::bail!(
+                "{base} is not a URL: it has no scheme; did you mean http://{base}? (the admin_url that lyncsim serve prints)"
+            );
+        }
+        Ok(AdminClient {
+            base: base.to_owned(),
+        })
+    }
+
+    /// The URL it was made with, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// One call; an answer other than `expected` is an error with the service's reason.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        expected: u16,
+    ) -> anyhow::Result<T> {
+        let (status, bytes) = self.raw(method, path, body).await?;
+        if status != expected {
+            anyhow::bail!("{}", refusal(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{}{path} answered what is not the admin API's JSON ({e})",
+                self.base
+            )
+        })
+    }
+
+    /// One call, its status and body as they came.
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let json = body.map(serde_json::to_vec).transpose()?;
+        admin_call(method, &format!("{}{path}", self.base), json).await
+    }
+
+    async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let (status, bytes) = self.raw(Method::GET, path, None::<&()>).await?;
+        if status != 200 {
+            anyhow::bail!("{}", refusal(status, &bytes));
+        }
+        String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}{path} is not text", self.base))
+    }
+
+    /// How to reach the service: what the ready file holds.
+    pub async fn info(&self) -> anyhow::Result<ServiceInfo> {
+        self.call(Method::GET, "/", None::<&()>, 200).await
+    }
+
+    /// The public root that signs the hosts' certificates, PEM.
+    pub async fn root_pem(&self) -> anyhow::Result<String> {
+        self.text("/ca/root.pem").await
+    }
+
+    /// The Communications Server CA that issues personal certificates, PEM.
+    pub async fn communications_server_pem(&self) -> anyhow::Result<String> {
+        self.text("/ca/communications-server.pem").await
+    }
+
+    /// What the service saw.
+    pub async fn journal(&self) -> anyhow::Result<Vec<JournalEntry>> {
+        self.call(Method::GET, "/journal", None::<&()>, 200).await
+    }
+
+    /// The tenant's users.
+    pub async fn users(&self) -> anyhow::Result<Vec<UserView>> {
+        self.call(Method::GET, "/users", None::<&()>, 200).await
+    }
+
+    /// Adds a user.
+    pub async fn add_user(&self, user: &NewUser) -> anyhow::Result<UserView> {
+        self.call(Method::POST, "/users", Some(user), 201).await
+    }
+
+    /// The faults in force.
+    pub async fn faults(&self) -> anyhow::Result<Vec<FaultRecord>> {
+        self.call(Method::GET, "/faults", None::<&()>, 200).await
+    }
+
+    /// Puts a fault in force.
+    pub async fn add_fault(&self, fault: &Fault) -> anyhow::Result<FaultRecord> {
+        self.call(Method::POST, "/faults", Some(fault), 201).await
+    }
+
+    /// Removes a fault, undoing it; the record says what the undo changed.
+    pub async fn remove_fault(&self, id: u64) -> anyhow::Result<FaultRecord> {
+        self.call(Method::DELETE, &format!("/faults/{id}"), None::<&()>, 200)
+            .await
+    }
+
+    /// Removes every fault, newest first.
+    pub async fn clear_faults(&self) -> anyhow::Result<Vec<FaultRecord>> {
+        self.call(Method::DELETE, "/faults", None::<&()>, 200).await
+    }
+
+    /// The service clock's offset and tolerance.
+    pub async fn clock(&self) -> anyhow::Result<ClockSettings> {
+        self.call(Method::GET, "/clock", None::<&()>, 200).await
+    }
+
+    /// Changes the service clock.
+    pub async fn set_clock(&self, update: &ClockUpdate) -> anyhow::Result<ClockSettings> {
+        self.call(Method::PUT, "/clock", Some(update), 200).await
+    }
+
+    /// The trusted time source.
+    pub async fn time(&self) -> anyhow::Result<TimeResponse> {
+        self.call(Method::GET, "/time", None::<&()>, 200).await
+    }
+}
+
+/// A refusal as a person reads it: the status and the problem's detail.
+fn refusal(status: u16, body: &[u8]) -> String {
+    match serde_json::from_slice::<Problem>(body) {
+        Ok(p) => format!("HTTP {status}: {}", p.detail),
+        Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(body)),
+    }
+}
