@@ -101,8 +101,12 @@ pub(crate) trait Accept: Send {
 
 impl Accept for TcpListener {
     type Conn = (TcpStream, SocketAddr);
-    fn accept(&mut self) -> impl Future<Output = io::Result<Self::Conn>> + Send {
-        TcpListener::accept(self)
+    async fn accept(&mut self) -> io::Result<Self::Conn> {
+        let (tcp, peer) = TcpListener::accept(self).await?;
+        // Requests and answers are small: each goes out at once, not after Nagle's wait for
+        // the peer's delayed acknowledgement.
+        let _ = tcp.set_nodelay(true);
+        Ok((tcp, peer))
     }
 }
 
