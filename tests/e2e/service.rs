@@ -474,6 +474,16 @@ async fn dig_finds_every_record_over_udp_and_tcp() {
         )),
         "{answer}"
     );
+    let answer = dig(&["sip.contoso.com"]);
+    assert!(
+        answer.contains("CNAME\tsipdir.online.lync.com."),
+        "{answer}"
+    );
+    let answer = dig(&["_sipfederationtls._tcp.contoso.com", "SRV"]);
+    assert!(
+        answer.contains("SRV\t100 1 5061 sipfed.online.lync.com."),
+        "{answer}"
+    );
     for (host, ip) in &world.info().hosts {
         if host.starts_with("lyncdiscover") {
             continue;

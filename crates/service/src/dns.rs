@@ -53,8 +53,8 @@ fn zone_of<'a>(fqdn: &str, origins: &'a [String]) -> Option<&'a String> {
         .max_by_key(|o| o.len())
 }
 
-/// Builds the catalog: the tenant's zone (Autodiscover CNAME, SIP SRV), `online.lync.com` and
-/// `microsoftonline.com`.
+/// Builds the catalog: the tenant's zone (the `lyncdiscover` and `sip` CNAMEs, the
+/// `_sip._tls` and `_sipfederationtls._tcp` SRVs), `online.lync.com` and `microsoftonline.com`.
 /// The zones, by origin, that the catalog serves: faults change their records.
 pub(crate) type Zones = Vec<(String, Arc<InMemoryZoneHandler>)>;
 
@@ -87,6 +87,16 @@ pub(crate) fn catalog(
     add(
         &format!("lyncdiscover.{domain}"),
         RData::CNAME(CNAME(name("webdir.online.lync.com")?)),
+    )?;
+    // The other records Office 365 asks a tenant to publish: `sip` to the director, and
+    // federation (which lyncsim does not serve) on 5061.
+    add(
+        &format!("sip.{domain}"),
+        RData::CNAME(CNAME(name("sipdir.online.lync.com")?)),
+    )?;
+    add(
+        &format!("_sipfederationtls._tcp.{domain}"),
+        RData::SRV(SRV::new(100, 1, 5061, name("sipfed.online.lync.com")?)),
     )?;
     add(
         &format!("_sip._tls.{domain}"),
