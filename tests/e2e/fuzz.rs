@@ -1,8 +1,9 @@
 //! Property-based fuzzing, on the stable toolchain, of every parser that takes bytes from
-//! outside: certificate requests, the STS's tokens (through GetAndPublishCert), scenario
+//! outside: certificate requests, the STS's tokens (through the web ticket service), scenario
 //! files, every file of a client profile, and the admin API's JSON. Inputs are random bytes
 //! and random mutations of valid inputs (proptest); every target asserts that nothing panics,
-//! nothing answers 5xx, and only what is valid is accepted.
+//! nothing answers 5xx but the SOAP fault the protocol refuses with, and only what is valid is
+//! accepted.
 //!
 //! By default each target runs [`CI_CASES`] cases (a short run in `cargo xtask ci`);
 //! `cargo xtask fuzz --minutes N` sets `LYNCSIM_FUZZ_SECS` and the targets share that time.
@@ -11,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use lyncsim_client::{Method, Profile, admin_call};
 use lyncsim_domain::{Os, Product};
 use lyncsim_pki::{PersonalKey, make_csr, parse_csr};
@@ -129,48 +129,55 @@ fn csr_target(budget: Budget) -> u64 {
     })
 }
 
-/// GetAndPublishCert with a bearer token changed: 401, unless the change is no change to what
-/// the token decodes to (canonical base64url of the same bytes), when the body's check answers
-/// 400.
+/// The web ticket service with the STS's token changed: a SOAP fault (the token does not
+/// decrypt), unless the change is no change to the token's bytes, when a ticket is issued.
 fn token_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
+    use lyncsim_wire::pool::{WebTicketRequest, WebTicketResponse};
+    use lyncsim_wire::sts::{TokenRequest, TokenResponse};
     let target = crate::hardening::Target::new(world);
     let alice = "alice@contoso.com";
-    let body = json!({
-        "user": alice, "password": password(alice),
-        "timestamp_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
-        "client": { "product": "lync2013", "build": "15.0.4569.1503" }
-    });
+    let request = TokenRequest {
+        user: alice.into(),
+        password: password(alice),
+        timestamp: None,
+        applies_to: "urn:component:Microsoft.Rtc.WebAuthentication.2010".into(),
+    };
     let answer = rt.block_on(target.call(
         "login.microsoftonline.com",
         "POST",
         lyncsim_wire::paths::TOKEN,
-        &[],
-        body.to_string().as_bytes(),
+        &[("content-type", "application/soap+xml")],
+        request.to_xml().as_bytes(),
     ));
-    let token: Value = serde_json::from_str(&answer.1).unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
-    let strict = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let parts =
-        |t: &str| -> Option<Vec<Vec<u8>>> { t.split('.').map(|p| strict.decode(p).ok()).collect() };
-    let original = parts(&token).unwrap();
-    let strategy = mutation().prop_filter("a header value", |m| {
-        mutate(token.as_bytes(), m)
-            .iter()
-            .all(|b| b.is_ascii_graphic())
-    });
-    fuzz("token", budget, strategy, |m| {
-        let changed = String::from_utf8(mutate(token.as_bytes(), &m)).unwrap();
-        let bearer = format!("Bearer {changed}");
+    let token = TokenResponse::from_xml(&answer.1).unwrap();
+    let original = token.token.cipher.clone();
+    fuzz("token", budget, mutation(), |m| {
+        let mut changed = token.token.clone();
+        changed.cipher = mutate(&original, &m);
+        let body = WebTicketRequest {
+            to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer".into(),
+            sts_lifetime: token.lifetime,
+            sts_token: changed.clone(),
+            applies_to: "urn:x".into(),
+            claim: format!("sip:{alice}"),
+            entropy: vec![7; 32],
+            context: "fuzz".into(),
+        }
+        .to_xml();
         let (status, text) = rt.block_on(target.call(
             "pool-a.online.lync.com",
             "POST",
-            lyncsim_wire::paths::GET_AND_PUBLISH_CERT,
-            &[("authorization", &bearer)],
-            b"{}",
+            lyncsim_wire::paths::WS_FED_BEARER_PATH,
+            &[("content-type", "text/xml")],
+            body.as_bytes(),
         ));
-        let same = parts(&changed).as_ref() == Some(&original);
-        let expected = if same { 400 } else { 401 };
-        prop_assert_eq!(status, expected, "{}: {}", changed, text);
+        if changed.cipher == original {
+            prop_assert_eq!(status, 200, "{}", text);
+            prop_assert!(WebTicketResponse::from_xml(&text).is_ok(), "{}", text);
+        } else {
+            prop_assert_eq!(status, 500, "{}", text);
+            prop_assert!(text.contains("InvalidSecurity"), "{}", text);
+        }
         Ok(())
     })
 }

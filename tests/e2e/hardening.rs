@@ -1,13 +1,18 @@
 //! The service against bad input and hostile clients (SPEC section 9): a corpus of cases as
-//! data, sent over real TLS and TCP, each answered with its status and problem document (or
-//! with a closed connection), after each of which /health, DNS and a real sign-in still work.
+//! data, sent over real TLS and TCP, each answered with its status and problem document, or
+//! the protocol's SOAP fault (or with a closed connection), after each of which /health, DNS
+//! and a real sign-in still work.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use lyncsim_domain::{Os, Product};
-use lyncsim_pki::{PersonalKey, make_csr, pem_encode};
-use lyncsim_wire::paths;
+use lyncsim_pki::{PersonalKey, make_csr};
+use lyncsim_wire::fault::SoapFault;
+use lyncsim_wire::pool::{CertRequest, WebTicketRequest, WebTicketResponse};
+use lyncsim_wire::sts::{TokenRequest, TokenResponse};
+use lyncsim_wire::wsse::{Lifetime, p_sha1};
+use lyncsim_wire::{agent::UserAgent, paths};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -45,6 +50,8 @@ enum Expect {
     NoAnswer,
     /// After an early close: this problem if the answer gets out, or nothing.
     ProblemOrNothing(u16, &'static str),
+    /// A SOAP fault (HTTP 500) whose code, reason or detail says this text.
+    Fault(&'static str),
 }
 
 struct Case {
@@ -81,12 +88,6 @@ fn request(method: &str, path: &str, host: &str, headers: &[(&str, &str)], body:
     out
 }
 
-fn json_post(path: &str, host: &str, extra: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut headers = vec![("content-type", "application/json")];
-    headers.extend_from_slice(extra);
-    request("POST", path, host, &headers, body)
-}
-
 fn problem(status: u16, kind: &'static str) -> Expect {
     Expect::Problem(status, kind, None)
 }
@@ -109,7 +110,7 @@ fn endpoint_of(host: &str) -> (&'static str, &'static str) {
         "webdir.online.lync.com" => ("GET", paths::AUTODISCOVER),
         "login.microsoftonline.com" => ("POST", paths::TOKEN),
         "sipdir.online.lync.com" => ("GET", paths::DIRECTOR),
-        _ => ("POST", paths::GET_AND_PUBLISH_CERT),
+        _ => ("POST", paths::CERT_PROV_PROOF_PATH),
     }
 }
 
@@ -120,20 +121,58 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn token_body(user: &str, password: &str, timestamp_ms: i64) -> Vec<u8> {
-    json!({
-        "user": user, "password": password, "timestamp_ms": timestamp_ms,
-        "client": { "product": "lync2013", "build": "15.0.4569.1503" }
-    })
-    .to_string()
+const WEB_AUTH: &str = "urn:component:Microsoft.Rtc.WebAuthentication.2010";
+
+/// An RST2 request; `created_ms` is the timestamp's Created (Expires five minutes on).
+fn token_body(user: &str, password: &str, created_ms: i64) -> Vec<u8> {
+    TokenRequest {
+        user: user.into(),
+        password: password.into(),
+        timestamp: Some(Lifetime {
+            created_ms,
+            expires_ms: created_ms.saturating_add(300_000),
+        }),
+        applies_to: WEB_AUTH.into(),
+    }
+    .to_xml()
     .into_bytes()
 }
 
-/// The corpus. `bearer` is a valid token of alice's; `csr_1024` a well-signed request with an
-/// RSA-1024 key; `csr_bob` alice's key in a request for bob.
-fn corpus(bearer: &str, csr_1024: &str, csr_bob: &str) -> Vec<Case> {
+fn soap_post(path: &str, host: &str, extra: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut headers = vec![("content-type", "application/soap+xml; charset=utf-8")];
+    headers.extend_from_slice(extra);
+    request("POST", path, host, &headers, body)
+}
+
+/// What the corpus needs of a real sign-in: alice's STS token, her web ticket and its proof
+/// key, and two certificate requests the service must refuse.
+struct Credentials {
+    token: TokenResponse,
+    ticket: WebTicketResponse,
+    proof_key: Vec<u8>,
+    /// A well-signed request with an RSA-1024 key.
+    csr_1024: Vec<u8>,
+    /// Alice's key in a request for bob.
+    csr_bob: Vec<u8>,
+}
+
+/// A GetAndPublishCert of alice's, signed with `key`.
+fn gapc_body(c: &Credentials, key: &[u8], csr: &[u8]) -> String {
+    CertRequest {
+        to: "https://pool-a.online.lync.com/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1",
+        ticket: &c.ticket,
+        proof_key: key,
+        device_id: "00000000-0000-0000-0000-000000000001",
+        entity: "alice@contoso.com",
+        csr_der: csr,
+        request_id: "r",
+    }
+    .to_xml()
+}
+
+/// The corpus, with what a real sign-in of alice's gave.
+fn corpus(creds: &Credentials) -> Vec<Case> {
     let mut cases = Vec::new();
-    let auth = format!("Bearer {bearer}");
 
     // Raw bytes on the TLS port of every host: no TLS, garbage, a cut-off hello, nothing.
     let hello_start: Vec<u8> = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03];
@@ -216,11 +255,11 @@ fn corpus(bearer: &str, csr_1024: &str, csr_bob: &str) -> Vec<Case> {
             ),
         ]);
         // The answer depends on what the host checks before the body: the method (GET
-        // endpoints), the bearer token (the pools), or the body itself (the STS).
+        // endpoints), or the body itself (the STS, the pools' web services), which never
+        // arrives whole.
         let after_early_close = match host {
-            "login.microsoftonline.com" => Expect::ProblemOrNothing(400, "bad-request"),
-            "pool-a.online.lync.com" | "pool-b.online.lync.com" => {
-                Expect::ProblemOrNothing(401, "unauthorized")
+            "login.microsoftonline.com" | "pool-a.online.lync.com" | "pool-b.online.lync.com" => {
+                Expect::ProblemOrNothing(400, "bad-request")
             }
             _ => Expect::ProblemOrNothing(405, "method-not-allowed"),
         };
@@ -276,15 +315,30 @@ fn corpus(bearer: &str, csr_1024: &str, csr_bob: &str) -> Vec<Case> {
     ];
     // (name, target, method, path, headers)
     type Endpoint<'a> = (&'a str, To, &'a str, &'a str, Vec<(&'a str, &'a str)>);
-    let json_endpoints: Vec<Endpoint> = vec![
-        ("the STS", To::Tls(HOSTS[1]), "POST", paths::TOKEN, vec![]),
+    // The protocol's endpoints answer any body that is not their message with their fault.
+    for (endpoint, host, path) in [
+        ("the STS", HOSTS[1], paths::TOKEN),
         (
-            "GetAndPublishCert",
-            To::Tls(HOSTS[3]),
-            "POST",
-            paths::GET_AND_PUBLISH_CERT,
-            vec![("authorization", auth.as_str())],
+            "the web ticket service",
+            HOSTS[3],
+            paths::WS_FED_BEARER_PATH,
         ),
+        ("GetAndPublishCert", HOSTS[3], paths::CERT_PROV_PROOF_PATH),
+    ] {
+        for (what, body, expect) in &bodies {
+            let expect = match expect {
+                Expect::Problem(413, ..) => expect.clone(),
+                _ => Expect::Fault(""),
+            };
+            cases.push(case(
+                format!("{endpoint}: {what}"),
+                To::Tls(host),
+                soap_post(path, host, &[], body),
+                expect,
+            ));
+        }
+    }
+    let json_endpoints: Vec<Endpoint> = vec![
         (
             "REGISTER",
             To::Tls(HOSTS[3]),
@@ -321,136 +375,232 @@ fn corpus(bearer: &str, csr_1024: &str, csr_bob: &str) -> Vec<Case> {
     }
 
     // What each endpoint checks, at the edges of its numbers and strings.
-    let sts = |name: &str, body: Vec<u8>, expect: Expect| {
+    let sts = |name: &str, body: Vec<u8>, extra: &[(&str, &str)], expect: Expect| {
         case(
             format!("the STS: {name}"),
             To::Tls(HOSTS[1]),
-            json_post(paths::TOKEN, HOSTS[1], &[], &body),
+            soap_post(paths::TOKEN, HOSTS[1], extra, &body),
             expect,
         )
     };
     let alice = "alice@contoso.com";
     let good = password(alice);
-    let skew = Some("STS rejected the request timestamp");
+    let skew = Expect::Fault("STS rejected the request timestamp");
+    let lync = |build: &str| {
+        UserAgent {
+            client: Some((Product::Lync2013, build.parse().unwrap())),
+            sign_in_assistant: None,
+        }
+        .header()
+    };
+    let old_lync = lync("15.0.1.0");
+    let hundred_parts = format!(
+        "UCCAPI/{b} OC/{b} (Microsoft Lync)",
+        b = vec!["1"; 100].join(".")
+    );
     cases.extend([
         sts(
             "a timestamp 2^63 ms before now",
             token_body(alice, &good, now_ms().wrapping_sub(1 << 63)),
-            Expect::Problem(401, "unauthorized", skew),
+            &[],
+            Expect::Fault(""),
         ),
         sts(
             "the earliest timestamp",
             token_body(alice, &good, i64::MIN),
-            Expect::Problem(401, "unauthorized", skew),
+            &[],
+            Expect::Fault(""),
         ),
         sts(
             "the latest timestamp",
             token_body(alice, &good, i64::MAX),
-            Expect::Problem(401, "unauthorized", skew),
+            &[],
+            Expect::Fault(""),
+        ),
+        sts(
+            "a year ahead",
+            token_body(alice, &good, now_ms() + 365 * 86_400_000),
+            &[],
+            skew.clone(),
         ),
         sts(
             "an hour ahead",
             token_body(alice, &good, now_ms() + 3_600_000),
-            Expect::Problem(401, "unauthorized", skew),
+            &[],
+            skew.clone(),
+        ),
+        sts(
+            "5 min 01 s behind",
+            token_body(alice, &good, now_ms() - 301_000),
+            &[],
+            skew,
         ),
         sts(
             "a wrong password",
             token_body(alice, "nope", now_ms()),
-            Expect::Problem(401, "unauthorized", Some("password")),
+            &[],
+            Expect::Fault("FailedAuthentication: Authentication Failure (0x80048821; 0x80041012"),
         ),
         sts(
             "an unknown user",
             token_body("mallory@contoso.com", "x", now_ms()),
-            Expect::Problem(401, "unauthorized", Some("no user")),
+            &[],
+            Expect::Fault("no user"),
         ),
         sts(
-            "a build of 100 parts",
-            json!({"user": alice, "password": good, "timestamp_ms": now_ms(),
-                   "client": {"product": "lync2013", "build": vec!["1"; 100].join(".")}})
-            .to_string()
-            .into_bytes(),
-            bad_request(),
+            "a Lync 2013 older than the minimum",
+            token_body(alice, &good, now_ms()),
+            &[("user-agent", old_lync.as_str())],
+            Expect::Fault("older than the minimum build"),
         ),
         sts(
-            "an unknown product",
-            json!({"user": alice, "password": good, "timestamp_ms": now_ms(),
-                   "client": {"product": "lync2007", "build": "1.0"}})
-            .to_string()
+            "Lync 2010 without its Sign-In Assistant",
+            token_body(alice, &good, now_ms()),
+            &[(
+                "user-agent",
+                "UCCAPI/4.0.7577.4419 OC/4.0.7577.4419 (Microsoft Lync 2010)",
+            )],
+            Expect::Fault("did not come through the Sign-In Assistant"),
+        ),
+        // A build that is not one is no Lync agent at all: no Lync minimum applies to it.
+        sts(
+            "an agent naming a build of 100 parts",
+            token_body(alice, &good, now_ms()),
+            &[("user-agent", hundred_parts.as_str())],
+            Expect::Status(200),
+        ),
+        sts(
+            "a SOAP 1.1 envelope",
+            format!(
+                "<s:Envelope xmlns:s=\"{}\"/>",
+                lyncsim_wire::xml::ns::SOAP11
+            )
             .into_bytes(),
-            bad_request(),
+            &[],
+            Expect::Fault("not a SOAP 1.2 envelope"),
+        ),
+        sts(
+            "no UsernameToken",
+            String::from_utf8(token_body(alice, &good, now_ms()))
+                .unwrap()
+                .replace("UsernameToken", "NameToken")
+                .into_bytes(),
+            &[],
+            Expect::Fault("UsernameToken"),
+        ),
+        sts(
+            "a DTD with an entity",
+            b"<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>".to_vec(),
+            &[],
+            Expect::Fault("not well-formed"),
         ),
     ]);
-    let gapc = |name: &str, authorization: Option<&str>, body: Vec<u8>, expect: Expect| {
-        let headers: Vec<(&str, &str)> = authorization
-            .map(|a| vec![("authorization", a)])
-            .unwrap_or_default();
+    let ticket = |name: &str, body: String, expect: Expect| {
         case(
-            format!("GetAndPublishCert: {name}"),
+            format!("the web ticket service: {name}"),
             To::Tls(HOSTS[3]),
-            json_post(paths::GET_AND_PUBLISH_CERT, HOSTS[3], &headers, &body),
+            soap_post(paths::WS_FED_BEARER_PATH, HOSTS[3], &[], body.as_bytes()),
             expect,
         )
     };
-    let csr_body = |pem: &str| json!({ "csr_pem": pem }).to_string().into_bytes();
+    let ticket_request = |cipher: Vec<u8>, claim: &str, entropy: Vec<u8>| {
+        let mut token = creds.token.token.clone();
+        token.cipher = cipher;
+        WebTicketRequest {
+            to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer".into(),
+            sts_lifetime: creds.token.lifetime,
+            sts_token: token,
+            applies_to: "urn:x".into(),
+            claim: claim.into(),
+            entropy,
+            context: "c".into(),
+        }
+        .to_xml()
+    };
+    let cipher = creds.token.token.cipher.clone();
+    let mut bent = cipher.clone();
+    bent[cipher.len() / 2] ^= 0x40;
+    cases.extend([
+        ticket(
+            "a token that another STS made",
+            ticket_request(vec![0; cipher.len()], "sip:alice@contoso.com", vec![1; 32]),
+            Expect::Fault("not issued by this STS"),
+        ),
+        ticket(
+            "a token with one bit changed",
+            ticket_request(bent, "sip:alice@contoso.com", vec![1; 32]),
+            Expect::Fault("InvalidSecurity"),
+        ),
+        ticket(
+            "a claim for another user",
+            ticket_request(cipher.clone(), "sip:bob@contoso.com", vec![1; 32]),
+            Expect::Fault("the token is for alice@contoso.com"),
+        ),
+        ticket(
+            "an entropy of one byte",
+            ticket_request(cipher, "sip:alice@contoso.com", vec![1]),
+            Expect::Fault("at least 16"),
+        ),
+    ]);
+    let gapc = |name: &str, body: String, expect: Expect| {
+        case(
+            format!("GetAndPublishCert: {name}"),
+            To::Tls(HOSTS[3]),
+            soap_post(paths::CERT_PROV_PROOF_PATH, HOSTS[3], &[], body.as_bytes()),
+            expect,
+        )
+    };
+    let key = creds.proof_key.as_slice();
+    let mut forged = creds.ticket.clone();
+    forged.assertion_xml = forged.assertion_xml.replace("sip:alice@", "sip:bob@");
+    let forged = Credentials {
+        token: creds.token.clone(),
+        ticket: forged,
+        proof_key: creds.proof_key.clone(),
+        csr_1024: Vec::new(),
+        csr_bob: Vec::new(),
+    };
     cases.extend([
         gapc(
-            "no bearer token",
-            None,
-            csr_body(csr_bob),
-            problem(401, "unauthorized"),
+            "a signature with another key",
+            gapc_body(creds, &[0; 32], &creds.csr_bob),
+            Expect::Fault("FailedCheck"),
         ),
         gapc(
-            "a bearer that is not a token",
-            Some("Bearer not.a.token"),
-            csr_body(csr_bob),
-            problem(401, "unauthorized"),
+            "a ticket rewritten for bob",
+            gapc_body(&forged, key, &creds.csr_bob),
+            Expect::Fault("was changed since"),
         ),
         gapc(
-            "a token with its signature cut",
-            Some(&auth[..auth.len() - 10]),
-            csr_body(csr_bob),
-            problem(401, "unauthorized"),
+            "a timestamp changed after signing",
+            gapc_body(creds, key, &creds.csr_bob).replacen("<wsu:Expires>2", "<wsu:Expires>3", 1),
+            Expect::Fault("the digest of the signed timestamp does not match"),
         ),
         gapc(
             "an RSA-1024 request",
-            Some(&auth),
-            csr_body(csr_1024),
-            Expect::Problem(
-                400,
-                "bad-request",
-                Some("RSA of 2048 bits or more, not 1024"),
-            ),
+            gapc_body(creds, key, &creds.csr_1024),
+            Expect::Fault("RSA of 2048 bits or more, not 1024"),
         ),
         gapc(
             "a request for another user",
-            Some(&auth),
-            csr_body(csr_bob),
-            Expect::Problem(403, "forbidden", Some("is not the signed-in user")),
+            gapc_body(creds, key, &creds.csr_bob),
+            Expect::Fault("is not the signed-in user"),
+        ),
+        gapc(
+            "a PKCS#10 of garbage",
+            gapc_body(creds, key, &[0x30, 0x03, 1, 2, 3]),
+            Expect::Fault("does not parse"),
         ),
         gapc(
             "base64 that is not",
-            Some(&auth),
-            json!({ "csr_der_base64": "!!!" }).to_string().into_bytes(),
-            bad_request(),
-        ),
-        gapc(
-            "both forms of the request",
-            Some(&auth),
-            json!({ "csr_pem": csr_bob, "csr_der_base64": "AAAA" })
-                .to_string()
-                .into_bytes(),
-            bad_request(),
-        ),
-        gapc(
-            "a PEM of garbage",
-            Some(&auth),
-            csr_body(
-                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
-            ),
-            bad_request(),
+            gapc_body(creds, key, &creds.csr_bob).replace("\r\nMII", "\r\n!!!"),
+            Expect::Fault("not base64"),
         ),
     ]);
-    for (host, path) in [(HOSTS[0], paths::AUTODISCOVER), (HOSTS[2], paths::DIRECTOR)] {
+    for (host, path) in [
+        (HOSTS[0], paths::AUTODISCOVER_USER),
+        (HOSTS[2], paths::DIRECTOR),
+    ] {
         let long = format!("{path}?sipuri={}", "a".repeat(20_000));
         cases.extend([
             case(
@@ -839,6 +989,20 @@ fn check(case: &Case, got: &[u8]) -> Result<(), String> {
             case.expect,
             got.len()
         )),
+        (Expect::Fault(text), Some(a)) => {
+            let fault = SoapFault::from_xml(&a.body)
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("expected a SOAP fault, got {} {}", a.status, a.body))?;
+            if a.status != 500 || !fault.describe().contains(text) {
+                return Err(format!(
+                    "expected HTTP 500 with a fault saying {text:?}, got {}: {}",
+                    a.status,
+                    fault.describe()
+                ));
+            }
+            Ok(())
+        }
         (Expect::Status(s), Some(a)) if a.status == *s => Ok(()),
         (Expect::Status(s), Some(a)) => Err(format!("expected {s}, got {} {}", a.status, a.body)),
         (Expect::Problem(status, kind, detail), Some(a)) => {
@@ -875,11 +1039,11 @@ async fn every_case_of_the_bad_input_corpus_is_refused_and_the_service_keeps_ser
     let first = sign_in(&profile, alice).await;
     assert!(first.is_ok(), "{first:?}");
 
-    // A valid token of alice's, and the requests GetAndPublishCert must refuse.
+    // Alice's token and web ticket, and the requests GetAndPublishCert must refuse.
     let token_case = case(
         "token",
         To::Tls(HOSTS[1]),
-        json_post(
+        soap_post(
             paths::TOKEN,
             HOSTS[1],
             &[],
@@ -888,16 +1052,48 @@ async fn every_case_of_the_bad_input_corpus_is_refused_and_the_service_keeps_ser
         Expect::Status(200),
     );
     let answer = parse_answer(&target.send(&token_case).await).expect("a token");
-    let token: Value = serde_json::from_str(&answer.body).unwrap();
-    let bearer = token["token"].as_str().expect("a token").to_owned();
-    let csr_1024 = include_str!("../../fixtures/pki/rsa1024.csr.pem");
-    let key = PersonalKey::generate().unwrap();
-    let csr_bob = pem_encode(
-        "CERTIFICATE REQUEST",
-        &make_csr(&key, "bob@contoso.com").unwrap(),
+    let token = TokenResponse::from_xml(&answer.body).expect("a token");
+    let entropy = vec![9u8; 32];
+    let ticket_case = case(
+        "web ticket",
+        To::Tls(HOSTS[3]),
+        soap_post(
+            paths::WS_FED_BEARER_PATH,
+            HOSTS[3],
+            &[],
+            WebTicketRequest {
+                to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer"
+                    .into(),
+                sts_lifetime: token.lifetime,
+                sts_token: token.token.clone(),
+                applies_to: "urn:x".into(),
+                claim: format!("sip:{alice}"),
+                entropy: entropy.clone(),
+                context: "c".into(),
+            }
+            .to_xml()
+            .as_bytes(),
+        ),
+        Expect::Status(200),
     );
+    let answer = parse_answer(&target.send(&ticket_case).await).expect("a ticket");
+    let ticket = WebTicketResponse::from_xml(&answer.body).expect("a ticket");
+    let proof_key = p_sha1(&entropy, &ticket.entropy, 32);
+    let csr_1024 = lyncsim_pki::pem_decode(
+        "CERTIFICATE REQUEST",
+        include_str!("../../fixtures/pki/rsa1024.csr.pem"),
+    )
+    .unwrap();
+    let key = PersonalKey::generate().unwrap();
+    let creds = Credentials {
+        token,
+        ticket,
+        proof_key,
+        csr_1024,
+        csr_bob: make_csr(&key, "bob@contoso.com").unwrap(),
+    };
 
-    let cases = corpus(&bearer, csr_1024, &csr_bob);
+    let cases = corpus(&creds);
     assert!(cases.len() >= 150, "{} cases", cases.len());
     let login_ip = target.hosts[HOSTS[1]];
     let mut failures = Vec::new();

@@ -13,6 +13,7 @@ mod hardening;
 mod harness;
 mod matrix;
 mod newcomer;
+mod protocol;
 mod service;
 mod signin;
 mod stubbed;

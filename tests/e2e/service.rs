@@ -7,7 +7,7 @@ use lyncsim_domain::{Os, Product};
 use lyncsim_pki::{PersonalKey, make_csr, pem_encode};
 use serde_json::Value;
 
-use crate::support::{World, password, sign_in};
+use crate::support::{World, sign_in};
 
 /// curl against one of the service's hosts, resolved to its loopback address.
 struct Curl<'a> {
@@ -22,9 +22,21 @@ impl Curl<'_> {
         Curl { world, root }
     }
 
-    /// POSTs `body` to `https://host/path`; returns the status and the parsed body.
-    fn post(&self, host: &str, path: &str, body: &str, bearer: Option<&str>) -> (u16, Value) {
-        self.post_with(host, path, body, bearer, &[])
+    /// POSTs `body`; returns the status and the body as text.
+    fn post_text(&self, host: &str, path: &str, body: &str) -> (u16, String) {
+        let info = self.world.info();
+        let (port, ip) = (info.https_port, info.hosts[host]);
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-X", "POST", "--cacert"])
+            .arg(&self.root)
+            .args(["--resolve", &format!("{host}:{port}:{ip}")])
+            .args(["--data-binary", body, "-w", "\n%{http_code}"])
+            .arg(format!("https://{host}:{port}{path}"))
+            .output()
+            .expect("curl is installed (.ci/run installs it)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (status.trim().parse().unwrap_or(0), body.to_owned())
     }
 
     /// The same with more curl arguments (a client certificate); status 0 when no HTTP
@@ -94,118 +106,55 @@ fn run(cmd: &mut Command) -> (u16, Value) {
     )
 }
 
-fn token_request(user: &str) -> String {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    serde_json::json!({
-        "user": user, "password": password(user), "timestamp_ms": now_ms as i64,
-        "client": { "product": "lync2013", "build": "15.0.4569.1503" }
-    })
-    .to_string()
-}
-
-const GAPC: &str = "/CertProv/CertProvisioningService.svc/GetAndPublishCert";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_csr_for_another_user_is_refused_and_the_service_keeps_serving() {
+async fn bad_input_gets_a_problem_or_a_fault_and_the_service_keeps_serving() {
     let world = World::start().await;
     let curl = Curl::new(&world);
-    let (status, token) = curl.post(
-        "login.microsoftonline.com",
-        "/RST2.srf",
-        &token_request("alice@contoso.com"),
-        None,
-    );
-    assert_eq!(status, 200, "{token}");
-    let token = token["token"].as_str().unwrap().to_owned();
-
-    let key = PersonalKey::generate().unwrap();
-    let csr = pem_encode(
-        "CERTIFICATE REQUEST",
-        &make_csr(&key, "bob@contoso.com").unwrap(),
-    );
-    let body = serde_json::json!({ "csr_pem": csr }).to_string();
-    let (status, problem) = curl.post("pool-a.online.lync.com", GAPC, &body, Some(&token));
-    assert_eq!(status, 403, "{problem}");
-    assert_eq!(problem["type"], "urn:lyncsim:problem:forbidden");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("CN=sip:bob@contoso.com is not the signed-in user sip:alice@contoso.com"),
-        "{problem}"
-    );
-
-    // The same request for the right subject, in DER, is served.
-    let der = make_csr(&key, "alice@contoso.com").unwrap();
-    use base64::Engine;
-    let body = serde_json::json!({ "csr_der_base64": base64::engine::general_purpose::STANDARD.encode(der) }).to_string();
-    let (status, issued) = curl.post("pool-a.online.lync.com", GAPC, &body, Some(&token));
-    assert_eq!(status, 200, "{issued}");
-    assert!(
-        issued["certificate_pem"]
-            .as_str()
-            .unwrap()
-            .starts_with("-----BEGIN CERTIFICATE-----")
-    );
-
-    // Bad input of every kind gets a 4xx problem document.
-    for (host, path, body, bearer, expected) in [
+    let gapc = "/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1";
+    // Bad input of every kind: the protocol's endpoints answer with their SOAP fault (500),
+    // the others with a 4xx problem document.
+    for (host, path, body, expected) in [
+        ("pool-a.online.lync.com", gapc, "{not xml", 500),
+        ("pool-a.online.lync.com", gapc, "<a/>", 500),
         (
             "pool-a.online.lync.com",
-            GAPC,
-            "{not json",
-            Some(token.as_str()),
-            400,
+            "/WebTicket/WebTicketService.svc/WsFedBearer",
+            "<a/>",
+            500,
         ),
-        (
-            "pool-a.online.lync.com",
-            GAPC,
-            r#"{"csr_pem":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}"#,
-            Some(token.as_str()),
-            400,
-        ),
-        (
-            "pool-a.online.lync.com",
-            GAPC,
-            "{}",
-            Some("not.a.token"),
-            401,
-        ),
-        ("pool-a.online.lync.com", GAPC, "{}", None, 401),
         (
             "login.microsoftonline.com",
             "/RST2.srf",
             r#"{"user":1}"#,
-            None,
-            400,
+            500,
         ),
-        ("login.microsoftonline.com", "/nowhere", "{}", None, 404),
+        ("login.microsoftonline.com", "/nowhere", "{}", 404),
         (
             "pool-a.online.lync.com",
             "/sip/register",
             r#"{"user":"alice@contoso.com","client":{"product":"lync2013","build":"15.0.1"}}"#,
-            None,
-            401,
+            400,
         ),
     ] {
-        let (status, problem) = curl.post(host, path, body, bearer);
-        assert_eq!(status, expected, "{host}{path} {body}: {problem}");
-        assert!(
-            problem["detail"].is_string(),
-            "{host}{path}: not a problem document: {problem}"
-        );
+        let (status, text) = curl.post_text(host, path, body);
+        assert_eq!(status, expected, "{host}{path} {body}: {text}");
+        if expected == 500 {
+            assert!(
+                text.contains("Fault>"),
+                "{host}{path}: not a SOAP fault: {text}"
+            );
+        } else {
+            let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            assert!(
+                problem["detail"].is_string(),
+                "{host}{path}: not a problem document: {text}"
+            );
+        }
     }
 
     // Still serving: a real client signs in.
     let profile = world.profile("after", Product::Lync2013, Os::Win7);
     assert!(sign_in(&profile, "alice@contoso.com").await.is_ok());
-    let journal = world.journal().await;
-    assert!(journal.iter().any(
-        |e| e.endpoint == "GetAndPublishCert" && e.reason.contains("is not the signed-in user")
-    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,32 +222,19 @@ async fn the_admin_api_adds_users_and_sets_the_clock() {
     );
 }
 
-/// A personal certificate for `user` from the service, and its key, as PEM files for curl.
+/// A personal certificate for `user` from the service (by hand, over the real protocol), and
+/// its key, as PEM files for curl.
 fn provision(curl: &Curl<'_>, user: &str, dir: &std::path::Path) -> (String, String, PersonalKey) {
-    let (_, token) = curl.post(
-        "login.microsoftonline.com",
-        "/RST2.srf",
-        &token_request(user),
-        None,
-    );
-    let token = token["token"].as_str().expect("a token").to_owned();
-    let key = PersonalKey::generate().unwrap();
-    let csr = pem_encode("CERTIFICATE REQUEST", &make_csr(&key, user).unwrap());
     let pool = if user.starts_with("carol") {
         "pool-b"
     } else {
         "pool-a"
     };
-    let (status, issued) = curl.post(
-        &format!("{pool}.online.lync.com"),
-        GAPC,
-        &serde_json::json!({ "csr_pem": csr }).to_string(),
-        Some(&token),
-    );
-    assert_eq!(status, 200, "{issued}");
+    let by_hand = crate::protocol::Curl::new(curl.world);
+    let (der, key) = crate::protocol::provision(&by_hand, user, pool);
     let cert = dir.join(format!("{user}.crt.pem"));
     let key_file = dir.join(format!("{user}.key.pem"));
-    std::fs::write(&cert, issued["certificate_pem"].as_str().unwrap()).unwrap();
+    std::fs::write(&cert, pem_encode("CERTIFICATE", &der)).unwrap();
     std::fs::write(&key_file, pem_encode("PRIVATE KEY", &key.pkcs8_der())).unwrap();
     (
         cert.to_string_lossy().into_owned(),

@@ -1,5 +1,6 @@
-//! The client against stubbed endpoints (wiremock): a cut-off GetAndPublishCert response,
-//! garbage JSON, a 503, a certificate for the wrong subject. Each fails at the right stage with
+//! The client against stubbed endpoints (wiremock) that answer with the real protocol's
+//! documents: a cut-off GetAndPublishCert response, garbage XML, a 503, a certificate for the
+//! wrong subject. Each fails at the right stage with
 //! the right text, and none damages the profile, except Lync 2010's deliberate post-outage
 //! defect.
 //!
@@ -13,9 +14,13 @@ use std::sync::Arc;
 use lyncsim_client::{CachedRecord, InitOptions, Profile, SignInRequest};
 use lyncsim_domain::{ErrorId, Os, Product, Stage};
 use lyncsim_pki::{Authority, AuthorityKind};
-use lyncsim_wire::{
-    CertRequest, CertResponse, HomePool, Registered, ServiceInfo, TokenResponse, paths,
+use lyncsim_wire::autodiscover::{self, Access};
+use lyncsim_wire::pool::{
+    CertProvMex, CertResponse, ReceivedCertRequest, WebTicket, WebTicketMex, WebTicketResponse,
 };
+use lyncsim_wire::sts::{EncryptedToken, RealmInfo, TokenResponse};
+use lyncsim_wire::wsse::Lifetime;
+use lyncsim_wire::{Registered, ServiceInfo, paths};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -145,10 +150,9 @@ struct Issue {
 
 impl Respond for Issue {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: CertRequest = serde_json::from_slice(&request.body).unwrap();
-        let der = lyncsim_pki::pem_decode("CERTIFICATE REQUEST", body.csr_pem.as_deref().unwrap())
-            .unwrap();
-        let mut req = lyncsim_pki::parse_csr(&der).unwrap();
+        let body =
+            ReceivedCertRequest::from_xml(std::str::from_utf8(&request.body).unwrap()).unwrap();
+        let mut req = lyncsim_pki::parse_csr(&body.csr_der).unwrap();
         if let Some(subject) = self.subject {
             req.subject_cn = subject.to_owned();
         }
@@ -156,10 +160,11 @@ impl Respond for Issue {
             .ca
             .issue_personal(&req, now(), 180 * 24 * 3600)
             .unwrap();
-        ResponseTemplate::new(200).set_body_json(CertResponse {
-            certificate_pem: issued.pem,
-            issuer_pem: self.ca.cert_pem(),
-        })
+        xml(CertResponse {
+            cert_der: issued.der,
+            request_id: body.request_id,
+        }
+        .to_xml())
     }
 }
 
@@ -173,26 +178,74 @@ async fn machine(
 ) -> (Profile, MockServer) {
     let mock = MockServer::start().await;
     let ca = Arc::new(Authority::generate(AuthorityKind::CommunicationsServer, now(), 1).unwrap());
-    let home = HomePool {
-        user: USER.into(),
-        pool: "pool-a.online.lync.com".into(),
+    let root = autodiscover::Root {
+        user: Some(format!(
+            "https://lyncdiscover.contoso.com{}?sipuri=sip:{USER}",
+            paths::AUTODISCOVER_USER
+        )),
+        redirect: None,
     };
-    for p in [paths::AUTODISCOVER, paths::DIRECTOR] {
-        Mock::given(method("GET"))
+    let pool = Access {
+        fqdn: "pool-a.online.lync.com".into(),
+        port: 443,
+    };
+    let home = autodiscover::User {
+        internal: pool.clone(),
+        external: pool,
+        redirect: None,
+    };
+    let life = Lifetime {
+        created_ms: now() * 1000,
+        expires_ms: (now() + 3600) * 1000,
+    };
+    let token = TokenResponse {
+        lifetime: life,
+        applies_to: "urn:x".into(),
+        token: EncryptedToken {
+            key_name: "stub".into(),
+            cipher: vec![1; 48],
+        },
+    };
+    let realm = RealmInfo {
+        login: USER.into(),
+        domain: "contoso.com".into(),
+        namespace_type: "Managed".into(),
+        sts_auth_url: None,
+    };
+    let base = "https://pool-a.online.lync.com";
+    let cert_mex = CertProvMex {
+        web_ticket_service: format!("{base}{}", paths::WEB_TICKET_PATH),
+        address: format!("{base}{}", paths::CERT_PROV_PROOF_PATH),
+    };
+    let ticket_mex = WebTicketMex {
+        ws_fed_bearer: format!("{base}{}", paths::WS_FED_BEARER_PATH),
+    };
+    let ticket = WebTicket {
+        assertion_id: "uuid-stub".into(),
+        issuer: "stub".into(),
+        user: format!("sip:{USER}"),
+        lifetime: life,
+        key_cipher: vec![2; 40],
+    };
+    let ticket = WebTicketResponse::new(&ticket, vec![3; 32]);
+    let mex_cert = format!("{}/mex", paths::CERT_PROV_PATH);
+    let mex_ticket = format!("{}/mex", paths::WEB_TICKET_PATH);
+    for (verb, p, body) in [
+        ("GET", paths::AUTODISCOVER, root.to_xml()),
+        ("GET", paths::AUTODISCOVER_USER, home.to_xml()),
+        ("GET", paths::DIRECTOR, home.to_xml()),
+        ("GET", paths::REALM, realm.to_xml()),
+        ("POST", paths::TOKEN, token.to_xml()),
+        ("GET", mex_cert.as_str(), cert_mex.to_xml()),
+        ("GET", mex_ticket.as_str(), ticket_mex.to_xml()),
+        ("POST", paths::WS_FED_BEARER_PATH, ticket.to_xml()),
+    ] {
+        Mock::given(method(verb))
             .and(path(p))
-            .respond_with(ResponseTemplate::new(200).set_body_json(&home))
+            .respond_with(xml(body))
             .mount(&mock)
             .await;
     }
-    let token = TokenResponse {
-        token: "stub.token.value".into(),
-        expires: now() + 3600,
-    };
-    Mock::given(method("POST"))
-        .and(path(paths::TOKEN))
-        .respond_with(ResponseTemplate::new(200).set_body_json(&token))
-        .mount(&mock)
-        .await;
     let registered = Registered {
         user: USER.into(),
         pool: "pool-a.online.lync.com".into(),
@@ -204,7 +257,7 @@ async fn machine(
         .mount(&mock)
         .await;
     Mock::given(method("POST"))
-        .and(path(paths::GET_AND_PUBLISH_CERT))
+        .and(path(paths::CERT_PROV_PROOF_PATH))
         .respond_with(Issue {
             ca: ca.clone(),
             subject: None,
@@ -213,7 +266,7 @@ async fn machine(
         .with_priority(1)
         .mount(&mock)
         .await;
-    let bad = Mock::given(method("POST")).and(path(paths::GET_AND_PUBLISH_CERT));
+    let bad = Mock::given(method("POST")).and(path(paths::CERT_PROV_PROOF_PATH));
     match bad_cert {
         ResponseTemplateOrIssue::Template(t) => {
             bad.respond_with(t).with_priority(2).mount(&mock).await
@@ -289,6 +342,10 @@ async fn machine(
         .update_machine(|m| m.clock_offset_secs = 200 * 86400)
         .unwrap();
     (profile, mock)
+}
+
+fn xml(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body, "text/xml; charset=utf-8")
 }
 
 enum ResponseTemplateOrIssue {
@@ -370,9 +427,9 @@ async fn a_cut_off_certificate_response_cannot_be_reached_and_only_lync_2010_is_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_json_from_get_and_publish_cert_is_a_certificate_problem() {
+async fn garbage_xml_from_get_and_publish_cert_is_a_certificate_problem() {
     let garbage =
-        ResponseTemplate::new(200).set_body_raw("{\"certificate_pem\": 12, ", "application/json");
+        ResponseTemplate::new(200).set_body_raw("<s:Envelope xmlns:s='x'><s:Body><Get", "text/xml");
     let (f, unchanged) = provision_fails(
         Product::Lync2013,
         ResponseTemplateOrIssue::Template(garbage),

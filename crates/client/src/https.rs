@@ -1,6 +1,7 @@
 //! The client's HTTPS: a TCP connection to the address the resolver gave, TLS with the
 //! machine's trusted roots (and the personal certificate for the registrar), one HTTP/1.1
-//! request with a JSON body. Every failure is classified by what happened on the socket.
+//! request. Every failure is classified by what happened on the socket, or by the refusal the
+//! service sent (a SOAP fault, a problem document).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use hyper::{Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use lyncsim_domain::FailureKind;
 use lyncsim_wire::Problem;
+use lyncsim_wire::fault::SoapFault;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use serde::Serialize;
@@ -33,6 +35,8 @@ pub(crate) enum HttpFailure {
     TlsAlert(String),
     /// The client did not trust the server, or could not use its own certificate.
     Tls(String),
+    /// A SOAP fault: the service understood the request and refused it.
+    Fault(String),
     /// A 4xx with the service's problem document.
     Refusal {
         status: u16,
@@ -55,7 +59,9 @@ impl HttpFailure {
             | HttpFailure::Reset(_)
             | HttpFailure::CutOff(_)
             | HttpFailure::Unavailable { .. } => FailureKind::Unreachable,
-            HttpFailure::TlsAlert(_) | HttpFailure::Refusal { .. } => FailureKind::Rejected,
+            HttpFailure::TlsAlert(_) | HttpFailure::Refusal { .. } | HttpFailure::Fault(_) => {
+                FailureKind::Rejected
+            }
             HttpFailure::Tls(_) => FailureKind::Rejected,
             HttpFailure::BadResponse(_) => FailureKind::BadResponse,
         }
@@ -69,6 +75,7 @@ impl HttpFailure {
             HttpFailure::CutOff(d) => format!("response cut off ({d})"),
             HttpFailure::TlsAlert(d) => format!("the server refused the TLS handshake: {d}"),
             HttpFailure::Tls(d) => format!("TLS failed: {d}"),
+            HttpFailure::Fault(d) => d.clone(),
             HttpFailure::Refusal { status, detail } => format!("HTTP {status}: {detail}"),
             HttpFailure::Unavailable { status, detail } => format!("HTTP {status}: {detail}"),
             HttpFailure::BadResponse(d) => format!("unusable response: {d}"),
@@ -92,46 +99,52 @@ impl Target {
     }
 }
 
-/// One request: what is sent, with which credentials.
-pub(crate) struct Call<'a, B> {
+/// One request: what is sent, with which headers and credentials.
+pub(crate) struct Call<'a> {
     method: Method,
     path: &'a str,
-    bearer: Option<&'a str>,
-    body: Option<&'a B>,
+    body: Option<(&'static str, Vec<u8>)>,
+    headers: Vec<(header::HeaderName, String)>,
     auth: Option<&'a ClientAuth>,
 }
 
-impl<'a> Call<'a, ()> {
+impl<'a> Call<'a> {
     /// A GET with no body.
     pub(crate) fn get(path: &'a str) -> Self {
         Call {
             method: Method::GET,
             path,
-            bearer: None,
             body: None,
+            headers: Vec::new(),
             auth: None,
         }
     }
-}
 
-impl<'a, B> Call<'a, B> {
-    /// A POST of `body` as JSON.
-    pub(crate) fn post(path: &'a str, body: &'a B) -> Self {
+    /// A POST of `body` labelled `media`.
+    pub(crate) fn post(path: &'a str, media: &'static str, body: String) -> Self {
         Call {
             method: Method::POST,
-            path,
-            bearer: None,
-            body: Some(body),
-            auth: None,
+            body: Some((media, body.into_bytes())),
+            ..Call::get(path)
         }
     }
 
-    /// With `Authorization: Bearer <token>`.
-    pub(crate) fn with_bearer(self, token: &'a str) -> Self {
+    /// A POST of `body` as JSON.
+    pub(crate) fn post_json<B: Serialize>(path: &'a str, body: &B) -> Self {
         Call {
-            bearer: Some(token),
-            ..self
+            method: Method::POST,
+            body: Some((
+                "application/json",
+                serde_json::to_vec(body).unwrap_or_default(),
+            )),
+            ..Call::get(path)
         }
+    }
+
+    /// With one more header (a second value of `User-Agent` replaces the client's own).
+    pub(crate) fn header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// Over mutual TLS with a personal certificate.
@@ -143,10 +156,31 @@ impl<'a, B> Call<'a, B> {
     }
 }
 
-/// The client's TLS settings.
+/// A successful answer.
+pub(crate) struct Reply {
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    /// The body as text.
+    pub(crate) fn text(&self, target: &Target) -> Result<String, HttpFailure> {
+        String::from_utf8(self.body.to_vec()).map_err(|_| {
+            HttpFailure::BadResponse(format!("{}: the body is not UTF-8", target.host))
+        })
+    }
+
+    /// The body as JSON.
+    pub(crate) fn json<T: DeserializeOwned>(&self, target: &Target) -> Result<T, HttpFailure> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| HttpFailure::BadResponse(format!("{}: {e}", target.host)))
+    }
+}
+
+/// The client's TLS settings and how it names itself.
 pub(crate) struct Https {
     provider: Arc<rustls::crypto::CryptoProvider>,
     roots: Arc<RootCertStore>,
+    user_agent: String,
 }
 
 /// A personal certificate and its private key, for mutual TLS.
@@ -156,7 +190,7 @@ pub(crate) struct ClientAuth {
 }
 
 impl Https {
-    pub(crate) fn new(trusted_roots_pem: &[String]) -> Result<Https, String> {
+    pub(crate) fn new(trusted_roots_pem: &[String], user_agent: String) -> Result<Https, String> {
         let mut roots = RootCertStore::empty();
         for pem in trusted_roots_pem {
             let der = lyncsim_pki::pem_decode("CERTIFICATE", pem).map_err(|e| e.to_string())?;
@@ -167,6 +201,7 @@ impl Https {
         Ok(Https {
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
             roots: Arc::new(roots),
+            user_agent,
         })
     }
 
@@ -192,12 +227,12 @@ impl Https {
         Ok(config)
     }
 
-    /// Sends one request and parses a JSON answer.
-    pub(crate) async fn request<B: Serialize, T: DeserializeOwned>(
+    /// Sends one request: a 2xx answer is the reply, anything else a failure.
+    pub(crate) async fn request(
         &self,
         target: &Target,
-        call: Call<'_, B>,
-    ) -> Result<T, HttpFailure> {
+        call: Call<'_>,
+    ) -> Result<Reply, HttpFailure> {
         let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(target, call))
             .await
             .map_err(|_| {
@@ -207,8 +242,10 @@ impl Https {
                 ))
             })??;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| HttpFailure::BadResponse(format!("{}: {e}", target.host)));
+            return Ok(Reply { body: bytes });
+        }
+        if let Ok(Some(fault)) = SoapFault::from_xml(&String::from_utf8_lossy(&bytes)) {
+            return Err(HttpFailure::Fault(fault.describe()));
         }
         let detail = serde_json::from_slice::<Problem>(&bytes)
             .map(|p| p.detail)
@@ -231,10 +268,10 @@ impl Https {
         }
     }
 
-    async fn exchange<B: Serialize>(
+    async fn exchange(
         &self,
         target: &Target,
-        call: Call<'_, B>,
+        call: Call<'_>,
     ) -> Result<(StatusCode, Bytes), HttpFailure> {
         let where_ = format!("{} at {}", target.host, target.addr);
         let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
@@ -254,20 +291,22 @@ impl Https {
             .await
             .map_err(|e| hyper_failure(&e, &where_))?;
         let driver = tokio::spawn(conn);
-        let payload = match call.body {
-            Some(b) => Bytes::from(
-                serde_json::to_vec(b).map_err(|e| HttpFailure::BadResponse(e.to_string()))?,
-            ),
-            None => Bytes::new(),
+        let (media, payload) = match call.body {
+            Some((media, b)) => (Some(media), Bytes::from(b)),
+            None => (None, Bytes::new()),
         };
         let mut req = Request::builder()
             .method(call.method)
             .uri(call.path)
-            .header(header::HOST, &target.host)
-            .header(header::USER_AGENT, "UCCAPI/lyncsim")
-            .header(header::CONTENT_TYPE, "application/json");
-        if let Some(token) = call.bearer {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            .header(header::HOST, &target.host);
+        if !call.headers.iter().any(|(n, _)| n == header::USER_AGENT) {
+            req = req.header(header::USER_AGENT, &self.user_agent);
+        }
+        if let Some(media) = media {
+            req = req.header(header::CONTENT_TYPE, media);
+        }
+        for (name, value) in call.headers {
+            req = req.header(name, value);
         }
         let req = req
             .body(Full::new(payload))

@@ -1,16 +1,27 @@
 //! One sign-in, stage by stage, as the real client does it.
 //!
-//! credentials → resolve → discover (unless the endpoint cache names the home pool) → token
-//! (every time; through the Sign-In Assistant on Lync 2010) → certificate (the stored one
-//! unless it expired by the machine's clock, else key container → CSR → GetAndPublishCert) →
-//! register over mutual TLS → endpoint cache. Neither product replaces an unexpired stored
-//! certificate by itself, even one the registrar rejects.
+//! credentials → resolve → discover (unless the endpoint cache names the home pool:
+//! Autodiscover's root and User resources on Lync 2013, the director found by SRV on Lync 2010)
+//! → token (every time: the realm, then RST2.srf with a UsernameToken and a timestamp from the
+//! machine's clock; through the Sign-In Assistant on Lync 2010) → certificate (the stored one
+//! unless it expired by the machine's clock, else key container → CSR → certificate
+//! provisioning's metadata → a web ticket for the STS's token → GetAndPublishCert signed with
+//! the ticket's proof key) → register over mutual TLS → endpoint cache. Neither product
+//! replaces an unexpired stored certificate by itself, even one the registrar rejects.
+//!
+//! Every message is the real one, written and read through `lyncsim_wire`; the trace names
+//! each (never a password).
 
+use hyper::header;
 use lyncsim_domain::{ErrorId, FailureKind, Skew, Stage};
-use lyncsim_wire::{
-    CertRequest, CertResponse, ClientInfo, HomePool, RegisterRequest, Registered, TokenRequest,
-    TokenResponse, paths,
+use lyncsim_wire::agent::UserAgent;
+use lyncsim_wire::autodiscover;
+use lyncsim_wire::pool::{
+    CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest, WebTicketResponse,
 };
+use lyncsim_wire::sts::{self, RealmInfo, TokenRequest, TokenResponse};
+use lyncsim_wire::wsse::{Lifetime, format_time, p_sha1};
+use lyncsim_wire::{ClientInfo, RegisterRequest, Registered, paths};
 use serde::Serialize;
 
 use crate::certstore;
@@ -150,6 +161,43 @@ macro_rules! stage {
     };
 }
 
+/// The web ticket service's `AppliesTo` for the STS: Lync's web authentication component.
+const LYNC_WEB_AUTH: &str = "urn:component:Microsoft.Rtc.WebAuthentication.2010";
+/// How long the client says its STS request is good for.
+const REQUEST_LIFETIME_MS: i64 = 5 * 60 * 1000;
+
+/// Who is signing in, once the address and password are known.
+struct Who {
+    user: String,
+    domain: String,
+    password: String,
+}
+
+/// An absolute URL a document gave: its host, port (when written) and path with query.
+struct Url {
+    host: String,
+    port: Option<u16>,
+    path: String,
+}
+
+impl Url {
+    fn parse(url: &str) -> Option<Url> {
+        let uri: hyper::Uri = url.parse().ok()?;
+        if uri.scheme_str() != Some("https") {
+            return None;
+        }
+        Some(Url {
+            host: uri.host()?.to_owned(),
+            port: uri.port_u16(),
+            path: uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+                .to_owned(),
+        })
+    }
+}
+
 impl Run<'_, '_> {
     fn step(&mut self, stage: Stage, text: impl AsRef<str>) {
         self.trace.line(format!("[{stage}] {}", text.as_ref()));
@@ -167,6 +215,15 @@ impl Run<'_, '_> {
 
     async fn resolve(&mut self, stage: Stage, host: &str) -> Result<Target, SignInFailure> {
         let port = self.profile.machine().network.https_port;
+        self.resolve_port(stage, host, port).await
+    }
+
+    async fn resolve_port(
+        &mut self,
+        stage: Stage,
+        host: &str,
+        port: u16,
+    ) -> Result<Target, SignInFailure> {
         let resolver = self
             .resolver
             .as_mut()
@@ -190,200 +247,40 @@ impl Run<'_, '_> {
         }
     }
 
-    async fn stages(&mut self, request: &SignInRequest) -> anyhow::Result<Outcome> {
-        let profile = self.profile;
-        let machine = profile.machine();
-        let layout = profile.layout();
-        let user = request.user.trim().trim_start_matches("sip:").to_owned();
-        let Some((_, domain)) = user.split_once('@') else {
-            anyhow::bail!("sign-in address {user:?} is not of the form name@domain");
+    /// The target of a URL a service document gave: `near` when it names the same host.
+    async fn follow(
+        &mut self,
+        stage: Stage,
+        what: &str,
+        url: &str,
+        near: &Target,
+    ) -> Result<(Target, String), SignInFailure> {
+        let Some(parsed) = Url::parse(url) else {
+            return Err(self.fail(SignInFailure::new(
+                stage,
+                FailureKind::BadResponse,
+                format!("{what} gave {url:?}, which is not an https URL"),
+            )));
         };
-        let domain = domain.to_ascii_lowercase();
-        let key = profile.master_key();
-        let client = ClientInfo {
-            product: machine.product,
-            build: machine.build.clone(),
-        };
-
-        // Credentials: the typed password, else the one saved in Credential Manager.
-        let password = match &request.password {
-            Some(p) => p.clone(),
-            None => match credman::read_lync_password(layout, &key, &user) {
-                Ok(Some(p)) => {
-                    self.step(
-                        Stage::Credentials,
-                        format!("using the saved credential {}", credman::lync_target(&user)),
-                    );
-                    p
-                }
-                Ok(None) => anyhow::bail!(
-                    "no password: pass --password, or sign in once with --save-password"
-                ),
-                Err(reason) => {
-                    return Ok(Err(self.fail(SignInFailure::new(
-                        Stage::Credentials,
-                        FailureKind::Unreadable,
-                        reason,
-                    ))));
-                }
-            },
-        };
-
-        let https = match Https::new(&machine.trusted_roots) {
-            Ok(h) => h,
-            Err(e) => anyhow::bail!("the machine's trusted roots are unusable: {e}"),
-        };
-        self.https = Some(https);
-        self.resolver = Some(Resolver::new(
-            layout,
-            machine.network.dns_server,
-            machine.now(),
-        ));
-
-        // Discover: the endpoint cache, else Autodiscover (2013) or the director via SRV (2010).
-        let home_pool = match endpoint_cache::read(layout, &user) {
-            Some(cache) => {
-                self.step(
-                    Stage::Discover,
-                    format!("endpoint cache names home pool {}", cache.home_pool),
-                );
-                cache.home_pool
-            }
-            None => stage!(self.discover(&user, &domain).await),
-        };
-
-        // Token, on every sign-in, stamped with the machine's clock.
-        let sts = stage!(
-            self.resolve(Stage::Token, "login.microsoftonline.com")
-                .await
-        );
-        let timestamp_ms = machine.now_ms();
-        let token_request = TokenRequest {
-            user: user.clone(),
-            password: password.clone(),
-            timestamp_ms,
-            client: client.clone(),
-            sign_in_assistant: machine.sign_in_assistant.clone(),
-        };
-        let via = if machine.product.uses_sign_in_assistant() {
-            format!(
-                " through the Sign-In Assistant {}",
-                machine
-                    .sign_in_assistant
-                    .as_ref()
-                    .map(|b| b.to_string())
-                    .unwrap_or_default()
-            )
+        let target = if parsed.host.eq_ignore_ascii_case(&near.host) {
+            near.clone()
         } else {
-            String::new()
+            let port = parsed
+                .port
+                .unwrap_or(self.profile.machine().network.https_port);
+            self.resolve_port(stage, &parsed.host, port).await?
         };
-        self.step(
-            Stage::Token,
-            format!(
-                "requesting a token{via}, timestamp {}",
-                rfc3339(timestamp_ms.div_euclid(1000))
-            ),
-        );
-        let token: TokenResponse = stage!(
-            self.call(
-                Stage::Token,
-                "STS",
-                &sts,
-                Call::post(paths::TOKEN, &token_request)
-            )
-            .await
-        );
-        self.step(
-            Stage::Token,
-            format!("token received, expires {}", rfc3339(token.expires)),
-        );
-
-        // Certificate: the stored one unless expired, else a new one.
-        let pool = stage!(self.resolve(Stage::Certificate, &home_pool).await);
-        // The stored certificate is only usable with its private key: a locked container fails
-        // the sign-in, a missing one means the certificate is useless and a new one is needed.
-        let stored = match stage!(self.stored_certificate(&user)) {
-            Some(der) => match keycontainer::open(layout, &key, &user, &machine.machine_guid) {
-                Ok(Some(k)) => Some((der, k)),
-                Ok(None) => {
-                    self.step(
-                        Stage::Certificate,
-                        "the stored certificate has no private key (its RSA key container is gone): requesting a new one",
-                    );
-                    None
-                }
-                Err(reason) => {
-                    return Ok(Err(self.fail(SignInFailure::new(
-                        Stage::Certificate,
-                        FailureKind::Unreadable,
-                        reason,
-                    ))));
-                }
-            },
-            None => None,
-        };
-        let (cert_der, container_key, new_certificate) = match stored {
-            Some((der, k)) => (der, k, false),
-            None => {
-                let (der, k) = stage!(self.provision(&user, &pool, &token.token, &key).await);
-                (der, k, true)
-            }
-        };
-        let thumbprint = lyncsim_pki::thumbprint(&cert_der);
-
-        // Register over mutual TLS.
-        let auth = ClientAuth {
-            cert_der,
-            key_pkcs8: container_key.pkcs8_der(),
-        };
-        let register = RegisterRequest {
-            user: user.clone(),
-            client,
-        };
-        self.step(
-            Stage::Register,
-            format!("REGISTER sip:{user} at {home_pool} with certificate {thumbprint}"),
-        );
-        let registered: Registered = stage!(
-            self.call(
-                Stage::Register,
-                "registrar",
-                &pool,
-                Call::post(paths::REGISTER, &register).with_certificate(&auth)
-            )
-            .await
-        );
-
-        endpoint_cache::write(
-            layout,
-            &EndpointCache {
-                user: user.clone(),
-                home_pool: home_pool.clone(),
-                written: rfc3339(machine.now()),
-            },
-        )?;
-        if request.save_password {
-            credman::save_lync_password(layout, &key, &user, &password, rfc3339(machine.now()))?;
-            self.step(
-                Stage::Credentials,
-                format!("saved the password as {}", credman::lync_target(&user)),
-            );
-        }
-        Ok(Ok(SignedIn {
-            user: registered.user,
-            pool: registered.pool,
-            certificate: thumbprint,
-            new_certificate,
-        }))
+        Ok((target, parsed.path))
     }
 
-    async fn call<B: Serialize, T: serde::de::DeserializeOwned>(
+    /// One request; its failure is this stage's, traced.
+    async fn call(
         &mut self,
         stage: Stage,
         what: &str,
         target: &Target,
-        call: Call<'_, B>,
-    ) -> Result<T, SignInFailure> {
+        call: Call<'_>,
+    ) -> Result<crate::https::Reply, SignInFailure> {
         let Some(https) = &self.https else {
             return Err(SignInFailure::new(
                 stage,
@@ -397,17 +294,172 @@ impl Run<'_, '_> {
         }
     }
 
-    async fn discover(&mut self, user: &str, domain: &str) -> Result<String, SignInFailure> {
-        let machine = self.profile.machine();
+    /// A request whose answer is one of the protocol's XML documents, read by `read`.
+    async fn exchange<T>(
+        &mut self,
+        stage: Stage,
+        what: &str,
+        target: &Target,
+        call: Call<'_>,
+        read: impl FnOnce(&str) -> Result<T, lyncsim_wire::WireError>,
+    ) -> Result<T, SignInFailure> {
+        let reply = self.call(stage, what, target, call).await?;
+        let parsed = reply.text(target).and_then(|text| {
+            read(&text).map_err(|e| HttpFailure::BadResponse(format!("{}: {e}", target.host)))
+        });
+        parsed.map_err(|e| self.fail(SignInFailure::http(stage, what, e)))
+    }
+
+    async fn stages(&mut self, request: &SignInRequest) -> anyhow::Result<Outcome> {
+        let profile = self.profile;
+        let machine = profile.machine();
+        let who = match self.credentials(request)? {
+            Ok(who) => who,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let user = who.user.as_str();
+        let https = match Https::new(&machine.trusted_roots, user_agent(machine, false)) {
+            Ok(h) => h,
+            Err(e) => anyhow::bail!("the machine's trusted roots are unusable: {e}"),
+        };
+        self.https = Some(https);
+        self.resolver = Some(Resolver::new(
+            profile.layout(),
+            machine.network.dns_server,
+            machine.now(),
+        ));
+
+        let home_pool = stage!(self.home_pool(user, &who.domain).await);
+        let token = stage!(self.token(&who).await);
+        let pool = stage!(self.resolve(Stage::Certificate, &home_pool).await);
+        let (cert_der, key, new_certificate) = stage!(self.certificate(user, &pool, &token).await);
+        let registered = stage!(self.register(user, &pool, cert_der.clone(), &key).await);
+
+        let layout = profile.layout();
+        endpoint_cache::write(
+            layout,
+            &EndpointCache {
+                user: user.to_owned(),
+                home_pool: home_pool.clone(),
+                written: rfc3339(machine.now()),
+            },
+        )?;
+        if request.save_password {
+            let master = profile.master_key();
+            credman::save_lync_password(
+                layout,
+                &master,
+                user,
+                &who.password,
+                rfc3339(machine.now()),
+            )?;
+            self.step(
+                Stage::Credentials,
+                format!("saved the password as {}", credman::lync_target(user)),
+            );
+        }
+        Ok(Ok(SignedIn {
+            user: registered.user,
+            pool: registered.pool,
+            certificate: lyncsim_pki::thumbprint(&cert_der),
+            new_certificate,
+        }))
+    }
+
+    /// Credentials: the typed password, else the one saved in Credential Manager.
+    fn credentials(
+        &mut self,
+        request: &SignInRequest,
+    ) -> anyhow::Result<Result<Who, SignInFailure>> {
+        let profile = self.profile;
+        let user = request.user.trim().trim_start_matches("sip:").to_owned();
+        let Some((_, domain)) = user.split_once('@') else {
+            anyhow::bail!("sign-in address {user:?} is not of the form name@domain");
+        };
+        let domain = domain.to_ascii_lowercase();
+        let password = match &request.password {
+            Some(p) => p.clone(),
+            None => {
+                match credman::read_lync_password(profile.layout(), &profile.master_key(), &user) {
+                    Ok(Some(p)) => {
+                        self.step(
+                            Stage::Credentials,
+                            format!("using the saved credential {}", credman::lync_target(&user)),
+                        );
+                        p
+                    }
+                    Ok(None) => anyhow::bail!(
+                        "no password: pass --password, or sign in once with --save-password"
+                    ),
+                    Err(reason) => {
+                        return Ok(Err(self.fail(SignInFailure::new(
+                            Stage::Credentials,
+                            FailureKind::Unreadable,
+                            reason,
+                        ))));
+                    }
+                }
+            }
+        };
+        Ok(Ok(Who {
+            user,
+            domain,
+            password,
+        }))
+    }
+
+    /// Discover: the endpoint cache, else Autodiscover (2013) or the director via SRV (2010).
+    async fn home_pool(&mut self, user: &str, domain: &str) -> Result<String, SignInFailure> {
+        if let Some(cache) = endpoint_cache::read(self.profile.layout(), user) {
+            self.step(
+                Stage::Discover,
+                format!("endpoint cache names home pool {}", cache.home_pool),
+            );
+            return Ok(cache.home_pool);
+        }
         let query = format!("?sipuri=sip:{user}");
-        let (target, path, what) = match machine.product {
+        let (what, found) = match self.profile.machine().product {
             lyncsim_domain::Product::Lync2013 => {
                 let host = format!("lyncdiscover.{domain}");
-                (
-                    self.resolve(Stage::Discover, &host).await?,
-                    format!("{}{query}", paths::AUTODISCOVER),
-                    "Autodiscover",
-                )
+                let target = self.resolve(Stage::Discover, &host).await?;
+                let root_path = format!("{}{query}", paths::AUTODISCOVER);
+                self.step(
+                    Stage::Discover,
+                    format!(
+                        "GET https://{host}{root_path} (Accept: {})",
+                        autodiscover::MEDIA_XML
+                    ),
+                );
+                let root = self
+                    .exchange(
+                        Stage::Discover,
+                        "Autodiscover",
+                        &target,
+                        discover_get(&root_path),
+                        autodiscover::Root::from_xml,
+                    )
+                    .await?;
+                let Some(href) = root.user else {
+                    return Err(self.fail(SignInFailure::new(
+                        Stage::Discover,
+                        FailureKind::BadResponse,
+                        "Autodiscover's root has no Link token=\"User\"",
+                    )));
+                };
+                self.step(Stage::Discover, format!("Link token=User: GET {href}"));
+                let (user_target, path) = self
+                    .follow(Stage::Discover, "Autodiscover", &href, &target)
+                    .await?;
+                let found = self
+                    .exchange(
+                        Stage::Discover,
+                        "Autodiscover",
+                        &user_target,
+                        discover_get(&path),
+                        autodiscover::User::from_xml,
+                    )
+                    .await?;
+                ("Autodiscover", found)
             }
             lyncsim_domain::Product::Lync2010 => {
                 let srv = format!("_sip._tls.{domain}");
@@ -428,21 +480,171 @@ impl Run<'_, '_> {
                     Stage::Resolve,
                     format!("SRV {srv} names {host} ({})", source.describe()),
                 );
-                (
-                    self.resolve(Stage::Discover, &host).await?,
-                    format!("{}{query}", paths::DIRECTOR),
-                    "director",
-                )
+                let target = self.resolve(Stage::Discover, &host).await?;
+                let path = format!("{}{query}", paths::DIRECTOR);
+                self.step(Stage::Discover, format!("GET https://{host}{path}"));
+                let found = self
+                    .exchange(
+                        Stage::Discover,
+                        "director",
+                        &target,
+                        discover_get(&path),
+                        autodiscover::User::from_xml,
+                    )
+                    .await?;
+                ("director", found)
             }
         };
-        let found: HomePool = self
-            .call(Stage::Discover, what, &target, Call::get(&path))
-            .await?;
         self.step(
             Stage::Discover,
-            format!("{what} says the home pool is {}", found.pool),
+            format!(
+                "{what}: SipClientExternalAccess fqdn={} port={}: the home pool",
+                found.external.fqdn, found.external.port
+            ),
         );
-        Ok(found.pool)
+        Ok(found.external.fqdn)
+    }
+
+    /// Token: on every sign-in, the realm, then RST2.srf with the password and a timestamp from
+    /// the machine's clock (through the Sign-In Assistant on Lync 2010).
+    async fn token(&mut self, who: &Who) -> Result<TokenResponse, SignInFailure> {
+        let machine = self.profile.machine();
+        let sts = self
+            .resolve(Stage::Token, "login.microsoftonline.com")
+            .await?;
+        let realm_path = format!("{}?login={}&xml=1", paths::REALM, who.user);
+        self.step(
+            Stage::Token,
+            format!("GET https://{}{realm_path}", sts.host),
+        );
+        let realm = self
+            .exchange(Stage::Token, "STS", &sts, Call::get(&realm_path), |t| {
+                RealmInfo::from_xml(t)
+            })
+            .await?;
+        self.step(
+            Stage::Token,
+            format!("RealmInfo: NameSpaceType {}", realm.namespace_type),
+        );
+        if realm.namespace_type != "Managed" {
+            return Err(self.fail(SignInFailure::new(
+                Stage::Token,
+                FailureKind::Rejected,
+                format!(
+                    "the realm of {} is {}, not a managed Office 365 domain",
+                    who.user, realm.namespace_type
+                ),
+            )));
+        }
+        let created = machine.now_ms();
+        let request = TokenRequest {
+            user: who.user.clone(),
+            password: who.password.clone(),
+            timestamp: Some(Lifetime {
+                created_ms: created,
+                expires_ms: created.saturating_add(REQUEST_LIFETIME_MS),
+            }),
+            applies_to: LYNC_WEB_AUTH.into(),
+        };
+        let via_sia = machine.product.uses_sign_in_assistant();
+        let agent = user_agent(machine, via_sia);
+        self.step(
+            Stage::Token,
+            format!(
+                "POST {}: wst:RequestSecurityToken (WS-Trust 2005/02) with wsse:UsernameToken {} and wsu:Timestamp Created {}; User-Agent: {agent}",
+                sts::RST2_URL,
+                who.user,
+                format_time(created)
+            ),
+        );
+        let call = Call::post(paths::TOKEN, sts::SOAP12_MEDIA, request.to_xml())
+            .header(header::USER_AGENT, agent);
+        let token = self
+            .exchange(Stage::Token, "STS", &sts, call, TokenResponse::from_xml)
+            .await?;
+        self.step(
+            Stage::Token,
+            format!(
+                "wst:RequestSecurityTokenResponse: EncryptedData ({} bytes), Lifetime {} to {}",
+                token.token.cipher.len(),
+                format_time(token.lifetime.created_ms),
+                format_time(token.lifetime.expires_ms)
+            ),
+        );
+        Ok(token)
+    }
+
+    /// Certificate: the stored one unless expired (and only with its private key), else a new
+    /// one.
+    async fn certificate(
+        &mut self,
+        user: &str,
+        pool: &Target,
+        token: &TokenResponse,
+    ) -> Result<(Vec<u8>, lyncsim_pki::PersonalKey, bool), SignInFailure> {
+        let profile = self.profile;
+        let machine = profile.machine();
+        let master = profile.master_key();
+        // A locked container fails the sign-in; a missing one makes the certificate useless.
+        if let Some(der) = self.stored_certificate(user)? {
+            match keycontainer::open(profile.layout(), &master, user, &machine.machine_guid) {
+                Ok(Some(k)) => return Ok((der, k, false)),
+                Ok(None) => self.step(
+                    Stage::Certificate,
+                    "the stored certificate has no private key (its RSA key container is gone): requesting a new one",
+                ),
+                Err(reason) => {
+                    return Err(self.fail(SignInFailure::new(
+                        Stage::Certificate,
+                        FailureKind::Unreadable,
+                        reason,
+                    )));
+                }
+            }
+        }
+        let (der, key) = self.provision(user, pool, token, &master).await?;
+        Ok((der, key, true))
+    }
+
+    /// Register over mutual TLS.
+    async fn register(
+        &mut self,
+        user: &str,
+        pool: &Target,
+        cert_der: Vec<u8>,
+        key: &lyncsim_pki::PersonalKey,
+    ) -> Result<Registered, SignInFailure> {
+        let machine = self.profile.machine();
+        let thumbprint = lyncsim_pki::thumbprint(&cert_der);
+        let auth = ClientAuth {
+            cert_der,
+            key_pkcs8: key.pkcs8_der(),
+        };
+        let register = RegisterRequest {
+            user: user.to_owned(),
+            client: ClientInfo {
+                product: machine.product,
+                build: machine.build.clone(),
+            },
+        };
+        self.step(
+            Stage::Register,
+            format!(
+                "REGISTER sip:{user} at {} with certificate {thumbprint}",
+                pool.host
+            ),
+        );
+        let reply = self
+            .call(
+                Stage::Register,
+                "registrar",
+                pool,
+                Call::post_json(paths::REGISTER, &register).with_certificate(&auth),
+            )
+            .await?;
+        reply
+            .json(pool)
+            .map_err(|e| self.fail(SignInFailure::http(Stage::Register, "registrar", e)))
     }
 
     /// The newest stored Lync certificate of `user` that has not expired by the machine's clock.
@@ -498,68 +700,147 @@ impl Run<'_, '_> {
         }))
     }
 
+    /// A new certificate: the key container and a CSR, then certificate provisioning's
+    /// metadata, a web ticket for the STS's token, and GetAndPublishCert signed with the
+    /// ticket's proof key.
     async fn provision(
         &mut self,
         user: &str,
         pool: &Target,
-        token: &str,
+        token: &TokenResponse,
         master_key: &crate::dpapi::MasterKey,
     ) -> Result<(Vec<u8>, lyncsim_pki::PersonalKey), SignInFailure> {
+        const ST: Stage = Stage::Certificate;
         let profile = self.profile;
         let machine = profile.machine();
         let layout = profile.layout();
+        let unreadable = |reason: String| SignInFailure::new(ST, FailureKind::Unreadable, reason);
         let key = keycontainer::open_or_create(layout, master_key, user, &machine.machine_guid)
-            .map_err(|reason| {
-                self.fail(SignInFailure::new(
-                    Stage::Certificate,
-                    FailureKind::Unreadable,
-                    reason,
-                ))
-            })?;
-        let csr = lyncsim_pki::make_csr(&key, user).map_err(|e| {
-            self.fail(SignInFailure::new(
-                Stage::Certificate,
-                FailureKind::Unreadable,
-                e.to_string(),
-            ))
-        })?;
-        self.step(
-            Stage::Certificate,
-            format!(
-                "GetAndPublishCert at {} with a CSR for CN=sip:{user}",
-                pool.host
-            ),
-        );
-        let request = CertRequest {
-            csr_pem: Some(lyncsim_pki::pem_encode("CERTIFICATE REQUEST", &csr)),
-            csr_der_base64: None,
-        };
-        let response: CertResponse = self
-            .call(
-                Stage::Certificate,
-                "GetAndPublishCert",
+            .map_err(|reason| self.fail(unreadable(reason)))?;
+        let csr =
+            lyncsim_pki::make_csr(&key, user).map_err(|e| self.fail(unreadable(e.to_string())))?;
+
+        let mex_path = format!("{}/mex", paths::CERT_PROV_PATH);
+        self.step(ST, format!("GET https://{}{mex_path}", pool.host));
+        let mex = self
+            .exchange(
+                ST,
+                "certificate provisioning",
                 pool,
-                Call::post(paths::GET_AND_PUBLISH_CERT, &request).with_bearer(token),
+                Call::get(&mex_path),
+                CertProvMex::from_xml,
             )
             .await?;
-        let der =
-            lyncsim_pki::pem_decode("CERTIFICATE", &response.certificate_pem).map_err(|e| {
-                self.fail(SignInFailure::new(
-                    Stage::Certificate,
-                    FailureKind::BadResponse,
-                    format!("GetAndPublishCert: {e}"),
-                ))
-            })?;
+        self.step(
+            ST,
+            format!(
+                "port {}: {}; web tickets from {}",
+                lyncsim_wire::pool::CERT_PROV_PORT,
+                mex.address,
+                mex.web_ticket_service
+            ),
+        );
+        let wt_mex_url = format!("{}/mex", mex.web_ticket_service);
+        let (wt_target, wt_mex_path) = self
+            .follow(ST, "web ticket service", &wt_mex_url, pool)
+            .await?;
+        let wt_mex = self
+            .exchange(
+                ST,
+                "web ticket service",
+                &wt_target,
+                Call::get(&wt_mex_path),
+                WebTicketMex::from_xml,
+            )
+            .await?;
+        let (bearer_target, bearer_path) = self
+            .follow(ST, "web ticket service", &wt_mex.ws_fed_bearer, &wt_target)
+            .await?;
+        let entropy: [u8; 32] = rand::random();
+        let request = WebTicketRequest {
+            to: wt_mex.ws_fed_bearer.clone(),
+            sts_lifetime: token.lifetime,
+            sts_token: token.token.clone(),
+            applies_to: format!("https://{}{}", pool.host, paths::CERT_PROV_PATH),
+            claim: format!("sip:{user}"),
+            entropy: entropy.to_vec(),
+            context: random_id(),
+        };
+        self.step(
+            ST,
+            format!(
+                "POST {}: wst:RequestSecurityToken (WS-Trust 1.3) Claims sip:{user}, 256-bit Entropy, KeyType SymmetricKey",
+                wt_mex.ws_fed_bearer
+            ),
+        );
+        let call = Call::post(&bearer_path, SOAP11_MEDIA, request.to_xml()).header(
+            header::HeaderName::from_static("soapaction"),
+            format!("\"{}\"", lyncsim_wire::pool::ACTION_WEB_TICKET),
+        );
+        let ticket = self
+            .exchange(
+                ST,
+                "web ticket service",
+                &bearer_target,
+                call,
+                WebTicketResponse::from_xml,
+            )
+            .await?;
+        let proof_key = p_sha1(&entropy, &ticket.entropy, entropy.len());
+        self.step(
+            ST,
+            format!(
+                "web ticket saml:Assertion AssertionID={}, Lifetime to {}; proof key = P_SHA1(client entropy, server entropy)",
+                ticket.assertion_id,
+                format_time(ticket.lifetime.expires_ms)
+            ),
+        );
+
+        let (cert_target, cert_path) = self
+            .follow(ST, "certificate provisioning", &mex.address, pool)
+            .await?;
+        let request_id = random_id();
+        let body = CertRequest {
+            to: &mex.address,
+            ticket: &ticket,
+            proof_key: &proof_key,
+            device_id: &machine.machine_guid,
+            entity: user,
+            csr_der: &csr,
+            request_id: &request_id,
+        }
+        .to_xml();
+        self.step(
+            ST,
+            format!(
+                "POST {}: GetAndPublishCert with a PKCS#10 for CN=sip:{user}, signed (HMAC-SHA1 over SignedInfo) with the proof key",
+                mex.address
+            ),
+        );
+        let call = Call::post(&cert_path, SOAP11_MEDIA, body).header(
+            header::HeaderName::from_static("soapaction"),
+            format!("\"{}\"", lyncsim_wire::pool::ACTION_GET_AND_PUBLISH_CERT),
+        );
+        let response = self
+            .exchange(
+                ST,
+                "GetAndPublishCert",
+                &cert_target,
+                call,
+                CertResponse::from_xml,
+            )
+            .await?;
+        let der = response.cert_der;
         let info = lyncsim_pki::inspect(&der).map_err(|e| {
             self.fail(SignInFailure::new(
-                Stage::Certificate,
+                ST,
                 FailureKind::BadResponse,
                 format!("GetAndPublishCert returned {e}"),
             ))
         })?;
         if !info.subject_cn.eq_ignore_ascii_case(&format!("sip:{user}")) {
             return Err(self.fail(SignInFailure::new(
-                Stage::Certificate,
+                ST,
                 FailureKind::BadResponse,
                 format!(
                     "GetAndPublishCert returned a certificate for {}, not sip:{user}",
@@ -572,7 +853,7 @@ impl Run<'_, '_> {
             .check(machine.now(), lyncsim_domain::DEFAULT_TOLERANCE_SECS)
         {
             return Err(self.fail(SignInFailure::new(
-                Stage::Certificate,
+                ST,
                 FailureKind::Rejected,
                 format!(
                     "the new certificate is not valid by the machine's clock: {e} (skew {})",
@@ -580,15 +861,10 @@ impl Run<'_, '_> {
                 ),
             )));
         }
-        let thumbprint = certstore::add(layout, &der).map_err(|e| {
-            self.fail(SignInFailure::new(
-                Stage::Certificate,
-                FailureKind::Unreadable,
-                format!("cannot store the certificate: {e}"),
-            ))
-        })?;
+        let thumbprint = certstore::add(layout, &der)
+            .map_err(|e| self.fail(unreadable(format!("cannot store the certificate: {e}"))))?;
         self.step(
-            Stage::Certificate,
+            ST,
             format!(
                 "stored new certificate {thumbprint}, issued by {}",
                 info.issuer_cn
@@ -596,6 +872,41 @@ impl Run<'_, '_> {
         );
         Ok((der, key))
     }
+}
+
+const SOAP11_MEDIA: &str = "text/xml; charset=utf-8";
+
+/// A GET of an Autodiscover resource, asking for its XML form.
+fn discover_get(path: &str) -> Call<'_> {
+    Call::get(path).header(header::ACCEPT, autodiscover::MEDIA_XML)
+}
+
+/// The `User-Agent` of this machine's Lync; with the Sign-In Assistant's token on requests that
+/// go through it.
+fn user_agent(machine: &crate::machine::Machine, via_sia: bool) -> String {
+    UserAgent {
+        client: Some((machine.product, machine.build.clone())),
+        sign_in_assistant: if via_sia {
+            machine.sign_in_assistant.clone()
+        } else {
+            None
+        },
+    }
+    .header()
+}
+
+/// A random identifier in the form of a GUID.
+fn random_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Lync 2010's defect after an outage: when the connection is lost in the middle of a sign-in,

@@ -1,21 +1,30 @@
-//! The handlers of the HTTPS hosts: Autodiscover, the director, the STS, GetAndPublishCert and
-//! the registrar. Each checks what the real service checks and says why it refused, both to
-//! the client (a problem document) and in the journal.
+//! The handlers of the HTTPS hosts: Autodiscover, the realm lookup and the STS, the web ticket
+//! service, certificate provisioning (GetAndPublishCert) and the registrar. Each reads the real
+//! message through `lyncsim_wire`, checks what the real service checks, and refuses the way it
+//! did (a SOAP fault, with the reason in its detail), saying why in the journal too. A refusal
+//! at the HTTP level (no such path, a body too large) is a problem document.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Extension, Query, State as AxState};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
 use lyncsim_domain::Skew;
-use lyncsim_wire::{
-    CertRequest, CertResponse, HomePool, Outcome, Problem, RegisterRequest, Registered,
-    TokenRequest, TokenResponse, paths,
+use lyncsim_wire::agent::UserAgent;
+use lyncsim_wire::autodiscover::{self, Access};
+use lyncsim_wire::fault::{FaultCode, FaultDetail, SoapFault, SoapVersion};
+use lyncsim_wire::pool::{
+    CertProvMex, CertResponse, ReceivedCertRequest, WebTicket, WebTicketMex, WebTicketRequest,
+    WebTicketResponse,
 };
+use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
+use lyncsim_wire::xml::ns;
+use lyncsim_wire::{Outcome, Problem, RegisterRequest, Registered, paths};
 use serde::Deserialize;
 
 use crate::conn::{ConnInfo, LIMITS};
@@ -24,6 +33,7 @@ use crate::outage::{OutageGuard, outage_middleware};
 use crate::pools::pool_fqdn;
 use crate::problem::{ApiError, accept, method_not_allowed};
 use crate::state::{IssuedRecord, State};
+use crate::tokens::{TICKET_LIFETIME_SECS, check_lifetime};
 
 pub(crate) type Shared = Arc<State>;
 
@@ -45,6 +55,59 @@ fn refuse(
     ApiError(problem)
 }
 
+/// A SOAP fault as the HTTP answer: 500, as both SOAP bindings say for a fault.
+struct Soap(SoapFault);
+
+impl IntoResponse for Soap {
+    fn into_response(self) -> Response {
+        let media = match self.0.version {
+            SoapVersion::Soap11 => "text/xml; charset=utf-8",
+            SoapVersion::Soap12 => "application/soap+xml; charset=utf-8",
+        };
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, media)],
+            self.0.to_xml(),
+        )
+            .into_response()
+    }
+}
+
+/// Records a SOAP refusal in the journal (its reason, for a person) and returns it.
+fn refuse_soap(
+    state: &State,
+    conn: &ConnInfo,
+    endpoint: &str,
+    user: Option<&str>,
+    fault: SoapFault,
+) -> Soap {
+    let reason = match &fault.detail {
+        Some(FaultDetail::Passport { internal_text, .. }) => internal_text.clone(),
+        Some(FaultDetail::Diagnostics { reason, .. }) => reason.clone(),
+        None => fault.reason.clone(),
+    };
+    state
+        .journal
+        .record(&conn.host, endpoint, user, Outcome::Rejected, reason);
+    Soap(fault)
+}
+
+/// A 200 answer carrying a document of the protocol.
+fn xml_ok(media: &'static str, body: String) -> Response {
+    ([(header::CONTENT_TYPE, media)], body).into_response()
+}
+
+const SOAP11_MEDIA: &str = "text/xml; charset=utf-8";
+
+/// The base URL of this host as a client reaches it.
+fn base_url(conn: &ConnInfo) -> String {
+    if conn.port == 443 {
+        format!("https://{}", conn.host)
+    } else {
+        format!("https://{}:{}", conn.host, conn.port)
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError(Problem::not_found("no such endpoint on this host"))
 }
@@ -52,11 +115,33 @@ async fn not_found() -> ApiError {
 /// The router of one host.
 pub(crate) fn router(role: &Role, state: Shared, guard: OutageGuard) -> Router {
     let routes = match role {
-        Role::Webdir => Router::new().route(paths::AUTODISCOVER, get(home_pool)),
-        Role::Director => Router::new().route(paths::DIRECTOR, get(home_pool)),
-        Role::Sts => Router::new().route(paths::TOKEN, post(token)),
+        Role::Webdir => Router::new()
+            .route("/", get(autodiscover_root))
+            .route(paths::AUTODISCOVER, get(autodiscover_root))
+            .route(
+                "/Autodiscover/AutodiscoverService.svc/root",
+                get(autodiscover_root),
+            )
+            .route(paths::AUTODISCOVER_USER, get(autodiscover_user))
+            .route(
+                "/Autodiscover/AutodiscoverService.svc/root/user",
+                get(autodiscover_user),
+            ),
+        Role::Director => Router::new().route(paths::DIRECTOR, get(autodiscover_user)),
+        Role::Sts => Router::new()
+            .route(paths::REALM, get(realm))
+            .route(paths::TOKEN, post(token)),
         Role::Pool(_) => Router::new()
-            .route(paths::GET_AND_PUBLISH_CERT, post(get_and_publish_cert))
+            .route(
+                &format!("{}/mex", paths::WEB_TICKET_PATH),
+                get(web_ticket_mex),
+            )
+            .route(paths::WS_FED_BEARER_PATH, post(web_ticket))
+            .route(
+                &format!("{}/mex", paths::CERT_PROV_PATH),
+                get(cert_prov_mex),
+            )
+            .route(paths::CERT_PROV_PROOF_PATH, post(get_and_publish_cert))
             .route(paths::REGISTER, post(register)),
     };
     routes
@@ -70,17 +155,73 @@ pub(crate) fn router(role: &Role, state: Shared, guard: OutageGuard) -> Router {
         ))
 }
 
+/// Whether the client asked for JSON rather than XML.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
+}
+
+fn discover_reply(headers: &HeaderMap, xml: String, json: String) -> Response {
+    if wants_json(headers) {
+        xml_ok(autodiscover::MEDIA_JSON, json)
+    } else {
+        xml_ok(autodiscover::MEDIA_XML, xml)
+    }
+}
+
+/// The Autodiscover root: a link to the User resource (the `sipuri` carried along).
+async fn autodiscover_root(
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = accept(query)?;
+    // The link names the host the client asked for (lyncdiscover.<domain> is an alias here).
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| h.split(':').next().unwrap_or(h).to_owned())
+        .unwrap_or_else(|| conn.host.clone());
+    let base = base_url(&ConnInfo { host, ..conn });
+    let mut href = format!("{base}{}", paths::AUTODISCOVER_USER);
+    if let Some(uri) = q.get("sipuri") {
+        href.push_str("?sipuri=");
+        href.push_str(&percent(uri));
+    }
+    let root = autodiscover::Root {
+        user: Some(href),
+        redirect: None,
+    };
+    Ok(discover_reply(&headers, root.to_xml(), root.to_json()))
+}
+
+/// Percent-encodes what a query value must not carry as it is.
+fn percent(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[derive(Debug, Deserialize)]
 struct SipUri {
     sipuri: String,
 }
 
-/// Autodiscover and the director: where is this user homed?
-async fn home_pool(
+/// The User resource (and the director's redirect): where this user signs in, their home pool.
+async fn autodiscover_user(
     AxState(state): AxState<Shared>,
     Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
     query: Result<Query<SipUri>, QueryRejection>,
-) -> Result<Json<HomePool>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = accept(query)?;
     let user = q.sipuri.trim_start_matches("sip:");
     let endpoint = if conn.host.starts_with("sipdir.") {
@@ -105,96 +246,190 @@ async fn home_pool(
         Outcome::Ok,
         format!("home pool {pool}"),
     );
-    Ok(Json(HomePool {
-        user: record.address,
-        pool,
-    }))
+    let access = Access {
+        fqdn: pool,
+        port: conn.port,
+    };
+    let doc = autodiscover::User {
+        internal: access.clone(),
+        external: access,
+        redirect: None,
+    };
+    Ok(discover_reply(&headers, doc.to_xml(), doc.to_json()))
 }
 
-/// The STS: checks the request's timestamp against the service clock, then the password, and
-/// issues a signed token.
+#[derive(Debug, Deserialize)]
+struct Login {
+    login: String,
+}
+
+/// `getuserrealm.srf`: the tenant's users are managed (the STS checks their passwords).
+async fn realm(
+    AxState(state): AxState<Shared>,
+    query: Result<Query<Login>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = accept(query)?;
+    let domain = q.login.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let managed = domain.eq_ignore_ascii_case(&state.domain);
+    let info = RealmInfo {
+        login: q.login.clone(),
+        domain: domain.to_owned(),
+        namespace_type: if managed { "Managed" } else { "Unknown" }.into(),
+        sts_auth_url: None,
+    };
+    Ok(xml_ok("text/xml; charset=utf-8", info.to_xml()))
+}
+
+/// An STS refusal, in the form Azure AD's RST2.srf gave: SOAP 1.2, Passport's error detail.
+fn sts_fault(code: FaultCode, reason: &str, internal_code: &str, text: String) -> SoapFault {
+    SoapFault {
+        version: SoapVersion::Soap12,
+        code,
+        reason: reason.into(),
+        detail: Some(FaultDetail::Passport {
+            value: "0x80048821".into(),
+            internal_code: internal_code.into(),
+            internal_text: text,
+        }),
+    }
+}
+
+/// The STS: checks the request's timestamp (the sender's clock) against the service clock,
+/// then the user and password, then the client's versions, and issues its token.
 async fn token(
     AxState(state): AxState<Shared>,
     Extension(conn): Extension<ConnInfo>,
-    body: Result<Json<TokenRequest>, JsonRejection>,
-) -> Result<Json<TokenResponse>, ApiError> {
-    let Json(req) = accept(body)?;
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    const EP: &str = "token";
+    let body = accept(body)?;
+    // Bytes that are not UTF-8 become replacement characters, which the parser then refuses
+    // where markup is expected: the answer is the protocol's fault either way.
+    let text = String::from_utf8_lossy(&body);
+    let req = match TokenRequest::from_xml(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(refuse_soap(
+                &state,
+                &conn,
+                EP,
+                None,
+                sts_fault(
+                    FaultCode::new(ns::WSSE, "InvalidSecurity"),
+                    "An error was discovered processing the <wsse:Security> header",
+                    "0x80048821",
+                    format!("the request is not a WS-Trust RST with a UsernameToken: {e}"),
+                ),
+            )
+            .into_response());
+        }
+    };
     let user = req.user.as_str();
     let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
-    let now = now_ms.div_euclid(1000);
-    let skew_ms = Skew::millis_between(req.timestamp_ms, now_ms);
-    let skew = Skew::from_millis(skew_ms);
-    if !Skew::millis_within(skew_ms, tolerance) {
-        return Err(refuse(
+    let refuse = |code: FaultCode, reason: &str, internal: &str, text: String| {
+        refuse_soap(
             &state,
             &conn,
-            "token",
+            EP,
             Some(user),
-            Problem::unauthorized(format!(
-                "STS rejected the request timestamp: skew {skew}, tolerance {}",
-                Skew(tolerance)
-            )),
-        ));
+            sts_fault(code, reason, internal, text),
+        )
+        .into_response()
+    };
+    let mut skew_note = String::from("no timestamp");
+    if let Some(ts) = req.timestamp {
+        let skew_ms = Skew::millis_between(ts.created_ms, now_ms);
+        let skew = Skew::from_millis(skew_ms);
+        if !Skew::millis_within(skew_ms, tolerance) {
+            return Ok(refuse(
+                FaultCode::new(ns::WSU, "MessageExpired"),
+                "The message has expired",
+                "0x80048821",
+                format!(
+                    "STS rejected the request timestamp: skew {skew}, tolerance {}",
+                    Skew(tolerance)
+                ),
+            ));
+        }
+        if let Err(reason) = check_lifetime("the request's timestamp", &ts, now_ms, tolerance) {
+            return Ok(refuse(
+                FaultCode::new(ns::WSU, "MessageExpired"),
+                "The message has expired",
+                "0x80048821",
+                format!("STS rejected the request timestamp: {reason}"),
+            ));
+        }
+        skew_note = format!("skew {skew}");
     }
     let Some(record) = state.user(user) else {
-        return Err(refuse(
-            &state,
-            &conn,
-            "token",
-            Some(user),
-            Problem::unauthorized(format!("no user {user} in this tenant")),
+        return Ok(refuse(
+            FaultCode::new(ns::WST_2005, "FailedAuthentication"),
+            "Authentication Failure",
+            "0x80041034",
+            format!("no user {user} in this tenant"),
         ));
     };
     if record.password != req.password {
-        return Err(refuse(
-            &state,
-            &conn,
-            "token",
-            Some(user),
-            Problem::unauthorized("the password is not correct"),
+        return Ok(refuse(
+            FaultCode::new(ns::WST_2005, "FailedAuthentication"),
+            "Authentication Failure",
+            "0x80041012",
+            "the password is not correct (the entered and stored passwords do not match)".into(),
         ));
     }
-    if let Err(reason) = check_versions(&state, &req) {
-        return Err(refuse(
-            &state,
-            &conn,
-            "token",
-            Some(user),
-            Problem::forbidden(reason),
+    let agent = UserAgent::parse(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    );
+    if let Err(reason) = check_versions(&state, &agent) {
+        return Ok(refuse(
+            FaultCode::new(ns::WST_2005, "RequestFailed"),
+            "The request failed",
+            "0x80048821",
+            reason,
         ));
     }
-    let (token, claims) = state
+    let (lifetime, token) = state
         .sts_key
-        .issue(&record.address, now)
+        .issue(&record.address, &req.applies_to, now_ms)
         .map_err(|e| ApiError(Problem::internal(e.to_string())))?;
     state.journal.record(
         &conn.host,
-        "token",
+        EP,
         Some(user),
         Outcome::Ok,
-        format!("token issued, skew {skew}"),
+        format!("token issued, {skew_note}"),
     );
-    Ok(Json(TokenResponse {
+    let response = TokenResponse {
+        lifetime,
+        applies_to: req.applies_to,
         token,
-        expires: claims.exp,
-    }))
+    };
+    Ok(xml_ok(
+        "application/soap+xml; charset=utf-8",
+        response.to_xml(),
+    ))
 }
 
-/// The STS accepts a client, and for Lync 2010 its Sign-In Assistant, only from the minimum
-/// versions of the service's policy.
-fn check_versions(state: &State, req: &TokenRequest) -> Result<(), String> {
+/// The STS accepts a Lync client, and Lync 2010 only through its Sign-In Assistant, only from
+/// the minimum versions of the service's policy. Other agents are not Lync and pass.
+fn check_versions(state: &State, agent: &UserAgent) -> Result<(), String> {
     let policy = state.policy();
-    let product = req.client.product;
-    if let Some(min) = policy.min_build.get(&product)
-        && req.client.build < *min
+    let Some((product, build)) = &agent.client else {
+        return Ok(());
+    };
+    if let Some(min) = policy.min_build.get(product)
+        && build < min
     {
         return Err(format!(
-            "client {product} build {} is older than the minimum build {min} this service accepts",
-            req.client.build
+            "client {product} build {build} is older than the minimum build {min} this service accepts"
         ));
     }
     if product.uses_sign_in_assistant() {
-        let Some(sia) = &req.sign_in_assistant else {
+        let Some(sia) = &agent.sign_in_assistant else {
             return Err("the request did not come through the Sign-In Assistant".into());
         };
         if *sia < policy.min_sign_in_assistant {
@@ -207,27 +442,192 @@ fn check_versions(state: &State, req: &TokenRequest) -> Result<(), String> {
     Ok(())
 }
 
+/// A refusal of the pools' web services: SOAP 1.1 with the `OCSDiagnosticsFault` detail.
+fn pool_fault(code: FaultCode, reason: &str, error_id: u32, why: String) -> SoapFault {
+    SoapFault {
+        version: SoapVersion::Soap11,
+        code,
+        reason: reason.into(),
+        detail: Some(FaultDetail::Diagnostics {
+            error_id,
+            reason: why,
+        }),
+    }
+}
+
+/// The ms-diagnostics error ids of the pools' refusals (lyncsim's numbering).
+mod diag {
+    pub(super) const MALFORMED: u32 = 28000;
+    pub(super) const TOKEN_INVALID: u32 = 28001;
+    pub(super) const TOKEN_TIME: u32 = 28002;
+    pub(super) const CLAIM: u32 = 28003;
+    pub(super) const TICKET_INVALID: u32 = 28010;
+    pub(super) const TICKET_TIME: u32 = 28011;
+    pub(super) const SIGNATURE: u32 = 28012;
+    pub(super) const NO_USER: u32 = 28020;
+    pub(super) const ACCOUNT: u32 = 28021;
+    pub(super) const NOT_HOMED: u32 = 28022;
+    pub(super) const CSR: u32 = 28023;
+    pub(super) const SUBJECT: u32 = 28024;
+}
+
+fn malformed(why: String) -> SoapFault {
+    pool_fault(
+        FaultCode::new(ns::SOAP11, "Client"),
+        "The message could not be processed",
+        diag::MALFORMED,
+        why,
+    )
+}
+
+fn security_fault(error_id: u32, why: String) -> SoapFault {
+    pool_fault(
+        FaultCode::new(ns::WSSE, "InvalidSecurity"),
+        "An error occurred when verifying security for the message.",
+        error_id,
+        why,
+    )
+}
+
+/// The web ticket service's metadata.
+async fn web_ticket_mex(Extension(conn): Extension<ConnInfo>) -> Response {
+    let mex = WebTicketMex {
+        ws_fed_bearer: format!("{}{}", base_url(&conn), paths::WS_FED_BEARER_PATH),
+    };
+    xml_ok(SOAP11_MEDIA, mex.to_xml())
+}
+
+/// Certificate provisioning's metadata: its signed port and the web ticket service it trusts.
+async fn cert_prov_mex(Extension(conn): Extension<ConnInfo>) -> Response {
+    let base = base_url(&conn);
+    let mex = CertProvMex {
+        web_ticket_service: format!("{base}{}", paths::WEB_TICKET_PATH),
+        address: format!("{base}{}", paths::CERT_PROV_PROOF_PATH),
+    };
+    xml_ok(SOAP11_MEDIA, mex.to_xml())
+}
+
+/// The web ticket service: the STS's token (checked by the service clock within the tolerance)
+/// and the client's entropy in; a SAML assertion with the proof key sealed in it and the
+/// server's entropy out. Proof key = P_SHA1(client entropy, server entropy).
+async fn web_ticket(
+    AxState(state): AxState<Shared>,
+    Extension(conn): Extension<ConnInfo>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    const EP: &str = "WebTicket";
+    let body = accept(body)?;
+    // Bytes that are not UTF-8 become replacement characters, which the parser then refuses
+    // where markup is expected: the answer is the protocol's fault either way.
+    let text = String::from_utf8_lossy(&body);
+    let req = match WebTicketRequest::from_xml(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(
+                refuse_soap(&state, &conn, EP, None, malformed(e.to_string())).into_response(),
+            );
+        }
+    };
+    let claimed = req.claim.trim_start_matches("sip:").to_owned();
+    let refuse =
+        |fault: SoapFault| refuse_soap(&state, &conn, EP, Some(&claimed), fault).into_response();
+    let assertion = match state.sts_key.open_token(&req.sts_token) {
+        Ok(a) => a,
+        Err(why) => return Ok(refuse(security_fault(diag::TOKEN_INVALID, why))),
+    };
+    let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
+    if let Err(why) = check_lifetime("the STS token", &assertion.lifetime, now_ms, tolerance) {
+        return Ok(refuse(security_fault(diag::TOKEN_TIME, why)));
+    }
+    if !assertion.user.eq_ignore_ascii_case(&claimed) {
+        return Ok(refuse(pool_fault(
+            FaultCode::new(ns::WSSE, "FailedAuthentication"),
+            "The security token could not be authenticated or authorized",
+            diag::CLAIM,
+            format!(
+                "the token is for {}, the request claims sip:{claimed}",
+                assertion.user
+            ),
+        )));
+    }
+    if req.entropy.len() < 16 {
+        return Ok(refuse(malformed(format!(
+            "the client entropy is {} bytes; at least 16 are needed",
+            req.entropy.len()
+        ))));
+    }
+    let mut server_entropy = vec![0u8; req.entropy.len()];
+    rand::fill(server_entropy.as_mut_slice());
+    let proof_key = lyncsim_wire::wsse::p_sha1(&req.entropy, &server_entropy, req.entropy.len());
+    let mut ticket = WebTicket {
+        assertion_id: format!("uuid-{}", uuid_like()),
+        issuer: format!("{}{}", base_url(&conn), paths::WEB_TICKET_PATH),
+        user: format!("sip:{}", assertion.user),
+        lifetime: lyncsim_wire::wsse::Lifetime {
+            created_ms: now_ms,
+            expires_ms: now_ms.saturating_add(TICKET_LIFETIME_SECS * 1000),
+        },
+        key_cipher: Vec::new(),
+    };
+    state
+        .sts_key
+        .seal_proof_key(&mut ticket, &proof_key)
+        .map_err(|e| ApiError(Problem::internal(e.to_string())))?;
+    state.journal.record(
+        &conn.host,
+        EP,
+        Some(&assertion.user),
+        Outcome::Ok,
+        format!("web ticket {} issued", ticket.assertion_id),
+    );
+    Ok(xml_ok(
+        SOAP11_MEDIA,
+        WebTicketResponse::new(&ticket, server_entropy).to_xml(),
+    ))
+}
+
+/// A random identifier in the form of a UUID.
+fn uuid_like() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex_lower(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The user of a pool request: known, with a readable directory account (a damaged one can be
 /// neither provisioned nor registered), and homed on the pool that was asked.
 fn homed_here(
     state: &State,
     conn: &ConnInfo,
     user: &str,
-) -> Result<crate::state::UserRecord, Problem> {
+) -> Result<crate::state::UserRecord, (u32, String)> {
     let record = state
         .user(user)
-        .ok_or_else(|| Problem::not_found(format!("no user sip:{user}")))?;
+        .ok_or_else(|| (diag::NO_USER, format!("no user sip:{user}")))?;
     if record.corrupt {
-        return Err(Problem::forbidden(format!(
-            "the directory account of sip:{} is incomplete or corrupted (its Lync attributes cannot be read)",
-            record.address
-        )));
+        return Err((
+            diag::ACCOUNT,
+            format!(
+                "the directory account of sip:{} is incomplete or corrupted (its Lync attributes cannot be read)",
+                record.address
+            ),
+        ));
     }
     if record.home_pool != pool_of(conn) {
-        return Err(Problem::forbidden(format!(
-            "sip:{user} is not homed on {}",
-            conn.host
-        )));
+        return Err((
+            diag::NOT_HOMED,
+            format!("sip:{user} is not homed on {}", conn.host),
+        ));
     }
     Ok(record)
 }
@@ -236,66 +636,90 @@ fn pool_of(conn: &ConnInfo) -> &str {
     conn.host.split('.').next().unwrap_or_default()
 }
 
-/// GetAndPublishCert: a token and a CSR in, a personal certificate out.
+/// GetAndPublishCert: the web ticket and the request's signature with its proof key checked,
+/// then the user and the PKCS#10; a personal certificate out.
 async fn get_and_publish_cert(
     AxState(state): AxState<Shared>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
-    body: Result<Json<CertRequest>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     const EP: &str = "GetAndPublishCert";
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(bearer) = bearer else {
-        return Err(refuse(
-            &state,
-            &conn,
-            EP,
-            None,
-            Problem::unauthorized("no bearer token"),
-        ));
+    let body = accept(body)?;
+    // Bytes that are not UTF-8 become replacement characters, which the parser then refuses
+    // where markup is expected: the answer is the protocol's fault either way.
+    let text = String::from_utf8_lossy(&body);
+    let req = match ReceivedCertRequest::from_xml(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(
+                refuse_soap(&state, &conn, EP, None, malformed(e.to_string())).into_response(),
+            );
+        }
     };
-    let claims = state
-        .sts_key
-        .verify(bearer, state.clock.now(), state.clock.tolerance())
-        .map_err(|reason| refuse(&state, &conn, EP, None, Problem::unauthorized(reason)))?;
-    let user = claims.sub.as_str();
-    let refuse_user = |problem: Problem| refuse(&state, &conn, EP, Some(user), problem);
-    let bad_request = |e: lyncsim_pki::PkiError| refuse_user(Problem::bad_request(e.to_string()));
-    let Json(req) = accept(body)?;
-    homed_here(&state, &conn, user).map_err(refuse_user)?;
-    let der = match (&req.csr_pem, &req.csr_der_base64) {
-        (Some(pem), None) => lyncsim_pki::pem_decode("CERTIFICATE REQUEST", pem),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|e| {
-                lyncsim_pki::PkiError::BadRequest(format!("csr_der_base64 is not base64: {e}"))
-            }),
-        _ => Err(lyncsim_pki::PkiError::BadRequest(
-            "give exactly one of csr_pem and csr_der_base64".into(),
-        )),
+    let user = req.ticket.user.trim_start_matches("sip:").to_owned();
+    let refuse =
+        |fault: SoapFault| refuse_soap(&state, &conn, EP, Some(&user), fault).into_response();
+    let proof_key = match state.sts_key.open_proof_key(&req.ticket) {
+        Ok(k) => k,
+        Err(why) => return Ok(refuse(security_fault(diag::TICKET_INVALID, why))),
+    };
+    let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
+    if let Err(why) = check_lifetime("the web ticket", &req.ticket.lifetime, now_ms, tolerance) {
+        return Ok(refuse(security_fault(diag::TICKET_TIME, why)));
     }
-    .map_err(&bad_request)?;
-    let requested = lyncsim_pki::parse_csr(&der).map_err(&bad_request)?;
+    if req.signature.key_identifier != req.ticket.assertion_id {
+        return Ok(refuse(security_fault(
+            diag::SIGNATURE,
+            format!(
+                "the signature names key {:?}, not the web ticket {:?}",
+                req.signature.key_identifier, req.ticket.assertion_id
+            ),
+        )));
+    }
+    if let Err(e) = req.signature.verify(&proof_key) {
+        return Ok(refuse(pool_fault(
+            FaultCode::new(ns::WSSE, "FailedCheck"),
+            "The signature or decryption was invalid",
+            diag::SIGNATURE,
+            e.to_string(),
+        )));
+    }
+    let client_fault = |id: u32, why: String| {
+        refuse(pool_fault(
+            FaultCode::new(ns::SOAP11, "Client"),
+            "The certificate request was refused",
+            id,
+            why,
+        ))
+    };
+    if let Err((id, why)) = homed_here(&state, &conn, &user) {
+        return Ok(client_fault(id, why));
+    }
+    let requested = match lyncsim_pki::parse_csr(&req.csr_der) {
+        Ok(r) => r,
+        Err(e) => return Ok(client_fault(diag::CSR, e.to_string())),
+    };
     let expected = format!("sip:{user}");
     if !requested.subject_cn.eq_ignore_ascii_case(&expected) {
-        return Err(refuse_user(Problem::forbidden(format!(
-            "the request's subject CN={} is not the signed-in user {expected}",
-            requested.subject_cn
-        ))));
+        return Ok(client_fault(
+            diag::SUBJECT,
+            format!(
+                "the request's subject CN={} is not the signed-in user {expected}",
+                requested.subject_cn
+            ),
+        ));
     }
     let ca = state.communications_server();
-    let now = state.clock.now();
-    let issued = ca
-        .issue_personal(&requested, now, state.personal_validity_secs)
-        .map_err(&bad_request)?;
+    let issued =
+        match ca.issue_personal(&requested, state.clock.now(), state.personal_validity_secs) {
+            Ok(i) => i,
+            Err(e) => return Ok(client_fault(diag::CSR, e.to_string())),
+        };
     let info = lyncsim_pki::inspect(&issued.der)
         .map_err(|e| ApiError(Problem::internal(e.to_string())))?;
     state
         .record_issued(IssuedRecord {
-            user: user.to_owned(),
+            user: user.clone(),
             serial: info.serial.clone(),
             thumbprint: info.thumbprint.clone(),
             not_before: info.validity.not_before,
@@ -310,18 +734,21 @@ async fn get_and_publish_cert(
     state.journal.record(
         &conn.host,
         EP,
-        Some(user),
+        Some(&user),
         Outcome::Ok,
         format!(
             "issued certificate serial {} thumbprint {}",
             info.serial, info.thumbprint
         ),
     );
-    Ok(Json(CertResponse {
-        certificate_pem: issued.pem,
-        issuer_pem: ca.cert_pem(),
-    })
-    .into_response())
+    Ok(xml_ok(
+        SOAP11_MEDIA,
+        CertResponse {
+            cert_der: issued.der,
+            request_id: req.request_id,
+        }
+        .to_xml(),
+    ))
 }
 
 /// REGISTER: the TLS handshake already verified the certificate; this checks that it is the
@@ -364,8 +791,14 @@ async fn register(
             )),
         ));
     }
-    let record =
-        homed_here(&state, &conn, user).map_err(|p| refuse(&state, &conn, EP, Some(user), p))?;
+    let record = homed_here(&state, &conn, user).map_err(|(id, why)| {
+        let problem = if id == diag::NO_USER {
+            Problem::not_found(why)
+        } else {
+            Problem::forbidden(why)
+        };
+        refuse(&state, &conn, EP, Some(user), problem)
+    })?;
     state.journal.record(
         &conn.host,
         EP,

@@ -130,6 +130,7 @@ pub(crate) async fn serve_tls(
             let _ = tcp.set_zero_linger();
             return;
         }
+        let port = tcp.local_addr().map(|a| a.port()).unwrap_or(443);
         let (acceptor, router, host, stop) = (
             acceptor.clone(),
             router.clone(),
@@ -151,6 +152,7 @@ pub(crate) async fn serve_tls(
             };
             let info = ConnInfo {
                 host,
+                port,
                 peer_cert: tls
                     .get_ref()
                     .1

@@ -1,9 +1,31 @@
-//! The JSON messages that cross the wire between the emulated client and the mock service,
-//! modelled on the real message names, and the admin API's documents.
+//! What crosses the wire between a client and the mock service: the real protocol's messages
+//! (Autodiscover, the STS, the web ticket service, GetAndPublishCert: XML, typed here, read with
+//! roxmltree and written escaped) and the admin API's JSON documents.
 //!
-//! Every endpoint answers bad input with one [`Problem`] document. Paths are constants here so
-//! that client and service cannot drift apart.
+//! This crate is the one place that knows each message's XML: the service's handlers and the
+//! client's stages work on the types. Paths are constants here so that client and service
+//! cannot drift apart. An HTTP-level refusal (no such path, too large, too slow) is one
+//! [`Problem`] document; a refusal of the protocol is the SOAP fault the real service sent.
 #![warn(missing_docs)]
+
+pub mod agent;
+pub mod autodiscover;
+pub mod fault;
+pub mod pool;
+pub mod sts;
+pub mod wsse;
+pub mod xml;
+
+/// A message that is not what the protocol says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Not well-formed, or a value of the wrong form.
+    #[error("{0}")]
+    Malformed(String),
+    /// An element or attribute the message must have.
+    #[error("the message has no {0}")]
+    Missing(String),
+}
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -13,17 +35,23 @@ use serde::{Deserialize, Serialize};
 
 /// Paths on the service's HTTPS hosts.
 pub mod paths {
-    /// Autodiscover root on `lyncdiscover.<domain>` (Lync 2013).
+    /// The Autodiscover root resource on `lyncdiscover.<domain>` (also answered at `/`).
     pub const AUTODISCOVER: &str = "/autodiscover/autodiscoverservice.svc/root";
-    /// The director's redirect on `sipdir.online.lync.com` (Lync 2010, found by SRV).
+    /// The Autodiscover User resource.
+    pub const AUTODISCOVER_USER: &str = "/autodiscover/autodiscoverservice.svc/root/user";
+    /// The director on `sipdir.online.lync.com` (Lync 2010, found by SRV): until the SIP
+    /// registrar answers REGISTER with a 301, it names the home pool in the Autodiscover User
+    /// resource's form.
     pub const DIRECTOR: &str = "/director";
+    /// The realm lookup on `login.microsoftonline.com`.
+    pub const REALM: &str = "/getuserrealm.srf";
     /// The STS on `login.microsoftonline.com`.
     pub const TOKEN: &str = "/RST2.srf";
-    /// Certificate provisioning on a pool.
-    pub const GET_AND_PUBLISH_CERT: &str =
-        "/CertProv/CertProvisioningService.svc/GetAndPublishCert";
     /// SIP registration on a pool, over mutual TLS.
     pub const REGISTER: &str = "/sip/register";
+    pub use crate::pool::{
+        CERT_PROV_PATH, CERT_PROV_PROOF_PATH, WEB_TICKET_PATH, WS_FED_BEARER_PATH,
+    };
 }
 
 /// An RFC 7807 problem document: the one error body every endpoint uses.
@@ -112,76 +140,6 @@ pub struct ClientInfo {
     pub product: Product,
     /// The client's build.
     pub build: Build,
-}
-
-/// Where a user's home pool is: the answer of Autodiscover and of the director.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HomePool {
-    /// The user's SIP address (without `sip:`).
-    pub user: String,
-    /// The home pool's host name.
-    pub pool: String,
-}
-
-/// RST request to the STS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRequest {
-    /// The user's sign-in address.
-    pub user: String,
-    /// The password.
-    pub password: String,
-    /// The client's clock when it made the request, Unix milliseconds (as WS-Security
-    /// timestamps carry them).
-    pub timestamp_ms: i64,
-    /// The client product and build.
-    pub client: ClientInfo,
-    /// The Sign-In Assistant version (Lync 2010 only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sign_in_assistant: Option<Build>,
-}
-
-/// The STS's answer: a signed JWT with nbf, iat and exp.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenResponse {
-    /// The compact JWT.
-    pub token: String,
-    /// The token's expiry, Unix seconds by the service's clock.
-    pub expires: i64,
-}
-
-/// The claims inside a token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenClaims {
-    /// The user's sign-in address.
-    pub sub: String,
-    /// Audience: `lync`.
-    pub aud: String,
-    /// Issued at, Unix seconds.
-    pub iat: i64,
-    /// Not before, Unix seconds.
-    pub nbf: i64,
-    /// Expiry, Unix seconds.
-    pub exp: i64,
-}
-
-/// GetAndPublishCert: a PKCS#10 request, in PEM or as base64 DER.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertRequest {
-    /// The CSR in PEM (`-----BEGIN CERTIFICATE REQUEST-----`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub csr_pem: Option<String>,
-    /// The CSR as base64 of its DER.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub csr_der_base64: Option<String>,
-}
-
-/// GetAndPublishCert's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertResponse {
-    /// The personal certificate, PEM.
-    pub certificate_pem: String,
-    /// The issuing Communications Server CA, PEM.
-    pub issuer_pem: String,
 }
 
 /// REGISTER over mutual TLS.

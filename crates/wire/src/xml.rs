@@ -1,0 +1,293 @@
+//! Reading and writing the XML of the protocol: namespaces, escaping, finding elements in a
+//! parsed document (roxmltree), and exclusive canonicalization for the signatures.
+
+use std::collections::BTreeMap;
+
+use roxmltree::{Document, Node, ParsingOptions};
+
+use crate::WireError;
+
+/// The namespaces the messages use.
+pub mod ns {
+    /// SOAP 1.2 envelope (the STS).
+    pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+    /// SOAP 1.1 envelope (the pools' web services).
+    pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+    /// WS-Security 1.0 extensions.
+    pub const WSSE: &str =
+        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+    /// WS-Security 1.0 utility (Timestamp, Created, Expires, Id).
+    pub const WSU: &str =
+        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
+    /// WS-Addressing 1.0.
+    pub const WSA: &str = "http://www.w3.org/2005/08/addressing";
+    /// WS-Policy 2004/09.
+    pub const WSP: &str = "http://schemas.xmlsoap.org/ws/2004/09/policy";
+    /// WS-Trust 2005/02 (the STS).
+    pub const WST_2005: &str = "http://schemas.xmlsoap.org/ws/2005/02/trust";
+    /// WS-Trust 1.3 (the web ticket service and GetAndPublishCert).
+    pub const WST_13: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512";
+    /// SAML 1.1 assertions.
+    pub const SAML: &str = "urn:oasis:names:tc:SAML:1.0:assertion";
+    /// XML Encryption.
+    pub const XENC: &str = "http://www.w3.org/2001/04/xmlenc#";
+    /// XML Signature.
+    pub const DS: &str = "http://www.w3.org/2000/09/xmldsig#";
+    /// Passport (Azure AD's STS) SOAP faults.
+    pub const PSF: &str = "http://schemas.microsoft.com/Passport/SoapServices/SOAPFault";
+    /// Passport client information (the Sign-In Assistant's AuthInfo).
+    pub const PS: &str = "http://schemas.microsoft.com/Passport/SoapServices/PPCRL";
+    /// Lync's authentication web services (GetAndPublishCert, their faults).
+    pub const AUTHWS: &str = "http://schemas.microsoft.com/OCS/AuthWebServices/";
+    /// The claims dialect of the web ticket request.
+    pub const AUTH: &str = "http://schemas.xmlsoap.org/ws/2006/12/authorization";
+    /// Windows certificate enrollment (RequestID, DispositionMessage).
+    pub const WSTEP: &str = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment";
+    /// WSDL 1.1.
+    pub const WSDL: &str = "http://schemas.xmlsoap.org/wsdl/";
+    /// WSDL's SOAP 1.1 binding.
+    pub const WSDL_SOAP: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
+    /// WSDL's SOAP 1.2 binding.
+    pub const WSDL_SOAP12: &str = "http://schemas.xmlsoap.org/wsdl/soap12/";
+    /// WS-SecurityPolicy 1.2.
+    pub const SP: &str = "http://docs.oasis-open.org/ws-sx/ws-securitypolicy/200702";
+}
+
+/// Escapes text for an element's content or an attribute value (double-quoted).
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Parses a document. DTDs are refused (roxmltree's default), so no entity tricks.
+pub(crate) fn parse(text: &str) -> Result<Document<'_>, WireError> {
+    Document::parse_with_options(
+        text,
+        ParsingOptions {
+            allow_dtd: false,
+            ..ParsingOptions::default()
+        },
+    )
+    .map_err(|e| WireError::Malformed(format!("not well-formed XML: {e}")))
+}
+
+/// The first descendant element (or `node` itself) named `{ns}name`.
+pub(crate) fn find<'a, 'i>(node: Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>> {
+    node.descendants()
+        .find(|n| n.is_element() && n.has_tag_name((ns, name)))
+}
+
+/// The first descendant named `{ns}name`, or a message naming what is missing.
+pub(crate) fn need<'a, 'i>(
+    node: Node<'a, 'i>,
+    ns: &str,
+    name: &str,
+) -> Result<Node<'a, 'i>, WireError> {
+    find(node, ns, name).ok_or_else(|| WireError::Missing(name.to_owned()))
+}
+
+/// The first descendant element with this local name, whatever its namespace.
+pub(crate) fn find_local<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    node.descendants()
+        .find(|n| n.is_element() && n.tag_name().name() == name)
+}
+
+/// The text of an element's content, trimmed.
+pub(crate) fn text(node: Node<'_, '_>) -> String {
+    node.descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// The prefix a start tag or attribute was written with (`None` when unprefixed).
+fn prefix_of(qname: &str) -> Option<&str> {
+    qname.split_once(':').map(|(p, _)| p)
+}
+
+/// The qualified name of an element as written in the input.
+fn element_qname<'i>(node: Node<'_, 'i>) -> &'i str {
+    let input = node.document().input_text();
+    let tag = &input[node.range()];
+    let tag = tag.strip_prefix('<').unwrap_or(tag);
+    let end = tag
+        .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+        .unwrap_or(tag.len());
+    &tag[..end]
+}
+
+/// Exclusive XML Canonicalization 1.0 without comments (`http://www.w3.org/2001/10/xml-exc-c14n#`)
+/// of the element `node` and its content: the form that XML Signature digests and signs.
+///
+/// Namespace declarations are emitted only where a prefix is visibly used and not already in
+/// force in the output; attributes are sorted by namespace URI then local name; empty elements
+/// get an end tag; text and attribute values are escaped as the recommendation says.
+pub fn exc_c14n(node: Node<'_, '_>) -> String {
+    let mut out = String::new();
+    write_element(node, &BTreeMap::new(), &mut out);
+    out
+}
+
+fn write_element(node: Node<'_, '_>, in_force: &BTreeMap<String, String>, out: &mut String) {
+    let qname = element_qname(node);
+    // The prefixes this element visibly uses: its own, and those of its prefixed attributes.
+    let mut used: BTreeMap<String, String> = BTreeMap::new();
+    let own = prefix_of(qname).unwrap_or("");
+    let own_uri = node.tag_name().namespace().unwrap_or("");
+    used.insert(own.to_owned(), own_uri.to_owned());
+    let input = node.document().input_text();
+    let mut attrs: Vec<(String, String, String, String)> = Vec::new();
+    for a in node.attributes() {
+        let aq = &input[a.range_qname()];
+        let uri = a.namespace().unwrap_or("");
+        if let Some(p) = prefix_of(aq)
+            && p != "xml"
+        {
+            used.insert(p.to_owned(), uri.to_owned());
+        }
+        attrs.push((
+            uri.to_owned(),
+            a.name().to_owned(),
+            aq.to_owned(),
+            a.value().to_owned(),
+        ));
+    }
+    let mut now_in_force = in_force.clone();
+    let mut decls = Vec::new();
+    for (prefix, uri) in &used {
+        let current = in_force.get(prefix).map(String::as_str);
+        let render = if prefix.is_empty() {
+            // The default namespace: declared when it differs from the one in force in the
+            // output (an empty one only undoes a non-empty one).
+            current.unwrap_or("") != uri
+        } else {
+            current != Some(uri.as_str())
+        };
+        if render {
+            decls.push((prefix.clone(), uri.clone()));
+            now_in_force.insert(prefix.clone(), uri.clone());
+        }
+    }
+    attrs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out.push('<');
+    out.push_str(qname);
+    for (prefix, uri) in decls {
+        if prefix.is_empty() {
+            out.push_str(" xmlns=\"");
+        } else {
+            out.push_str(" xmlns:");
+            out.push_str(&prefix);
+            out.push_str("=\"");
+        }
+        escape_attr(&uri, out);
+        out.push('"');
+    }
+    for (_, _, aq, value) in attrs {
+        out.push(' ');
+        out.push_str(&aq);
+        out.push_str("=\"");
+        escape_attr(&value, out);
+        out.push('"');
+    }
+    out.push('>');
+    for child in node.children() {
+        if child.is_element() {
+            write_element(child, &now_in_force, out);
+        } else if child.is_text() {
+            escape_text(child.text().unwrap_or(""), out);
+        } else if let Some(pi) = child.pi() {
+            out.push_str("<?");
+            out.push_str(pi.target);
+            if let Some(v) = pi.value {
+                out.push(' ');
+                out.push_str(v);
+            }
+            out.push_str("?>");
+        }
+    }
+    out.push_str("</");
+    out.push_str(qname);
+    out.push('>');
+}
+
+fn escape_text(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_attr(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#x9;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(xml: &str, local: &str) -> String {
+        let doc = Document::parse(xml).unwrap();
+        let node = doc
+            .descendants()
+            .find(|n| n.is_element() && n.tag_name().name() == local)
+            .unwrap();
+        exc_c14n(node)
+    }
+
+    #[test]
+    fn namespaces_are_declared_where_used_and_attributes_sorted() {
+        let xml = r#"<s:Envelope xmlns:s="urn:s" xmlns:u="urn:u" xmlns:x="urn:x"><s:Header><u:T u:Id="t" b="2" a="1" x:z="3"><u:C>now</u:C><Empty/></u:T></s:Header></s:Envelope>"#;
+        assert_eq!(
+            canon(xml, "T"),
+            r#"<u:T xmlns:u="urn:u" xmlns:x="urn:x" a="1" b="2" u:Id="t" x:z="3"><u:C>now</u:C><Empty></Empty></u:T>"#
+        );
+    }
+
+    #[test]
+    fn a_default_namespace_is_declared_once_and_text_is_escaped() {
+        let xml = "<a:root xmlns:a=\"urn:a\"><SignedInfo xmlns=\"urn:ds\"><R URI=\"#t\">x &amp; y &gt; z\r\n</R></SignedInfo></a:root>";
+        assert_eq!(
+            canon(xml, "SignedInfo"),
+            "<SignedInfo xmlns=\"urn:ds\"><R URI=\"#t\">x &amp; y &gt; z\n</R></SignedInfo>"
+        );
+    }
+
+    #[test]
+    fn the_canonical_form_of_a_canonical_element_is_itself() {
+        let signed_info = r##"<SignedInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"></CanonicalizationMethod><Reference URI="#timestamp"><DigestValue>abc=</DigestValue></Reference></SignedInfo>"##;
+        assert_eq!(canon(signed_info, "SignedInfo"), signed_info);
+    }
+
+    #[test]
+    fn a_dtd_is_refused() {
+        let xml = r#"<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>"#;
+        assert!(parse(xml).is_err());
+    }
+}
