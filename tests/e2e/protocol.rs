@@ -314,6 +314,56 @@ async fn curl_gets_a_token_a_web_ticket_and_a_certificate_that_openssl_verifies(
         found.contains("<SipClientExternalAccess fqdn=\"pool-a.online.lync.com\""),
         "{found}"
     );
+    // Over plain HTTP too, as the real Autodiscover answered; its links lead to HTTPS. And in
+    // JSON for a client that asks for JSON.
+    let info = world.info();
+    let plain = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-i", "--resolve"])
+        .arg(format!(
+            "lyncdiscover.contoso.com:{}:{}",
+            info.http_port, info.hosts["lyncdiscover.contoso.com"]
+        ))
+        .arg(format!(
+            "http://lyncdiscover.contoso.com:{}/?sipuri=sip:{user}",
+            info.http_port
+        ))
+        .output()
+        .expect("curl is installed");
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(plain.starts_with("HTTP/1.1 200"), "{plain}");
+    assert!(
+        plain.contains("content-type: application/vnd.microsoft.rtc.autodiscover+xml;v=1"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains(&format!(
+            "href=\"https://lyncdiscover.contoso.com:{}/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:alice@contoso.com\"",
+            info.https_port
+        )),
+        "{plain}"
+    );
+    let json = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-H"])
+        .arg("Accept: application/vnd.microsoft.rtc.autodiscover+json;v=1")
+        .arg("--cacert")
+        .arg(world.dir.path().join("protocol-root.pem"))
+        .arg("--resolve")
+        .arg(format!(
+            "webdir.online.lync.com:{}:{}",
+            info.https_port, info.hosts["webdir.online.lync.com"]
+        ))
+        .arg(format!(
+            "https://webdir.online.lync.com:{}/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:{user}",
+            info.https_port
+        ))
+        .output()
+        .expect("curl is installed");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        json["SipClientExternalAccess"]["fqdn"], "pool-a.online.lync.com",
+        "{json}"
+    );
+
     let (status, realm) = curl.get(
         "login.microsoftonline.com",
         &format!("/getuserrealm.srf?login={user}&xml=1"),

@@ -397,11 +397,31 @@ async fn dig_finds_every_record_over_udp_and_tcp() {
             .expect("dig is installed (.ci/run installs dnsutils)");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let answer = dig(&["lyncdiscover.contoso.com"]);
+    // As a resolver answers: the CNAME and the A record of its target, in one answer, over
+    // UDP and TCP; a change of the target's address shows through the CNAME at once.
+    let webdir = world.info().hosts["webdir.online.lync.com"];
+    for transport in ["+notcp", "+tcp"] {
+        let answer = dig(&[transport, "lyncdiscover.contoso.com"]);
+        assert!(
+            answer.contains("lyncdiscover.contoso.com. 3600 IN CNAME webdir.online.lync.com.")
+                || answer.contains("CNAME\twebdir.online.lync.com."),
+            "{answer}"
+        );
+        assert!(
+            answer.contains(&format!("webdir.online.lync.com. 3600 IN A {webdir}"))
+                || answer.contains(&format!("webdir.online.lync.com.\t3600\tIN\tA\t{webdir}")),
+            "{transport}: {answer}"
+        );
+    }
+    let answer = dig(&["sip.contoso.com"]);
+    let sipdir = world.info().hosts["sipdir.online.lync.com"];
     assert!(
-        answer.contains("CNAME\twebdir.online.lync.com."),
+        answer.contains(&format!("sipdir.online.lync.com.\t3600\tIN\tA\t{sipdir}")),
         "{answer}"
     );
+    // A question for the CNAME itself gets just the CNAME.
+    let answer = dig(&["lyncdiscover.contoso.com", "CNAME"]);
+    assert!(!answer.contains("\tA\t"), "{answer}");
     let answer = dig(&["+tcp", "_sip._tls.contoso.com", "SRV"]);
     assert!(
         answer.contains(&format!(

@@ -287,6 +287,7 @@ async fn machine(
         admin_url: "http://127.0.0.1:9".into(),
         dns_addr: "127.0.0.1:9".parse().unwrap(),
         https_port: front.addr.port(),
+        http_port: 0,
         tenant: "contoso.com".into(),
         hosts: Default::default(),
     };

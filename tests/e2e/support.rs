@@ -215,6 +215,7 @@ fn placeholder_info() -> ServiceInfo {
         admin_url: String::new(),
         dns_addr: "127.0.0.1:0".parse().unwrap(),
         https_port: 0,
+        http_port: 0,
         tenant: String::new(),
         hosts: Default::default(),
     }

@@ -25,6 +25,9 @@ pub(crate) struct ServeArgs {
     /// The HTTPS port every host shares (0: any free port).
     #[arg(long, default_value_t = 0)]
     https_port: u16,
+    /// Autodiscover's plain-HTTP port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    http_port: u16,
     /// The DNS port, UDP and TCP (0: any free port).
     #[arg(long, default_value_t = 0)]
     dns_port: u16,
@@ -56,8 +59,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Tenant::load(path)?,
         None => Tenant::contoso(),
     };
-    let fixed =
-        args.subnet.is_some() || args.https_port != 0 || args.dns_port != 0 || args.admin_port != 0;
+    let fixed = args.subnet.is_some()
+        || args.https_port != 0
+        || args.http_port != 0
+        || args.dns_port != 0
+        || args.admin_port != 0;
     let network = if fixed {
         let subnet = match &args.subnet {
             Some(s) => parse_subnet(s)?,
@@ -66,6 +72,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let layout = NetworkLayout {
             subnet,
             https_port: args.https_port,
+            http_port: args.http_port,
             dns_port: args.dns_port,
             admin_port: args.admin_port,
         };

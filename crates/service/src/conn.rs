@@ -87,8 +87,8 @@ pub(crate) const REPORT_EVERY: Duration = Duration::from_secs(10);
 pub(crate) struct ConnInfo {
     /// The host name whose listener accepted the connection.
     pub(crate) host: String,
-    /// The port the connection came in on (for the addresses the service's documents give).
-    pub(crate) port: u16,
+    /// The host's HTTPS port: the addresses the service's documents give point there.
+    pub(crate) https_port: u16,
     /// The client certificate that the TLS handshake verified, if one was sent.
     pub(crate) peer_cert: Option<CertificateDer<'static>>,
 }

@@ -1,13 +1,18 @@
-//! The service's DNS server (hickory): A, CNAME and SRV records for every host, with TTLs.
+//! The service's DNS server (hickory): A, CNAME and SRV records for every host, with TTLs,
+//! answered as a resolver answers: a question for an address whose name is a CNAME into another
+//! of the service's zones gets the CNAME and the target's records in one answer.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME, SOA, SRV};
-use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType, RrKey};
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, MessageResponseBuilder, ZoneType};
 
 /// TTL of every host record. Long, as for the real service, so that a client's resolver cache
 /// outlives an address change.
@@ -115,6 +120,120 @@ pub(crate) fn catalog(
         handles.push((origin.clone(), z));
     }
     Ok((catalog, handles))
+}
+
+/// How many CNAMEs a chain may have before the answer is left to the catalog.
+const MAX_CHAIN: usize = 8;
+
+/// The DNS request handler: the catalog, and in front of it the resolver's courtesy of
+/// following a CNAME across the service's zones (which the catalog, one zone at a time, does
+/// not). What it cannot follow to an address it leaves to the catalog.
+pub(crate) struct Resolving {
+    catalog: Catalog,
+    zones: Zones,
+}
+
+impl Resolving {
+    pub(crate) fn new(catalog: Catalog, zones: Zones) -> Resolving {
+        Resolving { catalog, zones }
+    }
+
+    fn zone_for(&self, name: &LowerName) -> Option<&Arc<InMemoryZoneHandler>> {
+        let text = name.to_string();
+        let text = text.trim_end_matches('.').to_ascii_lowercase();
+        let origins: Vec<String> = self.zones.iter().map(|(o, _)| o.clone()).collect();
+        let origin = zone_of(&text, &origins)?;
+        self.zones.iter().find(|(o, _)| o == origin).map(|(_, z)| z)
+    }
+
+    /// The records of `name` of type `rtype`.
+    async fn records(&self, name: &LowerName, rtype: RecordType) -> Vec<Record> {
+        let Some(zone) = self.zone_for(name) else {
+            return Vec::new();
+        };
+        let records = zone.records().await;
+        records
+            .get(&RrKey::new(name.clone(), rtype))
+            .map(|set| set.records_without_rrsigs().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// For an address question whose name is a CNAME: the chain and the target's addresses.
+    async fn chase(&self, request: &Request) -> Option<Vec<Record>> {
+        if request.metadata.message_type != MessageType::Query
+            || request.metadata.op_code != OpCode::Query
+        {
+            return None;
+        }
+        let info = request.request_info().ok()?;
+        let rtype = info.query.query_type();
+        if !matches!(rtype, RecordType::A | RecordType::AAAA) {
+            return None;
+        }
+        let mut name = info.query.name().clone();
+        let mut answers = Vec::new();
+        for _ in 0..MAX_CHAIN {
+            let found = self.records(&name, rtype).await;
+            if !found.is_empty() {
+                if answers.is_empty() {
+                    // No CNAME on the way: the catalog answers this itself.
+                    return None;
+                }
+                answers.extend(found);
+                return Some(answers);
+            }
+            let cname = self.records(&name, RecordType::CNAME).await;
+            let target = cname.iter().find_map(|r| match &r.data {
+                RData::CNAME(CNAME(target)) => Some(LowerName::from(target)),
+                _ => None,
+            })?;
+            answers.extend(cname);
+            name = target;
+        }
+        None
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Resolving {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let Some(answers) = self.chase(request).await else {
+            return self
+                .catalog
+                .handle_request::<R, T>(request, response_handle)
+                .await;
+        };
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = true;
+        metadata.response_code = ResponseCode::NoError;
+        let response = MessageResponseBuilder::from_message_request(request).build(
+            metadata,
+            answers.iter(),
+            [],
+            [],
+            [],
+        );
+        match response_handle.send_response(response).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::debug!("DNS answer not sent: {e}");
+                let mut metadata = Metadata::new(
+                    request.metadata.id,
+                    MessageType::Response,
+                    request.metadata.op_code,
+                );
+                metadata.response_code = ResponseCode::ServFail;
+                ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -99,12 +99,13 @@ fn xml_ok(media: &'static str, body: String) -> Response {
 
 const SOAP11_MEDIA: &str = "text/xml; charset=utf-8";
 
-/// The base URL of this host as a client reaches it.
+/// The base URL of this host's HTTPS (also in an answer over plain HTTP: the documents send
+/// clients to HTTPS).
 fn base_url(conn: &ConnInfo) -> String {
-    if conn.port == 443 {
+    if conn.https_port == 443 {
         format!("https://{}", conn.host)
     } else {
-        format!("https://{}:{}", conn.host, conn.port)
+        format!("https://{}:{}", conn.host, conn.https_port)
     }
 }
 
@@ -248,7 +249,7 @@ async fn autodiscover_user(
     );
     let access = Access {
         fqdn: pool,
-        port: conn.port,
+        port: conn.https_port,
     };
     let doc = autodiscover::User {
         internal: access.clone(),

@@ -106,21 +106,36 @@ impl ResolvesServerCert for SniCerts {
 pub(crate) struct HostService {
     pub(crate) tls: Arc<ServerConfig>,
     pub(crate) router: Router,
+    /// Whether the host also answers plain HTTP (Autodiscover, as the real one did).
+    pub(crate) plain_http: bool,
 }
 
-/// Accepts TLS connections for `host` on `listener` until `stop`, serving each with `router`
-/// within the limits of [`crate::conn`]. In a `reset` outage each connection is reset as soon
-/// as it is accepted.
-pub(crate) async fn serve_tls(
+/// How a listener of a host speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// HTTPS, with the host's certificate.
+    Tls,
+    /// Plain HTTP.
+    Plain,
+}
+
+/// Accepts connections for `host` on `listener` until `stop`, serving each with its router
+/// within the limits of [`crate::conn`], over TLS or plain. In a `reset` outage each connection
+/// is reset as soon as it is accepted. `https_port` is where the host's HTTPS is, for the
+/// addresses its documents give.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve_host(
     listener: TcpListener,
     service: HostService,
+    transport: Transport,
     host: String,
+    https_port: u16,
     permits: Arc<Semaphore>,
     stop: CancellationToken,
     tracker: TaskTracker,
     outages: Arc<Outages>,
 ) {
-    let HostService { tls, router } = service;
+    let HostService { tls, router, .. } = service;
     let acceptor = TlsAcceptor::from(tls);
     let conn_stop = stop.clone();
     let name = host.clone();
@@ -130,13 +145,24 @@ pub(crate) async fn serve_tls(
             let _ = tcp.set_zero_linger();
             return;
         }
-        let port = tcp.local_addr().map(|a| a.port()).unwrap_or(443);
         let (acceptor, router, host, stop) = (
             acceptor.clone(),
             router.clone(),
             host.clone(),
             conn_stop.clone(),
         );
+        if transport == Transport::Plain {
+            let info = ConnInfo {
+                host,
+                https_port,
+                peer_cert: None,
+            };
+            tracker.spawn(async move {
+                let _permit = permit;
+                serve_http(tcp, router, Some(info), LIMITS, stop).await;
+            });
+            return;
+        }
         tracker.spawn(async move {
             let _permit = permit;
             let tls = match tokio::time::timeout(LIMITS.handshake, acceptor.accept(tcp)).await {
@@ -152,7 +178,7 @@ pub(crate) async fn serve_tls(
             };
             let info = ConnInfo {
                 host,
-                port,
+                https_port,
                 peer_cert: tls
                     .get_ref()
                     .1
@@ -175,6 +201,7 @@ mod tests {
         let layout = NetworkLayout {
             subnet: [127, 9, 9],
             https_port: 1,
+            http_port: 4,
             dns_port: 2,
             admin_port: 3,
         };

@@ -1,5 +1,6 @@
 //! Where the service listens: a /24 of loopback addresses, one per HTTPS host, all on one
-//! port; the DNS server and the admin API on 127.0.0.1.
+//! port (Autodiscover's host also on a plain-HTTP port); the DNS server and the admin API on
+//! 127.0.0.1.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -22,6 +23,10 @@ pub struct NetworkLayout {
     pub subnet: [u8; 3],
     /// The HTTPS port every host shares; 0 picks a free one.
     pub https_port: u16,
+    /// The plain-HTTP port of Autodiscover (`http://lyncdiscover.<tenant>/`); 0 picks a free
+    /// one. Absent from a layout saved before it existed, which then picks one.
+    #[serde(default)]
+    pub http_port: u16,
     /// The DNS port (UDP and TCP); 0 picks a free one.
     pub dns_port: u16,
     /// The admin API's port; 0 picks a free one.
@@ -35,6 +40,7 @@ impl NetworkLayout {
         NetworkLayout {
             subnet: [127, a.max(1), b.max(1)],
             https_port: 0,
+            http_port: 0,
             dns_port: 0,
             admin_port: 0,
         }
@@ -75,6 +81,7 @@ mod tests {
         let bad = NetworkLayout {
             subnet: [192, 168, 1],
             https_port: 0,
+            http_port: 0,
             dns_port: 0,
             admin_port: 0,
         };

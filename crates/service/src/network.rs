@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::NetworkLayout;
 use crate::conn::MAX_HOST_CONNECTIONS;
 use crate::dns::HOST_TTL_SECS;
-use crate::hosts::{HostService, serve_tls};
+use crate::hosts::{HostService, Transport, serve_host};
 use crate::outage::Outages;
 
 /// The first address of the /24 that no host has at start (hosts use .10 to .21).
@@ -28,8 +28,9 @@ const FIRST_SPARE_OCTET: u8 = 30;
 struct Listening {
     host: String,
     stop: CancellationToken,
-    /// The accept loop: it owns the socket, so the address is free once it has ended.
-    task: tokio::task::JoinHandle<()>,
+    /// The accept loops (HTTPS, and plain HTTP where the host has it): each owns its socket,
+    /// so the address is free once they have ended.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 pub(crate) struct Network {
@@ -67,34 +68,42 @@ impl Network {
         }
     }
 
-    /// Serves `host` on a listener already bound at `ip`.
+    /// Serves `host` on listeners already bound at `ip`: HTTPS, and plain HTTP when given.
     pub(crate) fn serve(
         &self,
         ip: IpAddr,
         host: &str,
-        listener: TcpListener,
+        https: TcpListener,
+        plain: Option<TcpListener>,
     ) -> anyhow::Result<()> {
         let service = self
             .services
             .get(host)
             .with_context(|| format!("no such host {host}"))?;
         let stop = self.shutdown.child_token();
-        let task = self.tracker.spawn(serve_tls(
-            listener,
-            service.clone(),
-            host.to_owned(),
-            self.permits.clone(),
-            stop.clone(),
-            self.tracker.clone(),
-            self.outages.clone(),
-        ));
+        let mut tasks = Vec::new();
+        for (listener, transport) in
+            std::iter::once((https, Transport::Tls)).chain(plain.map(|p| (p, Transport::Plain)))
+        {
+            tasks.push(self.tracker.spawn(serve_host(
+                listener,
+                service.clone(),
+                transport,
+                host.to_owned(),
+                self.layout.https_port,
+                self.permits.clone(),
+                stop.clone(),
+                self.tracker.clone(),
+                self.outages.clone(),
+            )));
+        }
         let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = listeners.insert(
             ip,
             Listening {
                 host: host.to_owned(),
                 stop,
-                task,
+                tasks,
             },
         ) {
             old.stop.cancel();
@@ -107,29 +116,17 @@ impl Network {
         Ok(())
     }
 
-    /// Binds `ip` on the HTTPS port and serves `host` there. An address that was closed a
-    /// moment ago can still be held by the kernel for a little while (seen rarely, under load,
-    /// when a pool's address is handed back and forth), so "in use" is tried again for up to a
-    /// second before it is an error.
+    /// Binds `ip` on the HTTPS port (and the plain-HTTP port, for a host that has it) and
+    /// serves `host` there.
     pub(crate) async fn listen(&self, ip: IpAddr, host: &str) -> anyhow::Result<()> {
-        let addr = SocketAddr::new(ip, self.layout.https_port);
-        let mut attempts = 0;
-        let listener = loop {
-            match TcpListener::bind(addr).await {
-                Ok(listener) => break listener,
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 40 => {
-                    attempts += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("binding {addr} for {host}"));
-                }
+        let https = bind_again(SocketAddr::new(ip, self.layout.https_port), host).await?;
+        let plain = match self.services.get(host) {
+            Some(s) if s.plain_http => {
+                Some(bind_again(SocketAddr::new(ip, self.layout.http_port), host).await?)
             }
+            _ => None,
         };
-        if attempts > 0 {
-            tracing::info!(%addr, host, "bound after {attempts} retries: the address was still in use");
-        }
-        self.serve(ip, host, listener)
+        self.serve(ip, host, https, plain)
     }
 
     /// Stops listening on `ip` and returns once the socket is closed: connections there are
@@ -142,7 +139,9 @@ impl Network {
             .remove(&ip);
         if let Some(old) = old {
             old.stop.cancel();
-            let _ = old.task.await;
+            for task in old.tasks {
+                let _ = task.await;
+            }
         }
     }
 
@@ -244,4 +243,27 @@ impl Network {
         }
         Ok(())
     }
+}
+
+/// Binds `addr` for `host`. An address that was closed a moment ago can still be held by the
+/// kernel for a little while (seen rarely, under load, when a pool's address is handed back and
+/// forth), so "in use" is tried again for up to a second before it is an error.
+async fn bind_again(addr: SocketAddr, host: &str) -> anyhow::Result<TcpListener> {
+    let mut attempts = 0;
+    let listener = loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 40 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("binding {addr} for {host}"));
+            }
+        }
+    };
+    if attempts > 0 {
+        tracing::info!(%addr, host, "bound after {attempts} retries: the address was still in use");
+    }
+    Ok(listener)
 }

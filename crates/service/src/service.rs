@@ -48,7 +48,8 @@ pub struct RunningService {
 
 struct Bound {
     layout: NetworkLayout,
-    https: Vec<(HostDef, TcpListener)>,
+    /// Each host's HTTPS listener, and its plain-HTTP one (Autodiscover's host).
+    https: Vec<(HostDef, TcpListener, Option<TcpListener>)>,
     dns_udp: UdpSocket,
     dns_tcp: TcpListener,
     admin: TcpListener,
@@ -112,7 +113,22 @@ async fn bind(
             .local_addr()
             .map_err(fail(&host.fqdn, addr, chosen))?
             .port();
-        https.push((host, listener));
+        let plain = if host.role == Role::Webdir {
+            let addr = SocketAddr::new(host.ip, layout.http_port);
+            let chosen = !fixed_subnet || wanted.http_port == 0;
+            let what = format!("{} (plain HTTP)", host.fqdn);
+            let plain = TcpListener::bind(addr)
+                .await
+                .map_err(fail(&what, addr, chosen))?;
+            layout.http_port = plain
+                .local_addr()
+                .map_err(fail(&what, addr, chosen))?
+                .port();
+            Some(plain)
+        } else {
+            None
+        };
+        https.push((host, listener, plain));
     }
     let dns = layout.dns_addr();
     let dns_udp =
@@ -250,7 +266,7 @@ impl Service {
 
         let now = state.clock.now();
         let mut certs = SniCerts::default();
-        for (host, _) in &bound.https {
+        for (host, _, _) in &bound.https {
             let mut names = vec![host.fqdn.clone()];
             names.extend(host.aliases.iter().cloned());
             let id = state.public_root.issue_server(&names, now)?;
@@ -271,7 +287,7 @@ impl Service {
         let mut hosts = BTreeMap::new();
         let mut records = Vec::new();
         let mut services = HashMap::new();
-        for (host, _) in &bound.https {
+        for (host, _, _) in &bound.https {
             hosts.insert(host.fqdn.clone(), host.ip);
             for alias in &host.aliases {
                 hosts.insert(alias.clone(), host.ip);
@@ -296,6 +312,7 @@ impl Service {
                 HostService {
                     tls: Arc::new(tls),
                     router,
+                    plain_http: host.role == Role::Webdir,
                 },
             );
         }
@@ -304,16 +321,16 @@ impl Service {
         let network = Arc::new(Network::new(
             layout,
             services,
-            zones,
+            zones.clone(),
             outages,
             shutdown.clone(),
             tracker.clone(),
         ));
-        for (host, listener) in bound.https {
-            network.serve(host.ip, &host.fqdn, listener)?;
+        for (host, listener, plain) in bound.https {
+            network.serve(host.ip, &host.fqdn, listener, plain)?;
         }
         let world = Arc::new(World::new(state.clone(), network, shutdown.clone()));
-        let mut dns = hickory_server::Server::new(catalog);
+        let mut dns = hickory_server::Server::new(crate::dns::Resolving::new(catalog, zones));
         dns.register_socket(bound.dns_udp);
         dns.register_listener(bound.dns_tcp, Duration::from_secs(5), 64);
         let dns_shutdown = shutdown.clone();
@@ -328,6 +345,7 @@ impl Service {
             admin_url: format!("http://{}", bound.admin.local_addr()?),
             dns_addr: layout.dns_addr(),
             https_port: layout.https_port,
+            http_port: layout.http_port,
             tenant: state.domain.clone(),
             hosts,
         };

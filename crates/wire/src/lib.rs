@@ -182,6 +182,10 @@ pub struct ServiceInfo {
     pub dns_addr: SocketAddr,
     /// The HTTPS port every host listens on.
     pub https_port: u16,
+    /// Autodiscover's plain-HTTP port (`http://lyncdiscover.<tenant>`); 0 in a document from
+    /// before it existed.
+    #[serde(default)]
+    pub http_port: u16,
     /// The tenant's domain (contoso.com).
     pub tenant: String,
     /// Each host name and its current address.
