@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use lyncsim_domain::{Build, Os, Product, Release};
-use lyncsim_wire::ServiceInfo;
+use lyncsim_wire::{ServiceInfo, random_guid};
 
 use crate::dpapi::MasterKey;
 use crate::layout::Layout;
@@ -50,19 +50,6 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<
 fn random_sid() -> String {
     let [a, b, c]: [u32; 3] = rand::random();
     format!("S-1-5-21-{a}-{b}-{c}-1001")
-}
-
-fn random_guid() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 impl Profile {

@@ -764,7 +764,7 @@ impl Run<'_, '_> {
             applies_to: format!("https://{}{}", pool.host, paths::CERT_PROV_PATH),
             claim: format!("sip:{user}"),
             entropy: entropy.to_vec(),
-            context: random_id(),
+            context: lyncsim_wire::random_guid(),
         };
         self.step(
             ST,
@@ -799,7 +799,7 @@ impl Run<'_, '_> {
         let (cert_target, cert_path) = self
             .follow(ST, "certificate provisioning", &mex.address, pool)
             .await?;
-        let request_id = random_id();
+        let request_id = lyncsim_wire::random_guid();
         let body = CertRequest {
             to: &mex.address,
             ticket: &ticket,
@@ -893,20 +893,6 @@ fn user_agent(machine: &crate::machine::Machine, via_sia: bool) -> String {
         },
     }
     .header()
-}
-
-/// A random identifier in the form of a GUID.
-fn random_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// Lync 2010's defect after an outage: when the connection is lost in the middle of a sign-in,

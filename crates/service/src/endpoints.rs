@@ -561,7 +561,7 @@ async fn web_ticket(
     rand::fill(server_entropy.as_mut_slice());
     let proof_key = lyncsim_wire::wsse::p_sha1(&req.entropy, &server_entropy, req.entropy.len());
     let mut ticket = WebTicket {
-        assertion_id: format!("uuid-{}", uuid_like()),
+        assertion_id: format!("uuid-{}", lyncsim_wire::random_guid()),
         issuer: format!("{}{}", base_url(&conn), paths::WEB_TICKET_PATH),
         user: format!("sip:{}", assertion.user),
         lifetime: lyncsim_wire::wsse::Lifetime {
@@ -585,24 +585,6 @@ async fn web_ticket(
         SOAP11_MEDIA,
         WebTicketResponse::new(&ticket, server_entropy).to_xml(),
     ))
-}
-
-/// A random identifier in the form of a UUID.
-fn uuid_like() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = hex_lower(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The user of a pool request: known, with a readable directory account (a damaged one can be

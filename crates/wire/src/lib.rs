@@ -16,6 +16,23 @@ pub mod sts;
 pub mod wsse;
 pub mod xml;
 
+/// A random identifier in the form of a GUID (`4b1f…-…`), as the messages carry them
+/// (`AssertionID`, `RequestID`, `DeviceId`, `Context`).
+pub fn random_guid() -> String {
+    let mut b = [0u8; 16];
+    // The system's randomness; should it ever fail, the identifier is still well-formed.
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 /// A message that is not what the protocol says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
