@@ -1,5 +1,6 @@
 //! Property-based fuzzing, on the stable toolchain, of every parser that takes bytes from
-//! outside: certificate requests, the STS's tokens (through the web ticket service), scenario
+//! outside: certificate requests, the STS's tokens (through the web ticket service), the
+//! protocol's messages (at their endpoints, and the documents a client reads), scenario
 //! files, every file of a client profile, and the admin API's JSON. Inputs are random bytes
 //! and random mutations of valid inputs (proptest); every target asserts that nothing panics,
 //! nothing answers 5xx but the SOAP fault the protocol refuses with, and only what is valid is
@@ -180,6 +181,190 @@ fn token_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> 
         }
         Ok(())
     })
+}
+
+/// The protocol's messages changed: sent to their endpoints, each answer is the success
+/// document, a SOAP fault (HTTP 500 with a fault the client reads) or a 4xx problem; and every
+/// document a client reads from a server parses or is refused, without a panic.
+fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
+    use lyncsim_wire::autodiscover;
+    use lyncsim_wire::fault::SoapFault;
+    use lyncsim_wire::pool::{
+        CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest, WebTicketResponse,
+    };
+    use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
+    use lyncsim_wire::wsse::{Lifetime, p_sha1};
+    let target = crate::hardening::Target::new(world);
+    let alice = "alice@contoso.com";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let rst2 = TokenRequest {
+        user: alice.into(),
+        password: password(alice),
+        timestamp: Some(Lifetime {
+            created_ms: now,
+            expires_ms: now + 300_000,
+        }),
+        applies_to: "urn:component:Microsoft.Rtc.WebAuthentication.2010".into(),
+    }
+    .to_xml();
+    let post = |host: &'static str, path: &'static str, body: &[u8]| {
+        rt.block_on(target.call(host, "POST", path, &[("content-type", "text/xml")], body))
+    };
+    let token = TokenResponse::from_xml(
+        &post(
+            "login.microsoftonline.com",
+            lyncsim_wire::paths::TOKEN,
+            rst2.as_bytes(),
+        )
+        .1,
+    )
+    .unwrap();
+    let ticket_request = WebTicketRequest {
+        to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer".into(),
+        sts_lifetime: token.lifetime,
+        sts_token: token.token.clone(),
+        applies_to: "urn:x".into(),
+        claim: format!("sip:{alice}"),
+        entropy: vec![5; 32],
+        context: "fuzz".into(),
+    }
+    .to_xml();
+    let ticket_answer = post(
+        "pool-a.online.lync.com",
+        lyncsim_wire::paths::WS_FED_BEARER_PATH,
+        ticket_request.as_bytes(),
+    )
+    .1;
+    let ticket = WebTicketResponse::from_xml(&ticket_answer).unwrap();
+    let proof = p_sha1(&[5; 32], &ticket.entropy, 32);
+    let key = PersonalKey::generate().unwrap();
+    let csr = make_csr(&key, alice).unwrap();
+    let gapc = CertRequest {
+        to: "https://pool-a.online.lync.com/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1",
+        ticket: &ticket,
+        proof_key: &proof,
+        device_id: "d",
+        entity: alice,
+        csr_der: &csr,
+        request_id: "r",
+    }
+    .to_xml();
+    let requests: Vec<(&'static str, &'static str, Vec<u8>)> = vec![
+        (
+            "login.microsoftonline.com",
+            lyncsim_wire::paths::TOKEN,
+            rst2.into_bytes(),
+        ),
+        (
+            "pool-a.online.lync.com",
+            lyncsim_wire::paths::WS_FED_BEARER_PATH,
+            ticket_request.into_bytes(),
+        ),
+        (
+            "pool-a.online.lync.com",
+            lyncsim_wire::paths::CERT_PROV_PROOF_PATH,
+            gapc.into_bytes(),
+        ),
+    ];
+    let cert_answer = post(
+        "pool-a.online.lync.com",
+        lyncsim_wire::paths::CERT_PROV_PROOF_PATH,
+        &requests[2].2,
+    )
+    .1;
+    let documents: Vec<Vec<u8>> = vec![
+        autodiscover::Root {
+            user: Some("https://x/y".into()),
+            redirect: None,
+        }
+        .to_xml()
+        .into_bytes(),
+        autodiscover::User {
+            internal: autodiscover::Access {
+                fqdn: "p".into(),
+                port: 443,
+            },
+            external: autodiscover::Access {
+                fqdn: "p".into(),
+                port: 443,
+            },
+            redirect: None,
+        }
+        .to_xml()
+        .into_bytes(),
+        RealmInfo {
+            login: alice.into(),
+            domain: "contoso.com".into(),
+            namespace_type: "Managed".into(),
+            sts_auth_url: None,
+        }
+        .to_xml()
+        .into_bytes(),
+        token.to_xml().into_bytes(),
+        ticket_answer.into_bytes(),
+        cert_answer.into_bytes(),
+        CertProvMex {
+            web_ticket_service: "https://p/w".into(),
+            address: "https://p/c".into(),
+        }
+        .to_xml()
+        .into_bytes(),
+        WebTicketMex {
+            ws_fed_bearer: "https://p/b".into(),
+        }
+        .to_xml()
+        .into_bytes(),
+    ];
+    fuzz(
+        "soap",
+        budget,
+        (
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+            mutation(),
+        ),
+        |(which, doc, m)| {
+            let (host, path, valid) = which.get(&requests);
+            let body = mutate(valid, &m);
+            let (status, text) = rt.block_on(target.call(
+                host,
+                "POST",
+                path,
+                &[("content-type", "text/xml")],
+                &body,
+            ));
+            match status {
+                200 => {}
+                500 => prop_assert!(
+                    matches!(SoapFault::from_xml(&text), Ok(Some(_))),
+                    "a 500 that is not a SOAP fault: {}",
+                    text
+                ),
+                s => prop_assert!(
+                    (400..500).contains(&s) && text.contains("urn:lyncsim:problem:"),
+                    "{} {}",
+                    s,
+                    text
+                ),
+            }
+            // What a client reads from a server: parsed or refused, never a panic.
+            let changed = mutate(doc.get::<Vec<u8>>(&documents), &m);
+            let text = String::from_utf8_lossy(&changed);
+            let _ = autodiscover::Root::from_xml(&text);
+            let _ = autodiscover::User::from_xml(&text);
+            let _ = RealmInfo::from_xml(&text);
+            let _ = TokenResponse::from_xml(&text);
+            let _ = WebTicketResponse::from_xml(&text);
+            let _ = CertResponse::from_xml(&text);
+            let _ = CertProvMex::from_xml(&text);
+            let _ = WebTicketMex::from_xml(&text);
+            let _ = SoapFault::from_xml(&text);
+            Ok(())
+        },
+    )
 }
 
 fn scenario_target(budget: Budget) -> u64 {
@@ -404,10 +589,11 @@ fn every_parser_survives_fuzzed_input() {
             .unwrap(),
     );
     let world = rt.block_on(World::start());
-    let budget = budget(5);
+    let budget = budget(6);
     let counts = [
         ("csr", csr_target(budget)),
         ("token", token_target(budget, &rt, &world)),
+        ("soap", soap_target(budget, &rt, &world)),
         ("scenario", scenario_target(budget)),
         ("profile", profile_target(budget, &rt, &world)),
         ("admin", admin_target(budget, &rt, &world)),

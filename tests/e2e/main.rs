@@ -11,6 +11,7 @@ mod durability;
 mod fuzz;
 mod hardening;
 mod harness;
+mod load;
 mod matrix;
 mod newcomer;
 mod protocol;

@@ -2,6 +2,7 @@
 
 mod inspect;
 mod kb;
+mod load;
 mod run;
 mod serve;
 mod signin;
@@ -52,6 +53,10 @@ enum Command {
     /// JUnit XML or JSON if asked. With no FILES/DIRS, the built-in suite. Exit 1 if any
     /// scenario fails, 2 if a scenario file cannot be used.
     Run(run::RunArgs),
+    /// Many machines signing in at once, against the run's own service or a running one, with
+    /// faults put in force and cleared on a schedule (an outage, then the storm); then a table
+    /// of sign-ins per second, latencies and outcomes, phase by phase.
+    Load(load::LoadArgs),
     /// Walk the KB 2604176 procedure on a machine, in the KB's order, signing in after each
     /// step; report the step that restored sign-in, or what to escalate. Exit 0 once signed
     /// in, 1 if not.
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
             Command::Ipconfig(args) => inspect::ipconfig(args),
             Command::Run(args) => run::run(args).await,
             Command::Troubleshoot(args) => run::troubleshoot(args).await,
+            Command::Load(args) => load::run(args).await,
             Command::Break(args) => kb::run_break(args),
             Command::Fix(args) => kb::run_fix(args).await,
             Command::Fault(args) => kb::run_fault(args).await,

@@ -25,17 +25,21 @@ use anyhow::{Context, bail};
 use lyncsim_client::{AdminClient, InitOptions, Profile, SignInRequest};
 use lyncsim_domain::{Build, Cause, ErrorId, Os, Product, Remedy};
 use lyncsim_service::{RunningService, Service, ServiceConfig, Tenant};
-use lyncsim_wire::{Fault, FaultRecord, JournalEntry, ServiceInfo};
+use lyncsim_wire::{Fault, FaultRecord, JournalEntry, NewUser, ServiceInfo, UserView};
 
 use crate::causes::{self, CauseSpec};
 
 /// The passwords users have now, as the lab knows them (it changes them itself).
 pub(crate) type Passwords = Arc<Mutex<BTreeMap<String, String>>>;
 
-/// One service instance (its own CAs, addresses and ports) and a temporary folder for the
-/// profiles of its machines. Everything goes away when the lab is dropped.
+/// One service instance (its own CAs, addresses and ports, or a running `lyncsim serve`) and a
+/// temporary folder for the profiles of its machines. Everything the lab started goes away
+/// when it is dropped.
 pub struct Lab {
-    service: RunningService,
+    /// The embedded service, held to be stopped when the lab is dropped; `None` for a lab on
+    /// a service that runs elsewhere.
+    _service: Option<RunningService>,
+    info: ServiceInfo,
     admin: AdminClient,
     root_pem: String,
     passwords: Passwords,
@@ -66,11 +70,39 @@ impl Lab {
         Ok(Lab {
             root_pem,
             admin,
-            service,
+            info: service.info().clone(),
+            _service: Some(service),
             passwords: Arc::new(Mutex::new(passwords)),
             dir: tempfile::Builder::new().prefix("lyncsim-lab-").tempdir()?,
             machines: AtomicUsize::new(0),
         })
+    }
+
+    /// A lab on a service that runs elsewhere (`lyncsim serve`), by its admin API's URL. The
+    /// lab knows the passwords of the users it adds ([`Lab::add_user`]), not of the others.
+    pub async fn connect(admin_url: &str) -> anyhow::Result<Lab> {
+        let admin = AdminClient::new(admin_url)?;
+        let info = admin.info().await?;
+        let root_pem = admin
+            .root_pem()
+            .await
+            .context("fetching the service's public root")?;
+        Ok(Lab {
+            root_pem,
+            admin,
+            info,
+            _service: None,
+            passwords: Arc::new(Mutex::new(BTreeMap::new())),
+            dir: tempfile::Builder::new().prefix("lyncsim-lab-").tempdir()?,
+            machines: AtomicUsize::new(0),
+        })
+    }
+
+    /// Adds a user to the tenant through the admin API; the lab remembers the password.
+    pub async fn add_user(&self, user: &NewUser) -> anyhow::Result<UserView> {
+        let view = self.admin.add_user(user).await?;
+        lock(&self.passwords).insert(user.address.to_ascii_lowercase(), user.password.clone());
+        Ok(view)
     }
 
     /// The built-in tenant's password of `user`, before any change.
@@ -84,12 +116,12 @@ impl Lab {
 
     /// What the service's ready file holds: admin URL, DNS address, HTTPS port.
     pub fn info(&self) -> &ServiceInfo {
-        self.service.info()
+        &self.info
     }
 
     /// The admin API's base URL.
     pub fn admin_url(&self) -> &str {
-        self.service.admin_url()
+        &self.info.admin_url
     }
 
     /// The folder the lab's profiles live in.

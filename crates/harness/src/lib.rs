@@ -7,6 +7,7 @@
 //! - [`run_all`]: each scenario on its own service and machine, in parallel.
 //! - [`report`]: the table, JUnit XML and JSON.
 //! - [`troubleshoot()`]: the KB's procedure in its order, signing in after each step.
+//! - [`load::load`]: many machines signing in at once, with faults on a schedule.
 //!
 //! **Invariants:** every verdict comes from a real sign-in; a scenario's service, CAs,
 //! addresses, ports and profile are its own and go away when it ends; nothing here maps a
@@ -17,6 +18,7 @@ mod builtin;
 mod causes;
 mod exec;
 mod lab;
+pub mod load;
 pub mod report;
 mod runner;
 pub mod scenario;
