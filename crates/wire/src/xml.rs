@@ -53,7 +53,9 @@ pub mod ns {
     pub const SP: &str = "http://docs.oasis-open.org/ws-sx/ws-securitypolicy/200702";
 }
 
-/// Escapes text for an element's content or an attribute value (double-quoted).
+/// Escapes text for an element's content or an attribute value (double-quoted). A character
+/// that XML 1.0 does not allow at all (most control characters; they can reach a message in
+/// what a client sent, echoed in a fault) becomes U+FFFD, so that what is written always parses.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -63,6 +65,8 @@ pub(crate) fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -283,6 +287,19 @@ mod tests {
     fn the_canonical_form_of_a_canonical_element_is_itself() {
         let signed_info = r##"<SignedInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"></CanonicalizationMethod><Reference URI="#timestamp"><DigestValue>abc=</DigestValue></Reference></SignedInfo>"##;
         assert_eq!(canon(signed_info, "SignedInfo"), signed_info);
+    }
+
+    #[test]
+    fn what_is_written_escaped_parses_whatever_it_held() {
+        let nasty = "a\u{1d}b\u{0}c<&>\"'\u{ffff}\td";
+        let doc = format!("<a x=\"{}\">{}</a>", esc(nasty), esc(nasty));
+        let parsed = parse(&doc).unwrap();
+        let root = parsed.root_element();
+        assert_eq!(text(root), "a\u{fffd}b\u{fffd}c<&>\"'\u{fffd}\td");
+        assert_eq!(
+            root.attribute("x"),
+            Some("a\u{fffd}b\u{fffd}c<&>\"'\u{fffd} d")
+        );
     }
 
     #[test]
