@@ -18,3 +18,4 @@ mod protocol;
 mod service;
 mod signin;
 mod stubbed;
+mod train;

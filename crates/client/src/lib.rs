@@ -27,6 +27,7 @@ mod profile;
 mod resolver;
 mod signin;
 mod trace;
+pub mod views;
 
 pub use admin::AdminClient;
 pub use certstore::StoredCert;

@@ -8,6 +8,8 @@
 //! - [`report`]: the table, JUnit XML and JSON.
 //! - [`troubleshoot()`]: the KB's procedure in its order, signing in after each step.
 //! - [`load::load`]: many machines signing in at once, with faults on a schedule.
+//! - [`train`]: the training console's engine: exercises, attempts, the shortest KB path
+//!   by real sign-ins, the scoring rule.
 //!
 //! **Invariants:** every verdict comes from a real sign-in; a scenario's service, CAs,
 //! addresses, ports and profile are its own and go away when it ends; nothing here maps a
@@ -22,6 +24,7 @@ pub mod load;
 pub mod report;
 mod runner;
 pub mod scenario;
+pub mod train;
 mod troubleshoot;
 
 pub use builtin::{BuiltinSuite, builtin_suite};

@@ -1,0 +1,277 @@
+//! What a support person looks at on the machine, as Windows shows it: certmgr's Personal
+//! store, Credential Manager, `ipconfig /displaydns`. Each view is data (for a page) and its
+//! text (for the command line), made here once for both.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::profile::Profile;
+
+fn date(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// A path inside the profile as Windows writes it (`Users\jdoe\AppData\…`).
+pub fn windows_path(profile: &Profile, path: &Path) -> String {
+    path.strip_prefix(profile.dir())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('/', "\\")
+}
+
+/// One row of certmgr's list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertRow {
+    /// Issued To (the subject's CN).
+    pub issued_to: String,
+    /// Issued By (the issuer's CN).
+    pub issued_by: String,
+    /// Expiration Date.
+    pub expires: String,
+    /// The SHA-1 thumbprint (the file's name in the store).
+    pub thumbprint: String,
+    /// Why the certificate cannot be read, when it cannot.
+    pub unreadable: Option<String>,
+}
+
+/// Certificates - Current User > Personal > Certificates, sorted by Issued By.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Certmgr {
+    /// The store's folder, as Windows writes it.
+    pub location: String,
+    /// The certificates.
+    pub rows: Vec<CertRow>,
+}
+
+/// The Personal store of `profile`.
+pub fn certmgr(profile: &Profile) -> anyhow::Result<Certmgr> {
+    let mut rows: Vec<CertRow> = profile
+        .certificates()?
+        .into_iter()
+        .map(|c| match &c.info {
+            Ok(i) => CertRow {
+                issued_to: i.subject_cn.clone(),
+                issued_by: i.issuer_cn.clone(),
+                expires: date(i.validity.not_after),
+                thumbprint: c.thumbprint.clone(),
+                unreadable: None,
+            },
+            Err(e) => CertRow {
+                issued_to: "<cannot be read>".into(),
+                issued_by: String::new(),
+                expires: String::new(),
+                thumbprint: c.thumbprint.clone(),
+                unreadable: Some(e.clone()),
+            },
+        })
+        .collect();
+    // As certmgr sorts on the Issued By column; what cannot be read goes last.
+    rows.sort_by(|a, b| {
+        (
+            a.unreadable.is_some(),
+            &a.issued_by,
+            &a.issued_to,
+            &a.thumbprint,
+        )
+            .cmp(&(
+                b.unreadable.is_some(),
+                &b.issued_by,
+                &b.issued_to,
+                &b.thumbprint,
+            ))
+    });
+    Ok(Certmgr {
+        location: windows_path(profile, &profile.layout().cert_store()),
+        rows,
+    })
+}
+
+impl fmt::Display for Certmgr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Certificates - Current User > Personal > Certificates")?;
+        writeln!(f, "({})\n", self.location)?;
+        if self.rows.is_empty() {
+            return writeln!(f, "There are no items to show in this view.");
+        }
+        writeln!(
+            f,
+            "{:<30} {:<24} {:<17} Thumbprint",
+            "Issued To", "Issued By", "Expiration Date"
+        )?;
+        for r in &self.rows {
+            write!(
+                f,
+                "{:<30} {:<24} {:<17} {}",
+                r.issued_to, r.issued_by, r.expires, r.thumbprint
+            )?;
+            // The columns stay where they are; the reason follows the thumbprint.
+            match &r.unreadable {
+                Some(e) => writeln!(f, "  ({e})")?,
+                None => writeln!(f)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One entry of Credential Manager.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum CredEntry {
+    /// A generic credential.
+    Generic {
+        /// Its target (`Microsoft_OC1:uri=…`).
+        target: String,
+        /// The user name.
+        user: String,
+        /// When it was last written.
+        modified: String,
+    },
+    /// A file that cannot be read as a credential.
+    Unreadable {
+        /// The file, as Windows writes it.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Credential Manager > Windows Vault > Generic Credentials.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Credman {
+    /// The credentials folder, as Windows writes it.
+    pub location: String,
+    /// The entries.
+    pub entries: Vec<CredEntry>,
+}
+
+/// The generic credentials of `profile`.
+pub fn credman(profile: &Profile) -> anyhow::Result<Credman> {
+    let entries = profile
+        .credentials()?
+        .into_iter()
+        .map(|c| match c {
+            Ok(c) => CredEntry::Generic {
+                target: c.target,
+                user: c.user,
+                modified: c.last_written,
+            },
+            Err((path, reason)) => CredEntry::Unreadable {
+                path: windows_path(profile, &path),
+                reason,
+            },
+        })
+        .collect();
+    Ok(Credman {
+        location: windows_path(profile, &profile.layout().credentials_dir()),
+        entries,
+    })
+}
+
+impl fmt::Display for Credman {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Credential Manager > Windows Vault > Generic Credentials"
+        )?;
+        writeln!(f, "({})\n", self.location)?;
+        if self.entries.is_empty() {
+            writeln!(f, "No generic credentials.")?;
+        }
+        for e in &self.entries {
+            match e {
+                CredEntry::Generic {
+                    target,
+                    user,
+                    modified,
+                } => writeln!(
+                    f,
+                    "{target}\n    User name: {user}\n    Modified: {modified}"
+                )?,
+                CredEntry::Unreadable { path, reason } => {
+                    writeln!(f, "{path}\n    <cannot be read: {reason}>")?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One record of the DNS client cache, as `ipconfig /displaydns` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DnsRow {
+    /// Record Name.
+    pub name: String,
+    /// Record Type (1 A, 5 CNAME, 33 SRV).
+    pub type_number: u16,
+    /// The label of the data line (`A (Host) Record`).
+    pub label: &'static str,
+    /// Time To Live left, by the machine's clock.
+    pub ttl_left: i64,
+    /// Data Length.
+    pub data_length: usize,
+    /// The data.
+    pub data: String,
+}
+
+/// The DNS client cache.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DisplayDns {
+    /// The records.
+    pub rows: Vec<DnsRow>,
+}
+
+/// The DNS client cache of `profile`, with each record's time to live by the machine's clock.
+pub fn displaydns(profile: &Profile) -> DisplayDns {
+    let now = profile.machine().now();
+    let rows = profile
+        .dns_cache()
+        .into_iter()
+        .map(|r| {
+            let (type_number, label, data_length) = match r.rtype.as_str() {
+                "A" => (1, "A (Host) Record", 4),
+                "CNAME" => (5, "CNAME Record", r.data.len() + 2),
+                _ => (33, "SRV Record", r.data.len() + 8),
+            };
+            DnsRow {
+                ttl_left: (r.expires - now).max(0),
+                name: r.name,
+                type_number,
+                label,
+                data_length,
+                data: r.data,
+            }
+        })
+        .collect();
+    DisplayDns { rows }
+}
+
+impl fmt::Display for DisplayDns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\nWindows IP Configuration\n")?;
+        if self.rows.is_empty() {
+            writeln!(f, "Could not display the DNS Resolver Cache.")?;
+        }
+        for r in &self.rows {
+            writeln!(
+                f,
+                "    {}\n    ----------------------------------------",
+                r.name
+            )?;
+            writeln!(f, "    Record Name . . . . . : {}", r.name)?;
+            writeln!(f, "    Record Type . . . . . : {}", r.type_number)?;
+            writeln!(f, "    Time To Live  . . . . : {}", r.ttl_left)?;
+            writeln!(f, "    Data Length . . . . . : {}", r.data_length)?;
+            writeln!(f, "    Section . . . . . . . : Answer")?;
+            writeln!(f, "    {:<21} : {}\n", r.label, r.data)?;
+        }
+        Ok(())
+    }
+}
+
+/// `ipconfig /flushdns`: empties the DNS client cache; the text Windows prints.
+pub fn flushdns(profile: &Profile) -> anyhow::Result<String> {
+    profile.flush_dns()?;
+    Ok("\nWindows IP Configuration\n\nSuccessfully flushed the DNS Resolver Cache.\n".into())
+}

@@ -1,0 +1,562 @@
+//! The training console's engine: exercises made from the KB's causes, attempts on their own
+//! service and machine (every sign-in and every step real, each written to the attempt's event
+//! log), the shortest KB path found by real sign-ins on copies of the broken machine, and the
+//! scoring rule.
+//!
+//! **The scoring rule.** An attempt is finished when the user signs in again (the last sign-in
+//! succeeded, after the last step), or when the trainee escalated an account that no client
+//! step can fix. It starts at 100 points; a step on no shortest KB path costs 10, or 20 when it
+//! deleted what the user needed (a certificate, saved credentials, the key container); escalating
+//! what a client step fixes costs 30; a hint costs what the trainer set. A finished attempt
+//! scores at least 50; an unfinished one at most 40, so it never outscores a finished one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use lyncsim_domain::{Cause, Os, Product, Remedy};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::lab::{Lab, Machine};
+use crate::runner::Seen;
+
+/// What an exercise is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExerciseSpec {
+    /// The causes, made in this order.
+    pub causes: Vec<Cause>,
+    /// The client.
+    pub product: Product,
+    /// The OS.
+    pub os: Os,
+    /// Who cannot sign in.
+    pub user: String,
+}
+
+impl ExerciseSpec {
+    /// Draws an exercise from `seed`: a product and an OS it runs on, then `count` different
+    /// causes from `pool` (every cause when empty) that exist there. The same seed and pool
+    /// give the same exercise.
+    pub fn draw(seed: u64, pool: &[Cause], count: usize) -> anyhow::Result<ExerciseSpec> {
+        if !(1..=3).contains(&count) {
+            bail!("an exercise has 1 to 3 causes, not {count}");
+        }
+        let pool: Vec<Cause> = if pool.is_empty() {
+            Cause::ALL.to_vec()
+        } else {
+            pool.to_vec()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut places: Vec<(Product, Os)> = Product::ALL
+            .iter()
+            .flat_map(|p| Os::ALL.iter().map(move |o| (*p, *o)))
+            .filter(|(p, o)| p.runs_on(*o))
+            .filter(|(p, o)| pool.iter().filter(|c| c.exists_on(*p, *o)).count() >= count)
+            .collect();
+        places.shuffle(&mut rng);
+        let Some(&(product, os)) = places.first() else {
+            bail!("no product and OS has {count} of the causes {pool:?}");
+        };
+        let mut here: Vec<Cause> = pool
+            .iter()
+            .copied()
+            .filter(|c| c.exists_on(product, os))
+            .collect();
+        here.shuffle(&mut rng);
+        here.truncate(count);
+        let user = ["alice@contoso.com", "bob@contoso.com"]
+            .choose(&mut rng)
+            .copied()
+            .unwrap_or("alice@contoso.com");
+        // One more draw, so that a seed's exercises differ in more than their order.
+        let _: u8 = rng.random();
+        Ok(ExerciseSpec {
+            causes: here,
+            product,
+            os,
+            user: user.into(),
+        })
+    }
+}
+
+/// An exercise made for real: its own service, the trainee's machine, and a copy of the machine
+/// as it was when broken, for the search of the shortest KB path.
+pub struct Exercise {
+    /// What it is made of.
+    pub spec: ExerciseSpec,
+    lab: Lab,
+    machine: Machine,
+    broken: Machine,
+    copies: usize,
+}
+
+impl Exercise {
+    /// Starts a service, makes the machine, signs the user in once (saving the password, as
+    /// the user did before the trouble), then makes the causes. The sign-in must fail now, or
+    /// this is no exercise.
+    pub async fn prepare(spec: ExerciseSpec) -> anyhow::Result<Exercise> {
+        let lab = Lab::start().await?;
+        let mut machine = lab.machine(spec.product, spec.os).await?;
+        machine
+            .sign_in(&spec.user)
+            .await?
+            .0
+            .map_err(|f| anyhow::anyhow!("the first sign-in failed: {}", f.reason))?;
+        for cause in &spec.causes {
+            lab.cause(&mut machine, &spec.user, *cause).await?;
+        }
+        if machine.sign_in(&spec.user).await?.signed_in() {
+            bail!(
+                "{:?} on {} {} does not stop sign-in: no exercise",
+                spec.causes,
+                spec.product.display_name(),
+                spec.os.display_name()
+            );
+        }
+        let broken = machine.copy("broken")?;
+        Ok(Exercise {
+            spec,
+            lab,
+            machine,
+            broken,
+            copies: 0,
+        })
+    }
+
+    /// The trainee's machine.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The service.
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// Signs the user in on the trainee's machine.
+    pub async fn sign_in(&self) -> anyhow::Result<Seen> {
+        Ok(Seen::of(&self.machine.sign_in(&self.spec.user).await?))
+    }
+
+    /// Applies a KB step to the trainee's machine; what it did.
+    pub async fn apply(&mut self, remedy: Remedy) -> anyhow::Result<String> {
+        if remedy == Remedy::Escalate {
+            return Ok("escalated to support".into());
+        }
+        self.machine.fix(remedy).await
+    }
+
+    /// The shortest KB paths: every combination of the fewest steps of the KB's procedure for
+    /// this product and OS that restores sign-in, found by real sign-ins on copies of the
+    /// broken machine (at most `max_steps` steps). None within that: escalate.
+    pub async fn shortest_paths(&mut self, max_steps: usize) -> anyhow::Result<KbPaths> {
+        let steps = Remedy::procedure(self.spec.product, self.spec.os);
+        for size in 1..=max_steps.min(steps.len()) {
+            let mut found = Vec::new();
+            for combo in combinations(steps.len(), size) {
+                let path: Vec<Remedy> = combo.iter().flat_map(|&i| steps[i].clone()).collect();
+                self.copies += 1;
+                let mut copy = self.broken.copy(&format!("try-{}", self.copies))?;
+                let mut applied = true;
+                for remedy in &path {
+                    if copy.fix(*remedy).await.is_err() {
+                        applied = false;
+                        break;
+                    }
+                }
+                if applied && copy.sign_in(&self.spec.user).await?.signed_in() {
+                    found.push(path);
+                }
+                let dir = copy.dir().to_path_buf();
+                drop(copy);
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            if !found.is_empty() {
+                return Ok(KbPaths {
+                    paths: found,
+                    escalate: false,
+                });
+            }
+        }
+        Ok(KbPaths {
+            paths: Vec::new(),
+            escalate: true,
+        })
+    }
+}
+
+/// Every way to choose `k` of `n` in order.
+fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
+    fn go(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..n {
+            cur.push(i);
+            go(i + 1, n, k, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    go(0, n, k, &mut Vec::new(), &mut out);
+    out
+}
+
+/// The shortest ways to restore sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KbPaths {
+    /// Each a list of KB steps; all the same length.
+    pub paths: Vec<Vec<Remedy>>,
+    /// No client step helps: the KB's second-account check, then escalate.
+    pub escalate: bool,
+}
+
+impl KbPaths {
+    fn needs(&self, remedy: Remedy) -> bool {
+        if remedy == Remedy::Escalate {
+            return self.escalate;
+        }
+        self.paths.iter().any(|p| p.contains(&remedy))
+    }
+}
+
+/// What a trainee did, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// Signed in (or tried): what it showed.
+    SignIn {
+        /// The catalogue id, or `None` when signed in.
+        error: Option<lyncsim_domain::ErrorId>,
+        /// The real reason.
+        reason: Option<String>,
+    },
+    /// Applied a KB step.
+    Step {
+        /// The step.
+        remedy: Remedy,
+        /// What it did.
+        did: String,
+    },
+    /// Looked at a view of the machine (certmgr, the trace, …).
+    View {
+        /// Which.
+        view: String,
+    },
+    /// Took a hint.
+    Hint {
+        /// What it cost.
+        cost: u32,
+    },
+}
+
+/// An attempt's events, one JSON line each, appended and synced before the next is taken.
+pub struct EventLog {
+    path: PathBuf,
+}
+
+impl EventLog {
+    /// The log in `dir` (made if missing).
+    pub fn open(dir: &Path) -> anyhow::Result<EventLog> {
+        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+        Ok(EventLog {
+            path: dir.join("events.jsonl"),
+        })
+    }
+
+    /// Appends one event; it is on disk when this returns.
+    pub fn append(&self, event: &Event) -> anyhow::Result<()> {
+        let mut line = serde_json::to_vec(event)?;
+        line.push(b'\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        file.write_all(&line)?;
+        file.sync_data()?;
+        Ok(())
+    }
+
+    /// Every event so far; a last line cut short by a crash is left out.
+    pub fn read(&self) -> anyhow::Result<Vec<Event>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
+        };
+        let mut events = Vec::new();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str(line) {
+                Ok(e) => events.push(e),
+                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+                Err(e) => bail!("{} line {}: {e}", self.path.display(), i + 1),
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// One line of the debrief's score.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Penalty {
+    /// The event it is for (its index in the log).
+    pub event: usize,
+    /// Points taken.
+    pub points: u32,
+    /// Why.
+    pub why: String,
+}
+
+/// The score of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Score {
+    /// 0 to 100.
+    pub points: u32,
+    /// Whether the user can sign in again (or the account was rightly escalated).
+    pub finished: bool,
+    /// What cost points.
+    pub penalties: Vec<Penalty>,
+}
+
+/// What a step deletes that the user may need, if it deletes anything.
+fn deletes(remedy: Remedy) -> Option<&'static str> {
+    match remedy {
+        Remedy::DeleteCert => Some("the user's personal certificate"),
+        Remedy::DeleteSigninInfo => {
+            Some("the saved password, the certificates and the connection settings")
+        }
+        Remedy::Fixit => Some("the certificate, the saved credentials and the endpoint cache"),
+        Remedy::RemoveCredentials => Some("the saved password"),
+        Remedy::DeleteRsaKey => Some("the key container of the user's certificate"),
+        _ => None,
+    }
+}
+
+/// Scores `events` against the shortest KB paths (see the module's rule).
+pub fn score(events: &[Event], paths: &KbPaths) -> Score {
+    let mut penalties = Vec::new();
+    let mut escalated = false;
+    let mut used = std::collections::BTreeSet::new();
+    for (i, e) in events.iter().enumerate() {
+        match e {
+            Event::Step { remedy, .. } if *remedy == Remedy::Escalate => {
+                escalated = true;
+                if !paths.escalate {
+                    penalties.push(Penalty {
+                        event: i,
+                        points: 30,
+                        why: "escalated what a step on the machine fixes".into(),
+                    });
+                }
+            }
+            Event::Step { remedy, .. } => {
+                let again = !used.insert(*remedy);
+                if paths.needs(*remedy) && !again {
+                    continue;
+                }
+                let why = if again {
+                    format!("{} again: it had been done", remedy.id())
+                } else {
+                    format!("{} is on no shortest KB path", remedy.id())
+                };
+                match deletes(*remedy) {
+                    Some(what) if !again => penalties.push(Penalty {
+                        event: i,
+                        points: 20,
+                        why: format!("{why}, and it deleted {what}, which the user needed"),
+                    }),
+                    _ => penalties.push(Penalty {
+                        event: i,
+                        points: 10,
+                        why: format!("{why}: not needed"),
+                    }),
+                }
+            }
+            Event::Hint { cost } => penalties.push(Penalty {
+                event: i,
+                points: *cost,
+                why: "a hint".into(),
+            }),
+            Event::SignIn { .. } | Event::View { .. } => {}
+        }
+    }
+    let last_step = events.iter().rposition(|e| matches!(e, Event::Step { .. }));
+    let last_sign_in = events
+        .iter()
+        .rposition(|e| matches!(e, Event::SignIn { .. }));
+    let signed_in = match (last_sign_in, last_step) {
+        (Some(s), step) if step.is_none_or(|t| s > t) => {
+            matches!(events[s], Event::SignIn { error: None, .. })
+        }
+        _ => false,
+    };
+    let finished = signed_in || (escalated && paths.escalate);
+    let lost: u32 = penalties.iter().map(|p| p.points).sum();
+    let raw = 100u32.saturating_sub(lost);
+    let points = if finished { raw.max(50) } else { raw.min(40) };
+    Score {
+        points,
+        finished,
+        penalties,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lyncsim_domain::ErrorId;
+
+    fn step(remedy: Remedy) -> Event {
+        Event::Step {
+            remedy,
+            did: String::new(),
+        }
+    }
+    fn signed_in() -> Event {
+        Event::SignIn {
+            error: None,
+            reason: None,
+        }
+    }
+    fn failed() -> Event {
+        Event::SignIn {
+            error: Some(ErrorId::ECert),
+            reason: Some("skew 7m12s".into()),
+        }
+    }
+    fn sync_time() -> KbPaths {
+        KbPaths {
+            paths: vec![vec![Remedy::SyncTime]],
+            escalate: false,
+        }
+    }
+
+    #[test]
+    fn the_shortest_path_scores_full_marks() {
+        let s = score(
+            &[failed(), step(Remedy::SyncTime), signed_in()],
+            &sync_time(),
+        );
+        assert_eq!((s.points, s.finished), (100, true));
+        assert!(s.penalties.is_empty());
+    }
+
+    #[test]
+    fn an_unneeded_step_costs_and_a_destructive_one_costs_more() {
+        let s = score(
+            &[
+                failed(),
+                step(Remedy::FlushDns),
+                step(Remedy::SyncTime),
+                signed_in(),
+            ],
+            &sync_time(),
+        );
+        assert_eq!(s.points, 90);
+        let s = score(
+            &[
+                failed(),
+                step(Remedy::DeleteCert),
+                step(Remedy::SyncTime),
+                signed_in(),
+            ],
+            &sync_time(),
+        );
+        assert_eq!(s.points, 80);
+        assert!(s.penalties[0].why.contains("personal certificate"), "{s:?}");
+    }
+
+    #[test]
+    fn an_unfinished_attempt_never_outscores_a_finished_one() {
+        let perfect_but_unfinished = score(&[failed(), step(Remedy::SyncTime)], &sync_time());
+        assert!(!perfect_but_unfinished.finished);
+        assert_eq!(perfect_but_unfinished.points, 40);
+        let clumsy: Vec<Event> = [
+            Remedy::DeleteCert,
+            Remedy::Fixit,
+            Remedy::FlushDns,
+            Remedy::DeleteEndpointCache,
+            Remedy::UpdateClient,
+            Remedy::SyncTime,
+        ]
+        .into_iter()
+        .map(step)
+        .chain([signed_in()])
+        .collect();
+        let finished = score(&clumsy, &sync_time());
+        assert!(finished.finished);
+        assert_eq!(finished.points, 50);
+        assert!(finished.points > perfect_but_unfinished.points);
+        // A sign-in before the last step does not count.
+        let s = score(&[signed_in(), step(Remedy::SyncTime)], &sync_time());
+        assert!(!s.finished);
+    }
+
+    #[test]
+    fn escalating_is_right_only_when_no_step_helps() {
+        let account = KbPaths {
+            paths: vec![],
+            escalate: true,
+        };
+        let s = score(&[failed(), step(Remedy::Escalate)], &account);
+        assert_eq!((s.points, s.finished), (100, true));
+        let s = score(&[failed(), step(Remedy::Escalate)], &sync_time());
+        assert_eq!((s.points, s.finished), (40, false));
+        assert!(s.penalties[0].why.contains("escalated"));
+    }
+
+    #[test]
+    fn hints_and_repeats_cost() {
+        let s = score(
+            &[
+                Event::Hint { cost: 15 },
+                step(Remedy::SyncTime),
+                step(Remedy::SyncTime),
+                signed_in(),
+            ],
+            &sync_time(),
+        );
+        assert_eq!(s.points, 75);
+    }
+
+    #[test]
+    fn a_seed_draws_the_same_exercise_and_causes_exist_where_drawn() {
+        for seed in 0..50 {
+            let a = ExerciseSpec::draw(seed, &[], 2).unwrap();
+            assert_eq!(a, ExerciseSpec::draw(seed, &[], 2).unwrap());
+            assert_eq!(a.causes.len(), 2);
+            assert!(a.product.runs_on(a.os));
+            assert!(a.causes.iter().all(|c| c.exists_on(a.product, a.os)));
+        }
+        let xp = ExerciseSpec::draw(7, &[Cause::RsaKeyLocked], 1).unwrap();
+        assert_eq!(xp.os, Os::Xp);
+        assert!(ExerciseSpec::draw(1, &[], 4).is_err());
+    }
+
+    #[test]
+    fn the_log_keeps_every_event_and_skips_a_line_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).unwrap();
+        log.append(&failed()).unwrap();
+        log.append(&step(Remedy::SyncTime)).unwrap();
+        assert_eq!(log.read().unwrap(), vec![failed(), step(Remedy::SyncTime)]);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("events.jsonl"))
+            .unwrap()
+            .write_all(b"{\"event\":\"sign")
+            .unwrap();
+        assert_eq!(log.read().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn combinations_are_in_order() {
+        assert_eq!(combinations(3, 2), vec![vec![0, 1], vec![0, 2], vec![1, 2]]);
+        assert_eq!(combinations(4, 3).len(), 4);
+    }
+}

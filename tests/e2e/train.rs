@@ -1,0 +1,107 @@
+//! The training engine on real sign-ins: an exercise made from a cause, the shortest KB path
+//! found on copies of the broken machine, two trainees' attempts scored by the rule.
+
+use lyncsim_domain::{Cause, ErrorId, Os, Product, Remedy};
+use lyncsim_harness::train::{Event, EventLog, Exercise, ExerciseSpec, score};
+
+/// Signs in on the exercise and logs what it showed.
+async fn sign_in(ex: &Exercise, log: &EventLog) -> Event {
+    let seen = ex.sign_in().await.unwrap();
+    let event = Event::SignIn {
+        error: seen.error,
+        reason: seen.reason,
+    };
+    log.append(&event).unwrap();
+    event
+}
+
+async fn step(ex: &mut Exercise, log: &EventLog, remedy: Remedy) {
+    let did = ex.apply(remedy).await.unwrap();
+    log.append(&Event::Step { remedy, did }).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_skew_exercise_is_solved_by_sync_time_and_deleting_the_certificate_first_costs() {
+    let spec = ExerciseSpec {
+        causes: vec![Cause::ClockSkew],
+        product: Product::Lync2010,
+        os: Os::Xp,
+        user: "bob@contoso.com".into(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+
+    // The first trainee: reads the skew in the failure, syncs the time, signs in.
+    let mut ex = Exercise::prepare(spec.clone()).await.unwrap();
+    let paths = ex.shortest_paths(2).await.unwrap();
+    assert_eq!(paths.paths, vec![vec![Remedy::SyncTime]], "{paths:?}");
+    assert!(!paths.escalate);
+    let log = EventLog::open(&dir.path().join("first")).unwrap();
+    match sign_in(&ex, &log).await {
+        Event::SignIn {
+            error: Some(ErrorId::ECert),
+            reason: Some(reason),
+        } => assert!(
+            reason.contains("STS rejected the request timestamp"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    step(&mut ex, &log, Remedy::SyncTime).await;
+    assert_eq!(
+        sign_in(&ex, &log).await,
+        Event::SignIn {
+            error: None,
+            reason: None
+        }
+    );
+    let s = score(&log.read().unwrap(), &paths);
+    assert_eq!((s.points, s.finished), (100, true), "{s:?}");
+
+    // The second: deletes the certificate first (it was fine; the clock was wrong).
+    let mut ex = Exercise::prepare(spec).await.unwrap();
+    let log = EventLog::open(&dir.path().join("second")).unwrap();
+    sign_in(&ex, &log).await;
+    step(&mut ex, &log, Remedy::DeleteCert).await;
+    assert!(matches!(
+        sign_in(&ex, &log).await,
+        Event::SignIn {
+            error: Some(ErrorId::ECert),
+            ..
+        }
+    ));
+    step(&mut ex, &log, Remedy::SyncTime).await;
+    sign_in(&ex, &log).await;
+    let s = score(&log.read().unwrap(), &paths);
+    assert_eq!((s.points, s.finished), (80, true), "{s:?}");
+    assert!(
+        s.penalties[0]
+            .why
+            .contains("deleted the user's personal certificate, which the user needed"),
+        "{s:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_account_has_no_path_on_the_machine_and_escalating_is_right() {
+    let spec = ExerciseSpec {
+        causes: vec![Cause::AccountCorrupt],
+        product: Product::Lync2013,
+        os: Os::Win8,
+        user: "alice@contoso.com".into(),
+    };
+    let mut ex = Exercise::prepare(spec).await.unwrap();
+    let paths = ex.shortest_paths(1).await.unwrap();
+    assert!(paths.escalate && paths.paths.is_empty(), "{paths:?}");
+    let events = vec![
+        Event::SignIn {
+            error: Some(ErrorId::ECert),
+            reason: None,
+        },
+        Event::Step {
+            remedy: Remedy::Escalate,
+            did: ex.apply(Remedy::Escalate).await.unwrap(),
+        },
+    ];
+    let s = score(&events, &paths);
+    assert_eq!((s.points, s.finished), (100, true), "{s:?}");
+}
