@@ -62,27 +62,24 @@ impl Lab {
             .map(|u| (u.address.to_ascii_lowercase(), u.password.clone()))
             .collect();
         let service = Service::start(config).await?;
-        let admin = AdminClient::new(service.admin_url())?;
-        let root_pem = admin
-            .root_pem()
-            .await
-            .context("fetching the service's public root")?;
-        Ok(Lab {
-            root_pem,
-            admin,
-            info: service.info().clone(),
-            _service: Some(service),
-            passwords: Arc::new(Mutex::new(passwords)),
-            dir: tempfile::Builder::new().prefix("lyncsim-lab-").tempdir()?,
-            machines: AtomicUsize::new(0),
-        })
+        let info = service.info().clone();
+        Lab::on(Some(service), info, passwords).await
     }
 
     /// A lab on a service that runs elsewhere (`lyncsim serve`), by its admin API's URL. The
     /// lab knows the passwords of the users it adds ([`Lab::add_user`]), not of the others.
     pub async fn connect(admin_url: &str) -> anyhow::Result<Lab> {
-        let admin = AdminClient::new(admin_url)?;
-        let info = admin.info().await?;
+        let info = AdminClient::new(admin_url)?.info().await?;
+        Lab::on(None, info, BTreeMap::new()).await
+    }
+
+    /// A lab on the service `info` describes (which `service` is, when the lab runs it).
+    async fn on(
+        service: Option<RunningService>,
+        info: ServiceInfo,
+        passwords: BTreeMap<String, String>,
+    ) -> anyhow::Result<Lab> {
+        let admin = AdminClient::new(&info.admin_url)?;
         let root_pem = admin
             .root_pem()
             .await
@@ -91,8 +88,8 @@ impl Lab {
             root_pem,
             admin,
             info,
-            _service: None,
-            passwords: Arc::new(Mutex::new(BTreeMap::new())),
+            _service: service,
+            passwords: Arc::new(Mutex::new(passwords)),
             dir: tempfile::Builder::new().prefix("lyncsim-lab-").tempdir()?,
             machines: AtomicUsize::new(0),
         })
