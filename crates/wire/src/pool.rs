@@ -279,13 +279,6 @@ impl WebTicket {
     pub fn read(node: roxmltree::Node<'_, '_>) -> Result<WebTicket, WireError> {
         let assertion = xml::need(node, ns::SAML, "Assertion")?;
         let conditions = xml::need(assertion, ns::SAML, "Conditions")?;
-        let time = |name: &str| {
-            crate::wsse::parse_time(
-                conditions
-                    .attribute(name)
-                    .ok_or_else(|| WireError::Missing(format!("Conditions@{name}")))?,
-            )
-        };
         Ok(WebTicket {
             assertion_id: assertion
                 .attribute("AssertionID")
@@ -293,10 +286,7 @@ impl WebTicket {
                 .to_owned(),
             issuer: assertion.attribute("Issuer").unwrap_or_default().to_owned(),
             user: xml::text(xml::need(assertion, ns::SAML, "NameIdentifier")?),
-            lifetime: Lifetime {
-                created_ms: time("NotBefore")?,
-                expires_ms: time("NotOnOrAfter")?,
-            },
+            lifetime: Lifetime::from_conditions(conditions)?,
             key_cipher: b64(
                 xml::need(assertion, ns::XENC, "CipherValue")?,
                 "the proof key",

@@ -205,22 +205,12 @@ impl StsAssertion {
         let doc = xml::parse(text)?;
         let assertion = xml::need(doc.root_element(), ns::SAML, "Assertion")?;
         let conditions = xml::need(assertion, ns::SAML, "Conditions")?;
-        let time = |name: &str| {
-            crate::wsse::parse_time(
-                conditions
-                    .attribute(name)
-                    .ok_or_else(|| WireError::Missing(format!("Conditions@{name}")))?,
-            )
-        };
         Ok(StsAssertion {
             user: xml::text(xml::need(assertion, ns::SAML, "NameIdentifier")?),
             audience: xml::find(assertion, ns::SAML, "Audience")
                 .map(xml::text)
                 .unwrap_or_default(),
-            lifetime: Lifetime {
-                created_ms: time("NotBefore")?,
-                expires_ms: time("NotOnOrAfter")?,
-            },
+            lifetime: Lifetime::from_conditions(conditions)?,
         })
     }
 }

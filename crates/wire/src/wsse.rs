@@ -55,6 +55,21 @@ impl Lifetime {
         })
     }
 
+    /// Reads a SAML `Conditions` element's `NotBefore` and `NotOnOrAfter`.
+    pub(crate) fn from_conditions(conditions: Node<'_, '_>) -> Result<Lifetime, WireError> {
+        let time = |name: &str| {
+            parse_time(
+                conditions
+                    .attribute(name)
+                    .ok_or_else(|| WireError::Missing(format!("Conditions@{name}")))?,
+            )
+        };
+        Ok(Lifetime {
+            created_ms: time("NotBefore")?,
+            expires_ms: time("NotOnOrAfter")?,
+        })
+    }
+
     /// The Security header's timestamp made of this lifetime, as pidgin-sipe and Lync write it
     /// in front of a web ticket: already in canonical form, so its digest is the digest of
     /// these bytes.
