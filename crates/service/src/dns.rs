@@ -51,11 +51,28 @@ fn zone(origin: &str) -> anyhow::Result<InMemoryZoneHandler> {
     Ok(z)
 }
 
+/// Whether `fqdn` is `origin` or a name below it.
+fn in_zone(fqdn: &str, origin: &str) -> bool {
+    fqdn == origin
+        || fqdn
+            .strip_suffix(origin)
+            .is_some_and(|head| head.ends_with('.'))
+}
+
 fn zone_of<'a>(fqdn: &str, origins: &'a [String]) -> Option<&'a String> {
     origins
         .iter()
-        .filter(|o| fqdn == o.as_str() || fqdn.ends_with(&format!(".{o}")))
+        .filter(|o| in_zone(fqdn, o))
         .max_by_key(|o| o.len())
+}
+
+/// The zone of `fqdn` (written without the final dot) among `zones`: the most specific.
+pub(crate) fn zone_for<'a>(zones: &'a Zones, fqdn: &str) -> Option<&'a Arc<InMemoryZoneHandler>> {
+    zones
+        .iter()
+        .filter(|(origin, _)| in_zone(fqdn, origin))
+        .max_by_key(|(origin, _)| origin.len())
+        .map(|(_, zone)| zone)
 }
 
 /// Builds the catalog: the tenant's zone (the `lyncdiscover` and `sip` CNAMEs, the
@@ -138,17 +155,10 @@ impl Resolving {
         Resolving { catalog, zones }
     }
 
-    fn zone_for(&self, name: &LowerName) -> Option<&Arc<InMemoryZoneHandler>> {
-        let text = name.to_string();
-        let text = text.trim_end_matches('.').to_ascii_lowercase();
-        let origins: Vec<String> = self.zones.iter().map(|(o, _)| o.clone()).collect();
-        let origin = zone_of(&text, &origins)?;
-        self.zones.iter().find(|(o, _)| o == origin).map(|(_, z)| z)
-    }
-
     /// The records of `name` of type `rtype`.
     async fn records(&self, name: &LowerName, rtype: RecordType) -> Vec<Record> {
-        let Some(zone) = self.zone_for(name) else {
+        let text = name.to_string();
+        let Some(zone) = zone_for(&self.zones, text.trim_end_matches('.')) else {
             return Vec::new();
         };
         let records = zone.records().await;

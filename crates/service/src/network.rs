@@ -200,12 +200,8 @@ impl Network {
         };
         let mut name = Name::from_ascii(host)?;
         name.set_fqdn(true);
-        let zone = self
-            .zones
-            .iter()
-            .filter(|(origin, _)| host.ends_with(origin.as_str()))
-            .max_by_key(|(origin, _)| origin.len())
-            .map(|(_, z)| z.clone())
+        let zone = crate::dns::zone_for(&self.zones, host)
+            .cloned()
             .with_context(|| format!("{host} is in no zone"))?;
         zone.records_mut()
             .await
