@@ -252,6 +252,14 @@ struct Record {
     outcome: String,
 }
 
+/// The sign-ins of a stage so far, and its failures counted as they come (the progress line
+/// reads them twice a second; a long run must not count them all again each time).
+#[derive(Debug, Default)]
+struct Tally {
+    records: Vec<Record>,
+    failures: BTreeMap<String, u64>,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -404,14 +412,14 @@ async fn run_stage(
     progress: &(impl Fn(&Snapshot) + Send + Sync),
 ) -> anyhow::Result<Stage> {
     let start = Instant::now();
-    let records: Arc<Mutex<Vec<Record>>> = Arc::default();
+    let tally: Arc<Mutex<Tally>> = Arc::default();
     let issued = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..workers {
         // Worker `w` owns machines w, w + workers, …: no machine signs in twice at once.
         let mine: Vec<Arc<(Machine, String)>> =
             machines.iter().skip(w).step_by(workers).cloned().collect();
-        let (records, issued) = (records.clone(), issued.clone());
+        let (tally, issued) = (tally.clone(), issued.clone());
         tasks.spawn(async move {
             let once = count.is_none() && duration.is_none();
             let mut turn = 0usize;
@@ -441,11 +449,16 @@ async fn run_stage(
                     // The profile could not be read or written: not a sign-in outcome.
                     Err(_) => "error".to_owned(),
                 };
-                lock(&records).push(Record {
+                let record = Record {
                     started: began.duration_since(start),
                     took: began.elapsed(),
                     outcome,
-                });
+                };
+                let mut counted = lock(&tally);
+                if record.outcome != "signed-in" {
+                    *counted.failures.entry(record.outcome.clone()).or_insert(0) += 1;
+                }
+                counted.records.push(record);
             }
         });
     }
@@ -466,14 +479,13 @@ async fn run_stage(
                 Some(Ok(())) => {}
             },
             _ = tick.tick() => {
-                let done = lock(&records).len() as u64;
+                let (done, failures) = {
+                    let tally = lock(&tally);
+                    (tally.records.len() as u64, tally.failures.clone())
+                };
                 let now = Instant::now();
                 let per_sec = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
                 last = (now, done);
-                let mut failures = BTreeMap::new();
-                for r in lock(&records).iter().filter(|r| r.outcome != "signed-in") {
-                    *failures.entry(r.outcome.clone()).or_insert(0) += 1;
-                }
                 progress(&Snapshot { stage, elapsed: start.elapsed(), done, per_sec, failures });
             },
             _ = sleep_until_opt(next_action) => {
@@ -490,7 +502,7 @@ async fn run_stage(
         }
     }
     let wall = start.elapsed().as_secs_f64();
-    let records = std::mem::take(&mut *lock(&records));
+    let records = std::mem::take(&mut lock(&tally).records);
     Ok(Stage {
         records,
         actions,
