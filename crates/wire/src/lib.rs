@@ -12,6 +12,7 @@ pub mod agent;
 pub mod autodiscover;
 pub mod fault;
 pub mod pool;
+pub mod sip;
 pub mod sts;
 pub mod wsse;
 pub mod xml;
@@ -64,8 +65,6 @@ pub mod paths {
     pub const REALM: &str = "/getuserrealm.srf";
     /// The STS on `login.microsoftonline.com`.
     pub const TOKEN: &str = "/RST2.srf";
-    /// SIP registration on a pool, over mutual TLS.
-    pub const REGISTER: &str = "/sip/register";
     pub use crate::pool::{
         CERT_PROV_PATH, CERT_PROV_PROOF_PATH, WEB_TICKET_PATH, WS_FED_BEARER_PATH,
     };
@@ -148,35 +147,6 @@ impl Problem {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new("unavailable", "Service unavailable", 503, detail)
     }
-}
-
-/// Who is asking: the client product and its build, as the real client's user agent says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientInfo {
-    /// lync2010 or lync2013.
-    pub product: Product,
-    /// The client's build.
-    pub build: Build,
-}
-
-/// REGISTER over mutual TLS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegisterRequest {
-    /// The SIP address being registered.
-    pub user: String,
-    /// The client product and build.
-    pub client: ClientInfo,
-}
-
-/// The registrar's 200.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registered {
-    /// The registered SIP address.
-    pub user: String,
-    /// The pool that registered it.
-    pub pool: String,
-    /// The registration's lifetime in seconds.
-    pub expires_secs: u32,
 }
 
 /// The trusted time source (`GET /time` on the admin API).

@@ -1,0 +1,495 @@
+//! SIP as the registrar and its clients speak it: messages framed on a stream (RFC 3261 over
+//! TLS, with the CRLF keep-alives between them), parsed with [`rsip`], the `TLS-DSK`
+//! authentication headers of [MS-SIPAE], and the signature over a message's fields that both
+//! sides compute once the security association is up (the form pidgin-sipe's `sipe-sign.c`
+//! builds for version 4).
+
+use aws_lc_rs::hmac;
+use rsip::{Header, Headers, SipMessage};
+
+use crate::WireError;
+
+pub use rsip::Method;
+
+/// The most a message's start line and headers may take.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// The most a message's body may take.
+pub const MAX_BODY: usize = 64 * 1024;
+/// The realm of Lync's registrars.
+pub const REALM: &str = "SIP Communications Service";
+/// The authentication protocol.
+pub const TLS_DSK: &str = "TLS-DSK";
+/// The version of [MS-SIPAE] spoken (signatures over the form with To's URL and
+/// P-Asserted-Identity).
+pub const AUTH_VERSION: u32 = 4;
+
+/// Where the next message lies in a buffer read from the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// Keep-alive line ends before the message, to drop.
+    pub skip: usize,
+    /// The message's length after them, head and body.
+    pub len: usize,
+}
+
+/// Finds the next whole message in `buf`: `Ok(None)` when more bytes are needed.
+pub fn next_frame(buf: &[u8]) -> Result<Option<Frame>, WireError> {
+    let skip = buf
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
+    let rest = &buf[skip..];
+    let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if rest.len() > MAX_HEAD {
+            return Err(WireError::Malformed(format!(
+                "the message's head is longer than {MAX_HEAD} bytes"
+            )));
+        }
+        return Ok(None);
+    };
+    if end > MAX_HEAD {
+        return Err(WireError::Malformed(format!(
+            "the message's head is longer than {MAX_HEAD} bytes"
+        )));
+    }
+    let head = std::str::from_utf8(&rest[..end])
+        .map_err(|_| WireError::Malformed("the message's head is not UTF-8".into()))?;
+    let mut length = None;
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l") {
+            let n: usize = value.trim().parse().map_err(|_| {
+                WireError::Malformed(format!("Content-Length {:?} is not a number", value.trim()))
+            })?;
+            length = Some(n);
+        }
+    }
+    // Over a stream, RFC 3261 (18.3) makes Content-Length mandatory.
+    let Some(body) = length else {
+        return Err(WireError::Missing("Content-Length header".into()));
+    };
+    if body > MAX_BODY {
+        return Err(WireError::Malformed(format!(
+            "a body of {body} bytes is longer than {MAX_BODY}"
+        )));
+    }
+    let len = end + 4 + body;
+    Ok((rest.len() >= len).then_some(Frame { skip, len }))
+}
+
+/// One SIP message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message(pub SipMessage);
+
+impl Message {
+    /// Parses one whole message (see [`next_frame`]).
+    pub fn parse(bytes: &[u8]) -> Result<Message, WireError> {
+        SipMessage::try_from(bytes)
+            .map(Message)
+            .map_err(|e| WireError::Malformed(format!("not a SIP message: {e}")))
+    }
+
+    /// A request.
+    pub fn request(method: rsip::Method, uri: &str) -> Result<Message, WireError> {
+        let uri = rsip::Uri::try_from(uri)
+            .map_err(|e| WireError::Malformed(format!("not a SIP URI {uri:?}: {e}")))?;
+        Ok(Message(SipMessage::Request(rsip::Request {
+            method,
+            uri,
+            version: rsip::Version::V2,
+            headers: Headers::default(),
+            body: Vec::new(),
+        })))
+    }
+
+    /// The answer to `request` with `code`: its Via, From, To (with `to_tag` when it has none),
+    /// Call-ID and CSeq copied.
+    pub fn response_to(request: &Message, code: u16, to_tag: &str) -> Message {
+        let mut response = Message(SipMessage::Response(rsip::Response {
+            status_code: rsip::StatusCode::from(code),
+            version: rsip::Version::V2,
+            headers: Headers::default(),
+            body: Vec::new(),
+        }));
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            for value in request.all(name) {
+                let value = if name == "To" && !value.contains(";tag=") {
+                    format!("{value};tag={to_tag}")
+                } else {
+                    value
+                };
+                response.push(name, value);
+            }
+        }
+        response
+    }
+
+    /// The request's method.
+    pub fn method(&self) -> Option<&rsip::Method> {
+        match &self.0 {
+            SipMessage::Request(r) => Some(&r.method),
+            SipMessage::Response(_) => None,
+        }
+    }
+
+    /// The response's status code.
+    pub fn status(&self) -> Option<u16> {
+        match &self.0 {
+            SipMessage::Request(_) => None,
+            SipMessage::Response(r) => Some(r.status_code.code()),
+        }
+    }
+
+    fn headers(&self) -> &Headers {
+        match &self.0 {
+            SipMessage::Request(r) => &r.headers,
+            SipMessage::Response(r) => &r.headers,
+        }
+    }
+
+    fn headers_mut(&mut self) -> &mut Headers {
+        match &mut self.0 {
+            SipMessage::Request(r) => &mut r.headers,
+            SipMessage::Response(r) => &mut r.headers,
+        }
+    }
+
+    /// Every value of the header `name` (case-insensitive), in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.headers()
+            .iter()
+            .filter_map(|h| {
+                let text = h.to_string();
+                let (n, v) = text.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+            .collect()
+    }
+
+    /// The first value of the header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.all(name).into_iter().next()
+    }
+
+    /// Adds a header at the end.
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        self.headers_mut()
+            .push(Header::Other(name.to_owned(), value.into()));
+    }
+
+    /// The `TLS-DSK` authentication parameters in the header `name`, if it has them.
+    pub fn auth(&self, name: &str) -> Option<Auth> {
+        self.all(name)
+            .iter()
+            .find_map(|v| Auth::parse(v).filter(|a| a.scheme.eq_ignore_ascii_case(TLS_DSK)))
+    }
+
+    /// The message on the wire, with its Content-Length.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut m = self.clone();
+        let len = match &m.0 {
+            SipMessage::Request(r) => r.body.len(),
+            SipMessage::Response(r) => r.body.len(),
+        };
+        m.headers_mut()
+            .retain(|h| !matches!(h, Header::ContentLength(_)));
+        m.push("Content-Length", len.to_string());
+        m.0.to_string().into_bytes()
+    }
+
+    /// The SIP address in a header such as From or To (`sip:bob@contoso.com`), the way
+    /// pidgin-sipe reads it: inside `<…>`, or up to the first `;`.
+    pub fn address(&self, name: &str) -> Option<String> {
+        self.header(name).and_then(|v| address_of(&v))
+    }
+}
+
+fn address_of(value: &str) -> Option<String> {
+    if let Some(start) = value.find('<') {
+        let rest = &value[start + 1..];
+        return rest.find('>').map(|end| rest[..end].to_owned());
+    }
+    Some(value.split(';').next().unwrap_or(value).trim().to_owned())
+}
+
+/// The text between `before` and `after` (or the end), as pidgin-sipe finds header parts.
+fn part_of(value: &str, before: &str, after: &str) -> String {
+    let Some(start) = value.find(before) else {
+        return String::new();
+    };
+    let rest = &value[start + before.len()..];
+    rest.find(after).map_or(rest, |end| &rest[..end]).to_owned()
+}
+
+/// The parameters of an authentication header (`TLS-DSK realm="…", version=4, …`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Auth {
+    /// `TLS-DSK`.
+    pub scheme: String,
+    /// Each parameter, its value unquoted, and whether it was quoted.
+    pub params: Vec<(String, String, bool)>,
+}
+
+impl Auth {
+    /// A `TLS-DSK` header with no parameters yet.
+    pub fn tls_dsk() -> Auth {
+        Auth {
+            scheme: TLS_DSK.into(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds a quoted parameter.
+    pub fn quoted(mut self, name: &str, value: impl Into<String>) -> Auth {
+        self.params.push((name.into(), value.into(), true));
+        self
+    }
+
+    /// Adds a parameter written as it is (a number).
+    pub fn bare(mut self, name: &str, value: impl Into<String>) -> Auth {
+        self.params.push((name.into(), value.into(), false));
+        self
+    }
+
+    /// A parameter's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v, _)| v.as_str())
+    }
+
+    /// Reads a header value; `None` when it has no scheme.
+    pub fn parse(value: &str) -> Option<Auth> {
+        let (scheme, mut rest) = value.trim().split_once(' ')?;
+        let mut params = Vec::new();
+        loop {
+            rest = rest.trim_start_matches([' ', ',']);
+            let Some((name, after)) = rest.split_once('=') else {
+                break;
+            };
+            let name = name.trim().to_owned();
+            if let Some(quoted) = after.strip_prefix('"') {
+                let end = quoted.find('"')?;
+                params.push((name, quoted[..end].to_owned(), true));
+                rest = &quoted[end + 1..];
+            } else {
+                let end = after.find(',').unwrap_or(after.len());
+                params.push((name, after[..end].trim().to_owned(), false));
+                rest = &after[end..];
+            }
+        }
+        Some(Auth {
+            scheme: scheme.to_owned(),
+            params,
+        })
+    }
+}
+
+impl std::fmt::Display for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.scheme)?;
+        for (i, (name, value, quoted)) in self.params.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            if *quoted {
+                write!(f, "{sep}{name}=\"{value}\"")?;
+            } else {
+                write!(f, "{sep}{name}={value}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a signature covers besides the message: the protocol, the signer's random and
+/// sequence number, and the security association's realm and target name.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedBy<'a> {
+    /// A random string of the signer's (`crand` / `srand`).
+    pub rand: &'a str,
+    /// The signer's message number (`cnum` / `snum`).
+    pub num: &'a str,
+    /// The realm.
+    pub realm: &'a str,
+    /// The registrar's target name.
+    pub target: &'a str,
+}
+
+/// The text a version-4 signature covers ([MS-SIPAE] 3.2.5.1.1 as pidgin-sipe builds it):
+/// `<TLS-DSK><rand><num><realm><target><Call-ID><CSeq number><method><From URL><From tag>
+/// <To URL><To tag><P-Asserted-Identity sip><… tel><Expires>` and, for a response, `<code>`.
+pub fn signature_input(message: &Message, by: SignedBy<'_>) -> String {
+    let cseq = message.header("CSeq").unwrap_or_default();
+    let (cseq_num, cseq_method) = cseq.split_once(' ').unwrap_or((cseq.as_str(), ""));
+    let method = match message.method() {
+        Some(m) => m.to_string(),
+        None => cseq_method.trim().to_owned(),
+    };
+    let from = message.header("From").unwrap_or_default();
+    let to = message.header("To").unwrap_or_default();
+    let (mut pai_sip, mut pai_tel) = (String::new(), String::new());
+    if let Some(pai) = message
+        .header("P-Asserted-Identity")
+        .or_else(|| message.header("P-Preferred-Identity"))
+    {
+        for part in pai.split(',') {
+            let address = address_of(part).unwrap_or_default();
+            if address.starts_with("sip:") {
+                pai_sip = address;
+            } else if address.starts_with("tel:") {
+                pai_tel = address;
+            }
+        }
+    }
+    let mut text = format!(
+        "<{TLS_DSK}><{}><{}><{}><{}><{}><{}><{}><{}><{}><{}><{}><{pai_sip}><{pai_tel}><{}>",
+        by.rand,
+        by.num,
+        by.realm,
+        by.target,
+        message.header("Call-ID").unwrap_or_default(),
+        cseq_num.trim(),
+        method,
+        address_of(&from).unwrap_or_default(),
+        part_of(&from, ";tag=", ";"),
+        address_of(&to).unwrap_or_default(),
+        part_of(&to, ";tag=", ";"),
+        message.header("Expires").unwrap_or_default(),
+    );
+    if let Some(code) = message.status() {
+        text.push_str(&format!("<{code}>"));
+    }
+    text
+}
+
+/// HMAC-SHA1 of `input` with a TLS-DSK key, in upper-case hex as the headers carry it.
+pub fn sign(key: &[u8], input: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+    hex::encode_upper(hmac::sign(&key, input.as_bytes()))
+}
+
+/// Whether `signature` (hex, either case) is the HMAC-SHA1 of `input` with `key`, compared in
+/// constant time.
+pub fn verify(key: &[u8], input: &str, signature: &str) -> bool {
+    let Ok(bytes) = hex::decode(signature) else {
+        return false;
+    };
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+    hmac::verify(&key, input.as_bytes(), &bytes).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A REGISTER as pidgin-sipe 1.25 sends it (`sip-transport.c`).
+    const SIPE_REGISTER: &str = "REGISTER sip:contoso.com SIP/2.0\r\n\
+Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bK1A2B3C4D;rport\r\n\
+From: <sip:bob@contoso.com>;tag=5f1e8b4a;epid=0a1b2c3d4e\r\n\
+To: <sip:bob@contoso.com>\r\n\
+Max-Forwards: 70\r\n\
+CSeq: 3 REGISTER\r\n\
+User-Agent: Purple/2.14.12 Sipe/1.25.0 (linux-gnu-x86_64) \r\n\
+Call-ID: 4a3b2c1d0e\r\n\
+Contact: <sip:127.0.0.1:40000;transport=tls;ms-opaque=d3470f2e1d>;methods=\"INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY\";proxy=replace;+sip.instance=\"<urn:uuid:0d1e2f3a-4b5c-6d7e-8f90-a1b2c3d4e5f6>\"\r\n\
+Supported: gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence\r\n\
+Supported: ms-keep-alive\r\n\
+Event: registration\r\n\
+Authorization: TLS-DSK qop=\"auth\", opaque=\"0123ABCD\", realm=\"SIP Communications Service\", targetname=\"sippoolbl20a01.infra.lync.com\", crand=\"1a2b3c4d\", cnum=\"1\", response=\"00\"\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn frames_skip_keep_alives_and_wait_for_the_body() {
+        let mut bytes = b"\r\n\r\n".to_vec();
+        bytes.extend_from_slice(SIPE_REGISTER.as_bytes());
+        let frame = next_frame(&bytes).unwrap().unwrap();
+        assert_eq!(frame.skip, 4);
+        assert_eq!(frame.len, SIPE_REGISTER.len());
+        let with_body = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 5\r\n\r\nhel";
+        assert_eq!(next_frame(with_body.as_bytes()).unwrap(), None);
+        let no_length = "REGISTER sip:b SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n";
+        assert!(next_frame(no_length.as_bytes()).is_err());
+        assert!(next_frame(&vec![b'A'; MAX_HEAD + 1]).is_err());
+    }
+
+    #[test]
+    fn reads_what_sipe_sends() {
+        let m = Message::parse(SIPE_REGISTER.as_bytes()).unwrap();
+        assert_eq!(m.method(), Some(&rsip::Method::Register));
+        assert_eq!(m.address("From").as_deref(), Some("sip:bob@contoso.com"));
+        assert_eq!(m.all("Supported").len(), 2);
+        let auth = m.auth("Authorization").unwrap();
+        assert_eq!(
+            auth.get("targetname"),
+            Some("sippoolbl20a01.infra.lync.com")
+        );
+        assert_eq!(auth.get("cnum"), Some("1"));
+        let input = signature_input(
+            &m,
+            SignedBy {
+                rand: "1a2b3c4d",
+                num: "1",
+                realm: REALM,
+                target: "sippoolbl20a01.infra.lync.com",
+            },
+        );
+        assert_eq!(
+            input,
+            "<TLS-DSK><1a2b3c4d><1><SIP Communications Service><sippoolbl20a01.infra.lync.com><4a3b2c1d0e><3><REGISTER><sip:bob@contoso.com><5f1e8b4a><sip:bob@contoso.com><><><><>"
+        );
+    }
+
+    #[test]
+    fn a_response_echoes_the_dialog_and_signs_its_code() {
+        let request = Message::parse(SIPE_REGISTER.as_bytes()).unwrap();
+        let mut ok = Message::response_to(&request, 200, "9f8e");
+        ok.push("Expires", "7200");
+        let wire = ok.to_bytes();
+        let back = Message::parse(&wire).unwrap();
+        assert_eq!(back.status(), Some(200));
+        assert_eq!(back.header("To").unwrap(), "<sip:bob@contoso.com>;tag=9f8e");
+        assert_eq!(back.header("Content-Length").as_deref(), Some("0"));
+        let input = signature_input(
+            &back,
+            SignedBy {
+                rand: "aa",
+                num: "1",
+                realm: REALM,
+                target: "t",
+            },
+        );
+        assert!(input.ends_with("<REGISTER><sip:bob@contoso.com><5f1e8b4a><sip:bob@contoso.com><9f8e><><><7200><200>"), "{input}");
+    }
+
+    #[test]
+    fn auth_headers_round_trip() {
+        let header = Auth::tls_dsk()
+            .quoted("realm", REALM)
+            .quoted("targetname", "sipdir.online.lync.com")
+            .bare("version", "4")
+            .quoted("sts-uri", "https://x/CertProv/CertProvisioningService.svc");
+        let text = header.to_string();
+        assert_eq!(
+            text,
+            "TLS-DSK realm=\"SIP Communications Service\", targetname=\"sipdir.online.lync.com\", version=4, sts-uri=\"https://x/CertProv/CertProvisioningService.svc\""
+        );
+        assert_eq!(Auth::parse(&text), Some(header));
+    }
+
+    #[test]
+    fn a_signature_checks_only_with_its_key_and_text() {
+        let key = [7u8; 32];
+        let s = sign(&key, "<TLS-DSK><a>");
+        assert_eq!(s.len(), 40);
+        assert!(verify(&key, "<TLS-DSK><a>", &s));
+        assert!(verify(&key, "<TLS-DSK><a>", &s.to_lowercase()));
+        assert!(!verify(&[8u8; 32], "<TLS-DSK><a>", &s));
+        assert!(!verify(&key, "<TLS-DSK><b>", &s));
+        assert!(!verify(&key, "<TLS-DSK><a>", "zz"));
+    }
+}
