@@ -42,7 +42,7 @@ pub struct Authority {
 pub struct ServerIdentity {
     /// The leaf certificate, DER.
     pub cert_der: Vec<u8>,
-    /// The leaf's P-256 key, PKCS#8 DER.
+    /// The leaf's key (P-256 for HTTPS, RSA for TLS-DSK), PKCS#8 DER.
     pub key_pkcs8_der: Vec<u8>,
 }
 
@@ -150,6 +150,33 @@ impl Authority {
     pub fn issue_server(&self, names: &[String], now: i64) -> Result<ServerIdentity, PkiError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(PkiError::rcgen("generate a server key"))?;
+        self.issue_leaf(key, vec![KeyUsagePurpose::DigitalSignature], names, now)
+    }
+
+    /// Issues the certificate of the registrars' TLS-DSK handshake for `names`: an RSA-2048
+    /// key, because that handshake's key exchange is RSA (the client encrypts the premaster
+    /// secret to it), valid from 30 days before `now` for a year.
+    pub fn issue_registrar(&self, names: &[String], now: i64) -> Result<ServerIdentity, PkiError> {
+        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
+            .map_err(PkiError::rcgen("generate a registrar key"))?;
+        self.issue_leaf(
+            key,
+            vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ],
+            names,
+            now,
+        )
+    }
+
+    fn issue_leaf(
+        &self,
+        key: KeyPair,
+        key_usages: Vec<KeyUsagePurpose>,
+        names: &[String],
+        now: i64,
+    ) -> Result<ServerIdentity, PkiError> {
         let mut params = CertificateParams::default();
         if let Some(first) = names.first() {
             params
@@ -161,7 +188,7 @@ impl Authority {
             .map(|n| n.clone().try_into().map(SanType::DnsName))
             .collect::<Result<_, _>>()
             .map_err(PkiError::rcgen("name a server"))?;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.key_usages = key_usages;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         params.not_before = at(now - 30 * DAY)?;

@@ -18,13 +18,16 @@ use std::io::{self, Read, Write};
 
 use openssl::pkey::PKey;
 use openssl::ssl::{
-    HandshakeError, MidHandshakeSslStream, Ssl, SslContext, SslMethod, SslStream, SslVerifyMode,
-    SslVersion,
+    HandshakeError, MidHandshakeSslStream, Ssl, SslContext, SslMethod, SslOptions, SslStream,
+    SslVerifyMode, SslVersion,
 };
-use openssl::x509::X509;
+use openssl::x509::{X509, X509VerifyResult};
 
 /// The cipher suites of the inner TLS: what pidgin-sipe offers that OpenSSL still has.
 pub const CIPHERS: &str = "AES128-SHA:AES256-SHA:@SECLEVEL=0";
+/// OpenSSL 3's `SSL_OP_NO_EXTENDED_MASTER_SECRET` (bit 0), which the `openssl` crate does not
+/// name.
+const NO_EXTENDED_MASTER_SECRET: u64 = 1;
 /// The exporter label of TLS-DSK's keys.
 pub const KEY_LABEL: &str = "client EAP encryption";
 
@@ -34,9 +37,15 @@ pub enum TlsDskError {
     /// OpenSSL refused a setting, a certificate or a key.
     #[error("OpenSSL: {0}")]
     Setup(#[from] openssl::error::ErrorStack),
-    /// The handshake failed: the peer's bytes were not TLS, or it refused us.
-    #[error("the TLS-DSK handshake failed: {0}")]
-    Handshake(String),
+    /// The handshake failed: the peer's bytes were not TLS, it refused us, or (on the server)
+    /// the judge refused the client's certificate. `send` is the alert for the peer, if any.
+    #[error("the TLS-DSK handshake failed: {reason}")]
+    Handshake {
+        /// What went wrong; the judge's own words when it refused.
+        reason: String,
+        /// The alert record to send to the peer (maybe none).
+        send: Vec<u8>,
+    },
     /// A step after the handshake was done.
     #[error("the handshake is already done")]
     Done,
@@ -98,6 +107,14 @@ impl Write for Pipe {
     }
 }
 
+/// The server's verdict on the client's certificate (DER): `Err` with the reason refuses it,
+/// and the handshake ends with an alert.
+pub type Judge = Box<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+
+/// The first verdict of the judge in one handshake (OpenSSL may ask about a certificate more
+/// than once).
+type Verdict = std::sync::Arc<std::sync::Mutex<Option<Result<(), String>>>>;
+
 enum State {
     Start(Ssl),
     Mid(MidHandshakeSslStream<Pipe>),
@@ -108,49 +125,86 @@ enum State {
 pub struct Handshake {
     state: State,
     server: bool,
+    verdict: Verdict,
 }
 
-fn context(cert_der: &[u8], key_der: &[u8], server: bool) -> Result<SslContext, TlsDskError> {
+fn context(
+    cert_der: &[u8],
+    key_der: &[u8],
+    judge: Option<(Judge, Verdict)>,
+) -> Result<SslContext, TlsDskError> {
     let mut ctx = SslContext::builder(SslMethod::tls())?;
     ctx.set_min_proto_version(Some(SslVersion::TLS1))?;
     ctx.set_max_proto_version(Some(SslVersion::TLS1))?;
     ctx.set_cipher_list(CIPHERS)?;
+    // pidgin-sipe's hello has no extensions: no extended master secret (RFC 7627), which
+    // would change how the master secret, and so the keys, are derived; no session ticket.
+    ctx.set_options(
+        SslOptions::from_bits_retain(NO_EXTENDED_MASTER_SECRET) | SslOptions::NO_TICKET,
+    );
     let cert = X509::from_der(cert_der)?;
     let key = PKey::private_key_from_der(key_der)?;
     ctx.set_certificate(&cert)?;
     ctx.set_private_key(&key)?;
     ctx.check_private_key()?;
-    if server {
-        // Ask for the client's certificate; whether it is trusted is the registrar's own
-        // judgement (by the service clock, against the current CA), made on what this returns.
-        ctx.set_verify_callback(
-            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
-            |_, _| true,
-        );
-    } else {
+    match judge {
+        Some((judge, verdict)) => {
+            // Ask for the client's certificate and let the judge decide on the end entity (by
+            // the service clock, against the current CA): OpenSSL's own chain check, with no
+            // trust store here, has no say.
+            ctx.set_verify_callback(
+                SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
+                move |_, store| {
+                    if store.error_depth() != 0 {
+                        return true;
+                    }
+                    let mut slot = verdict.lock().unwrap_or_else(|p| p.into_inner());
+                    if slot.is_none() {
+                        let der = store.current_cert().and_then(|c| c.to_der().ok());
+                        *slot = Some(match der {
+                            Some(der) => judge(&der),
+                            None => Err("no client certificate".into()),
+                        });
+                    }
+                    let ok = matches!(*slot, Some(Ok(())));
+                    if !ok {
+                        store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+                    }
+                    ok
+                },
+            );
+        }
         // pidgin-sipe does not check the registrar's certificate either: it only uses its key.
-        ctx.set_verify(SslVerifyMode::NONE);
+        None => ctx.set_verify(SslVerifyMode::NONE),
     }
     Ok(ctx.build())
 }
 
 impl Handshake {
-    /// The registrar's side, with its certificate and key (DER; the key PKCS#8 or PKCS#1). The
-    /// key must be RSA: the suites are RSA key exchange.
-    pub fn server(cert_der: &[u8], key_der: &[u8]) -> Result<Handshake, TlsDskError> {
-        Handshake::new(cert_der, key_der, true)
+    /// The registrar's side, with its certificate and key (DER; the key PKCS#8 or PKCS#1), and
+    /// the judge of the client's certificate. The key must be RSA: the suites are RSA key
+    /// exchange.
+    pub fn server(
+        cert_der: &[u8],
+        key_der: &[u8],
+        judge: impl Fn(&[u8]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Result<Handshake, TlsDskError> {
+        let verdict = Verdict::default();
+        let ctx = context(cert_der, key_der, Some((Box::new(judge), verdict.clone())))?;
+        Ok(Handshake {
+            state: State::Start(Ssl::new(&ctx)?),
+            server: true,
+            verdict,
+        })
     }
 
     /// The client's side, with its personal certificate and key.
     pub fn client(cert_der: &[u8], key_der: &[u8]) -> Result<Handshake, TlsDskError> {
-        Handshake::new(cert_der, key_der, false)
-    }
-
-    fn new(cert_der: &[u8], key_der: &[u8], server: bool) -> Result<Handshake, TlsDskError> {
-        let ctx = context(cert_der, key_der, server)?;
+        let ctx = context(cert_der, key_der, None)?;
         Ok(Handshake {
             state: State::Start(Ssl::new(&ctx)?),
-            server,
+            server: false,
+            verdict: Verdict::default(),
         })
     }
 
@@ -194,8 +248,24 @@ impl Handshake {
                 self.state = State::Mid(mid);
                 Ok(Step::Send(send))
             }
-            Err(HandshakeError::Failure(mid)) => {
-                Err(TlsDskError::Handshake(mid.error().to_string()))
+            Err(HandshakeError::Failure(mut mid)) => {
+                let send = std::mem::take(&mut mid.get_mut().outgoing);
+                let judged = self
+                    .verdict
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let reason = match judged {
+                    Some(Err(why)) => why,
+                    // OpenSSL's reason ("sslv3 alert handshake failure"), not its whole stack.
+                    _ => mid
+                        .error()
+                        .ssl_error()
+                        .and_then(|stack| stack.errors().first())
+                        .and_then(|e| e.reason())
+                        .map_or_else(|| mid.error().to_string(), str::to_owned),
+                };
+                Err(TlsDskError::Handshake { reason, send })
             }
             Err(HandshakeError::SetupFailure(e)) => Err(TlsDskError::Setup(e)),
         }
@@ -309,17 +379,21 @@ mod tests {
         server: Keys,
         seen: Option<Vec<u8>>,
         flights: Vec<Vec<(u8, usize)>>,
+        /// Every byte each side sent, in order: the recorded handshake.
+        from_client: Vec<Vec<u8>>,
+        from_server: Vec<Vec<u8>>,
     }
 
     /// Runs both sides against each other, the server's flights merged as for pidgin-sipe.
     fn run(ids: &Ids) -> Result<Run, TlsDskError> {
         let mut client = Handshake::client(&ids.client.0, &ids.client.1)?;
-        let mut server = Handshake::server(&ids.server.0, &ids.server.1)?;
+        let mut server = Handshake::server(&ids.server.0, &ids.server.1, |_| Ok(()))?;
         let mut to_server = match client.step(&[])? {
             Step::Send(b) => b,
             Step::Done { .. } => unreachable!(),
         };
         let mut server_flights = Vec::new();
+        let (mut from_client, mut from_server) = (vec![to_server.clone()], Vec::new());
         let (mut client_keys, mut server_keys, mut seen) = (None, None, None);
         for _ in 0..4 {
             let to_client = match server.step(&to_server)? {
@@ -335,6 +409,7 @@ mod tests {
                 }
             };
             server_flights.push(records(&to_client));
+            from_server.push(to_client.clone());
             if client_keys.is_some() {
                 break;
             }
@@ -345,6 +420,7 @@ mod tests {
                     send
                 }
             };
+            from_client.push(to_server.clone());
             if server_keys.is_some() && client_keys.is_some() {
                 break;
             }
@@ -354,6 +430,8 @@ mod tests {
             server: server_keys.expect("the server finished"),
             seen,
             flights: server_flights,
+            from_client,
+            from_server,
         })
     }
 
@@ -365,6 +443,7 @@ mod tests {
             server,
             seen,
             flights,
+            ..
         } = run(&ids).unwrap();
         assert_eq!(client, server);
         assert_ne!(client.client, client.server);
@@ -379,11 +458,131 @@ mod tests {
     #[test]
     fn garbage_from_the_peer_fails_the_handshake() {
         let ids = ids();
-        let mut server = Handshake::server(&ids.server.0, &ids.server.1).unwrap();
+        let mut server = Handshake::server(&ids.server.0, &ids.server.1, |_| Ok(())).unwrap();
         let err = server
             .step(b"this is not TLS at all, not even close")
             .unwrap_err();
-        assert!(matches!(err, TlsDskError::Handshake(_)), "{err}");
+        assert!(matches!(err, TlsDskError::Handshake { .. }), "{err}");
+    }
+
+    /// TLS 1.0's PRF (RFC 2246 5): P_MD5 over the first half of the secret XOR P_SHA1 over
+    /// the second, written out here so that the test does not trust OpenSSL's exporter.
+    fn prf(secret: &[u8], label: &str, seed: &[u8], len: usize) -> Vec<u8> {
+        use openssl::hash::MessageDigest;
+        use openssl::sign::Signer;
+        fn p_hash(md: MessageDigest, secret: &[u8], seed: &[u8], len: usize) -> Vec<u8> {
+            let key = PKey::hmac(secret).unwrap();
+            let hmac = |data: &[u8]| {
+                let mut s = Signer::new(md, &key).unwrap();
+                s.update(data).unwrap();
+                s.sign_to_vec().unwrap()
+            };
+            let (mut a, mut out) = (hmac(seed), Vec::new());
+            while out.len() < len {
+                out.extend(hmac(&[a.as_slice(), seed].concat()));
+                a = hmac(&a);
+            }
+            out.truncate(len);
+            out
+        }
+        let half = secret.len().div_ceil(2);
+        let seed = [label.as_bytes(), seed].concat();
+        let md5 = p_hash(MessageDigest::md5(), &secret[..half], &seed, len);
+        let sha1 = p_hash(
+            MessageDigest::sha1(),
+            &secret[secret.len() - half..],
+            &seed,
+            len,
+        );
+        md5.iter().zip(sha1).map(|(a, b)| a ^ b).collect()
+    }
+
+    /// The handshake messages (type, body) of a flight, up to its ChangeCipherSpec.
+    fn handshake_messages(flight: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut stream = Vec::new();
+        let mut rest = flight;
+        while rest.len() >= 5 {
+            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+            if rest[0] != 22 {
+                break;
+            }
+            stream.extend_from_slice(&rest[5..5 + len]);
+            rest = &rest[5 + len..];
+        }
+        let (mut out, mut rest) = (Vec::new(), stream.as_slice());
+        while rest.len() >= 4 {
+            let len = usize::from(rest[1]) << 16 | usize::from(rest[2]) << 8 | usize::from(rest[3]);
+            out.push((rest[0], rest[4..4 + len].to_vec()));
+            rest = &rest[4 + len..];
+        }
+        out
+    }
+
+    #[test]
+    fn the_keys_are_ms_sipae_s_derivation_from_the_recorded_handshake() {
+        let ids = ids();
+        let run = run(&ids).unwrap();
+        // The randoms of ClientHello and ServerHello (after type, length and version).
+        let hello = |flight: &[u8], kind: u8| {
+            let (_, body) = handshake_messages(flight)
+                .into_iter()
+                .find(|(t, _)| *t == kind)
+                .expect("hello");
+            body[2..34].to_vec()
+        };
+        let client_random = hello(&run.from_client[0], 1);
+        let server_random = hello(&run.from_server[0], 2);
+        // The premaster secret, from ClientKeyExchange, opened with the registrar's key.
+        let (_, exchange) = handshake_messages(&run.from_client[1])
+            .into_iter()
+            .find(|(t, _)| *t == 16)
+            .expect("ClientKeyExchange");
+        let key = PKey::private_key_from_der(&ids.server.1)
+            .unwrap()
+            .rsa()
+            .unwrap();
+        let mut premaster = vec![0u8; key.size() as usize];
+        let n = key
+            .private_decrypt(&exchange[2..], &mut premaster, openssl::rsa::Padding::PKCS1)
+            .unwrap();
+        assert_eq!(n, 48);
+        let randoms = [client_random.as_slice(), &server_random].concat();
+        let master = prf(&premaster[..48], "master secret", &randoms, 48);
+        let block = prf(&master, KEY_LABEL, &randoms, 128);
+        assert_eq!(run.client.client.as_slice(), &block[64..96]);
+        assert_eq!(run.client.server.as_slice(), &block[96..128]);
+        assert_eq!(run.server, run.client);
+    }
+
+    #[test]
+    fn a_certificate_the_judge_refuses_ends_the_handshake_with_an_alert() {
+        let ids = ids();
+        let mut client = Handshake::client(&ids.client.0, &ids.client.1).unwrap();
+        let mut server = Handshake::server(&ids.server.0, &ids.server.1, |der| {
+            assert!(!der.is_empty());
+            Err("expired 2h ago by the service clock".into())
+        })
+        .unwrap();
+        let Step::Send(hello) = client.step(&[]).unwrap() else {
+            panic!("the client sends its hello first")
+        };
+        let Step::Send(flight) = server.step(&hello).unwrap() else {
+            panic!("the server answers with its first flight")
+        };
+        let Step::Send(second) = client.step(&flight).unwrap() else {
+            panic!("the client sends its certificate")
+        };
+        let TlsDskError::Handshake { reason, send } = server.step(&second).unwrap_err() else {
+            panic!("the judge's refusal fails the handshake")
+        };
+        assert_eq!(reason, "expired 2h ago by the service clock");
+        assert_eq!(
+            records(&send).first().map(|r| r.0),
+            Some(21),
+            "an alert record"
+        );
+        let err = client.step(&send).unwrap_err();
+        assert!(err.to_string().contains("alert"), "{err}");
     }
 
     #[test]
