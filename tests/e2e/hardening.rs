@@ -339,13 +339,6 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
         }
     }
     let json_endpoints: Vec<Endpoint> = vec![
-        (
-            "REGISTER",
-            To::Tls(HOSTS[3]),
-            "POST",
-            paths::REGISTER,
-            vec![],
-        ),
         ("POST /users", To::Admin, "POST", "/users", vec![]),
         ("PUT /clock", To::Admin, "PUT", "/clock", vec![]),
         ("POST /faults", To::Admin, "POST", "/faults", vec![]),

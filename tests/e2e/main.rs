@@ -1,5 +1,5 @@
 //! End-to-end tests: the real service, the real client emulator and the real `lyncsim` binary,
-//! over real DNS, HTTPS and mutual TLS on loopback. One test binary (see Cargo.toml).
+//! over real DNS, HTTPS and SIP with TLS-DSK on loopback. One test binary (see Cargo.toml).
 
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
@@ -15,6 +15,7 @@ mod load;
 mod matrix;
 mod newcomer;
 mod protocol;
+mod registrar;
 mod service;
 mod signin;
 mod stubbed;

@@ -4,56 +4,18 @@
 use std::process::Command;
 
 use lyncsim_domain::{Os, Product};
-use lyncsim_pki::{PersonalKey, make_csr, pem_encode};
 use serde_json::Value;
 
 use crate::support::{World, sign_in};
 
-/// curl against one of the service's hosts, resolved to its loopback address.
+/// curl against the admin API.
 struct Curl<'a> {
     world: &'a World,
-    root: std::path::PathBuf,
 }
 
 impl Curl<'_> {
     fn new(world: &World) -> Curl<'_> {
-        let root = world.dir.path().join("root.pem");
-        std::fs::write(&root, &world.root_pem).unwrap();
-        Curl { world, root }
-    }
-
-    /// The same with more curl arguments (a client certificate); status 0 when no HTTP
-    /// response came back at all.
-    fn post_with(
-        &self,
-        host: &str,
-        path: &str,
-        body: &str,
-        bearer: Option<&str>,
-        extra: &[&str],
-    ) -> (u16, Value) {
-        let info = self.world.info();
-        let port = info.https_port;
-        let ip = info.hosts[host];
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "-sS",
-            "--max-time",
-            "10",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-        ])
-        .arg("--cacert")
-        .arg(&self.root)
-        .args(["--resolve", &format!("{host}:{port}:{ip}")])
-        .args(["--data-binary", body, "-w", "\n%{http_code}"]);
-        if let Some(token) = bearer {
-            cmd.args(["-H", &format!("authorization: Bearer {token}")]);
-        }
-        cmd.args(extra);
-        run(cmd.arg(format!("https://{host}:{port}{path}")))
+        Curl { world }
     }
 
     fn admin(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
@@ -112,12 +74,6 @@ async fn bad_input_gets_a_problem_or_a_fault_and_the_service_keeps_serving() {
             500,
         ),
         ("login.microsoftonline.com", "/nowhere", "{}", 404),
-        (
-            "pool-a.online.lync.com",
-            "/sip/register",
-            r#"{"user":"alice@contoso.com","client":{"product":"lync2013","build":"15.0.1"}}"#,
-            400,
-        ),
     ] {
         // As curl sends a body when told nothing else: labelled a form.
         let (status, text) = by_hand.post(host, path, "application/x-www-form-urlencoded", body);
@@ -203,159 +159,6 @@ async fn the_admin_api_adds_users_and_sets_the_clock() {
     assert!(
         (time["unix"].as_i64().unwrap() - system - 600).abs() <= 2,
         "{time}"
-    );
-}
-
-/// A personal certificate for `user` from the service (by hand, over the real protocol), and
-/// its key, as PEM files for curl.
-fn provision(curl: &Curl<'_>, user: &str, dir: &std::path::Path) -> (String, String, PersonalKey) {
-    let pool = if user.starts_with("carol") {
-        "pool-b"
-    } else {
-        "pool-a"
-    };
-    let by_hand = crate::protocol::Curl::new(curl.world);
-    let (der, key) = crate::protocol::provision(&by_hand, user, pool);
-    let cert = dir.join(format!("{user}.crt.pem"));
-    let key_file = dir.join(format!("{user}.key.pem"));
-    std::fs::write(&cert, pem_encode("CERTIFICATE", &der)).unwrap();
-    std::fs::write(&key_file, pem_encode("PRIVATE KEY", &key.pkcs8_der())).unwrap();
-    (
-        cert.to_string_lossy().into_owned(),
-        key_file.to_string_lossy().into_owned(),
-        key,
-    )
-}
-
-fn register_body(user: &str) -> String {
-    serde_json::json!({ "user": user, "client": { "product": "lync2013", "build": "15.0.4569.1503" } }).to_string()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_registrar_checks_the_certificate_in_the_tls_handshake() {
-    let world = World::start().await;
-    let curl = Curl::new(&world);
-    let dir = world.dir.path();
-    let (cert, key, personal_key) = provision(&curl, "alice@contoso.com", dir);
-    let mtls = |c: &str, k: &str| {
-        vec![
-            "--cert".to_owned(),
-            c.to_owned(),
-            "--key".to_owned(),
-            k.to_owned(),
-        ]
-    };
-    let args = mtls(&cert, &key);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-
-    let (status, ok) = curl.post_with(
-        "pool-a.online.lync.com",
-        "/sip/register",
-        &register_body("alice@contoso.com"),
-        None,
-        &args,
-    );
-    assert_eq!(status, 200, "{ok}");
-    assert_eq!(ok["pool"], "pool-a.online.lync.com");
-
-    // The right certificate at the wrong pool, or for the wrong user, is refused after TLS.
-    let (status, problem) = curl.post_with(
-        "pool-b.online.lync.com",
-        "/sip/register",
-        &register_body("alice@contoso.com"),
-        None,
-        &args,
-    );
-    assert_eq!(status, 403, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not homed on pool-b"),
-        "{problem}"
-    );
-    let (status, problem) = curl.post_with(
-        "pool-a.online.lync.com",
-        "/sip/register",
-        &register_body("bob@contoso.com"),
-        None,
-        &args,
-    );
-    assert_eq!(status, 403, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("the certificate is for sip:alice@contoso.com"),
-        "{problem}"
-    );
-
-    // A certificate from another CA, for the same key and subject, fails the handshake itself.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let foreign =
-        lyncsim_pki::Authority::generate(lyncsim_pki::AuthorityKind::CommunicationsServer, now, 9)
-            .unwrap();
-    let request =
-        lyncsim_pki::parse_csr(&make_csr(&personal_key, "alice@contoso.com").unwrap()).unwrap();
-    let forged = foreign.issue_personal(&request, now, 24 * 3600).unwrap();
-    let forged_path = dir.join("forged.pem");
-    std::fs::write(&forged_path, &forged.pem).unwrap();
-    let args2 = mtls(forged_path.to_str().unwrap(), &key);
-    let args2: Vec<&str> = args2.iter().map(String::as_str).collect();
-    let (status, _) = curl.post_with(
-        "pool-a.online.lync.com",
-        "/sip/register",
-        &register_body("alice@contoso.com"),
-        None,
-        &args2,
-    );
-    assert_eq!(status, 0, "the TLS handshake must fail");
-
-    // Half a year on by the service's clock, the genuine certificate has expired.
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-X",
-            "PUT",
-            "--data-binary",
-            r#"{"offset_secs":15811200}"#,
-            "-H",
-            "content-type: application/json",
-        ])
-        .arg(format!("{}/clock", world.service.admin_url()))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let (status, _) = curl.post_with(
-        "pool-a.online.lync.com",
-        "/sip/register",
-        &register_body("alice@contoso.com"),
-        None,
-        &args,
-    );
-    assert_eq!(status, 0, "an expired certificate must fail the handshake");
-
-    let reasons: Vec<String> = world
-        .journal()
-        .await
-        .into_iter()
-        .filter(|e| e.endpoint == "tls")
-        .map(|e| e.reason)
-        .collect();
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("not issued by the current Communications Server CA")),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("expired") && r.contains("by the service clock")),
-        "{reasons:?}"
     );
 }
 

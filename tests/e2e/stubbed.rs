@@ -20,7 +20,7 @@ use lyncsim_wire::pool::{
 };
 use lyncsim_wire::sts::{EncryptedToken, RealmInfo, TokenResponse};
 use lyncsim_wire::wsse::Lifetime;
-use lyncsim_wire::{Registered, ServiceInfo, paths};
+use lyncsim_wire::{ServiceInfo, paths};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -36,6 +36,7 @@ const HOSTS: [&str; 6] = [
     "pool-b.online.lync.com",
 ];
 const USER: &str = "alice@contoso.com";
+const PASSWORD: &str = "anything";
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -246,16 +247,6 @@ async fn machine(
             .mount(&mock)
             .await;
     }
-    let registered = Registered {
-        user: USER.into(),
-        pool: "pool-a.online.lync.com".into(),
-        expires_secs: 3600,
-    };
-    Mock::given(method("POST"))
-        .and(path(paths::REGISTER))
-        .respond_with(ResponseTemplate::new(200).set_body_json(&registered))
-        .mount(&mock)
-        .await;
     Mock::given(method("POST"))
         .and(path(paths::CERT_PROV_PROOF_PATH))
         .respond_with(Issue {
@@ -329,15 +320,18 @@ async fn machine(
     )
     .unwrap();
 
+    // The first sign-in provisions and stores a certificate; it stops at REGISTER, because
+    // the stub has no SIP registrar (wiremock answers the SIP request as bad HTTP).
     let first = SignInRequest {
         user: USER.into(),
-        password: Some("anything".into()),
-        save_password: true,
+        password: Some(PASSWORD.into()),
+        save_password: false,
     };
-    lyncsim_client::sign_in(&profile, &first)
+    let stopped = lyncsim_client::sign_in(&profile, &first)
         .await
         .unwrap()
-        .expect("the stub signs in once");
+        .expect_err("the stub has no registrar");
+    assert_eq!(stopped.stage, Stage::Register, "{}", stopped.reason);
     let mut profile = profile;
     profile
         .update_machine(|m| m.clock_offset_secs = 200 * 86400)
@@ -381,7 +375,7 @@ async fn provision_fails(
     let before = snapshot(&profile);
     let again = SignInRequest {
         user: USER.into(),
-        password: None,
+        password: Some(PASSWORD.into()),
         save_password: false,
     };
     let failure = lyncsim_client::sign_in(&profile, &again)

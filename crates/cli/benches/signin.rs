@@ -1,6 +1,6 @@
 //! Sign-in benchmark: one service, many machines, first sign-ins (a new RSA-2048 key, a CSR,
 //! an issued certificate) and repeat sign-ins (the stored certificate), all over real DNS,
-//! TLS and mutual TLS on loopback. Prints a table for the README's Performance section.
+//! TLS and SIP with TLS-DSK on loopback. Prints a table for the README's Performance section.
 //!
 //! Run with `cargo xtask bench`.
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Reproduce the Lync Online sign-in failures of Microsoft KB 2604176 on one machine: a mock
-/// Lync Online / Azure AD service with real DNS, HTTPS and mutual TLS, and an emulated
+/// Lync Online / Azure AD service with real DNS, HTTPS and SIP with TLS-DSK, and an emulated
 /// Lync 2010 / 2013 client that fails the way the real one does.
 #[derive(Debug, Parser)]
 #[command(

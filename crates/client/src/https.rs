@@ -1,6 +1,6 @@
 //! The client's HTTPS: a TCP connection to the address the resolver gave, TLS with the
-//! machine's trusted roots (and the personal certificate for the registrar), one HTTP/1.1
-//! request. Every failure is classified by what happened on the socket, or by the refusal the
+//! machine's trusted roots, one HTTP/1.1 request. The registrar's SIP runs over the same kind
+//! of TLS connection ([`Https::connect`]). Every failure is classified by what happened on the socket, or by the refusal the
 //! service sent (a SOAP fault, a problem document).
 
 use std::net::{IpAddr, SocketAddr};
@@ -14,15 +14,14 @@ use hyper_util::rt::TokioIo;
 use lyncsim_domain::FailureKind;
 use lyncsim_wire::Problem;
 use lyncsim_wire::fault::SoapFault;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What went wrong with one request.
 #[derive(Debug, Clone)]
@@ -47,6 +46,11 @@ pub(crate) enum HttpFailure {
         status: u16,
         detail: String,
     },
+    /// A SIP answer other than the one expected: 5xx is unavailable, 4xx a refusal.
+    Sip {
+        status: u16,
+        detail: String,
+    },
     /// A body that is not what it should be, or another status.
     BadResponse(String),
 }
@@ -63,6 +67,8 @@ impl HttpFailure {
                 FailureKind::Rejected
             }
             HttpFailure::Tls(_) => FailureKind::Rejected,
+            HttpFailure::Sip { status, .. } if *status >= 500 => FailureKind::Unreachable,
+            HttpFailure::Sip { .. } => FailureKind::Rejected,
             HttpFailure::BadResponse(_) => FailureKind::BadResponse,
         }
     }
@@ -78,6 +84,7 @@ impl HttpFailure {
             HttpFailure::Fault(d) => d.clone(),
             HttpFailure::Refusal { status, detail } => format!("HTTP {status}: {detail}"),
             HttpFailure::Unavailable { status, detail } => format!("HTTP {status}: {detail}"),
+            HttpFailure::Sip { status, detail } => format!("SIP {status}: {detail}"),
             HttpFailure::BadResponse(d) => format!("unusable response: {d}"),
         }
     }
@@ -105,7 +112,6 @@ pub(crate) struct Call<'a> {
     path: &'a str,
     body: Option<(&'static str, Vec<u8>)>,
     headers: Vec<(header::HeaderName, String)>,
-    auth: Option<&'a ClientAuth>,
 }
 
 impl<'a> Call<'a> {
@@ -116,7 +122,6 @@ impl<'a> Call<'a> {
             path,
             body: None,
             headers: Vec::new(),
-            auth: None,
         }
     }
 
@@ -129,30 +134,10 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// A POST of `body` as JSON.
-    pub(crate) fn post_json<B: Serialize>(path: &'a str, body: &B) -> Self {
-        Call {
-            method: Method::POST,
-            body: Some((
-                "application/json",
-                serde_json::to_vec(body).unwrap_or_default(),
-            )),
-            ..Call::get(path)
-        }
-    }
-
     /// With one more header (a second value of `User-Agent` replaces the client's own).
     pub(crate) fn header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
-    }
-
-    /// Over mutual TLS with a personal certificate.
-    pub(crate) fn with_certificate(self, auth: &'a ClientAuth) -> Self {
-        Call {
-            auth: Some(auth),
-            ..self
-        }
     }
 }
 
@@ -168,12 +153,6 @@ impl Reply {
             HttpFailure::BadResponse(format!("{}: the body is not UTF-8", target.host))
         })
     }
-
-    /// The body as JSON.
-    pub(crate) fn json<T: DeserializeOwned>(&self, target: &Target) -> Result<T, HttpFailure> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| HttpFailure::BadResponse(format!("{}: {e}", target.host)))
-    }
 }
 
 /// The client's TLS settings and how it names itself.
@@ -181,12 +160,6 @@ pub(crate) struct Https {
     provider: Arc<rustls::crypto::CryptoProvider>,
     roots: Arc<RootCertStore>,
     user_agent: String,
-}
-
-/// A personal certificate and its private key, for mutual TLS.
-pub(crate) struct ClientAuth {
-    pub(crate) cert_der: Vec<u8>,
-    pub(crate) key_pkcs8: Vec<u8>,
 }
 
 impl Https {
@@ -205,26 +178,42 @@ impl Https {
         })
     }
 
-    fn config(&self, auth: Option<&ClientAuth>) -> Result<ClientConfig, HttpFailure> {
-        let builder = ClientConfig::builder_with_provider(self.provider.clone())
+    fn config(&self, alpn: Option<&[u8]>) -> Result<ClientConfig, HttpFailure> {
+        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| HttpFailure::Tls(e.to_string()))?
-            .with_root_certificates(self.roots.clone());
-        let mut config = match auth {
-            None => builder.with_no_client_auth(),
-            Some(a) => builder
-                .with_client_auth_cert(
-                    vec![CertificateDer::from(a.cert_der.clone())],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(a.key_pkcs8.clone())),
-                )
-                .map_err(|e| {
-                    HttpFailure::Tls(format!(
-                        "the personal certificate cannot be used with its key: {e}"
-                    ))
-                })?,
-        };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.into_iter().map(<[u8]>::to_vec).collect();
         Ok(config)
+    }
+
+    /// A TLS connection to `target`, the server's certificate checked against the machine's
+    /// trusted roots; `alpn` names the protocol to speak on it, if any.
+    pub(crate) async fn connect(
+        &self,
+        target: &Target,
+        alpn: Option<&[u8]>,
+    ) -> Result<TlsStream<TcpStream>, HttpFailure> {
+        let where_ = format!("{} at {}", target.host, target.addr);
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
+        {
+            Err(_) => return Err(HttpFailure::TimedOut(format!("connecting to {where_}"))),
+            Ok(Err(e)) => return Err(io_failure(&e, &where_)),
+            Ok(Ok(tcp)) => tcp,
+        };
+        let connector = TlsConnector::from(Arc::new(self.config(alpn)?));
+        let server_name = ServerName::try_from(target.host.clone())
+            .map_err(|e| HttpFailure::Tls(format!("bad host name: {e}")))?;
+        connector
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| io_failure(&e, &where_))
+    }
+
+    /// The User-Agent the client names itself with.
+    pub(crate) fn user_agent(&self) -> &str {
+        &self.user_agent
     }
 
     /// Sends one request: a 2xx answer is the reply, anything else a failure.
@@ -274,19 +263,7 @@ impl Https {
         call: Call<'_>,
     ) -> Result<(StatusCode, Bytes), HttpFailure> {
         let where_ = format!("{} at {}", target.host, target.addr);
-        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
-        {
-            Err(_) => return Err(HttpFailure::TimedOut(format!("connecting to {where_}"))),
-            Ok(Err(e)) => return Err(io_failure(&e, &where_)),
-            Ok(Ok(tcp)) => tcp,
-        };
-        let connector = TlsConnector::from(Arc::new(self.config(call.auth)?));
-        let server_name = ServerName::try_from(target.host.clone())
-            .map_err(|e| HttpFailure::Tls(format!("bad host name: {e}")))?;
-        let tls = connector
-            .connect(server_name, tcp)
-            .await
-            .map_err(|e| io_failure(&e, &where_))?;
+        let tls = self.connect(target, Some(b"http/1.1")).await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| hyper_failure(&e, &where_))?;
@@ -332,7 +309,7 @@ impl Https {
 }
 
 /// Classifies an I/O error, looking inside for a TLS error.
-fn io_failure(e: &std::io::Error, where_: &str) -> HttpFailure {
+pub(crate) fn io_failure(e: &std::io::Error, where_: &str) -> HttpFailure {
     if let Some(tls) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())

@@ -26,6 +26,7 @@ mod ops;
 mod profile;
 mod resolver;
 mod signin;
+mod sip;
 mod trace;
 pub mod views;
 

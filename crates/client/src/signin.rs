@@ -6,7 +6,7 @@
 //! machine's clock; through the Sign-In Assistant on Lync 2010) → certificate (the stored one
 //! unless it expired by the machine's clock, else key container → CSR → certificate
 //! provisioning's metadata → a web ticket for the STS's token → GetAndPublishCert signed with
-//! the ticket's proof key) → register over mutual TLS → endpoint cache. Neither product
+//! the ticket's proof key) → SIP REGISTER with TLS-DSK → endpoint cache. Neither product
 //! replaces an unexpired stored certificate by itself, even one the registrar rejects.
 //!
 //! Every message is the real one, written and read through `lyncsim_wire`; the trace names
@@ -16,21 +16,22 @@ use hyper::header;
 use lyncsim_domain::{ErrorId, FailureKind, Skew, Stage};
 use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::autodiscover;
+use lyncsim_wire::paths;
 use lyncsim_wire::pool::{
     CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest, WebTicketResponse,
 };
 use lyncsim_wire::sts::{self, RealmInfo, TokenRequest, TokenResponse};
 use lyncsim_wire::wsse::{Lifetime, format_time, p_sha1};
-use lyncsim_wire::{ClientInfo, RegisterRequest, Registered, paths};
 use serde::Serialize;
 
 use crate::certstore;
 use crate::credman;
 use crate::endpoint_cache::{self, EndpointCache};
-use crate::https::{Call, ClientAuth, HttpFailure, Https, Target};
+use crate::https::{Call, HttpFailure, Https, Target};
 use crate::keycontainer;
 use crate::profile::Profile;
 use crate::resolver::{ResolveError, Resolver};
+use crate::sip::Registration;
 use crate::trace::{Trace, rfc3339};
 
 /// What the user typed in the sign-in window.
@@ -92,6 +93,12 @@ impl SignInFailure {
     pub fn text(&self) -> &'static str {
         self.error.text()
     }
+}
+
+/// Where a REGISTER succeeded.
+struct Registered {
+    user: String,
+    pool: String,
 }
 
 /// The outcome of one sign-in.
@@ -606,7 +613,8 @@ impl Run<'_, '_> {
         Ok((der, key, true))
     }
 
-    /// Register over mutual TLS.
+    /// REGISTER with TLS-DSK and the personal certificate, following the registrar's
+    /// redirects (a director sends the client to the home pool).
     async fn register(
         &mut self,
         user: &str,
@@ -614,37 +622,56 @@ impl Run<'_, '_> {
         cert_der: Vec<u8>,
         key: &lyncsim_pki::PersonalKey,
     ) -> Result<Registered, SignInFailure> {
-        let machine = self.profile.machine();
+        const MAX_REDIRECTS: usize = 3;
         let thumbprint = lyncsim_pki::thumbprint(&cert_der);
-        let auth = ClientAuth {
-            cert_der,
-            key_pkcs8: key.pkcs8_der(),
-        };
-        let register = RegisterRequest {
-            user: user.to_owned(),
-            client: ClientInfo {
-                product: machine.product,
-                build: machine.build.clone(),
-            },
-        };
-        self.step(
-            Stage::Register,
-            format!(
-                "REGISTER sip:{user} at {} with certificate {thumbprint}",
-                pool.host
-            ),
-        );
-        let reply = self
-            .call(
+        let key_pkcs8 = key.pkcs8_der();
+        let mut target = pool.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            self.step(
                 Stage::Register,
-                "registrar",
-                pool,
-                Call::post_json(paths::REGISTER, &register).with_certificate(&auth),
-            )
-            .await?;
-        reply
-            .json(pool)
-            .map_err(|e| self.fail(SignInFailure::http(Stage::Register, "registrar", e)))
+                format!(
+                    "REGISTER sip:{user} at {} with certificate {thumbprint} (TLS-DSK)",
+                    target.host
+                ),
+            );
+            let Some(https) = &self.https else {
+                return Err(SignInFailure::new(
+                    Stage::Register,
+                    FailureKind::Unreachable,
+                    "no HTTPS client",
+                ));
+            };
+            let mut notes = Vec::new();
+            let result =
+                crate::sip::register(https, &target, user, &cert_der, &key_pkcs8, &mut notes).await;
+            for note in notes {
+                self.step(Stage::Register, note);
+            }
+            match result {
+                Ok(Registration::Registered { expires }) => {
+                    self.step(
+                        Stage::Register,
+                        format!("registered at {} for {expires}s", target.host),
+                    );
+                    return Ok(Registered {
+                        user: user.to_owned(),
+                        pool: target.host,
+                    });
+                }
+                Ok(Registration::Redirected { host, port }) => {
+                    self.step(Stage::Register, format!("redirected to {host}:{port}"));
+                    target = self.resolve_port(Stage::Register, &host, port).await?;
+                }
+                Err(e) => {
+                    return Err(self.fail(SignInFailure::http(Stage::Register, "registrar", e)));
+                }
+            }
+        }
+        Err(self.fail(SignInFailure::new(
+            Stage::Register,
+            FailureKind::BadResponse,
+            format!("registrar: more than {MAX_REDIRECTS} redirects"),
+        )))
     }
 
     /// The newest stored Lync certificate of `user` that has not expired by the machine's clock.

@@ -91,7 +91,7 @@ pub enum Stage {
     Token,
     /// Using the stored personal certificate, or getting a new one with GetAndPublishCert.
     Certificate,
-    /// REGISTER at the home pool over mutual TLS with the personal certificate.
+    /// SIP REGISTER at the home pool, authenticated with TLS-DSK and the personal certificate.
     Register,
 }
 

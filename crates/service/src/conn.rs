@@ -26,7 +26,6 @@ use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use lyncsim_wire::Problem;
-use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -89,8 +88,6 @@ pub(crate) struct ConnInfo {
     pub(crate) host: String,
     /// The host's HTTPS port: the addresses the service's documents give point there.
     pub(crate) https_port: u16,
-    /// The client certificate that the TLS handshake verified, if one was sent.
-    pub(crate) peer_cert: Option<CertificateDer<'static>>,
 }
 
 /// Something that accepts connections: a [`TcpListener`], or a script of results in tests.
@@ -418,6 +415,53 @@ pub(crate) async fn serve_plain(
         },
     )
     .await;
+}
+
+/// A connection with bytes already read from it put back in front: what was read to tell SIP
+/// from HTTP is read again by the protocol's own reader.
+pub(crate) struct Prefixed<IO> {
+    prefix: Vec<u8>,
+    at: usize,
+    io: IO,
+}
+
+impl<IO> Prefixed<IO> {
+    pub(crate) fn new(prefix: Vec<u8>, io: IO) -> Self {
+        Prefixed { prefix, at: 0, io }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.at < self.prefix.len() {
+            let n = buf.remaining().min(self.prefix.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.prefix[at..at + n]);
+            self.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Prefixed<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]

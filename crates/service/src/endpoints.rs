@@ -1,19 +1,20 @@
 //! The handlers of the HTTPS hosts: Autodiscover, the realm lookup and the STS, the web ticket
-//! service, certificate provisioning (GetAndPublishCert) and the registrar. Each reads the real
-//! message through `lyncsim_wire`, checks what the real service checks, and refuses the way it
-//! did (a SOAP fault, with the reason in its detail), saying why in the journal too. A refusal
-//! at the HTTP level (no such path, a body too large) is a problem document.
+//! service and certificate provisioning (GetAndPublishCert); the registrar speaks SIP
+//! (`crate::registrar`). Each reads the real message through `lyncsim_wire`, checks what the
+//! real service checks, and refuses the way it did (a SOAP fault, with the reason in its
+//! detail), saying why in the journal too. A refusal at the HTTP level (no such path, a body
+//! too large) is a problem document.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Extension, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use lyncsim_domain::Skew;
 use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::autodiscover::{self, Access};
@@ -24,7 +25,7 @@ use lyncsim_wire::pool::{
 };
 use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
 use lyncsim_wire::xml::ns;
-use lyncsim_wire::{Outcome, Problem, RegisterRequest, Registered, paths};
+use lyncsim_wire::{Outcome, Problem, paths};
 use serde::Deserialize;
 
 use crate::conn::{ConnInfo, LIMITS};
@@ -142,8 +143,7 @@ pub(crate) fn router(role: &Role, state: Shared, guard: OutageGuard) -> Router {
                 &format!("{}/mex", paths::CERT_PROV_PATH),
                 get(cert_prov_mex),
             )
-            .route(paths::CERT_PROV_PROOF_PATH, post(get_and_publish_cert))
-            .route(paths::REGISTER, post(register)),
+            .route(paths::CERT_PROV_PROOF_PATH, post(get_and_publish_cert)),
     };
     routes
         .fallback(not_found)
@@ -457,19 +457,21 @@ fn pool_fault(code: FaultCode, reason: &str, error_id: u32, why: String) -> Soap
 }
 
 /// The ms-diagnostics error ids of the pools' refusals (lyncsim's numbering).
-mod diag {
-    pub(super) const MALFORMED: u32 = 28000;
-    pub(super) const TOKEN_INVALID: u32 = 28001;
-    pub(super) const TOKEN_TIME: u32 = 28002;
-    pub(super) const CLAIM: u32 = 28003;
-    pub(super) const TICKET_INVALID: u32 = 28010;
-    pub(super) const TICKET_TIME: u32 = 28011;
-    pub(super) const SIGNATURE: u32 = 28012;
-    pub(super) const NO_USER: u32 = 28020;
-    pub(super) const ACCOUNT: u32 = 28021;
-    pub(super) const NOT_HOMED: u32 = 28022;
-    pub(super) const CSR: u32 = 28023;
-    pub(super) const SUBJECT: u32 = 28024;
+pub(crate) mod diag {
+    pub(crate) const MALFORMED: u32 = 28000;
+    pub(crate) const TOKEN_INVALID: u32 = 28001;
+    pub(crate) const TOKEN_TIME: u32 = 28002;
+    pub(crate) const CLAIM: u32 = 28003;
+    pub(crate) const TICKET_INVALID: u32 = 28010;
+    pub(crate) const TICKET_TIME: u32 = 28011;
+    pub(crate) const SIGNATURE: u32 = 28012;
+    pub(crate) const NO_USER: u32 = 28020;
+    pub(crate) const ACCOUNT: u32 = 28021;
+    pub(crate) const NOT_HOMED: u32 = 28022;
+    pub(crate) const CSR: u32 = 28023;
+    pub(crate) const SUBJECT: u32 = 28024;
+    pub(crate) const OUTAGE: u32 = 28030;
+    pub(crate) const CLIENT_VERSION: u32 = 28031;
 }
 
 fn malformed(why: String) -> SoapFault {
@@ -589,7 +591,7 @@ async fn web_ticket(
 
 /// The user of a pool request: known, with a readable directory account (a damaged one can be
 /// neither provisioned nor registered), and homed on the pool that was asked.
-fn homed_here(
+pub(crate) fn homed_here(
     state: &State,
     conn: &ConnInfo,
     user: &str,
@@ -732,66 +734,4 @@ async fn get_and_publish_cert(
         }
         .to_xml(),
     ))
-}
-
-/// REGISTER: the TLS handshake already verified the certificate; this checks that it is the
-/// user's and that the user is homed here.
-async fn register(
-    AxState(state): AxState<Shared>,
-    Extension(conn): Extension<ConnInfo>,
-    body: Result<Json<RegisterRequest>, JsonRejection>,
-) -> Result<Json<Registered>, ApiError> {
-    const EP: &str = "register";
-    let Json(req) = accept(body)?;
-    let user = req.user.trim_start_matches("sip:");
-    let Some(cert) = &conn.peer_cert else {
-        return Err(refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::unauthorized("no client certificate was presented"),
-        ));
-    };
-    let info = lyncsim_pki::inspect(cert).map_err(|e| {
-        refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::unauthorized(e.to_string()),
-        )
-    })?;
-    if !info.subject_cn.eq_ignore_ascii_case(&format!("sip:{user}")) {
-        return Err(refuse(
-            &state,
-            &conn,
-            EP,
-            Some(user),
-            Problem::forbidden(format!(
-                "the certificate is for {}, not sip:{user}",
-                info.subject_cn
-            )),
-        ));
-    }
-    let record = homed_here(&state, &conn, user).map_err(|(id, why)| {
-        let problem = if id == diag::NO_USER {
-            Problem::not_found(why)
-        } else {
-            Problem::forbidden(why)
-        };
-        refuse(&state, &conn, EP, Some(user), problem)
-    })?;
-    state.journal.record(
-        &conn.host,
-        EP,
-        Some(user),
-        Outcome::Ok,
-        format!("registered with certificate {}", info.thumbprint),
-    );
-    Ok(Json(Registered {
-        user: record.address,
-        pool: conn.host.clone(),
-        expires_secs: 3600,
-    }))
 }

@@ -1,6 +1,6 @@
 //! The HTTPS hosts: which names exist, where they listen, their certificates by SNI, and the
-//! TLS accept loop that hands each request to the host's router with what the handshake
-//! learned (the client certificate).
+//! TLS accept loop that hands each connection to the host's router, or to its SIP registrar
+//! when the connection speaks SIP.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::NetworkLayout;
-use crate::conn::{ConnInfo, LIMITS, accept_loop, serve_http};
+use crate::conn::{ConnInfo, LIMITS, Prefixed, accept_loop, serve_http};
 use crate::outage::Outages;
 use crate::pools::{POOLS, pool_fqdn};
+use crate::registrar::{Registrar, first_line, serve_sip};
 
 /// What a host does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +109,8 @@ pub(crate) struct HostService {
     pub(crate) router: Router,
     /// Whether the host also answers plain HTTP (Autodiscover, as the real one did).
     pub(crate) plain_http: bool,
+    /// The SIP registrar of the director and the pools, on the same TLS port.
+    pub(crate) registrar: Option<Arc<Registrar>>,
 }
 
 /// How a listener of a host speaks.
@@ -135,7 +138,12 @@ pub(crate) async fn serve_host(
     tracker: TaskTracker,
     outages: Arc<Outages>,
 ) {
-    let HostService { tls, router, .. } = service;
+    let HostService {
+        tls,
+        router,
+        registrar,
+        ..
+    } = service;
     let acceptor = TlsAcceptor::from(tls);
     let conn_stop = stop.clone();
     let name = host.clone();
@@ -145,18 +153,15 @@ pub(crate) async fn serve_host(
             let _ = tcp.set_zero_linger();
             return;
         }
-        let (acceptor, router, host, stop) = (
+        let (acceptor, router, host, stop, registrar) = (
             acceptor.clone(),
             router.clone(),
             host.clone(),
             conn_stop.clone(),
+            registrar.clone(),
         );
         if transport == Transport::Plain {
-            let info = ConnInfo {
-                host,
-                https_port,
-                peer_cert: None,
-            };
+            let info = ConnInfo { host, https_port };
             tracker.spawn(async move {
                 let _permit = permit;
                 serve_http(tcp, router, Some(info), LIMITS, stop).await;
@@ -176,17 +181,20 @@ pub(crate) async fn serve_host(
                     return;
                 }
             };
-            let info = ConnInfo {
-                host,
-                https_port,
-                peer_cert: tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| c.clone().into_owned()),
+            let info = ConnInfo { host, https_port };
+            let Some(registrar) = registrar else {
+                serve_http(tls, router, Some(info), LIMITS, stop).await;
+                return;
             };
-            serve_http(tls, router, Some(info), LIMITS, stop).await;
+            // SIP and HTTPS share the port, as on Lync Online's 443: the first line tells.
+            let mut tls = tls;
+            match first_line(&mut tls, 4096, LIMITS.header).await {
+                Ok((true, read)) => serve_sip(tls, read, registrar, info, LIMITS, stop).await,
+                Ok((false, read)) => {
+                    serve_http(Prefixed::new(read, tls), router, Some(info), LIMITS, stop).await;
+                }
+                Err(e) => tracing::debug!(%peer, "connection failed before its first line: {e}"),
+            }
         });
     })
     .await;

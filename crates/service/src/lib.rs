@@ -4,7 +4,7 @@
 //! address and all on one HTTPS port: Autodiscover (`lyncdiscover.<tenant>` →
 //! `webdir.online.lync.com`), the STS (`login.microsoftonline.com`), the director
 //! (`sipdir.online.lync.com`, found by SRV) and two front-end pools with certificate
-//! provisioning and a registrar that checks personal certificates over mutual TLS. A real DNS
+//! provisioning and a SIP registrar that checks personal certificates in TLS-DSK. A real DNS
 //! server (hickory) answers for all of them. The admin API, on its own port, shows the journal,
 //! the users, the clock and the CA certificates.
 //!

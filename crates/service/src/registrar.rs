@@ -1,185 +1,668 @@
-//! The registrar's check of a personal certificate during the TLS handshake.
+//! The SIP registrar of the director and the pools: SIP over TLS on the hosts' HTTPS port
+//! (a connection whose first line ends in `SIP/2.0` is SIP, any other is HTTP), REGISTER
+//! authenticated with TLS-DSK ([MS-SIPAE]).
 //!
-//! The chain must lead to the *current* Communications Server CA, the certificate must be for
-//! client authentication, and it must be valid by the *service's* clock within the tolerance.
-//! rustls would use the system clock, so validity is judged here and the chain is then checked
-//! at an instant inside the certificate's window. A failure becomes a TLS alert to the client
-//! and a journal line with the real reason.
+//! A REGISTER without credentials gets 401 with the `TLS-DSK` challenge naming where the
+//! personal certificate comes from (`sts-uri`). The client then runs a TLS handshake inside
+//! `gssapi-data` over further 401s, presenting its personal certificate; the registrar judges
+//! it by the *service's* clock within the tolerance against the *current* Communications
+//! Server CA, and a refusal ends the handshake with an alert (and a journal line with the real
+//! reason). Once the handshake is done both sides hold its keys and every later message is
+//! signed (`crand`/`cnum`/`response` by the client, `srand`/`snum`/`rspauth` by the registrar);
+//! a wrong signature gets 401. The signed REGISTER is answered as Lync Online did: the
+//! director redirects to the user's home pool (301), a pool that does not home the user refuses
+//! (403 with `ms-diagnostics`), a pool that does registers (200 with `Expires`). A client build
+//! below the service's minimum gets 403 before any of this; an outage 503.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use lyncsim_domain::Skew;
-use lyncsim_pki::ValidityError;
-use lyncsim_wire::Outcome;
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use lyncsim_pki::{ServerIdentity, ValidityError};
+use lyncsim_tlsdsk::{Handshake, Keys, Step, TlsDskError};
+use lyncsim_wire::agent::UserAgent;
+use lyncsim_wire::sip::{self, Auth, Message, SignedBy};
+use lyncsim_wire::{OutageMode, Outcome, paths};
 use rustls_pki_types::{CertificateDer, UnixTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
+use crate::conn::{ConnInfo, Limits};
+use crate::endpoints::{diag, homed_here};
+use crate::outage::Outages;
+use crate::pools::pool_fqdn;
 use crate::state::State;
 
-pub(crate) struct RegistrarVerifier {
-    pool: String,
-    state: Arc<State>,
-    algorithms: WebPkiSupportedAlgorithms,
+/// How long a registration lasts.
+const EXPIRES_SECS: u32 = 7200;
+
+/// One host's registrar.
+pub(crate) struct Registrar {
+    /// The host's name: the `targetname` of its TLS-DSK.
+    pub(crate) host: String,
+    /// Whether this is the director (it redirects) rather than a pool (it registers).
+    pub(crate) director: bool,
+    /// The certificate and RSA key of the inner handshake.
+    pub(crate) identity: Arc<ServerIdentity>,
+    pub(crate) state: Arc<State>,
+    pub(crate) outages: Arc<Outages>,
 }
 
-impl std::fmt::Debug for RegistrarVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistrarVerifier")
-            .field("pool", &self.pool)
-            .finish_non_exhaustive()
+/// The registrar's verdict on a personal certificate: the chain must lead to the *current*
+/// Communications Server CA, the certificate must be for client authentication, and it must
+/// be valid by the *service's* clock within the tolerance. The chain is checked at an instant
+/// inside the certificate's window, validity having been judged first.
+pub(crate) fn judge_certificate(state: &State, der: &[u8]) -> Result<(), String> {
+    let info = lyncsim_pki::inspect(der).map_err(|e| e.to_string())?;
+    let (now, tolerance) = (state.clock.now(), state.clock.tolerance());
+    if let Err(e) = info.validity.check(now, tolerance) {
+        return Err(match e {
+            ValidityError::Expired { late, .. } => format!(
+                "expired {} ago by the service clock, tolerance {}",
+                Skew(late),
+                Skew(tolerance)
+            ),
+            ValidityError::NotYetValid { early, .. } => format!(
+                "not valid for another {} by the service clock, tolerance {}",
+                Skew(early),
+                Skew(tolerance)
+            ),
+            other => other.to_string(),
+        });
     }
+    let ca = state.communications_server();
+    let ca_der = CertificateDer::from(ca.cert_der());
+    let anchor = webpki::anchor_from_trusted_cert(&ca_der)
+        .map_err(|e| format!("the current CA does not parse: {e}"))?;
+    let end_entity = CertificateDer::from(der);
+    let ee = webpki::EndEntityCert::try_from(&end_entity)
+        .map_err(|e| format!("does not parse as X.509: {e}"))?;
+    let at =
+        UnixTime::since_unix_epoch(Duration::from_secs(info.validity.clamp(now).max(0) as u64));
+    ee.verify_for_usage(
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .all,
+        &[anchor],
+        &[],
+        at,
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .map_err(|e| match e {
+        webpki::Error::UnknownIssuer => {
+            "not issued by the current Communications Server CA".to_owned()
+        }
+        webpki::Error::InvalidSignatureForPublicKey => {
+            "its signature does not verify with the current Communications Server CA".to_owned()
+        }
+        other => format!("chain check failed: {other}"),
+    })?;
+    Ok(())
 }
 
-impl RegistrarVerifier {
-    pub(crate) fn new(pool: String, state: Arc<State>, provider: &CryptoProvider) -> Self {
-        RegistrarVerifier {
-            pool,
-            state,
-            algorithms: provider.signature_verification_algorithms,
-        }
+/// The security association a finished handshake set up.
+struct Association {
+    opaque: String,
+    keys: Keys,
+    /// The user the personal certificate names (`bob@contoso.com`).
+    user: String,
+    thumbprint: String,
+    /// The highest `cnum` seen: each signed request must carry a higher one.
+    cnum: u64,
+    snum: u64,
+}
+
+/// A connection's authentication state.
+#[derive(Default)]
+struct Session {
+    /// The handshake under way, with its `opaque`.
+    handshake: Option<(String, Handshake)>,
+    association: Option<Association>,
+    to_tag: String,
+}
+
+/// What to send back, and whether to close the connection after it.
+struct Reply {
+    bytes: Vec<u8>,
+    close: bool,
+}
+
+impl Registrar {
+    fn journal(&self, endpoint: &str, user: Option<&str>, outcome: Outcome, why: String) {
+        self.state
+            .journal
+            .record(&self.host, endpoint, user, outcome, why);
     }
 
-    fn reject(&self, subject: Option<&str>, reason: String, error: CertificateError) -> Error {
-        self.state.journal.record(
-            &self.pool,
-            "tls",
-            subject,
-            Outcome::Rejected,
-            format!("client certificate rejected: {reason}"),
-        );
-        Error::InvalidCertificate(error)
-    }
-
-    fn check(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-    ) -> Result<(), Error> {
-        let info = match lyncsim_pki::inspect(end_entity) {
-            Ok(info) => info,
-            Err(e) => return Err(self.reject(None, e.to_string(), CertificateError::BadEncoding)),
-        };
-        let subject = info.subject_cn.trim_start_matches("sip:").to_owned();
-        let (now, tolerance) = (self.state.clock.now(), self.state.clock.tolerance());
-        if let Err(e) = info.validity.check(now, tolerance) {
-            let (reason, error) = match e {
-                ValidityError::Expired { late, .. } => (
-                    format!(
-                        "expired {} ago by the service clock, tolerance {}",
-                        Skew(late),
-                        Skew(tolerance)
-                    ),
-                    CertificateError::Expired,
-                ),
-                ValidityError::NotYetValid { early, .. } => (
-                    format!(
-                        "not valid for another {} by the service clock, tolerance {}",
-                        Skew(early),
-                        Skew(tolerance)
-                    ),
-                    CertificateError::NotValidYet,
-                ),
-                _ => (e.to_string(), CertificateError::BadEncoding),
-            };
-            return Err(self.reject(Some(&subject), reason, error));
-        }
-        let ca = self.state.communications_server();
-        let ca_der = CertificateDer::from(ca.cert_der());
-        let anchor = webpki::anchor_from_trusted_cert(&ca_der).map_err(|e| {
-            self.reject(
-                Some(&subject),
-                format!("the current CA does not parse: {e}"),
-                CertificateError::BadEncoding,
-            )
-        })?;
-        let ee = webpki::EndEntityCert::try_from(end_entity).map_err(|e| {
-            self.reject(
-                Some(&subject),
-                format!("does not parse as X.509: {e}"),
-                CertificateError::BadEncoding,
-            )
-        })?;
-        let at =
-            UnixTime::since_unix_epoch(Duration::from_secs(info.validity.clamp(now).max(0) as u64));
-        ee.verify_for_usage(
-            self.algorithms.all,
-            &[anchor],
-            intermediates,
-            at,
-            webpki::KeyUsage::client_auth(),
-            None,
-            None,
+    fn diagnostics(&self, id: u32, reason: &str) -> String {
+        format!(
+            "{id};reason=\"{}\";source=\"{}\"",
+            reason.replace('"', "'"),
+            self.host
         )
-        .map_err(|e| {
-            let (reason, error) = match e {
-                webpki::Error::UnknownIssuer => (
-                    "not issued by the current Communications Server CA".to_owned(),
-                    CertificateError::UnknownIssuer,
+    }
+
+    /// Answers one request on the connection.
+    fn handle(&self, session: &mut Session, conn: &ConnInfo, request: &Message) -> Option<Reply> {
+        let method = *request.method()?;
+        if method == sip::Method::Ack {
+            return None;
+        }
+        let user = request
+            .address("From")
+            .map(|a| a.trim_start_matches("sip:").to_ascii_lowercase());
+        let user = user.as_deref();
+        let endpoint = "sip";
+        match self.outages.mode(&self.host) {
+            Some(OutageMode::Unavailable) => {
+                self.journal(endpoint, user, Outcome::Rejected, "outage: 503".into());
+                let mut r = Message::response_to(request, 503, &session.to_tag);
+                r.push(
+                    "ms-diagnostics",
+                    self.diagnostics(diag::OUTAGE, "Service unavailable"),
+                );
+                r.push("Retry-After", "30");
+                return Some(Reply {
+                    bytes: r.to_bytes(),
+                    close: false,
+                });
+            }
+            Some(OutageMode::CutOff) => {
+                self.journal(
+                    endpoint,
+                    user,
+                    Outcome::Rejected,
+                    "outage: response cut off".into(),
+                );
+                let mut bytes = Message::response_to(request, 401, &session.to_tag).to_bytes();
+                bytes.truncate(bytes.len() / 2);
+                return Some(Reply { bytes, close: true });
+            }
+            _ => {}
+        }
+        if method != sip::Method::Register {
+            let mut r = Message::response_to(request, 405, &session.to_tag);
+            r.push("Allow", "REGISTER, ACK");
+            return Some(self.finish(session, r));
+        }
+        let Some(user) = user else {
+            let r = Message::response_to(request, 400, &session.to_tag);
+            self.journal(
+                endpoint,
+                None,
+                Outcome::Rejected,
+                "REGISTER without a From address".into(),
+            );
+            return Some(self.finish(session, r));
+        };
+        let agent = UserAgent::parse(&request.header("User-Agent").unwrap_or_default());
+        if let Some((product, build)) = &agent.client
+            && let Some(min) = self.state.policy().min_build.get(product)
+            && build < min
+        {
+            let why = format!(
+                "client {product} build {build} is older than the minimum build {min} this service accepts"
+            );
+            self.journal("register", Some(user), Outcome::Rejected, why.clone());
+            let mut r = Message::response_to(request, 403, &session.to_tag);
+            r.push(
+                "ms-diagnostics",
+                self.diagnostics(
+                    diag::CLIENT_VERSION,
+                    &format!("Client version is blocked: {why}"),
                 ),
-                webpki::Error::InvalidSignatureForPublicKey => (
-                    "its signature does not verify with the current Communications Server CA"
-                        .to_owned(),
-                    CertificateError::BadSignature,
-                ),
-                other => (
-                    format!("chain check failed: {other}"),
-                    CertificateError::BadEncoding,
-                ),
+            );
+            return Some(self.finish(session, r));
+        }
+        let auth = request.auth("Authorization");
+        match auth {
+            Some(auth) if auth.get("response").is_some() => {
+                self.signed_register(session, conn, request, user, &auth)
+            }
+            Some(auth) if auth.get("gssapi-data").is_some() => {
+                Some(self.handshake(session, request, user, &auth))
+            }
+            _ => Some(self.challenge(session, conn, request, user)),
+        }
+    }
+
+    /// 401 with the TLS-DSK challenge, or 404 at the director for a user it does not know.
+    fn challenge(
+        &self,
+        session: &mut Session,
+        conn: &ConnInfo,
+        request: &Message,
+        user: &str,
+    ) -> Reply {
+        // The director sends the client to provision its certificate at its home pool.
+        let pool = if self.director {
+            match self.state.user(user) {
+                Some(record) => pool_fqdn(&record.home_pool),
+                None => {
+                    self.journal(
+                        "register",
+                        Some(user),
+                        Outcome::Rejected,
+                        format!("no user sip:{user}"),
+                    );
+                    let mut r = Message::response_to(request, 404, &session.to_tag);
+                    r.push(
+                        "ms-diagnostics",
+                        self.diagnostics(diag::NO_USER, "User does not exist"),
+                    );
+                    return self.finish(session, r);
+                }
+            }
+        } else {
+            self.host.clone()
+        };
+        let mut r = Message::response_to(request, 401, &session.to_tag);
+        r.push(
+            "WWW-Authenticate",
+            Auth::tls_dsk()
+                .quoted("realm", sip::REALM)
+                .quoted("targetname", &self.host)
+                .bare("version", sip::AUTH_VERSION.to_string())
+                .quoted(
+                    "sts-uri",
+                    format!(
+                        "https://{pool}:{}{}",
+                        conn.https_port,
+                        paths::CERT_PROV_PATH
+                    ),
+                )
+                .to_string(),
+        );
+        Reply {
+            bytes: r.to_bytes(),
+            close: false,
+        }
+    }
+
+    /// One step of the inner TLS handshake: its bytes back in a 401.
+    fn handshake(
+        &self,
+        session: &mut Session,
+        request: &Message,
+        user: &str,
+        auth: &Auth,
+    ) -> Reply {
+        let refuse = |session: &mut Session, why: String, gssapi: Option<Vec<u8>>| {
+            self.journal("register", Some(user), Outcome::Rejected, why);
+            session.handshake = None;
+            let mut header = Auth::tls_dsk()
+                .quoted("realm", sip::REALM)
+                .quoted("targetname", &self.host);
+            if let Some(bytes) = gssapi {
+                header = header.quoted("gssapi-data", B64.encode(bytes));
+            }
+            let mut r = Message::response_to(request, 401, &session.to_tag);
+            r.push(
+                "WWW-Authenticate",
+                header
+                    .bare("version", sip::AUTH_VERSION.to_string())
+                    .to_string(),
+            );
+            Reply {
+                bytes: r.to_bytes(),
+                close: false,
+            }
+        };
+        let data = match B64.decode(auth.get("gssapi-data").unwrap_or_default()) {
+            Ok(d) => d,
+            Err(e) => return refuse(session, format!("gssapi-data is not base64: {e}"), None),
+        };
+        let opaque = auth.get("opaque").map(str::to_owned);
+        let continuing = matches!(
+            (&session.handshake, &opaque),
+            (Some((mine, _)), Some(theirs)) if mine == theirs
+        );
+        if !continuing {
+            let state = self.state.clone();
+            match Handshake::server(
+                &self.identity.cert_der,
+                &self.identity.key_pkcs8_der,
+                move |der| judge_certificate(&state, der),
+            ) {
+                Ok(h) => session.handshake = Some((random_hex(4), h)),
+                Err(e) => return refuse(session, format!("TLS-DSK: {e}"), None),
+            }
+        }
+        let Some((opaque, handshake)) = session.handshake.as_mut() else {
+            return refuse(session, "no handshake".into(), None);
+        };
+        let opaque = opaque.clone();
+        let (send, done) = match handshake.step(&data) {
+            Ok(Step::Send(bytes)) => (lyncsim_tlsdsk::merge_handshake_records(&bytes), None),
+            Ok(Step::Done {
+                send,
+                keys,
+                peer_certificate,
+            }) => (send, Some((keys, peer_certificate))),
+            Err(TlsDskError::Handshake { reason, send }) => {
+                return refuse(
+                    session,
+                    format!("client certificate rejected: {reason}"),
+                    Some(send),
+                );
+            }
+            Err(e) => return refuse(session, format!("TLS-DSK: {e}"), None),
+        };
+        if let Some((keys, certificate)) = done {
+            session.handshake = None;
+            let Some(der) = certificate else {
+                return refuse(session, "no client certificate".into(), None);
             };
-            self.reject(Some(&subject), reason, error)
-        })?;
-        Ok(())
+            let info = match lyncsim_pki::inspect(&der) {
+                Ok(i) => i,
+                Err(e) => return refuse(session, e.to_string(), None),
+            };
+            session.association = Some(Association {
+                opaque: opaque.clone(),
+                keys,
+                user: info
+                    .subject_cn
+                    .trim_start_matches("sip:")
+                    .to_ascii_lowercase(),
+                thumbprint: info.thumbprint,
+                cnum: 0,
+                snum: 0,
+            });
+        }
+        let mut r = Message::response_to(request, 401, &session.to_tag);
+        r.push(
+            "WWW-Authenticate",
+            Auth::tls_dsk()
+                .quoted("opaque", &opaque)
+                .quoted("gssapi-data", B64.encode(send))
+                .quoted("targetname", &self.host)
+                .quoted("realm", sip::REALM)
+                .bare("version", sip::AUTH_VERSION.to_string())
+                .to_string(),
+        );
+        Reply {
+            bytes: r.to_bytes(),
+            close: false,
+        }
+    }
+
+    /// A REGISTER signed with the association's key: redirect, refuse or register.
+    fn signed_register(
+        &self,
+        session: &mut Session,
+        conn: &ConnInfo,
+        request: &Message,
+        user: &str,
+        auth: &Auth,
+    ) -> Option<Reply> {
+        let checked = match &mut session.association {
+            None => Err("a signed REGISTER without a security association".to_owned()),
+            Some(sa) if auth.get("opaque") != Some(sa.opaque.as_str()) => Err(format!(
+                "the signature names security association {:?}, not {:?}",
+                auth.get("opaque").unwrap_or_default(),
+                sa.opaque
+            )),
+            Some(sa) => {
+                let (rand, num) = (
+                    auth.get("crand").unwrap_or_default(),
+                    auth.get("cnum").unwrap_or_default(),
+                );
+                let input = sip::signature_input(
+                    request,
+                    SignedBy {
+                        rand,
+                        num,
+                        realm: sip::REALM,
+                        target: &self.host,
+                    },
+                );
+                let n: u64 = num.parse().unwrap_or(0);
+                if !sip::verify(
+                    &sa.keys.client,
+                    &input,
+                    auth.get("response").unwrap_or_default(),
+                ) {
+                    Err("Invalid message signature".to_owned())
+                } else if n <= sa.cnum {
+                    Err(format!(
+                        "cnum {n} is not above the last one, {}: a replay",
+                        sa.cnum
+                    ))
+                } else {
+                    sa.cnum = n;
+                    Ok(())
+                }
+            }
+        };
+        if let Err(why) = checked {
+            self.journal("register", Some(user), Outcome::Rejected, why.clone());
+            session.association = None;
+            let mut r = Message::response_to(request, 401, &session.to_tag);
+            r.push("ms-diagnostics", self.diagnostics(diag::SIGNATURE, &why));
+            return Some(Reply {
+                bytes: r.to_bytes(),
+                close: false,
+            });
+        }
+        let (subject, thumbprint) = match &session.association {
+            Some(sa) => (sa.user.clone(), sa.thumbprint.clone()),
+            None => return None,
+        };
+        if subject != user {
+            let why = format!("the certificate is for sip:{subject}, not sip:{user}");
+            self.journal("register", Some(user), Outcome::Rejected, why.clone());
+            let mut r = Message::response_to(request, 403, &session.to_tag);
+            r.push("ms-diagnostics", self.diagnostics(diag::SUBJECT, &why));
+            return Some(self.finish(session, r));
+        }
+        if self.director {
+            let Some(record) = self.state.user(user) else {
+                let why = format!("no user sip:{user}");
+                self.journal("register", Some(user), Outcome::Rejected, why);
+                let mut r = Message::response_to(request, 404, &session.to_tag);
+                r.push(
+                    "ms-diagnostics",
+                    self.diagnostics(diag::NO_USER, "User does not exist"),
+                );
+                return Some(self.finish(session, r));
+            };
+            let pool = pool_fqdn(&record.home_pool);
+            self.journal(
+                "register",
+                Some(user),
+                Outcome::Ok,
+                format!("redirected to the home pool {pool}"),
+            );
+            let mut r = Message::response_to(request, 301, &session.to_tag);
+            r.push(
+                "Contact",
+                format!("<sip:{pool}:{};transport=tls>", conn.https_port),
+            );
+            return Some(self.finish(session, r));
+        }
+        let pool_conn = ConnInfo {
+            host: self.host.clone(),
+            https_port: conn.https_port,
+        };
+        if let Err((id, why)) = homed_here(&self.state, &pool_conn, user) {
+            self.journal("register", Some(user), Outcome::Rejected, why.clone());
+            let mut r = Message::response_to(
+                request,
+                if id == diag::NO_USER { 404 } else { 403 },
+                &session.to_tag,
+            );
+            r.push("ms-diagnostics", self.diagnostics(id, &why));
+            return Some(self.finish(session, r));
+        }
+        let asked = request
+            .header("Expires")
+            .and_then(|e| e.parse::<u32>().ok())
+            .unwrap_or(EXPIRES_SECS);
+        let expires = asked.min(EXPIRES_SECS);
+        self.journal(
+            "register",
+            Some(user),
+            Outcome::Ok,
+            if expires == 0 {
+                "unregistered".to_owned()
+            } else {
+                format!("registered with certificate {thumbprint}")
+            },
+        );
+        let mut r = Message::response_to(request, 200, &session.to_tag);
+        if let Some(contact) = request.header("Contact") {
+            r.push("Contact", format!("{contact};expires={expires}"));
+        }
+        r.push("Expires", expires.to_string());
+        r.push("Server", "RTC/5.0");
+        r.push("Supported", "msrtc-event-categories");
+        Some(self.finish(session, r))
+    }
+
+    /// Signs `response` if a security association is up, and makes it the reply.
+    fn finish(&self, session: &mut Session, mut response: Message) -> Reply {
+        if let Some(sa) = &mut session.association {
+            sa.snum += 1;
+            let (rand, num) = (random_hex(4), sa.snum.to_string());
+            let input = sip::signature_input(
+                &response,
+                SignedBy {
+                    rand: &rand,
+                    num: &num,
+                    realm: sip::REALM,
+                    target: &self.host,
+                },
+            );
+            let signature = sip::sign(&sa.keys.server, &input);
+            response.push(
+                "Authentication-Info",
+                Auth::tls_dsk()
+                    .quoted("qop", "auth")
+                    .quoted("opaque", &sa.opaque)
+                    .quoted("srand", rand)
+                    .quoted("snum", num)
+                    .quoted("rspauth", signature)
+                    .quoted("targetname", &self.host)
+                    .quoted("realm", sip::REALM)
+                    .bare("version", sip::AUTH_VERSION.to_string())
+                    .to_string(),
+            );
+        }
+        Reply {
+            bytes: response.to_bytes(),
+            close: false,
+        }
     }
 }
 
-impl ClientCertVerifier for RegistrarVerifier {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::fill(b.as_mut_slice());
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
 
-    /// The same listener serves GetAndPublishCert, which a client calls before it has a
-    /// certificate; the registrar endpoint itself insists on one.
-    fn client_auth_mandatory(&self) -> bool {
-        false
+/// Serves SIP on one connection until the client closes it, sends what is not SIP, stays
+/// silent longer than the idle limit, or the service stops. `first` is what was already read
+/// from the connection to tell SIP from HTTP.
+pub(crate) async fn serve_sip<IO>(
+    mut io: IO,
+    first: Vec<u8>,
+    registrar: Arc<Registrar>,
+    conn: ConnInfo,
+    limits: Limits,
+    stop: CancellationToken,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut session = Session {
+        to_tag: random_hex(4),
+        ..Session::default()
+    };
+    let mut buf = first;
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        match sip::next_frame(&buf) {
+            Err(e) => {
+                registrar.journal("sip", None, Outcome::Rejected, format!("not SIP: {e}"));
+                return;
+            }
+            Ok(Some(frame)) => {
+                let end = frame.skip + frame.len;
+                let message = Message::parse(&buf[frame.skip..end]);
+                buf.drain(..end);
+                let message = match message {
+                    Ok(m) => m,
+                    Err(e) => {
+                        registrar.journal("sip", None, Outcome::Rejected, e.to_string());
+                        return;
+                    }
+                };
+                if let Some(reply) = registrar.handle(&mut session, &conn, &message) {
+                    let written = tokio::time::timeout(limits.request, async {
+                        io.write_all(&reply.bytes).await?;
+                        io.flush().await
+                    })
+                    .await;
+                    if !matches!(written, Ok(Ok(()))) || reply.close {
+                        let _ = io.shutdown().await;
+                        return;
+                    }
+                }
+            }
+            Ok(None) => {
+                let read = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = tokio::time::timeout(limits.idle, io.read(&mut chunk)) => r,
+                };
+                match read {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        }
     }
+}
 
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, Error> {
-        self.check(end_entity, intermediates)
-            .map(|()| ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+/// Reads the start of a connection until its first line is complete (or `max` bytes, or the
+/// end): whether the line ends in `SIP/2.0`, and the bytes read.
+pub(crate) async fn first_line<IO>(
+    io: &mut IO,
+    max: usize,
+    limit: Duration,
+) -> std::io::Result<(bool, Vec<u8>)>
+where
+    IO: AsyncRead + Unpin,
+{
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let read = tokio::time::timeout(limit, async {
+        loop {
+            let start = buf
+                .iter()
+                .take_while(|b| **b == b'\r' || **b == b'\n')
+                .count();
+            if let Some(end) = buf[start..].windows(2).position(|w| w == b"\r\n") {
+                return Ok(buf[start..start + end].ends_with(b" SIP/2.0"));
+            }
+            if buf.len() >= max {
+                return Ok(false);
+            }
+            let n = io.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    match read {
+        Ok(Ok(sip)) => Ok((sip, buf)),
+        Ok(Err(e)) => Err(e),
+        // Too slow for a line: HTTP's own limits answer it (408).
+        Err(_) => Ok((false, buf)),
     }
 }

@@ -25,7 +25,7 @@ use crate::faults::World;
 use crate::hosts::{HostDef, HostService, Role, SniCerts, host_defs};
 use crate::network::Network;
 use crate::outage::{OutageGuard, Outages};
-use crate::registrar::RegistrarVerifier;
+use crate::registrar::Registrar;
 use crate::state::State;
 use crate::{NetworkLayout, ServiceConfig};
 
@@ -276,6 +276,15 @@ impl Service {
             );
         }
         let certs = Arc::new(certs);
+        // One RSA identity for the inner handshake of every registrar (director and pools).
+        let registrar_names: Vec<String> = bound
+            .https
+            .iter()
+            .filter(|(h, _, _)| matches!(h.role, Role::Director | Role::Pool(_)))
+            .map(|(h, _, _)| h.fqdn.clone())
+            .collect();
+        let registrar_identity =
+            Arc::new(state.public_root.issue_registrar(&registrar_names, now)?);
 
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -298,21 +307,28 @@ impl Service {
             });
             let builder = ServerConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()?;
-            let builder = match &host.role {
-                Role::Pool(_) => builder.with_client_cert_verifier(Arc::new(
-                    RegistrarVerifier::new(host.fqdn.clone(), state.clone(), &provider),
-                )),
-                _ => builder.with_no_client_auth(),
-            };
-            let mut tls = builder.with_cert_resolver(certs.clone());
+            let mut tls = builder
+                .with_no_client_auth()
+                .with_cert_resolver(certs.clone());
             tls.alpn_protocols = vec![b"http/1.1".to_vec()];
             let router = crate::endpoints::router(&host.role, state.clone(), guard.clone());
+            let registrar = match &host.role {
+                Role::Director | Role::Pool(_) => Some(Arc::new(Registrar {
+                    host: host.fqdn.clone(),
+                    director: host.role == Role::Director,
+                    identity: registrar_identity.clone(),
+                    state: state.clone(),
+                    outages: outages.clone(),
+                })),
+                _ => None,
+            };
             services.insert(
                 host.fqdn.clone(),
                 HostService {
                     tls: Arc::new(tls),
                     router,
                     plain_http: host.role == Role::Webdir,
+                    registrar,
                 },
             );
         }

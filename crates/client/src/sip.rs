@@ -1,0 +1,338 @@
+//! REGISTER at a registrar: SIP over TLS, authenticated with TLS-DSK ([MS-SIPAE]) and the
+//! personal certificate, as Lync and pidgin-sipe do it.
+//!
+//! The first REGISTER has no credentials and draws the registrar's `TLS-DSK` challenge; the
+//! inner TLS handshake (the personal certificate presented in it) then travels in
+//! `gssapi-data` over 401s until both sides hold its keys; the REGISTER signed with them is
+//! answered with 200 (registered), 301 (go to the home pool) or a refusal. The registrar's
+//! signature on its answer is checked: a wrong one is refused the way pidgin-sipe refuses it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use lyncsim_tlsdsk::{Handshake, Keys, Step, TlsDskError};
+use lyncsim_wire::sip::{self, Auth, Message, Method, SignedBy};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::https::{HttpFailure, Https, REQUEST_TIMEOUT, Target, io_failure};
+
+/// How a REGISTER ended, short of a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Registration {
+    /// 200: registered for this many seconds.
+    Registered { expires: u32 },
+    /// 301: register at this host and port instead.
+    Redirected { host: String, port: u16 },
+}
+
+/// The most 401 round trips the handshake may take (pidgin-sipe's takes three).
+const MAX_ROUNDS: usize = 6;
+
+/// One SIP dialog over one TLS connection.
+struct Dialog {
+    tls: TlsStream<TcpStream>,
+    buf: Vec<u8>,
+    target: Target,
+    user: String,
+    user_agent: String,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+}
+
+impl Dialog {
+    fn where_(&self) -> String {
+        format!("{} at {}", self.target.host, self.target.addr)
+    }
+
+    fn register(&mut self, authorization: Option<String>) -> Result<Message, HttpFailure> {
+        self.cseq += 1;
+        let mut m = Message::request(Method::Register, &format!("sip:{}", domain(&self.user)))
+            .map_err(|e| HttpFailure::BadResponse(format!("cannot address a REGISTER: {e}")))?;
+        let local = "127.0.0.1:5061";
+        m.push(
+            "Via",
+            format!(
+                "SIP/2.0/TLS {local};branch=z9hG4bK{}",
+                lyncsim_wire::random_guid()
+            ),
+        );
+        m.push("From", format!("<sip:{}>;tag={}", self.user, self.from_tag));
+        m.push("To", format!("<sip:{}>", self.user));
+        m.push("Max-Forwards", "70");
+        m.push("CSeq", format!("{} REGISTER", self.cseq));
+        m.push("User-Agent", self.user_agent.clone());
+        m.push("Call-ID", self.call_id.clone());
+        m.push(
+            "Contact",
+            format!("<sip:{local};transport=tls>;methods=\"INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY\";proxy=replace"),
+        );
+        m.push("Supported", "gruu-10, adhoclist, msrtc-event-categories");
+        m.push("Event", "registration");
+        if let Some(a) = authorization {
+            m.push("Authorization", a);
+        }
+        Ok(m)
+    }
+
+    /// Sends `request` and reads the answer.
+    async fn exchange(&mut self, request: &Message) -> Result<Message, HttpFailure> {
+        let where_ = self.where_();
+        tokio::time::timeout(REQUEST_TIMEOUT, async {
+            self.tls
+                .write_all(&request.to_bytes())
+                .await
+                .map_err(|e| io_failure(&e, &where_))?;
+            let mut chunk = vec![0u8; 8192];
+            loop {
+                match sip::next_frame(&self.buf) {
+                    Err(e) => return Err(HttpFailure::BadResponse(format!("{where_}: {e}"))),
+                    Ok(Some(frame)) => {
+                        let end = frame.skip + frame.len;
+                        let answer = Message::parse(&self.buf[frame.skip..end]);
+                        self.buf.drain(..end);
+                        let answer = answer
+                            .map_err(|e| HttpFailure::BadResponse(format!("{where_}: {e}")))?;
+                        if answer.status().is_some() {
+                            return Ok(answer);
+                        }
+                        // A request from the registrar: not part of registering.
+                    }
+                    Ok(None) => {
+                        let n = self
+                            .tls
+                            .read(&mut chunk)
+                            .await
+                            .map_err(|e| io_failure(&e, &where_))?;
+                        if n == 0 {
+                            return Err(HttpFailure::CutOff(format!(
+                                "{where_} closed the connection{}",
+                                if self.buf.is_empty() {
+                                    ""
+                                } else {
+                                    " in the middle of its answer"
+                                }
+                            )));
+                        }
+                        self.buf.extend_from_slice(&chunk[..n]);
+                    }
+                }
+            }
+        })
+        .await
+        .map_err(|_| {
+            HttpFailure::TimedOut(format!(
+                "no answer from {where_} within {REQUEST_TIMEOUT:?}"
+            ))
+        })?
+    }
+}
+
+fn domain(user: &str) -> &str {
+    user.split_once('@').map_or(user, |(_, d)| d)
+}
+
+/// The failure an answer other than the one expected stands for.
+fn refusal(answer: &Message, where_: &str) -> HttpFailure {
+    let status = answer.status().unwrap_or(0);
+    let reason = answer
+        .header("ms-diagnostics")
+        .map(|d| {
+            let id = d.split(';').next().unwrap_or_default().to_owned();
+            let why = d
+                .split(";reason=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default()
+                .to_owned();
+            format!("ms-diagnostics {id}: {why}")
+        })
+        .unwrap_or_else(|| "no diagnostics".to_owned());
+    let detail = format!("{where_} ({reason})");
+    match status {
+        400..=599 => HttpFailure::Sip { status, detail },
+        _ => HttpFailure::BadResponse(format!("SIP {status}: {detail}")),
+    }
+}
+
+/// Registers `user` at `target` with the personal certificate and its key (PKCS#8), noting
+/// each step in `notes`.
+pub(crate) async fn register(
+    https: &Https,
+    target: &Target,
+    user: &str,
+    cert_der: &[u8],
+    key_pkcs8: &[u8],
+    notes: &mut Vec<String>,
+) -> Result<Registration, HttpFailure> {
+    let tls = https.connect(target, None).await?;
+    let mut dialog = Dialog {
+        tls,
+        buf: Vec::new(),
+        target: target.clone(),
+        user: user.to_owned(),
+        user_agent: https.user_agent().to_owned(),
+        call_id: lyncsim_wire::random_guid(),
+        from_tag: lyncsim_wire::random_guid()[..8].to_owned(),
+        cseq: 0,
+    };
+    let where_ = dialog.where_();
+    let first = dialog.register(None)?;
+    let answer = dialog.exchange(&first).await?;
+    let challenge = match (answer.status(), answer.auth("WWW-Authenticate")) {
+        (Some(401), Some(c)) => c,
+        _ => return Err(refusal(&answer, &where_)),
+    };
+    let target_name = challenge.get("targetname").unwrap_or_default().to_owned();
+    let realm = challenge.get("realm").unwrap_or(sip::REALM).to_owned();
+    notes.push(format!(
+        "{where_} asks for TLS-DSK (targetname {target_name}, certificates from {})",
+        challenge.get("sts-uri").unwrap_or("?")
+    ));
+    let mut handshake = Handshake::client(cert_der, key_pkcs8)
+        .map_err(|e| HttpFailure::Tls(format!("the personal certificate cannot be used: {e}")))?;
+    let mut to_server = match handshake.step(&[]) {
+        Ok(Step::Send(bytes)) => bytes,
+        Ok(Step::Done { .. }) | Err(_) => {
+            return Err(HttpFailure::Tls("TLS-DSK could not start".into()));
+        }
+    };
+    let mut opaque: Option<String> = None;
+    let mut keys: Option<Keys> = None;
+    for _ in 0..MAX_ROUNDS {
+        let mut auth = Auth::tls_dsk().quoted("qop", "auth");
+        if let Some(o) = &opaque {
+            auth = auth.quoted("opaque", o);
+        }
+        let auth = auth
+            .quoted("realm", &realm)
+            .quoted("targetname", &target_name)
+            .quoted("gssapi-data", B64.encode(&to_server))
+            .bare("version", sip::AUTH_VERSION.to_string());
+        let request = dialog.register(Some(auth.to_string()))?;
+        let answer = dialog.exchange(&request).await?;
+        let Some(challenge) = answer
+            .auth("WWW-Authenticate")
+            .filter(|_| answer.status() == Some(401))
+        else {
+            return Err(refusal(&answer, &where_));
+        };
+        let Some(data) = challenge.get("gssapi-data") else {
+            return Err(refusal(&answer, &where_));
+        };
+        let data = B64
+            .decode(data)
+            .map_err(|e| HttpFailure::BadResponse(format!("{where_}: gssapi-data: {e}")))?;
+        if let Some(o) = challenge.get("opaque") {
+            opaque = Some(o.to_owned());
+        }
+        match handshake.step(&data) {
+            Ok(Step::Send(bytes)) => to_server = bytes,
+            Ok(Step::Done { keys: k, .. }) => {
+                keys = Some(k);
+                break;
+            }
+            Err(TlsDskError::Handshake { reason, .. }) => {
+                return Err(HttpFailure::Sip {
+                    status: 401,
+                    detail: format!(
+                        "{where_} refused the personal certificate in the TLS-DSK handshake ({reason})"
+                    ),
+                });
+            }
+            Err(e) => return Err(HttpFailure::Tls(format!("{where_}: {e}"))),
+        }
+    }
+    let Some(keys) = keys else {
+        return Err(HttpFailure::BadResponse(format!(
+            "{where_}: the TLS-DSK handshake did not end within {MAX_ROUNDS} rounds"
+        )));
+    };
+    let opaque = opaque.unwrap_or_default();
+    notes.push(format!(
+        "TLS-DSK security association {opaque} with {target_name}"
+    ));
+
+    let mut request = dialog.register(None)?;
+    let crand = hex::encode(rand::random::<[u8; 4]>());
+    let cnum = "1";
+    let input = sip::signature_input(
+        &request,
+        SignedBy {
+            rand: &crand,
+            num: cnum,
+            realm: &realm,
+            target: &target_name,
+        },
+    );
+    let signed = Auth::tls_dsk()
+        .quoted("qop", "auth")
+        .quoted("opaque", &opaque)
+        .quoted("realm", &realm)
+        .quoted("targetname", &target_name)
+        .quoted("crand", &crand)
+        .quoted("cnum", cnum)
+        .quoted("response", sip::sign(&keys.client, &input));
+    request.push("Authorization", signed.to_string());
+    let answer = dialog.exchange(&request).await?;
+    if answer.status() != Some(401) {
+        let Some(info) = answer.auth("Authentication-Info") else {
+            return Err(HttpFailure::BadResponse(format!(
+                "{where_}: SIP {} without a signature",
+                answer.status().unwrap_or(0)
+            )));
+        };
+        let input = sip::signature_input(
+            &answer,
+            SignedBy {
+                rand: info.get("srand").unwrap_or_default(),
+                num: info.get("snum").unwrap_or_default(),
+                realm: info.get("realm").unwrap_or(&realm),
+                target: info.get("targetname").unwrap_or(&target_name),
+            },
+        );
+        if !sip::verify(
+            &keys.server,
+            &input,
+            info.get("rspauth").unwrap_or_default(),
+        ) {
+            return Err(HttpFailure::BadResponse(format!(
+                "{where_}: Invalid message signature received"
+            )));
+        }
+    }
+    match answer.status() {
+        Some(200) => {
+            let expires = answer
+                .header("Expires")
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0);
+            if expires == 0 {
+                return Err(HttpFailure::BadResponse(format!(
+                    "{where_}: 200 to REGISTER without Expires"
+                )));
+            }
+            Ok(Registration::Registered { expires })
+        }
+        Some(301) => {
+            let contact = answer.address("Contact").unwrap_or_default();
+            let hostport = contact
+                .trim_start_matches("sip:")
+                .split(';')
+                .next()
+                .unwrap_or_default();
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(target.addr.port())),
+                None => (hostport.to_owned(), target.addr.port()),
+            };
+            if host.is_empty() {
+                return Err(HttpFailure::BadResponse(format!(
+                    "{where_}: 301 without a Contact"
+                )));
+            }
+            Ok(Registration::Redirected { host, port })
+        }
+        _ => Err(refusal(&answer, &where_)),
+    }
+}
