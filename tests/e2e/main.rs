@@ -14,6 +14,7 @@ mod harness;
 mod load;
 mod matrix;
 mod newcomer;
+mod pidgin;
 mod protocol;
 mod registrar;
 mod service;

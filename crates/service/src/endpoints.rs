@@ -684,8 +684,11 @@ async fn get_and_publish_cert(
         Ok(r) => r,
         Err(e) => return Ok(client_fault(diag::CSR, e.to_string())),
     };
+    // Lync writes the subject as the SIP URI, pidgin-sipe as the bare address: both name the
+    // user.
     let expected = format!("sip:{user}");
-    if !requested.subject_cn.eq_ignore_ascii_case(&expected) {
+    let named = requested.subject_cn.trim_start_matches("sip:");
+    if !named.eq_ignore_ascii_case(&user) {
         return Ok(client_fault(
             diag::SUBJECT,
             format!(

@@ -138,12 +138,16 @@ impl Registrar {
             .record(&self.host, endpoint, user, outcome, why);
     }
 
-    fn diagnostics(&self, id: u32, reason: &str) -> String {
-        format!(
+    /// The refusal's `ms-diagnostics`, and the same as `ms-diagnostics-public`, which a client
+    /// outside the company network (pidgin-sipe) shows.
+    fn diagnose(&self, response: &mut Message, id: u32, reason: &str) {
+        let value = format!(
             "{id};reason=\"{}\";source=\"{}\"",
             reason.replace('"', "'"),
             self.host
-        )
+        );
+        response.push("ms-diagnostics", value.clone());
+        response.push("ms-diagnostics-public", value);
     }
 
     /// Answers one request on the connection.
@@ -161,9 +165,10 @@ impl Registrar {
             Some(OutageMode::Unavailable) => {
                 self.journal(endpoint, user, Outcome::Rejected, "outage: 503".into());
                 let mut r = Message::response_to(request, 503, &session.to_tag);
-                r.push(
-                    "ms-diagnostics",
-                    self.diagnostics(diag::OUTAGE, "Service unavailable"),
+                self.diagnose(
+                    &mut r,
+                    diag::OUTAGE,
+                    &format!("{} is in an outage", self.host),
                 );
                 r.push("Retry-After", "30");
                 return Some(Reply {
@@ -209,12 +214,10 @@ impl Registrar {
             );
             self.journal("register", Some(user), Outcome::Rejected, why.clone());
             let mut r = Message::response_to(request, 403, &session.to_tag);
-            r.push(
-                "ms-diagnostics",
-                self.diagnostics(
-                    diag::CLIENT_VERSION,
-                    &format!("Client version is blocked: {why}"),
-                ),
+            self.diagnose(
+                &mut r,
+                diag::CLIENT_VERSION,
+                &format!("Client version is blocked: {why}"),
             );
             return Some(self.finish(session, r));
         }
@@ -250,10 +253,7 @@ impl Registrar {
                         format!("no user sip:{user}"),
                     );
                     let mut r = Message::response_to(request, 404, &session.to_tag);
-                    r.push(
-                        "ms-diagnostics",
-                        self.diagnostics(diag::NO_USER, "User does not exist"),
-                    );
+                    self.diagnose(&mut r, diag::NO_USER, "User does not exist");
                     return self.finish(session, r);
                 }
             }
@@ -442,7 +442,7 @@ impl Registrar {
             self.journal("register", Some(user), Outcome::Rejected, why.clone());
             session.association = None;
             let mut r = Message::response_to(request, 401, &session.to_tag);
-            r.push("ms-diagnostics", self.diagnostics(diag::SIGNATURE, &why));
+            self.diagnose(&mut r, diag::SIGNATURE, &why);
             return Some(Reply {
                 bytes: r.to_bytes(),
                 close: false,
@@ -456,7 +456,7 @@ impl Registrar {
             let why = format!("the certificate is for sip:{subject}, not sip:{user}");
             self.journal("register", Some(user), Outcome::Rejected, why.clone());
             let mut r = Message::response_to(request, 403, &session.to_tag);
-            r.push("ms-diagnostics", self.diagnostics(diag::SUBJECT, &why));
+            self.diagnose(&mut r, diag::SUBJECT, &why);
             return Some(self.finish(session, r));
         }
         if self.director {
@@ -464,10 +464,7 @@ impl Registrar {
                 let why = format!("no user sip:{user}");
                 self.journal("register", Some(user), Outcome::Rejected, why);
                 let mut r = Message::response_to(request, 404, &session.to_tag);
-                r.push(
-                    "ms-diagnostics",
-                    self.diagnostics(diag::NO_USER, "User does not exist"),
-                );
+                self.diagnose(&mut r, diag::NO_USER, "User does not exist");
                 return Some(self.finish(session, r));
             };
             let pool = pool_fqdn(&record.home_pool);
@@ -495,7 +492,7 @@ impl Registrar {
                 if id == diag::NO_USER { 404 } else { 403 },
                 &session.to_tag,
             );
-            r.push("ms-diagnostics", self.diagnostics(id, &why));
+            self.diagnose(&mut r, id, &why);
             return Some(self.finish(session, r));
         }
         let asked = request

@@ -1,0 +1,190 @@
+//! A real client: pidgin-sipe (Debian's `pidgin-sipe`, unmodified) signs in to `lyncsim serve`,
+//! fails and recovers, inside a private network, mount and PID namespace where the service
+//! listens where pidgin-sipe looks (443, 80 and 53 on loopback) and `/etc/ssl/certs` holds
+//! lyncsim's root. `tests/pidgin/sipe-host.c` is the headless libpurple host;
+//! `tests/pidgin/sax1-shim.c` works around Debian 12's libxml2, which drops sipe's SAX1
+//! callbacks; `tests/pidgin/in-namespace.sh` runs the steps. Needs root (for the namespace),
+//! a C compiler, and the packages pidgin-sipe and libpurple-dev, which `.ci/run` installs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lyncsim_wire::JournalEntry;
+
+const SIPE_PLUGIN: &str = "/usr/lib/purple-2/libsipe.so";
+
+fn pidgin_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/pidgin")
+}
+
+/// Compiles the host program and the shim into `work`.
+fn build(work: &Path) -> (PathBuf, PathBuf) {
+    assert!(
+        Path::new(SIPE_PLUGIN).exists(),
+        "pidgin-sipe is needed ({SIPE_PLUGIN} is missing): apt-get install pidgin-sipe libpurple-dev (.ci/run does)"
+    );
+    let flags = |packages: &[&str]| -> Vec<String> {
+        let out = Command::new("pkg-config")
+            .args(["--cflags", "--libs"])
+            .args(packages)
+            .output()
+            .expect("pkg-config is needed (apt-get install pkg-config)");
+        assert!(
+            out.status.success(),
+            "pkg-config does not know {packages:?}: apt-get install libpurple-dev (.ci/run does): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let compile = |source: &str, output: &Path, extra: &[&str], packages: &[&str]| {
+        let out = Command::new("cc")
+            .arg("-Wall")
+            .args(extra)
+            .arg("-o")
+            .arg(output)
+            .arg(pidgin_dir().join(source))
+            .args(flags(packages))
+            .output()
+            .expect("a C compiler (cc) is needed");
+        assert!(
+            out.status.success(),
+            "cc {source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let host = work.join("sipe-host");
+    let shim = work.join("sax1-shim.so");
+    compile("sipe-host.c", &host, &[], &["purple", "glib-2.0"]);
+    compile("sax1-shim.c", &shim, &["-shared", "-fPIC"], &["libxml-2.0"]);
+    (host, shim)
+}
+
+/// What a run gave: each step's line, and the service's journal.
+struct Run {
+    steps: Vec<String>,
+    journal: Vec<JournalEntry>,
+}
+
+/// Runs `steps` (see `in-namespace.sh`) against a fresh service in a fresh namespace.
+fn run(steps: &[String]) -> Run {
+    let work = tempfile::tempdir().unwrap();
+    let (host, shim) = build(work.path());
+    let steps_file = work.path().join("steps");
+    std::fs::write(&steps_file, steps.join("\n") + "\n").unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--net", "--pid", "--fork", "--kill-child"])
+        .arg(pidgin_dir().join("in-namespace.sh"))
+        .arg(work.path())
+        .arg(env!("CARGO_BIN_EXE_lyncsim"))
+        .arg(&host)
+        .arg(&shim)
+        .arg(&steps_file)
+        .output()
+        .expect("unshare (util-linux) is needed");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the namespace run failed ({}): {stderr}{stdout}{}",
+        out.status,
+        if stderr.contains("unshare failed") || stderr.contains("Operation not permitted") {
+            "\nthe pidgin-sipe tests need root for a private network namespace (CI runs as root)"
+        } else {
+            ""
+        }
+    );
+    let mut run = Run {
+        steps: Vec::new(),
+        journal: Vec::new(),
+    };
+    for line in stdout.lines() {
+        if let Some(journal) = line.strip_prefix("journal: ") {
+            run.journal = serde_json::from_str(journal).unwrap();
+        } else if let Some((_, rest)) = line.split_once(": ").filter(|_| line.starts_with("step "))
+        {
+            run.steps.push(rest.to_owned());
+        }
+    }
+    assert_eq!(run.steps.len(), steps.len(), "{stdout}");
+    run
+}
+
+fn fault(json: &str) -> String {
+    format!("fault {json}")
+}
+
+#[test]
+fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
+    let alice = "signin alice@contoso.com Passw0rd!alice".to_owned();
+    let bob = "signin bob@contoso.com Passw0rd!bob".to_owned();
+    let steps = vec![
+        alice.clone(),
+        // A damaged directory account: the certificate request is refused; another user of
+        // the same machine signs in (the KB's second-account check).
+        fault(r#"{"kind":"corrupt-account","user":"alice@contoso.com"}"#),
+        alice.clone(),
+        bob.clone(),
+        "clear".to_owned(),
+        // An outage of the home pool, then the storm after it.
+        fault(r#"{"kind":"outage","hosts":["pool-a.online.lync.com"],"mode":"503"}"#),
+        bob.clone(),
+        "clear".to_owned(),
+        bob.clone(),
+        // The user moved: Autodiscover names the new pool and the client registers there.
+        fault(r#"{"kind":"move-user","user":"alice@contoso.com","to":"pool-b"}"#),
+        alice.clone(),
+        // The CA rotated: a new connection gets a certificate from the new CA.
+        fault(r#"{"kind":"rotate-ca"}"#),
+        bob.clone(),
+        // A client below the minimum build.
+        fault(r#"{"kind":"min-client-build","product":"lync2013","build":"15.0.4569.1503"}"#),
+        format!("{bob} UCCAPI/15.0.4420.1017 OC/15.0.4420.1017 (Microsoft Lync)"),
+        // The password changed at the service; the client still has the old one.
+        fault(r#"{"kind":"change-password","user":"carol@contoso.com","password":"N3w!carol"}"#),
+        "signin carol@contoso.com Passw0rd!carol".to_owned(),
+        "signin carol@contoso.com N3w!carol".to_owned(),
+    ];
+    let run = run(&steps);
+    let s = &run.steps;
+    assert_eq!(s[0], "signed-on");
+    assert!(
+        s[2].starts_with("connection-error: Certificate request to"),
+        "{}",
+        s[2]
+    );
+    assert_eq!(s[3], "signed-on", "the second account signs in");
+    assert_eq!(
+        s[6],
+        "connection-error: Service unavailable: pool-a.online.lync.com is in an outage"
+    );
+    assert_eq!(s[8], "signed-on", "signs in when the outage ends");
+    assert_eq!(s[10], "signed-on");
+    assert_eq!(s[12], "signed-on");
+    assert!(
+        s[14].starts_with(
+            "connection-error: You have been rejected by the server: Client version is blocked"
+        ),
+        "{}",
+        s[14]
+    );
+
+    assert!(
+        s[16].starts_with("connection-error: Web ticket request to"),
+        "the old password fails at the web ticket: {}",
+        s[16]
+    );
+    assert_eq!(s[17], "signed-on", "the new password signs in");
+    let registered: Vec<(String, String)> = run
+        .journal
+        .iter()
+        .filter(|e| e.endpoint == "register" && e.reason.starts_with("registered"))
+        .map(|e| (e.user.clone().unwrap_or_default(), e.host.clone()))
+        .collect();
+    assert!(
+        registered.contains(&("alice@contoso.com".into(), "pool-b.online.lync.com".into())),
+        "after move-user alice registers on pool-b: {registered:?}"
+    );
+}
