@@ -1,7 +1,7 @@
 //! Property-based fuzzing, on the stable toolchain, of every parser that takes bytes from
 //! outside: certificate requests, the STS's tokens (through the web ticket service), the
 //! protocol's messages (at their endpoints, and the documents a client reads), scenario
-//! files, every file of a client profile, and the admin API's JSON. Inputs are random bytes
+//! files, every file of a client profile, the admin API's JSON, and SIP at the registrar. Inputs are random bytes
 //! and random mutations of valid inputs (proptest); every target asserts that nothing panics,
 //! nothing answers 5xx but the SOAP fault the protocol refuses with, and only what is valid is
 //! accepted.
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use lyncsim_client::{Method, Profile, admin_call};
 use lyncsim_domain::{Os, Product};
 use lyncsim_pki::{PersonalKey, make_csr, parse_csr};
@@ -589,7 +591,7 @@ fn every_parser_survives_fuzzed_input() {
             .unwrap(),
     );
     let world = rt.block_on(World::start());
-    let budget = budget(6);
+    let budget = budget(7);
     let counts = [
         ("csr", csr_target(budget)),
         ("token", token_target(budget, &rt, &world)),
@@ -597,6 +599,7 @@ fn every_parser_survives_fuzzed_input() {
         ("scenario", scenario_target(budget)),
         ("profile", profile_target(budget, &rt, &world)),
         ("admin", admin_target(budget, &rt, &world)),
+        ("sip", sip_target(budget, &rt, &world)),
     ];
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     let each: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
@@ -607,4 +610,94 @@ fn every_parser_survives_fuzzed_input() {
         "/health",
     ));
     assert!(String::from_utf8_lossy(&health).contains("ok"));
+}
+
+/// SIP to the registrar: mutations of a REGISTER as pidgin-sipe sends it, with and without
+/// TLS-DSK's `gssapi-data`, over TLS; the answer is SIP or nothing, and the parsers of
+/// `lyncsim_wire::sip` take anything without a panic.
+fn sip_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
+    use lyncsim_wire::sip::{self, Auth, Message, SignedBy};
+    use rustls_pki_types::ServerName;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let host = "pool-a.online.lync.com";
+    let addr = (world.info().hosts[host], world.info().https_port);
+    let connector = crate::support::tls_connector(&world.root_pem);
+    let register = |auth: &str| {
+        format!(
+            "REGISTER sip:contoso.com SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK1\r\nFrom: <sip:alice@contoso.com>;tag=1a2b\r\nTo: <sip:alice@contoso.com>\r\nCSeq: 1 REGISTER\r\nCall-ID: fuzz\r\nUser-Agent: UCCAPI/15.0.4569.1503 OC/15.0.4569.1503 (Microsoft Lync)\r\nContact: <sip:127.0.0.1:5061;transport=tls>\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let hello = B64.encode([22u8, 3, 1, 0, 4, 1, 0, 0, 0]);
+    let seeds = [
+        register(""),
+        register(&format!(
+            "Authorization: TLS-DSK qop=\"auth\", realm=\"SIP Communications Service\", targetname=\"{host}\", gssapi-data=\"{hello}\", version=4\r\n"
+        )),
+        register(&format!(
+            "Authorization: TLS-DSK qop=\"auth\", opaque=\"0a0b0c0d\", realm=\"SIP Communications Service\", targetname=\"{host}\", crand=\"1\", cnum=\"1\", response=\"00\"\r\n"
+        )),
+    ];
+    fuzz(
+        "sip",
+        budget,
+        (any::<prop::sample::Index>(), mutation()),
+        |(which, m)| {
+            let bytes = mutate(which.get::<Vec<u8>>(&seeds), &m);
+            // The parsers alone.
+            if let Ok(Some(frame)) = sip::next_frame(&bytes)
+                && let Ok(message) = Message::parse(&bytes[frame.skip..frame.skip + frame.len])
+            {
+                let by = SignedBy {
+                    rand: "",
+                    num: "",
+                    realm: "",
+                    target: "",
+                };
+                let _ = sip::signature_input(&message, by);
+                let _ = message.auth("Authorization");
+            }
+            let _ = Auth::parse(&String::from_utf8_lossy(&bytes));
+            // The registrar.
+            let answer = rt.block_on(async {
+                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let name = ServerName::try_from(host.to_owned()).unwrap();
+                let mut tls = connector.connect(name, tcp).await.unwrap();
+                let _ = tls.write_all(&bytes).await;
+                let _ = tls.shutdown().await;
+                let mut answer = Vec::new();
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    tls.read_to_end(&mut answer),
+                )
+                .await;
+                answer
+            });
+            // Bytes whose first line is not SIP went to HTTP, which refuses them with a 4xx.
+            if answer.starts_with(b"HTTP/1.1 ") {
+                prop_assert!(
+                    answer.starts_with(b"HTTP/1.1 4"),
+                    "{:?}",
+                    String::from_utf8_lossy(&answer)
+                );
+                return Ok(());
+            }
+            let mut rest = answer.as_slice();
+            while !rest.is_empty() {
+                let frame = sip::next_frame(rest);
+                prop_assert!(
+                    matches!(frame, Ok(Some(_))),
+                    "not a whole SIP message: {:?}",
+                    String::from_utf8_lossy(rest)
+                );
+                let Ok(Some(frame)) = frame else { break };
+                let message = Message::parse(&rest[frame.skip..frame.skip + frame.len]);
+                prop_assert!(message.is_ok(), "{:?}", String::from_utf8_lossy(rest));
+                prop_assert!(message.unwrap().status().is_some_and(|s| s < 500));
+                rest = &rest[frame.skip + frame.len..];
+            }
+            Ok(())
+        },
+    )
 }

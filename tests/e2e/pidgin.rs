@@ -136,8 +136,13 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
         // The user moved: Autodiscover names the new pool and the client registers there.
         fault(r#"{"kind":"move-user","user":"alice@contoso.com","to":"pool-b"}"#),
         alice.clone(),
-        // The CA rotated: a new connection gets a certificate from the new CA.
-        fault(r#"{"kind":"rotate-ca"}"#),
+        // The CA rotates while bob is signed in: his next registration is refused and so is
+        // the certificate he then authenticates with; reconnected, he gets one from the new
+        // CA and signs in.
+        format!(
+            "live bob@contoso.com Passw0rd!bob {}",
+            r#"{"kind":"rotate-ca"}"#
+        ),
         bob.clone(),
         // A client below the minimum build.
         fault(r#"{"kind":"min-client-build","product":"lync2013","build":"15.0.4569.1503"}"#),
@@ -162,7 +167,11 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
     );
     assert_eq!(s[8], "signed-on", "signs in when the outage ends");
     assert_eq!(s[10], "signed-on");
-    assert_eq!(s[12], "signed-on");
+    assert_eq!(
+        s[11],
+        "signed-on|connection-error: Failed to authenticate to server|"
+    );
+    assert_eq!(s[12], "signed-on", "signs in again once reconnected");
     assert!(
         s[14].starts_with(
             "connection-error: You have been rejected by the server: Client version is blocked"

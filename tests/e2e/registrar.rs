@@ -273,8 +273,33 @@ async fn the_registrar_judges_the_certificate_in_the_tls_dsk_handshake() {
         "the client sees the registrar's alert"
     );
 
-    // Half a year on by the service's clock, the genuine certificate has expired.
+    // An association lasts as long as its certificate is trusted: once the CA rotates, the
+    // next signed REGISTER gets 401 with a new challenge, and the client must authenticate
+    // again.
     let admin = AdminClient::new(world.service.admin_url()).unwrap();
+    let mut live = Sip::connect(&world, "pool-a.online.lync.com", "alice@contoso.com").await;
+    let (keys, opaque) = live.authenticate(&cert, &key).await.unwrap();
+    assert_eq!(
+        live.signed(&keys.client, &opaque, 1).await.status(),
+        Some(200)
+    );
+    admin.add_fault(&Fault::RotateCa).await.unwrap();
+    let ended = live.signed(&keys.client, &opaque, 2).await;
+    assert_eq!(ended.status(), Some(401), "{ended:?}");
+    assert!(
+        ended
+            .auth("WWW-Authenticate")
+            .unwrap()
+            .get("sts-uri")
+            .is_some()
+    );
+    assert!(
+        diagnostics(&ended).contains("not issued by the current Communications Server CA"),
+        "{ended:?}"
+    );
+    admin.clear_faults().await.unwrap();
+
+    // Half a year on by the service's clock, the genuine certificate has expired.
     admin
         .set_clock(&lyncsim_wire::ClockUpdate {
             offset_secs: Some(183 * 86400),

@@ -4,6 +4,10 @@
 # pidgin-sipe looks; resolv.conf names lyncsim's DNS and /etc/ssl/certs holds only lyncsim's
 # root. Then each line of the steps file, in order:
 #   signin USER PASSWORD [USER-AGENT]   one pidgin-sipe sign-in (prints sipe-host's line)
+#   live USER PASSWORD JSON             a sign-in that stays signed in while the fault JSON is
+#                                       posted; then pidgin-sipe's clock moves two hours on, so
+#                                       that its re-registration comes at once (prints every
+#                                       line sipe-host wrote, joined with |)
 #   fault JSON                          POST /faults
 #   clear                               DELETE /faults
 # and the journal at the end. Everything it starts dies with the namespace.
@@ -38,6 +42,27 @@ while IFS= read -r line; do
         agent=$(echo "$line" | cut -s -d' ' -f4-)
         out=$(SIPE_HOST_HOME="$work/home.$n" LD_PRELOAD="$shim" "$host" "$2" "$3" "$agent" 40 || true)
         echo "step $n: $out"
+        ;;
+    live)
+        rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
+        cue="$work/cue.$n" out="$work/live.$n"
+        mkfifo "$cue"
+        SIPE_HOST_STAY=1 SIPE_HOST_HOME="$work/home.$n" LD_PRELOAD="$shim" \
+            "$host" "$2" "$3" "" 40 < "$cue" > "$out" &
+        pid=$!
+        exec 3> "$cue"
+        i=0
+        while [ ! -s "$out" ] && kill -0 "$pid" 2> /dev/null && [ $i -lt 400 ]; do
+            i=$((i + 1))
+            sleep 0.1
+        done
+        json=$(echo "$line" | cut -d' ' -f4-)
+        curl -sS -X POST -H 'content-type: application/json' --data-binary "$json" \
+            "$admin/faults" > /dev/null
+        echo "advance 7200" >&3
+        wait "$pid" || true
+        exec 3>&-
+        echo "step $n: $(tr '\n' '|' < "$out")"
         ;;
     fault)
         json=${line#fault }

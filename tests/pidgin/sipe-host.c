@@ -8,8 +8,14 @@
  * usage error). Any question libpurple would ask the user (an untrusted certificate, ...) is
  * printed as `request: <title>: <text>` and refused.
  *
+ * With SIPE_HOST_STAY set it stays signed in after `signed-on` and reads its standard input:
+ * the line `advance SECONDS` moves pidgin-sipe's clock on (its timers are the host's to run),
+ * so that what it does later in a session, such as re-registering two hours on, happens now,
+ * on the test's cue, without anyone waiting for it.
+ *
  * usage: sipe-host USER PASSWORD [USER-AGENT] [SECONDS]
- * Environment: SIPE_HOST_HOME, a folder for libpurple's settings (a fresh one per run).
+ * Environment: SIPE_HOST_HOME, a folder for libpurple's settings (a fresh one per run);
+ * SIPE_HOST_STAY (see above); SIPE_HOST_DEBUG, libpurple's debug log on standard error.
  */
 #include <purple.h>
 
@@ -63,12 +69,114 @@ static guint input_add(gint fd, PurpleInputCondition condition, PurpleInputFunct
 	return closure->result;
 }
 
+/* The protocol's timers, kept so that the test can move their clock on. */
+typedef struct {
+	guint id;
+	GSourceFunc func;
+	gpointer data;
+	guint interval_ms;
+	guint armed_ms;
+	gint64 due_us;
+	guint source;
+} Timer;
+
+static GHashTable *timers;
+static guint next_timer = 1;
+
+static gboolean timer_fire(gpointer p);
+
+static void timer_arm(Timer *t, guint delay_ms)
+{
+	t->armed_ms = delay_ms;
+	t->due_us = g_get_monotonic_time() + (gint64)delay_ms * 1000;
+	t->source = g_timeout_add(delay_ms, timer_fire, t);
+}
+
+static gboolean timer_fire(gpointer p)
+{
+	Timer *t = p;
+	guint id = t->id;
+	gboolean again = t->func(t->data);
+	/* The callback may have removed its own timer (and so freed it). */
+	if (!g_hash_table_lookup(timers, GUINT_TO_POINTER(id)))
+		return FALSE;
+	if (!again) {
+		g_hash_table_remove(timers, GUINT_TO_POINTER(id));
+		return FALSE;
+	}
+	if (t->armed_ms != t->interval_ms) {
+		/* It fired early once (the clock was moved on); it repeats at its own pace. */
+		timer_arm(t, t->interval_ms);
+		return FALSE;
+	}
+	t->due_us = g_get_monotonic_time() + (gint64)t->interval_ms * 1000;
+	return TRUE;
+}
+
+static guint timeout_add(guint interval_ms, GSourceFunc func, gpointer data)
+{
+	Timer *t = g_new0(Timer, 1);
+	t->id = next_timer++;
+	t->func = func;
+	t->data = data;
+	t->interval_ms = interval_ms;
+	g_hash_table_insert(timers, GUINT_TO_POINTER(t->id), t);
+	timer_arm(t, interval_ms);
+	return t->id;
+}
+
+static guint timeout_add_seconds(guint seconds, GSourceFunc func, gpointer data)
+{
+	return timeout_add(seconds * 1000, func, data);
+}
+
+static gboolean timeout_remove(guint id)
+{
+	Timer *t = g_hash_table_lookup(timers, GUINT_TO_POINTER(id));
+	if (!t)
+		return FALSE;
+	g_source_remove(t->source);
+	g_hash_table_remove(timers, GUINT_TO_POINTER(id));
+	return TRUE;
+}
+
+/* Moves the protocol's clock on by `seconds`: every pending timer due within them fires now,
+ * the others come that much sooner. Timers set afterwards run at their own pace. */
+static void advance(guint seconds)
+{
+	GHashTableIter iter;
+	gpointer key, value;
+	gint64 now = g_get_monotonic_time();
+	g_hash_table_iter_init(&iter, timers);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		Timer *t = value;
+		gint64 left_ms = (t->due_us - now) / 1000 - (gint64)seconds * 1000;
+		g_source_remove(t->source);
+		timer_arm(t, left_ms > 0 ? (guint)left_ms : 0);
+	}
+}
+
+static gboolean read_cue(GIOChannel *source, GIOCondition condition, gpointer data)
+{
+	gchar *line = NULL;
+	(void)condition;
+	(void)data;
+	if (g_io_channel_read_line(source, &line, NULL, NULL, NULL) != G_IO_STATUS_NORMAL) {
+		g_free(line);
+		return FALSE;
+	}
+	if (g_str_has_prefix(line, "advance "))
+		advance((guint)atoi(line + strlen("advance ")));
+	g_free(line);
+	return TRUE;
+}
+
 static PurpleEventLoopUiOps event_loop = {
-	.timeout_add = g_timeout_add,
-	.timeout_remove = g_source_remove,
+	.timeout_add = timeout_add,
+	.timeout_remove = timeout_remove,
 	.input_add = input_add,
 	.input_remove = g_source_remove,
-	.timeout_add_seconds = g_timeout_add_seconds,
+	.timeout_add_seconds = timeout_add_seconds,
 };
 
 static void finish(int code)
@@ -83,6 +191,12 @@ static void signed_on(PurpleConnection *gc, gpointer data)
 	(void)data;
 	printf("signed-on\n");
 	fflush(stdout);
+	if (getenv("SIPE_HOST_STAY")) {
+		GIOChannel *in = g_io_channel_unix_new(0);
+		g_io_add_watch(in, G_IO_IN | G_IO_HUP, read_cue, NULL);
+		g_io_channel_unref(in);
+		return;
+	}
 	finish(0);
 }
 
@@ -137,6 +251,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	loop = g_main_loop_new(NULL, FALSE);
+	timers = g_hash_table_new_full(NULL, NULL, NULL, g_free);
 	purple_util_set_user_dir(home);
 	purple_debug_set_enabled(getenv("SIPE_HOST_DEBUG") != NULL);
 	purple_eventloop_set_ui_ops(&event_loop);

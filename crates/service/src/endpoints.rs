@@ -472,6 +472,8 @@ pub(crate) mod diag {
     pub(crate) const SUBJECT: u32 = 28024;
     pub(crate) const OUTAGE: u32 = 28030;
     pub(crate) const CLIENT_VERSION: u32 = 28031;
+    pub(crate) const CERTIFICATE: u32 = 28032;
+    pub(crate) const HANDSHAKE: u32 = 28033;
 }
 
 fn malformed(why: String) -> SoapFault {

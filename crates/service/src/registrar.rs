@@ -111,6 +111,8 @@ struct Association {
     /// The user the personal certificate names (`bob@contoso.com`).
     user: String,
     thumbprint: String,
+    /// The personal certificate (DER), judged again at every signed request.
+    certificate: Vec<u8>,
     /// The highest `cnum` seen: each signed request must carry a higher one.
     cnum: u64,
     snum: u64,
@@ -229,17 +231,19 @@ impl Registrar {
             Some(auth) if auth.get("gssapi-data").is_some() => {
                 Some(self.handshake(session, request, user, &auth))
             }
-            _ => Some(self.challenge(session, conn, request, user)),
+            _ => Some(self.challenge(session, conn, request, user, None)),
         }
     }
 
-    /// 401 with the TLS-DSK challenge, or 404 at the director for a user it does not know.
+    /// 401 with the TLS-DSK challenge (and why, when it ends a security association), or 404
+    /// at the director for a user it does not know.
     fn challenge(
         &self,
         session: &mut Session,
         conn: &ConnInfo,
         request: &Message,
         user: &str,
+        why: Option<(u32, &str)>,
     ) -> Reply {
         // The director sends the client to provision its certificate at its home pool.
         let pool = if self.director {
@@ -277,6 +281,9 @@ impl Registrar {
                 )
                 .to_string(),
         );
+        if let Some((id, why)) = why {
+            self.diagnose(&mut r, id, why);
+        }
         Reply {
             bytes: r.to_bytes(),
             close: false,
@@ -291,8 +298,8 @@ impl Registrar {
         user: &str,
         auth: &Auth,
     ) -> Reply {
-        let refuse = |session: &mut Session, why: String, gssapi: Option<Vec<u8>>| {
-            self.journal("register", Some(user), Outcome::Rejected, why);
+        let refuse = |session: &mut Session, id: u32, why: String, gssapi: Option<Vec<u8>>| {
+            self.journal("register", Some(user), Outcome::Rejected, why.clone());
             session.handshake = None;
             let mut header = Auth::tls_dsk()
                 .quoted("realm", sip::REALM)
@@ -307,6 +314,7 @@ impl Registrar {
                     .bare("version", sip::AUTH_VERSION.to_string())
                     .to_string(),
             );
+            self.diagnose(&mut r, id, &why);
             Reply {
                 bytes: r.to_bytes(),
                 close: false,
@@ -314,7 +322,14 @@ impl Registrar {
         };
         let data = match B64.decode(auth.get("gssapi-data").unwrap_or_default()) {
             Ok(d) => d,
-            Err(e) => return refuse(session, format!("gssapi-data is not base64: {e}"), None),
+            Err(e) => {
+                return refuse(
+                    session,
+                    diag::MALFORMED,
+                    format!("gssapi-data is not base64: {e}"),
+                    None,
+                );
+            }
         };
         let opaque = auth.get("opaque").map(str::to_owned);
         let continuing = matches!(
@@ -329,11 +344,11 @@ impl Registrar {
                 move |der| judge_certificate(&state, der),
             ) {
                 Ok(h) => session.handshake = Some((random_hex(4), h)),
-                Err(e) => return refuse(session, format!("TLS-DSK: {e}"), None),
+                Err(e) => return refuse(session, diag::HANDSHAKE, format!("TLS-DSK: {e}"), None),
             }
         }
         let Some((opaque, handshake)) = session.handshake.as_mut() else {
-            return refuse(session, "no handshake".into(), None);
+            return refuse(session, diag::HANDSHAKE, "no handshake".into(), None);
         };
         let opaque = opaque.clone();
         let (send, done) = match handshake.step(&data) {
@@ -346,20 +361,26 @@ impl Registrar {
             Err(TlsDskError::Handshake { reason, send }) => {
                 return refuse(
                     session,
+                    diag::CERTIFICATE,
                     format!("client certificate rejected: {reason}"),
                     Some(send),
                 );
             }
-            Err(e) => return refuse(session, format!("TLS-DSK: {e}"), None),
+            Err(e) => return refuse(session, diag::HANDSHAKE, format!("TLS-DSK: {e}"), None),
         };
         if let Some((keys, certificate)) = done {
             session.handshake = None;
-            let Some(der) = certificate else {
-                return refuse(session, "no client certificate".into(), None);
+            let Some(certificate) = certificate else {
+                return refuse(
+                    session,
+                    diag::CERTIFICATE,
+                    "no client certificate".into(),
+                    None,
+                );
             };
-            let info = match lyncsim_pki::inspect(&der) {
+            let info = match lyncsim_pki::inspect(&certificate) {
                 Ok(i) => i,
-                Err(e) => return refuse(session, e.to_string(), None),
+                Err(e) => return refuse(session, diag::CERTIFICATE, e.to_string(), None),
             };
             session.association = Some(Association {
                 opaque: opaque.clone(),
@@ -369,6 +390,7 @@ impl Registrar {
                     .trim_start_matches("sip:")
                     .to_ascii_lowercase(),
                 thumbprint: info.thumbprint,
+                certificate,
                 cnum: 0,
                 snum: 0,
             });
@@ -432,6 +454,18 @@ impl Registrar {
                         "cnum {n} is not above the last one, {}: a replay",
                         sa.cnum
                     ))
+                } else if let Err(why) = judge_certificate(&self.state, &sa.certificate) {
+                    // The association lasts only as long as its certificate is trusted: after
+                    // a CA rotation, or once it expires by the service clock, the client must
+                    // authenticate again (and its certificate is judged again).
+                    return Some(self.end_association(
+                        session,
+                        conn,
+                        request,
+                        user,
+                        diag::CERTIFICATE,
+                        format!("client certificate rejected: {why}"),
+                    ));
                 } else {
                     sa.cnum = n;
                     Ok(())
@@ -439,14 +473,7 @@ impl Registrar {
             }
         };
         if let Err(why) = checked {
-            self.journal("register", Some(user), Outcome::Rejected, why.clone());
-            session.association = None;
-            let mut r = Message::response_to(request, 401, &session.to_tag);
-            self.diagnose(&mut r, diag::SIGNATURE, &why);
-            return Some(Reply {
-                bytes: r.to_bytes(),
-                close: false,
-            });
+            return Some(self.end_association(session, conn, request, user, diag::SIGNATURE, why));
         }
         let (subject, thumbprint) = match &session.association {
             Some(sa) => (sa.user.clone(), sa.thumbprint.clone()),
@@ -518,6 +545,22 @@ impl Registrar {
         r.push("Server", "RTC/5.0");
         r.push("Supported", "msrtc-event-categories");
         Some(self.finish(session, r))
+    }
+
+    /// Ends the connection's security association: a journal line, and 401 with a new
+    /// challenge, which makes the client authenticate again.
+    fn end_association(
+        &self,
+        session: &mut Session,
+        conn: &ConnInfo,
+        request: &Message,
+        user: &str,
+        id: u32,
+        why: String,
+    ) -> Reply {
+        self.journal("register", Some(user), Outcome::Rejected, why.clone());
+        session.association = None;
+        self.challenge(session, conn, request, user, Some((id, &why)))
     }
 
     /// Signs `response` if a security association is up, and makes it the reply.
