@@ -151,6 +151,9 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
         fault(r#"{"kind":"change-password","user":"carol@contoso.com","password":"N3w!carol"}"#),
         "signin carol@contoso.com Passw0rd!carol".to_owned(),
         "signin carol@contoso.com N3w!carol".to_owned(),
+        // Told to use the director, it is redirected (301) to the home pool and registers
+        // there.
+        "signin-at sipdir.online.lync.com:443 carol@contoso.com N3w!carol".to_owned(),
     ];
     let run = run(&steps);
     let s = &run.steps;
@@ -186,6 +189,7 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
         s[16]
     );
     assert_eq!(s[17], "signed-on", "the new password signs in");
+    assert_eq!(s[18], "signed-on", "through the director");
     let registered: Vec<(String, String)> = run
         .journal
         .iter()
@@ -196,4 +200,9 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
         registered.contains(&("alice@contoso.com".into(), "pool-b.online.lync.com".into())),
         "after move-user alice registers on pool-b: {registered:?}"
     );
+    let redirected = run.journal.iter().any(|e| {
+        e.host == "sipdir.online.lync.com"
+            && e.reason == "redirected to the home pool pool-b.online.lync.com"
+    });
+    assert!(redirected, "the director redirected carol to pool-b");
 }

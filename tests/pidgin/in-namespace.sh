@@ -4,6 +4,7 @@
 # pidgin-sipe looks; resolv.conf names lyncsim's DNS and /etc/ssl/certs holds only lyncsim's
 # root. Then each line of the steps file, in order:
 #   signin USER PASSWORD [USER-AGENT]   one pidgin-sipe sign-in (prints sipe-host's line)
+#   signin-at SERVER USER PASSWORD      the same, with the account's server set (no discovery)
 #   live USER PASSWORD JSON             a sign-in that stays signed in while the fault JSON is
 #                                       posted; then pidgin-sipe's clock moves two hours on, so
 #                                       that its re-registration comes at once (prints every
@@ -41,6 +42,12 @@ while IFS= read -r line; do
         rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
         agent=$(echo "$line" | cut -s -d' ' -f4-)
         out=$(SIPE_HOST_HOME="$work/home.$n" LD_PRELOAD="$shim" "$host" "$2" "$3" "$agent" 40 || true)
+        echo "step $n: $out"
+        ;;
+    signin-at)
+        rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
+        out=$(SIPE_HOST_SERVER="$2" SIPE_HOST_HOME="$work/home.$n" LD_PRELOAD="$shim" \
+            "$host" "$3" "$4" "" 40 || true)
         echo "step $n: $out"
         ;;
     live)

@@ -15,7 +15,8 @@
  *
  * usage: sipe-host USER PASSWORD [USER-AGENT] [SECONDS]
  * Environment: SIPE_HOST_HOME, a folder for libpurple's settings (a fresh one per run);
- * SIPE_HOST_STAY (see above); SIPE_HOST_DEBUG, libpurple's debug log on standard error.
+ * SIPE_HOST_STAY (see above); SIPE_HOST_SERVER, a registrar to go to (host:port) in place of
+ * discovering one; SIPE_HOST_DEBUG, libpurple's debug log.
  */
 #include <purple.h>
 
@@ -271,7 +272,9 @@ int main(int argc, char **argv)
 
 	account = purple_account_new(argv[1], "prpl-sipe");
 	purple_account_set_password(account, argv[2]);
-	purple_account_set_string(account, "server", "");
+	/* Empty: pidgin-sipe finds the server itself (Autodiscover, then DNS). */
+	purple_account_set_string(account, "server",
+				  getenv("SIPE_HOST_SERVER") ? getenv("SIPE_HOST_SERVER") : "");
 	purple_account_set_string(account, "transport", "tls");
 	purple_account_set_string(account, "authentication", "tls-dsk");
 	if (argc > 3 && argv[3][0])
