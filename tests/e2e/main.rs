@@ -7,6 +7,7 @@ mod support;
 
 mod binary;
 mod certificates;
+mod console;
 mod durability;
 mod fuzz;
 mod hardening;

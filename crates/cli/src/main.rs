@@ -6,6 +6,7 @@ mod load;
 mod run;
 mod serve;
 mod signin;
+mod train;
 
 use std::process::ExitCode;
 
@@ -61,6 +62,10 @@ enum Command {
     /// step; report the step that restored sign-in, or what to escalate. Exit 0 once signed
     /// in, 1 if not.
     Troubleshoot(run::TroubleshootArgs),
+    /// The training console: a web page (on loopback) where a trainee fixes a broken machine
+    /// with the views and steps of KB 2604176 and gets a debrief; prints its URL and serves
+    /// until Ctrl-C.
+    Train(train::TrainArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +88,7 @@ fn main() -> ExitCode {
     ) {
         sigpipe::reset();
     }
-    let default_level = if matches!(cli.command, Command::Serve(_)) {
+    let default_level = if matches!(cli.command, Command::Serve(_) | Command::Train(_)) {
         "info,hickory_server=warn"
     } else {
         "warn"
@@ -121,6 +126,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Troubleshoot(args) => run::troubleshoot(args).await,
             Command::Load(args) => load::run(args).await,
+            Command::Train(args) => train::run(args).await,
             Command::Break(args) => kb::run_break(args),
             Command::Fix(args) => kb::run_fix(args).await,
             Command::Fault(args) => kb::run_fault(args).await,

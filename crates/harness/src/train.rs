@@ -140,6 +140,27 @@ impl Exercise {
         Ok(Seen::of(&self.machine.sign_in(&self.spec.user).await?))
     }
 
+    /// The KB's second-account check: another user of the tenant signs in on a copy of the
+    /// trainee's machine (the machine itself is left as it is). Who, and what it showed.
+    pub async fn second_account(&mut self) -> anyhow::Result<(String, Seen)> {
+        let other = if self.spec.user.eq_ignore_ascii_case("alice@contoso.com") {
+            "bob@contoso.com"
+        } else {
+            "alice@contoso.com"
+        };
+        let password = self
+            .lab
+            .password(other)
+            .with_context(|| format!("no password known for {other}"))?;
+        self.copies += 1;
+        let copy = self.machine.copy(&format!("second-{}", self.copies))?;
+        let seen = Seen::of(&copy.sign_in_with(other, &password).await?);
+        let dir = copy.dir().to_path_buf();
+        drop(copy);
+        let _ = std::fs::remove_dir_all(dir);
+        Ok((other.to_owned(), seen))
+    }
+
     /// Applies a KB step to the trainee's machine; what it did.
     pub async fn apply(&mut self, remedy: Remedy) -> anyhow::Result<String> {
         if remedy == Remedy::Escalate {

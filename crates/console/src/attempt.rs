@@ -1,0 +1,428 @@
+//! One trainee's attempt: the exercise (its service and machine), what the trainee did, in the
+//! event log, and what the pages show of it.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use lyncsim_client::views::{self, Certmgr, Credman};
+use lyncsim_domain::{Cause, Os, Product, Remedy, Skew};
+use lyncsim_harness::Seen;
+use lyncsim_harness::train::{Event, EventLog, Exercise, ExerciseSpec, KbPaths, Score, score};
+use serde::{Deserialize, Serialize};
+
+/// The form that starts an attempt: a trainee's name and either a seed or an exercise chosen
+/// by the trainer (product, OS and causes).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Start {
+    #[serde(default)]
+    trainee: String,
+    #[serde(default)]
+    seed: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    causes: String,
+    #[serde(default)]
+    user: String,
+}
+
+impl Start {
+    /// The trainee's name, or "trainee".
+    pub(crate) fn trainee_name(&self) -> String {
+        let name = self.trainee.trim();
+        if name.is_empty() {
+            "trainee".into()
+        } else {
+            name.chars().take(80).collect()
+        }
+    }
+
+    /// The exercise: the trainer's choice when causes are given, else drawn from the seed (a
+    /// random one when none is given).
+    pub(crate) fn spec(&self) -> anyhow::Result<ExerciseSpec> {
+        let causes: Vec<Cause> = self
+            .causes
+            .split([',', ' '])
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| c.trim().parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if causes.is_empty() {
+            let seed = match self.seed.trim() {
+                "" => rand::random::<u32>() as u64,
+                s => s
+                    .parse()
+                    .with_context(|| format!("the seed {s:?} is not a whole number"))?,
+            };
+            return ExerciseSpec::draw(seed, &[], 1);
+        }
+        let product: Product = self
+            .product
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let os: Os = self.os.trim().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !(1..=3).contains(&causes.len()) {
+            bail!("an exercise has 1 to 3 causes, not {}", causes.len());
+        }
+        for c in &causes {
+            if !c.exists_on(product, os) {
+                bail!(
+                    "{} does not exist for {} on {}",
+                    c.id(),
+                    product.display_name(),
+                    os.display_name()
+                );
+            }
+        }
+        let user = match self.user.trim() {
+            "" => "alice@contoso.com".to_owned(),
+            u => u.to_owned(),
+        };
+        Ok(ExerciseSpec {
+            causes,
+            product,
+            os,
+            user,
+        })
+    }
+}
+
+/// What the attempt's folder records of how it began.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    id: String,
+    trainee: String,
+    spec: ExerciseSpec,
+}
+
+/// What a view shows.
+pub(crate) enum Panel {
+    About {
+        product: String,
+        build: String,
+        sign_in_assistant: Option<String>,
+    },
+    Certmgr(Certmgr),
+    Credman(Credman),
+    Folder {
+        location: String,
+        endpoint: Option<(String, Vec<String>)>,
+        trace: Vec<String>,
+    },
+    DateTime {
+        machine: String,
+        source: String,
+        difference: String,
+        ahead: bool,
+    },
+    Command,
+    Rsa {
+        location: String,
+        files: Vec<String>,
+    },
+    Tools,
+}
+
+/// Why a view could not be shown.
+pub(crate) enum ViewError {
+    Unknown,
+    Failed(anyhow::Error),
+}
+
+/// The debrief of an attempt.
+pub(crate) struct Debrief {
+    pub(crate) paths: KbPaths,
+    pub(crate) score: Score,
+    pub(crate) events: Vec<Event>,
+}
+
+/// One attempt.
+pub(crate) struct Attempt {
+    pub(crate) id: String,
+    pub(crate) trainee: String,
+    pub(crate) exercise: Exercise,
+    log: EventLog,
+    pub(crate) last: Option<Seen>,
+    paths: Option<KbPaths>,
+}
+
+impl Attempt {
+    /// Prepares the exercise, records how the attempt began, and signs in once, as the user
+    /// did this morning: the window shows what they saw.
+    pub(crate) async fn begin(
+        id: &str,
+        trainee: String,
+        spec: ExerciseSpec,
+        dir: &Path,
+    ) -> anyhow::Result<Attempt> {
+        let log = EventLog::open(dir)?;
+        let record = Record {
+            id: id.to_owned(),
+            trainee: trainee.clone(),
+            spec: spec.clone(),
+        };
+        let file = dir.join("attempt.json");
+        let tmp = dir.join("attempt.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &file).with_context(|| format!("writing {}", file.display()))?;
+        let exercise = Exercise::prepare(spec).await?;
+        let mut attempt = Attempt {
+            id: id.to_owned(),
+            trainee,
+            exercise,
+            log,
+            last: None,
+            paths: None,
+        };
+        attempt.sign_in().await?;
+        Ok(attempt)
+    }
+
+    /// "Lync 2010 on Windows XP, 3 steps".
+    pub(crate) fn summary(&self) -> String {
+        let steps = self
+            .log
+            .read()
+            .map(|e| e.iter().filter(|e| matches!(e, Event::Step { .. })).count())
+            .unwrap_or(0);
+        format!(
+            "{} on {}, {} step{}{}",
+            self.exercise.spec.product.display_name(),
+            self.exercise.spec.os.display_name(),
+            steps,
+            if steps == 1 { "" } else { "s" },
+            match &self.last {
+                Some(s) if s.error.is_none() => ", signed in",
+                _ => "",
+            }
+        )
+    }
+
+    /// The user who cannot sign in.
+    pub(crate) fn user(&self) -> &str {
+        &self.exercise.spec.user
+    }
+
+    /// Signs the user in on the machine (for real), and records what it showed.
+    pub(crate) async fn sign_in(&mut self) -> anyhow::Result<()> {
+        let seen = self.exercise.sign_in().await?;
+        self.log.append(&Event::SignIn {
+            error: seen.error,
+            reason: seen.reason.clone(),
+        })?;
+        self.last = Some(seen);
+        Ok(())
+    }
+
+    /// A view of the machine (recorded as looked at).
+    pub(crate) async fn view(&mut self, name: &str) -> Result<Panel, ViewError> {
+        let machine = self.exercise.machine();
+        let profile = machine.profile();
+        let m = profile.machine();
+        let failed = ViewError::Failed;
+        let panel = match name {
+            "about" => Panel::About {
+                product: m.product.display_name().to_owned(),
+                build: m.build.to_string(),
+                sign_in_assistant: m.sign_in_assistant.as_ref().map(ToString::to_string),
+            },
+            "certmgr" => Panel::Certmgr(views::certmgr(profile).map_err(failed)?),
+            "credman" => Panel::Credman(views::credman(profile).map_err(failed)?),
+            "folder" => {
+                let layout = profile.layout();
+                let endpoint_dir = layout.endpoint_dir(self.user());
+                let endpoint = if endpoint_dir.is_dir() {
+                    let mut files: Vec<String> = std::fs::read_dir(&endpoint_dir)
+                        .map_err(|e| failed(e.into()))?
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect();
+                    files.sort();
+                    Some((views::windows_path(profile, &endpoint_dir), files))
+                } else {
+                    None
+                };
+                let trace = std::fs::read_to_string(profile.trace_file()).unwrap_or_default();
+                let lines: Vec<String> = trace.lines().map(str::to_owned).collect();
+                let tail = lines[lines.len().saturating_sub(40)..].to_vec();
+                Panel::Folder {
+                    location: views::windows_path(profile, &layout.product_dir()),
+                    endpoint,
+                    trace: tail,
+                }
+            }
+            "datetime" => {
+                let source = self.exercise.lab().admin().time().await.map_err(failed)?;
+                let now_ms = m.now_ms();
+                let difference = now_ms - source.unix_ms;
+                Panel::DateTime {
+                    machine: clock_text(now_ms / 1000),
+                    source: clock_text(source.unix),
+                    difference: Skew::from_millis(i128::from(difference.abs())).to_string(),
+                    ahead: difference >= 0,
+                }
+            }
+            "cmd" => Panel::Command,
+            "rsa" if m.os == Os::Xp => {
+                let dir = profile.layout().rsa_dir();
+                let mut files: Vec<String> = std::fs::read_dir(&dir)
+                    .map(|d| {
+                        d.flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                files.sort();
+                Panel::Rsa {
+                    location: views::windows_path(profile, &dir),
+                    files,
+                }
+            }
+            "tools" => Panel::Tools,
+            _ => return Err(ViewError::Unknown),
+        };
+        self.log
+            .append(&Event::View {
+                view: name.to_owned(),
+            })
+            .map_err(failed)?;
+        Ok(panel)
+    }
+
+    /// Applies a KB step (for real), and records it and what it did.
+    pub(crate) async fn step(&mut self, remedy: Remedy) -> anyhow::Result<String> {
+        let (product, os) = (self.exercise.spec.product, self.exercise.spec.os);
+        if let Err(why) = remedy.offered_on(product, os) {
+            bail!("{why}");
+        }
+        let did = self.exercise.apply(remedy).await?;
+        self.log.append(&Event::Step {
+            remedy,
+            did: did.clone(),
+        })?;
+        Ok(did)
+    }
+
+    /// The command prompt: `ipconfig /displaydns` and `ipconfig /flushdns`; anything else is
+    /// not a command here, as Windows says of a command it does not know.
+    pub(crate) async fn command(&mut self, line: &str) -> anyhow::Result<String> {
+        let words: Vec<String> = line
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            [] => Ok(String::new()),
+            ["ipconfig", "/displaydns"] => {
+                self.log.append(&Event::View {
+                    view: "displaydns".into(),
+                })?;
+                Ok(views::displaydns(self.exercise.machine().profile()).to_string())
+            }
+            ["ipconfig", "/flushdns"] => {
+                let out = views::flushdns(self.exercise.machine().profile())?;
+                self.log.append(&Event::Step {
+                    remedy: Remedy::FlushDns,
+                    did: "flushed the DNS client cache".into(),
+                })?;
+                Ok(out)
+            }
+            ["ipconfig", ..] => Ok(
+                "\nWindows IP Configuration\n\nThis console's ipconfig knows /displaydns and /flushdns.\n"
+                    .into(),
+            ),
+            [first, ..] => Ok(format!(
+                "'{}' is not recognized as an internal or external command,\noperable program or batch file.\n",
+                line.split_whitespace().next().unwrap_or(first)
+            )),
+        }
+    }
+
+    /// The KB's second-account check, on a copy of the machine; recorded as looked at.
+    pub(crate) async fn second_account(&mut self) -> anyhow::Result<(String, Seen)> {
+        let result = self.exercise.second_account().await?;
+        self.log.append(&Event::View {
+            view: "second-account".into(),
+        })?;
+        Ok(result)
+    }
+
+    /// The shortest KB paths (found once, by real sign-ins on copies of the broken machine)
+    /// and the score of what the trainee did.
+    pub(crate) async fn debrief(&mut self) -> anyhow::Result<Debrief> {
+        let paths = match &self.paths {
+            Some(p) => p.clone(),
+            None => {
+                let p = self.exercise.shortest_paths(3).await?;
+                self.paths = Some(p.clone());
+                p
+            }
+        };
+        let events = self.log.read()?;
+        let score = score(&events, &paths);
+        Ok(Debrief {
+            paths,
+            score,
+            events,
+        })
+    }
+}
+
+/// A time as the Date and Time window writes it.
+fn clock_text(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(seed: &str, product: &str, os: &str, causes: &str) -> Start {
+        Start {
+            trainee: " Ann ".into(),
+            seed: seed.into(),
+            product: product.into(),
+            os: os.into(),
+            causes: causes.into(),
+            user: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_trainer_chooses_or_the_seed_draws() {
+        let chosen = start("", "lync2010", "xp", "clock-skew").spec().unwrap();
+        assert_eq!(chosen.causes, vec![Cause::ClockSkew]);
+        assert_eq!((chosen.product, chosen.os), (Product::Lync2010, Os::Xp));
+        assert_eq!(chosen.user, "alice@contoso.com");
+        assert_eq!(start("", "", "", "").trainee_name(), "Ann");
+        let drawn = start("42", "lync2010", "xp", "").spec().unwrap();
+        assert_eq!(drawn, ExerciseSpec::draw(42, &[], 1).unwrap());
+    }
+
+    #[test]
+    fn an_exercise_that_cannot_exist_is_refused_with_the_reason() {
+        let e = start("", "lync2013", "win7", "outdated-sia")
+            .spec()
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("outdated-sia does not exist for Microsoft Lync 2013"),
+            "{e}"
+        );
+        let e = start("", "lync2010", "xp", "no-such-cause")
+            .spec()
+            .unwrap_err();
+        assert!(e.to_string().contains("no-such-cause"), "{e}");
+        let e = start("x1", "", "", "").spec().unwrap_err();
+        assert!(e.to_string().contains("not a whole number"), "{e}");
+        let four = "clock-skew,stale-cert,dns-stale,endpoint-moved";
+        let e = start("", "lync2010", "xp", four).spec().unwrap_err();
+        assert!(e.to_string().contains("1 to 3 causes"), "{e}");
+    }
+}

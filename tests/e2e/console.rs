@@ -1,0 +1,214 @@
+//! The training console in a real browser: Debian's `chromium`, driven through
+//! `chromium-driver` (WebDriver) with fantoccini. A trainee opens an exercise (Lync 2010 on
+//! XP, clock 7m12s fast), sees the exact E_CERT text, reads the skew in Date and Time, clicks
+//! Update now, signs in, and the debrief shows the shortest path `sync-time` with full marks;
+//! a second trainee deletes the certificate first and is penalised with the reason; a reload
+//! shows the attempt where it was. Screenshots go to `target/tmp/screenshots` (the README's
+//! come from there).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use lyncsim_console::ConsoleConfig;
+use lyncsim_domain::ErrorId;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// chromedriver in a process group of its own, so that the browsers it starts go with it.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn browser() -> (Driver, Client) {
+    for (path, package) in [(CHROMEDRIVER, "chromium-driver"), (CHROMIUM, "chromium")] {
+        assert!(
+            Path::new(path).exists(),
+            "{path} is missing: the browser tests need Debian's {package} (apt-get install chromium chromium-driver; .ci/run does)"
+        );
+    }
+    let port = free_port();
+    let mut cmd = Command::new(CHROMEDRIVER);
+    cmd.arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: profile,
+    };
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ]
+        }
+    });
+    let caps = match caps {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!(),
+    };
+    // chromedriver takes a moment to listen: try until it answers (bounded).
+    let mut last = None;
+    for _ in 0..100 {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
+            Ok(client) => return (driver, client),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not answer at {}: {last:?}", driver.url);
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(name), png).unwrap();
+}
+
+async fn text_of(c: &Client, id: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(c: &Client, id: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Starts an exercise from the home page, as the trainer chose it.
+async fn open_exercise(c: &Client, console: &str, trainee: &str) {
+    c.goto(console).await.unwrap();
+    let form = c.form(Locator::Css("form")).await.unwrap();
+    form.set_by_name("trainee", trainee).await.unwrap();
+    form.set_by_name("product", "lync2010").await.unwrap();
+    form.set_by_name("os", "xp").await.unwrap();
+    form.set_by_name("causes", "clock-skew").await.unwrap();
+    form.submit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
+    let data = tempfile::tempdir().unwrap();
+    let console = lyncsim_console::start(ConsoleConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_owned(),
+    })
+    .await
+    .unwrap();
+    let (_driver, c) = browser().await;
+
+    // The first trainee: the KB's way.
+    open_exercise(&c, &console.url(), "Ann").await;
+    assert_eq!(text_of(&c, "signin-error").await, ErrorId::ECert.text());
+    screenshot(&c, "sign-in-window.png").await;
+    click(&c, "tool-datetime").await;
+    assert_eq!(
+        text_of(&c, "skew").await,
+        "This computer's clock is 7m12s ahead."
+    );
+    screenshot(&c, "date-and-time.png").await;
+    click(&c, "step-sync-time").await;
+    text_of(&c, "done").await;
+    click(&c, "signin-button").await;
+    assert_eq!(
+        text_of(&c, "signed-in").await,
+        "Signed in as alice@contoso.com"
+    );
+    let first = c.current_url().await.unwrap();
+    c.goto(&format!("{first}/debrief")).await.unwrap();
+    assert_eq!(text_of(&c, "points").await, "100");
+    let path = c
+        .find(Locator::Css(".shortest-path"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(path, "sync-time");
+    screenshot(&c, "debrief.png").await;
+
+    // A reload of the attempt shows it where it was.
+    c.goto(first.as_str()).await.unwrap();
+    assert_eq!(
+        text_of(&c, "signed-in").await,
+        "Signed in as alice@contoso.com"
+    );
+
+    // The second trainee deletes the certificate first.
+    open_exercise(&c, &console.url(), "Bob").await;
+    text_of(&c, "signin-error").await;
+    click(&c, "tool-certmgr").await;
+    text_of(&c, "certmgr").await;
+    screenshot(&c, "certmgr.png").await;
+    click(&c, "step-delete-cert").await;
+    text_of(&c, "done").await;
+    click(&c, "tool-datetime").await;
+    click(&c, "step-sync-time").await;
+    text_of(&c, "done").await;
+    click(&c, "signin-button").await;
+    text_of(&c, "signed-in").await;
+    let second = c.current_url().await.unwrap();
+    c.goto(&format!("{second}/debrief")).await.unwrap();
+    assert_eq!(text_of(&c, "points").await, "80");
+    let events = text_of(&c, "events").await;
+    assert!(
+        events.contains("delete-cert is on no shortest KB path, and it deleted the user's personal certificate, which the user needed"),
+        "{events}"
+    );
+    screenshot(&c, "debrief-penalised.png").await;
+
+    c.close().await.unwrap();
+    console.shutdown().await;
+}
