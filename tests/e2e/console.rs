@@ -130,7 +130,7 @@ async fn click(c: &Client, id: &str) {
 /// Starts an exercise from the home page, as the trainer chose it.
 async fn open_exercise(c: &Client, console: &str, trainee: &str) {
     c.goto(console).await.unwrap();
-    let form = c.form(Locator::Css("form")).await.unwrap();
+    let form = c.form(Locator::Id("start-exercise")).await.unwrap();
     form.set_by_name("trainee", trainee).await.unwrap();
     form.set_by_name("product", "lync2010").await.unwrap();
     form.set_by_name("os", "xp").await.unwrap();
@@ -208,6 +208,109 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
         "{events}"
     );
     screenshot(&c, "debrief-penalised.png").await;
+
+    c.close().await.unwrap();
+    console.shutdown().await;
+}
+
+/// Waits (at most 60 s) until the element's text contains `wanted`; its text then.
+async fn text_until(c: &Client, id: &str, wanted: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(e) = c.find(Locator::Id(id)).await
+            && let Ok(text) = e.text().await
+            && text.contains(wanted)
+        {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "#{id} never showed {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trainer_watches_the_board_live_and_exports_the_results() {
+    let data = tempfile::tempdir().unwrap();
+    let console = lyncsim_console::start(ConsoleConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_owned(),
+    })
+    .await
+    .unwrap();
+    let (_driver, c) = browser().await;
+
+    // The trainer makes a cohort and opens its board.
+    c.goto(&console.url()).await.unwrap();
+    let form = c.form(Locator::Id("new-cohort")).await.unwrap();
+    form.set_by_name("name", "Help desk, Monday").await.unwrap();
+    form.set_by_name("causes", "clock-skew").await.unwrap();
+    form.set_by_name("products", "lync2010").await.unwrap();
+    form.set_by_name("oses", "xp").await.unwrap();
+    form.set_by_name("seed", "1").await.unwrap();
+    form.submit().await.unwrap();
+    let code = text_of(&c, "join-code").await;
+    assert_eq!(code.len(), 6, "{code}");
+    let board = c.window().await.unwrap();
+
+    // A trainee joins in another window and deletes the certificate.
+    let trainee = c.new_window(false).await.unwrap();
+    c.switch_to_window(trainee.handle.clone()).await.unwrap();
+    c.goto(&console.url()).await.unwrap();
+    let form = c.form(Locator::Id("join")).await.unwrap();
+    form.set_by_name("trainee", "Cleo").await.unwrap();
+    form.set_by_name("code", &code.to_lowercase())
+        .await
+        .unwrap();
+    form.submit().await.unwrap();
+    text_of(&c, "signin-error").await;
+    click(&c, "tool-certmgr").await;
+    click(&c, "step-delete-cert").await;
+    text_of(&c, "done").await;
+
+    // The board shows her, flagged, without a reload.
+    c.switch_to_window(board.clone()).await.unwrap();
+    let row = text_until(&c, "board-table", "destructive step").await;
+    assert!(row.contains("Cleo"), "{row}");
+    screenshot(&c, "board.png").await;
+
+    // She fixes the clock and signs in; the board follows.
+    c.switch_to_window(trainee.handle.clone()).await.unwrap();
+    click(&c, "tool-datetime").await;
+    click(&c, "step-sync-time").await;
+    text_of(&c, "done").await;
+    click(&c, "signin-button").await;
+    text_of(&c, "signed-in").await;
+    c.switch_to_window(board.clone()).await.unwrap();
+    text_until(&c, "board-table", "signed in").await;
+
+    // The results, and their exports.
+    click(&c, "results-link").await;
+    let per_trainee = text_until(&c, "trainee-results", "Cleo").await;
+    assert!(per_trainee.contains("80"), "{per_trainee}");
+    assert!(per_trainee.contains("delete-cert"), "{per_trainee}");
+    let per_cause = text_of(&c, "cause-results").await;
+    assert!(per_cause.contains("clock-skew"), "{per_cause}");
+    assert!(per_cause.contains("100 %"), "{per_cause}");
+    screenshot(&c, "results.png").await;
+    let csv = lyncsim_client::fetch_plain(&format!("{}/cohorts/{code}/results.csv", console.url()))
+        .await
+        .unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(
+        csv.starts_with("trainee,attempt,causes,points,finished,seconds,wrong_first_step\nCleo,a1,clock-skew,80,true,"),
+        "{csv}"
+    );
+    assert!(csv.trim_end().ends_with(",delete-cert"), "{csv}");
+    let json =
+        lyncsim_client::fetch_plain(&format!("{}/cohorts/{code}/results.json", console.url()))
+            .await
+            .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json["trainees"][0]["points"], 80);
+    assert_eq!(json["causes"][0]["cause"], "clock-skew");
 
     c.close().await.unwrap();
     console.shutdown().await;

@@ -7,7 +7,9 @@ use anyhow::{Context, bail};
 use lyncsim_client::views::{self, Certmgr, Credman};
 use lyncsim_domain::{Cause, Os, Product, Remedy, Skew};
 use lyncsim_harness::Seen;
-use lyncsim_harness::train::{Event, EventLog, Exercise, ExerciseSpec, KbPaths, Score, score};
+use lyncsim_harness::train::{
+    Event, EventLog, Exercise, ExerciseSpec, KbPaths, Logged, Score, score,
+};
 use serde::{Deserialize, Serialize};
 
 /// The form that starts an attempt: a trainee's name and either a seed or an exercise chosen
@@ -95,6 +97,8 @@ impl Start {
 struct Record {
     id: String,
     trainee: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cohort: Option<String>,
     spec: ExerciseSpec,
 }
 
@@ -143,6 +147,8 @@ pub(crate) struct Debrief {
 pub(crate) struct Attempt {
     pub(crate) id: String,
     pub(crate) trainee: String,
+    /// The cohort's join code, when the trainee joined one.
+    pub(crate) cohort: Option<String>,
     pub(crate) exercise: Exercise,
     log: EventLog,
     pub(crate) last: Option<Seen>,
@@ -155,6 +161,7 @@ impl Attempt {
     pub(crate) async fn begin(
         id: &str,
         trainee: String,
+        cohort: Option<String>,
         spec: ExerciseSpec,
         dir: &Path,
     ) -> anyhow::Result<Attempt> {
@@ -162,6 +169,7 @@ impl Attempt {
         let record = Record {
             id: id.to_owned(),
             trainee: trainee.clone(),
+            cohort: cohort.clone(),
             spec: spec.clone(),
         };
         let file = dir.join("attempt.json");
@@ -173,6 +181,7 @@ impl Attempt {
         let mut attempt = Attempt {
             id: id.to_owned(),
             trainee,
+            cohort,
             exercise,
             log,
             last: None,
@@ -200,6 +209,11 @@ impl Attempt {
                 _ => "",
             }
         )
+    }
+
+    /// Every event so far, with its time.
+    pub(crate) fn timed_log(&self) -> anyhow::Result<Vec<Logged>> {
+        self.log.read_timed()
     }
 
     /// The user who cannot sign in.

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod attempt;
+mod cohort;
 mod pages;
 mod text;
 
@@ -30,6 +31,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{Attempt, Start};
+use crate::cohort::{BoardRow, Cohort, CohortForm, TraineeResult};
 
 /// Where the console listens and keeps its attempts.
 #[derive(Debug, Clone)]
@@ -44,7 +46,21 @@ type Attempts = Mutex<BTreeMap<String, Arc<Mutex<Attempt>>>>;
 
 struct Shared {
     attempts: Attempts,
+    cohorts: Mutex<BTreeMap<String, Cohort>>,
+    /// The join code of a cohort whose board changed.
+    changes: tokio::sync::broadcast::Sender<String>,
     data_dir: PathBuf,
+    stop: CancellationToken,
+    next_attempt: std::sync::atomic::AtomicUsize,
+}
+
+impl Shared {
+    /// Tells the cohort's board, if the attempt has one, that it changed.
+    fn changed(&self, attempt: &Attempt) {
+        if let Some(code) = &attempt.cohort {
+            let _ = self.changes.send(code.clone());
+        }
+    }
 }
 
 /// A console that serves until [`RunningConsole::shutdown`] (or drop).
@@ -89,11 +105,15 @@ pub async fn start(config: ConsoleConfig) -> anyhow::Result<RunningConsole> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
     let shared = Arc::new(Shared {
         attempts: Mutex::new(BTreeMap::new()),
+        cohorts: Mutex::new(BTreeMap::new()),
+        changes: tokio::sync::broadcast::channel(256).0,
         data_dir: config.data_dir,
+        stop: stop.clone(),
+        next_attempt: std::sync::atomic::AtomicUsize::new(1),
     });
-    let stop = CancellationToken::new();
     let stopped = stop.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, router(shared))
@@ -114,7 +134,15 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/assets/htmx.min.js", get(htmx))
+        .route("/assets/htmx-sse.min.js", get(htmx_sse))
         .route("/assets/console.css", get(css))
+        .route("/cohorts", post(new_cohort))
+        .route("/cohorts/{code}", get(board))
+        .route("/cohorts/{code}/stream", get(board_stream))
+        .route("/cohorts/{code}/results", get(results))
+        .route("/cohorts/{code}/results.json", get(results_json))
+        .route("/cohorts/{code}/results.csv", get(results_csv))
+        .route("/join", post(join))
         .route("/attempts", post(start_attempt))
         .route("/attempts/{id}", get(desktop))
         .route("/attempts/{id}/signin", post(sign_in))
@@ -176,6 +204,13 @@ async fn htmx() -> impl IntoResponse {
     )
 }
 
+async fn htmx_sse() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../assets/htmx-sse.min.js"),
+    )
+}
+
 async fn css() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
@@ -190,17 +225,34 @@ async fn start_attempt(
     let spec = start
         .spec()
         .map_err(|e| Failed(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
-    let id = {
-        let attempts = shared.attempts.lock().await;
-        format!("a{}", attempts.len() + 1)
-    };
-    let attempt =
-        Attempt::begin(&id, start.trainee_name(), spec, &shared.data_dir.join(&id)).await?;
+    begin(&shared, start.trainee_name(), None, spec).await
+}
+
+/// Prepares an attempt and sends the trainee to it.
+async fn begin(
+    shared: &Shared,
+    trainee: String,
+    cohort: Option<String>,
+    spec: lyncsim_harness::train::ExerciseSpec,
+) -> Result<Redirect, Failed> {
+    // The number is taken first: an exercise takes seconds to prepare, and other trainees
+    // start meanwhile.
+    let id = format!(
+        "a{}",
+        shared
+            .next_attempt
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let attempt = Attempt::begin(&id, trainee, cohort, spec, &shared.data_dir.join(&id)).await?;
+    let code = attempt.cohort.clone();
     shared
         .attempts
         .lock()
         .await
         .insert(id.clone(), Arc::new(Mutex::new(attempt)));
+    if let Some(code) = code {
+        let _ = shared.changes.send(code);
+    }
     Ok(Redirect::to(&format!("/attempts/{id}")))
 }
 
@@ -220,6 +272,7 @@ async fn sign_in(
     let attempt = find(&shared, &id).await?;
     let mut a = attempt.lock().await;
     a.sign_in().await?;
+    shared.changed(&a);
     Ok(pages::sign_in_window(&a))
 }
 
@@ -235,6 +288,7 @@ async fn view(
         }
         attempt::ViewError::Failed(e) => e.into(),
     })?;
+    shared.changed(&a);
     Ok(pages::panel(&a, &panel))
 }
 
@@ -248,6 +302,7 @@ async fn step(
     let attempt = find(&shared, &id).await?;
     let mut a = attempt.lock().await;
     let done = a.step(remedy).await?;
+    shared.changed(&a);
     Ok(pages::done(&a, remedy, &done))
 }
 
@@ -264,6 +319,7 @@ async fn command(
     let attempt = find(&shared, &id).await?;
     let mut a = attempt.lock().await;
     let output = a.command(&cmd.line).await?;
+    shared.changed(&a);
     Ok(pages::command_output(&a, &cmd.line, &output))
 }
 
@@ -274,6 +330,7 @@ async fn second_account(
     let attempt = find(&shared, &id).await?;
     let mut a = attempt.lock().await;
     let (who, seen) = a.second_account().await?;
+    shared.changed(&a);
     Ok(pages::second_account(&who, &seen))
 }
 
@@ -285,4 +342,214 @@ async fn debrief(
     let mut a = attempt.lock().await;
     let debrief = a.debrief().await?;
     Ok(pages::debrief(&a, &debrief))
+}
+
+async fn new_cohort(
+    State(shared): State<Arc<Shared>>,
+    Form(form): Form<CohortForm>,
+) -> Result<Redirect, Failed> {
+    let mut cohorts = shared.cohorts.lock().await;
+    let code = loop {
+        let code = cohort::join_code();
+        if !cohorts.contains_key(&code) {
+            break code;
+        }
+    };
+    let cohort = form
+        .cohort(code.clone())
+        .map_err(|e| Failed(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
+    cohort.save(&shared.data_dir.join("cohorts").join(&code))?;
+    cohorts.insert(code.clone(), cohort);
+    Ok(Redirect::to(&format!("/cohorts/{code}")))
+}
+
+async fn find_cohort(shared: &Shared, code: &str) -> Result<Cohort, Failed> {
+    let code = cohort::normalise(code).map_err(|e| Failed(StatusCode::NOT_FOUND, e.to_string()))?;
+    shared
+        .cohorts
+        .lock()
+        .await
+        .get(&code)
+        .cloned()
+        .ok_or_else(|| {
+            Failed(
+                StatusCode::NOT_FOUND,
+                format!("there is no cohort with the join code {code} on this console"),
+            )
+        })
+}
+
+#[derive(Debug, Deserialize)]
+struct JoinForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    trainee: String,
+}
+
+async fn join(
+    State(shared): State<Arc<Shared>>,
+    Form(form): Form<JoinForm>,
+) -> Result<Redirect, Failed> {
+    let cohort = find_cohort(&shared, &form.code).await?;
+    let spec = cohort.spec()?;
+    let trainee = match form.trainee.trim() {
+        "" => "trainee".to_owned(),
+        t => t.chars().take(80).collect(),
+    };
+    begin(&shared, trainee, Some(cohort.code), spec).await
+}
+
+/// The board's rows of a cohort, as of now.
+async fn board_rows(shared: &Shared, code: &str) -> Vec<BoardRow> {
+    let now = chrono::Utc::now();
+    let attempts: Vec<Arc<Mutex<Attempt>>> =
+        shared.attempts.lock().await.values().cloned().collect();
+    let mut rows = Vec::new();
+    for attempt in attempts {
+        let a = attempt.lock().await;
+        if a.cohort.as_deref() != Some(code) {
+            continue;
+        }
+        let log = a.timed_log().unwrap_or_default();
+        rows.push(cohort::board_row(&a.id, &a.trainee, &log, now));
+    }
+    rows
+}
+
+async fn board(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(code): UrlPath<String>,
+) -> Result<maud::Markup, Failed> {
+    let cohort = find_cohort(&shared, &code).await?;
+    let rows = board_rows(&shared, &cohort.code).await;
+    Ok(pages::board(&cohort, &rows))
+}
+
+/// The board's rows again each time an attempt of the cohort changes (server-sent events),
+/// until the client goes or the console stops.
+async fn board_stream(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(code): UrlPath<String>,
+) -> Result<impl IntoResponse, Failed> {
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    let cohort = find_cohort(&shared, &code).await?;
+    let changes = shared.changes.subscribe();
+    let stream = futures_util::stream::unfold(
+        (shared, changes, cohort.code, true),
+        |(shared, mut changes, code, first)| async move {
+            if !first {
+                loop {
+                    tokio::select! {
+                        _ = shared.stop.cancelled() => return None,
+                        change = changes.recv() => match change {
+                            Ok(c) if c == code => break,
+                            Ok(_) => continue,
+                            // Fell behind: the rows are drawn afresh anyway.
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                        },
+                    }
+                }
+            }
+            let rows = board_rows(&shared, &code).await;
+            let html = pages::board_rows(&code, &rows).into_string();
+            let event = Sse::default().event("board").data(html);
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (shared, changes, code, false),
+            ))
+        },
+    );
+    Ok(axum::response::Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Every trainee's result (each debrief found by real sign-ins, once per attempt).
+async fn trainee_results(shared: &Shared, code: &str) -> Result<Vec<TraineeResult>, Failed> {
+    let attempts: Vec<Arc<Mutex<Attempt>>> =
+        shared.attempts.lock().await.values().cloned().collect();
+    let mut results = Vec::new();
+    for attempt in attempts {
+        let mut a = attempt.lock().await;
+        if a.cohort.as_deref() != Some(code) {
+            continue;
+        }
+        let debrief = a.debrief().await?;
+        let log = a.timed_log()?;
+        let wrong_first_step = debrief.events.iter().find_map(|e| match e {
+            lyncsim_harness::train::Event::Step { remedy, .. } => Some(*remedy),
+            _ => None,
+        });
+        let wrong_first_step = wrong_first_step
+            .filter(|r| {
+                let on_path = debrief.paths.paths.iter().any(|p| p.contains(r))
+                    || (*r == Remedy::Escalate && debrief.paths.escalate);
+                !on_path
+            })
+            .map(|r| r.id().to_owned());
+        results.push(TraineeResult {
+            trainee: a.trainee.clone(),
+            attempt: a.id.clone(),
+            causes: a.exercise.spec.causes.clone(),
+            points: debrief.score.points,
+            finished: debrief.score.finished,
+            seconds: cohort::seconds_to_finish(&log),
+            wrong_first_step,
+        });
+    }
+    Ok(results)
+}
+
+async fn results(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(code): UrlPath<String>,
+) -> Result<maud::Markup, Failed> {
+    let cohort = find_cohort(&shared, &code).await?;
+    let results = trainee_results(&shared, &cohort.code).await?;
+    let per_cause = cohort::per_cause(&results);
+    Ok(pages::results(&cohort, &results, &per_cause))
+}
+
+async fn results_json(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(code): UrlPath<String>,
+) -> Result<Response, Failed> {
+    let cohort = find_cohort(&shared, &code).await?;
+    let results = trainee_results(&shared, &cohort.code).await?;
+    let per_cause = cohort::per_cause(&results);
+    let body = serde_json::json!({
+        "cohort": cohort,
+        "trainees": results,
+        "causes": per_cause,
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-results.json\"", cohort.code),
+            ),
+        ],
+        serde_json::to_string_pretty(&body).map_err(anyhow::Error::from)?,
+    )
+        .into_response())
+}
+
+async fn results_csv(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(code): UrlPath<String>,
+) -> Result<Response, Failed> {
+    let cohort = find_cohort(&shared, &code).await?;
+    let results = trainee_results(&shared, &cohort.code).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-results.csv\"", cohort.code),
+            ),
+        ],
+        cohort::csv(&results),
+    )
+        .into_response())
 }

@@ -7,6 +7,7 @@ use lyncsim_harness::train::Event;
 use maud::{DOCTYPE, Markup, html};
 
 use crate::attempt::{Attempt, Debrief, Panel};
+use crate::cohort::{BoardRow, CauseResult, Cohort, TraineeResult};
 use crate::text;
 
 /// A row of the home page's list.
@@ -25,6 +26,7 @@ fn page(title: &str, body: Markup) -> Markup {
                 title { (title) " · lyncsim training" }
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/htmx.min.js" {}
+                script src="/assets/htmx-sse.min.js" {}
             }
             body {
                 header.top {
@@ -52,8 +54,16 @@ pub(crate) fn home(rows: &[AttemptRow]) -> Markup {
         "Exercises",
         html! {
             section.card {
-                h2 { "Start an exercise" }
-                form method="post" action="/attempts" {
+                h2 { "Join your trainer's cohort" }
+                form #join method="post" action="/join" {
+                    label { "Your name " input name="trainee" required; }
+                    label { " Join code " input name="code" required size="8"; }
+                    button #join-button type="submit" { "Join" }
+                }
+            }
+            section.card {
+                h2 { "Start an exercise on your own" }
+                form #start-exercise method="post" action="/attempts" {
                     label { "Your name " input name="trainee" required; }
                     fieldset {
                         legend { "Drawn at random" }
@@ -80,6 +90,20 @@ pub(crate) fn home(rows: &[AttemptRow]) -> Markup {
                     button #start type="submit" { "Start" }
                 }
                 p.note { "Preparing an exercise takes a few seconds: its service starts, the user signs in once, and then the trouble is made for real." }
+            }
+            section.card {
+                h2 { "For the trainer: a cohort" }
+                form #new-cohort method="post" action="/cohorts" {
+                    label { "Name " input name="name"; }
+                    label { " Causes (empty: any) " input name="causes"; }
+                    label { " Products (" code { "lync2010" } ", " code { "lync2013" } "; empty: any) " input name="products"; }
+                    label { " OSes (" @for (i, o) in Os::ALL.iter().enumerate() { @if i > 0 { ", " } code { (o.id()) } } "; empty: any) " input name="oses"; }
+                    label { " Causes per exercise " input name="count" value="1" size="2"; }
+                    label { " Seed (empty: any) " input name="seed" inputmode="numeric"; }
+                    label { " Time limit in minutes " input name="time_limit_min" size="4"; }
+                    button #create-cohort type="submit" { "Create the cohort" }
+                }
+                p.note { "Every trainee of a cohort gets the same exercise, drawn from its seed, so that their results compare." }
             }
             @if !rows.is_empty() {
                 section.card {
@@ -331,6 +355,111 @@ pub(crate) fn debrief(a: &Attempt, d: &Debrief) -> Markup {
                 }
             }
             p { a href={ "/attempts/" (a.id) } { "Back to the computer" } }
+        },
+    )
+}
+
+/// The board's table: one row per trainee, with its flags.
+pub(crate) fn board_rows(code: &str, rows: &[BoardRow]) -> Markup {
+    html! {
+        table #board-table {
+            tr { th { "Trainee" } th { "Steps" } th { "Last sign-in" } th { "Needs a look" } }
+            @for r in rows {
+                tr.flagged[r.destructive.is_some() || r.idle_min.is_some()] #{ "row-" (r.attempt) } {
+                    td { a href={ "/attempts/" (r.attempt) } { (r.trainee) } }
+                    td { (r.steps) }
+                    td.ok[r.signed_in] { (r.last_sign_in) }
+                    td.flags {
+                        @if let Some(d) = &r.destructive { span.flag { "destructive step: " (d) } " " }
+                        @if let Some(m) = r.idle_min { span.flag { "no progress for " (m) " min" } }
+                    }
+                }
+            }
+            @if rows.is_empty() { tr { td colspan="4" { "No one has joined yet: give them the code " strong { (code) } "." } } }
+        }
+    }
+}
+
+/// The trainer's live board.
+pub(crate) fn board(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
+    let list = |items: Vec<&str>| {
+        if items.is_empty() {
+            "any".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    page(
+        &format!("Cohort {}", cohort.name),
+        html! {
+            section.card {
+                h2 { (cohort.name) }
+                p { "Join code: " strong #join-code { (cohort.code) } }
+                p.note {
+                    "Causes: " (list(cohort.causes.iter().map(|c| c.id()).collect()))
+                    " · products: " (list(cohort.products.iter().map(|p| p.id()).collect()))
+                    " · OSes: " (list(cohort.oses.iter().map(|o| o.id()).collect()))
+                    " · " (cohort.count) " cause(s) · seed " (cohort.seed)
+                    @if let Some(t) = cohort.time_limit_min { " · time limit " (t) " min" }
+                }
+                p { a #results-link href={ "/cohorts/" (cohort.code) "/results" } { "Results" } }
+            }
+            section.card hx-ext="sse" sse-connect={ "/cohorts/" (cohort.code) "/stream" } {
+                h3 { "Live board" }
+                div #board sse-swap="board" { (board_rows(&cohort.code, rows)) }
+            }
+        },
+    )
+}
+
+fn minutes(seconds: Option<i64>) -> String {
+    seconds.map_or_else(|| "-".to_owned(), |s| format!("{}m{:02}s", s / 60, s % 60))
+}
+
+/// Results per trainee and per cause, with the exports.
+pub(crate) fn results(
+    cohort: &Cohort,
+    trainees: &[TraineeResult],
+    causes: &[CauseResult],
+) -> Markup {
+    page(
+        &format!("Results of {}", cohort.name),
+        html! {
+            section.card {
+                h2 { "Per trainee" }
+                table #trainee-results {
+                    tr { th { "Trainee" } th { "Points" } th { "Finished" } th { "Time" } th { "Wrong first step" } }
+                    @for r in trainees {
+                        tr {
+                            td { a href={ "/attempts/" (r.attempt) "/debrief" } { (r.trainee) } }
+                            td { (r.points) }
+                            td { @if r.finished { "yes" } @else { "no" } }
+                            td { (minutes(r.seconds)) }
+                            td { (r.wrong_first_step.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { "Per cause" }
+                table #cause-results {
+                    tr { th { "Cause" } th { "Attempts" } th { "Restored" } th { "Median time" } th { "Most common wrong first step" } }
+                    @for c in causes {
+                        tr {
+                            td { code { (c.cause.id()) } }
+                            td { (c.attempts) }
+                            td { (format!("{:.0} %", c.restored * 100.0)) }
+                            td { (minutes(c.median_seconds)) }
+                            td { (c.most_common_wrong_first_step.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+                p {
+                    "Export: "
+                    a #export-csv href={ "/cohorts/" (cohort.code) "/results.csv" } { "CSV" } " · "
+                    a #export-json href={ "/cohorts/" (cohort.code) "/results.json" } { "JSON" }
+                }
+            }
         },
     )
 }

@@ -40,6 +40,18 @@ impl ExerciseSpec {
     /// causes from `pool` (every cause when empty) that exist there. The same seed and pool
     /// give the same exercise.
     pub fn draw(seed: u64, pool: &[Cause], count: usize) -> anyhow::Result<ExerciseSpec> {
+        ExerciseSpec::draw_within(seed, pool, &[], &[], count)
+    }
+
+    /// The same, with the product and the OS drawn only from `products` and `oses` (any when
+    /// empty).
+    pub fn draw_within(
+        seed: u64,
+        pool: &[Cause],
+        products: &[Product],
+        oses: &[Os],
+        count: usize,
+    ) -> anyhow::Result<ExerciseSpec> {
         if !(1..=3).contains(&count) {
             bail!("an exercise has 1 to 3 causes, not {count}");
         }
@@ -53,6 +65,10 @@ impl ExerciseSpec {
             .iter()
             .flat_map(|p| Os::ALL.iter().map(move |o| (*p, *o)))
             .filter(|(p, o)| p.runs_on(*o))
+            .filter(|(p, o)| {
+                (products.is_empty() || products.contains(p))
+                    && (oses.is_empty() || oses.contains(o))
+            })
             .filter(|(p, o)| pool.iter().filter(|c| c.exists_on(*p, *o)).count() >= count)
             .collect();
         places.shuffle(&mut rng);
@@ -274,7 +290,19 @@ pub enum Event {
     },
 }
 
-/// An attempt's events, one JSON line each, appended and synced before the next is taken.
+/// An event and when it was taken (RFC 3339, the console's clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logged {
+    /// When; empty in a line written before events were timed.
+    #[serde(default)]
+    pub at: String,
+    /// What.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// An attempt's events, one JSON line each (with the time it was taken), appended and synced
+/// before the next is taken.
 pub struct EventLog {
     path: PathBuf,
 }
@@ -288,9 +316,13 @@ impl EventLog {
         })
     }
 
-    /// Appends one event; it is on disk when this returns.
+    /// Appends one event, timed now; it is on disk when this returns.
     pub fn append(&self, event: &Event) -> anyhow::Result<()> {
-        let mut line = serde_json::to_vec(event)?;
+        let logged = Logged {
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            event: event.clone(),
+        };
+        let mut line = serde_json::to_vec(&logged)?;
         line.push(b'\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -304,6 +336,11 @@ impl EventLog {
 
     /// Every event so far; a last line cut short by a crash is left out.
     pub fn read(&self) -> anyhow::Result<Vec<Event>> {
+        Ok(self.read_timed()?.into_iter().map(|l| l.event).collect())
+    }
+
+    /// Every event so far with its time; a last line cut short by a crash is left out.
+    pub fn read_timed(&self) -> anyhow::Result<Vec<Logged>> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -345,7 +382,7 @@ pub struct Score {
 }
 
 /// What a step deletes that the user may need, if it deletes anything.
-fn deletes(remedy: Remedy) -> Option<&'static str> {
+pub fn deletes(remedy: Remedy) -> Option<&'static str> {
     match remedy {
         Remedy::DeleteCert => Some("the user's personal certificate"),
         Remedy::DeleteSigninInfo => {

@@ -1,0 +1,437 @@
+//! A trainer's cohort: the exercise its trainees get (drawn from the cohort's seed, within its
+//! causes, products and OSes), a join code, the live board and the results.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use lyncsim_domain::{Cause, Os, Product};
+use lyncsim_harness::train::{Event, ExerciseSpec, Logged, deletes};
+use serde::{Deserialize, Serialize};
+
+/// What the trainer set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Cohort {
+    pub(crate) code: String,
+    pub(crate) name: String,
+    /// The causes exercises are drawn from (all when empty).
+    pub(crate) causes: Vec<Cause>,
+    /// The products (all when empty).
+    pub(crate) products: Vec<Product>,
+    /// The OSes (all when empty).
+    pub(crate) oses: Vec<Os>,
+    /// How many causes an exercise has.
+    pub(crate) count: usize,
+    pub(crate) seed: u64,
+    /// Minutes a trainee has, shown on the board.
+    pub(crate) time_limit_min: Option<u32>,
+}
+
+/// The trainer's form.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct CohortForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    causes: String,
+    #[serde(default)]
+    products: String,
+    #[serde(default)]
+    oses: String,
+    #[serde(default)]
+    count: String,
+    #[serde(default)]
+    seed: String,
+    #[serde(default)]
+    time_limit_min: String,
+}
+
+fn list<T: std::str::FromStr>(text: &str) -> anyhow::Result<Vec<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    text.split([',', ' '])
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| w.trim().parse().map_err(|e| anyhow::anyhow!("{e}")))
+        .collect()
+}
+
+impl CohortForm {
+    /// The cohort, with a new join code; its exercise must exist.
+    pub(crate) fn cohort(&self, code: String) -> anyhow::Result<Cohort> {
+        let count = match self.count.trim() {
+            "" => 1,
+            n => n
+                .parse()
+                .with_context(|| format!("the number of causes {n:?} is not a number"))?,
+        };
+        let seed = match self.seed.trim() {
+            "" => rand::random::<u32>() as u64,
+            s => s
+                .parse()
+                .with_context(|| format!("the seed {s:?} is not a whole number"))?,
+        };
+        let time_limit_min = match self.time_limit_min.trim() {
+            "" => None,
+            t => Some(
+                t.parse()
+                    .with_context(|| format!("the time limit {t:?} is not a number of minutes"))?,
+            ),
+        };
+        let name = match self.name.trim() {
+            "" => format!("cohort {code}"),
+            n => n.chars().take(80).collect(),
+        };
+        let cohort = Cohort {
+            code,
+            name,
+            causes: list(&self.causes)?,
+            products: list(&self.products)?,
+            oses: list(&self.oses)?,
+            count,
+            seed,
+            time_limit_min,
+        };
+        cohort.spec()?;
+        Ok(cohort)
+    }
+}
+
+impl Cohort {
+    /// The exercise every trainee of the cohort gets.
+    pub(crate) fn spec(&self) -> anyhow::Result<ExerciseSpec> {
+        ExerciseSpec::draw_within(
+            self.seed,
+            &self.causes,
+            &self.products,
+            &self.oses,
+            self.count,
+        )
+    }
+
+    /// Writes `cohort.json` in `dir`, atomically.
+    pub(crate) fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+        let tmp = dir.join("cohort.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("cohort.json"))
+            .with_context(|| format!("writing {}", dir.join("cohort.json").display()))?;
+        Ok(())
+    }
+}
+
+/// A new join code: six letters and digits that cannot be misread.
+pub(crate) fn join_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..6)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// A join code as typed: trimmed, upper case; `None` when it cannot be one.
+pub(crate) fn normalise(code: &str) -> anyhow::Result<String> {
+    let code = code.trim().to_ascii_uppercase();
+    if code.len() != 6 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        bail!("{code:?} is not a join code (six letters and digits)");
+    }
+    Ok(code)
+}
+
+/// One trainee on the board.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BoardRow {
+    pub(crate) attempt: String,
+    pub(crate) trainee: String,
+    pub(crate) steps: usize,
+    pub(crate) last_sign_in: String,
+    pub(crate) signed_in: bool,
+    /// A step that deleted what the user may need.
+    pub(crate) destructive: Option<String>,
+    /// Minutes since the trainee last did anything, when that is five or more and the user
+    /// still cannot sign in.
+    pub(crate) idle_min: Option<i64>,
+}
+
+/// The board's row of an attempt, from its log, as of `now`.
+pub(crate) fn board_row(
+    attempt: &str,
+    trainee: &str,
+    log: &[Logged],
+    now: chrono::DateTime<chrono::Utc>,
+) -> BoardRow {
+    let steps = log
+        .iter()
+        .filter(|l| matches!(l.event, Event::Step { .. }))
+        .count();
+    let last = log.iter().rev().find_map(|l| match &l.event {
+        Event::SignIn { error, .. } => Some(*error),
+        _ => None,
+    });
+    let signed_in = matches!(last, Some(None));
+    let destructive = log.iter().find_map(|l| match &l.event {
+        Event::Step { remedy, .. } => {
+            deletes(*remedy).map(|what| format!("{} deleted {what}", remedy.id()))
+        }
+        _ => None,
+    });
+    let idle_min = log
+        .last()
+        .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok())
+        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_minutes())
+        .filter(|m| *m >= 5 && !signed_in);
+    BoardRow {
+        attempt: attempt.to_owned(),
+        trainee: trainee.to_owned(),
+        steps,
+        last_sign_in: match last {
+            Some(None) => "signed in".into(),
+            Some(Some(e)) => e.id().into(),
+            None => "-".into(),
+        },
+        signed_in,
+        destructive,
+        idle_min,
+    }
+}
+
+/// One trainee's result.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TraineeResult {
+    pub(crate) trainee: String,
+    pub(crate) attempt: String,
+    pub(crate) causes: Vec<Cause>,
+    pub(crate) points: u32,
+    pub(crate) finished: bool,
+    /// Seconds from the first event to the sign-in that finished it.
+    pub(crate) seconds: Option<i64>,
+    /// The first step, when it was on no shortest KB path.
+    pub(crate) wrong_first_step: Option<String>,
+}
+
+/// The results of one cause over the cohort.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CauseResult {
+    pub(crate) cause: Cause,
+    pub(crate) attempts: usize,
+    /// Share of attempts finished, 0 to 1.
+    pub(crate) restored: f64,
+    pub(crate) median_seconds: Option<i64>,
+    pub(crate) most_common_wrong_first_step: Option<String>,
+}
+
+/// Seconds from the first event to the first successful sign-in after a step.
+pub(crate) fn seconds_to_finish(log: &[Logged]) -> Option<i64> {
+    let start = log
+        .first()
+        .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok())?;
+    let mut stepped = false;
+    for l in log {
+        match &l.event {
+            Event::Step { .. } => stepped = true,
+            Event::SignIn { error: None, .. } if stepped => {
+                let t = chrono::DateTime::parse_from_rfc3339(&l.at).ok()?;
+                return Some((t - start).num_seconds());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Per cause: how many attempts had it, the share finished, the median time, and the most
+/// common wrong first step.
+pub(crate) fn per_cause(results: &[TraineeResult]) -> Vec<CauseResult> {
+    let mut causes: Vec<Cause> = results.iter().flat_map(|r| r.causes.clone()).collect();
+    causes.sort();
+    causes.dedup();
+    causes
+        .into_iter()
+        .map(|cause| {
+            let with: Vec<&TraineeResult> = results
+                .iter()
+                .filter(|r| r.causes.contains(&cause))
+                .collect();
+            let finished = with.iter().filter(|r| r.finished).count();
+            let mut times: Vec<i64> = with.iter().filter_map(|r| r.seconds).collect();
+            times.sort();
+            let median_seconds = (!times.is_empty()).then(|| times[times.len() / 2]);
+            let mut wrong: std::collections::BTreeMap<&str, usize> = Default::default();
+            for r in &with {
+                if let Some(w) = &r.wrong_first_step {
+                    *wrong.entry(w.as_str()).or_default() += 1;
+                }
+            }
+            let most_common_wrong_first_step = wrong
+                .into_iter()
+                .max_by_key(|(_, n)| *n)
+                .map(|(w, _)| w.to_owned());
+            CauseResult {
+                cause,
+                attempts: with.len(),
+                restored: if with.is_empty() {
+                    0.0
+                } else {
+                    finished as f64 / with.len() as f64
+                },
+                median_seconds,
+                most_common_wrong_first_step,
+            }
+        })
+        .collect()
+}
+
+/// The results as CSV: one line per trainee.
+pub(crate) fn csv(results: &[TraineeResult]) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = String::from("trainee,attempt,causes,points,finished,seconds,wrong_first_step\n");
+    for r in results {
+        let causes: Vec<&str> = r.causes.iter().map(|c| c.id()).collect();
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            field(&r.trainee),
+            field(&r.attempt),
+            field(&causes.join(" ")),
+            r.points,
+            r.finished,
+            r.seconds.map(|s| s.to_string()).unwrap_or_default(),
+            field(r.wrong_first_step.as_deref().unwrap_or("")),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lyncsim_domain::{ErrorId, Remedy};
+
+    fn at(secs: i64, event: Event) -> Logged {
+        Logged {
+            at: chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0)
+                .unwrap()
+                .to_rfc3339(),
+            event,
+        }
+    }
+
+    fn result(
+        cause: Cause,
+        finished: bool,
+        seconds: Option<i64>,
+        wrong: Option<&str>,
+    ) -> TraineeResult {
+        TraineeResult {
+            trainee: "t".into(),
+            attempt: "a".into(),
+            causes: vec![cause],
+            points: if finished { 100 } else { 40 },
+            finished,
+            seconds,
+            wrong_first_step: wrong.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_board_flags_a_destructive_step_and_a_trainee_without_progress() {
+        let log = vec![
+            at(
+                0,
+                Event::SignIn {
+                    error: Some(ErrorId::ECert),
+                    reason: None,
+                },
+            ),
+            at(
+                60,
+                Event::Step {
+                    remedy: Remedy::DeleteCert,
+                    did: String::new(),
+                },
+            ),
+        ];
+        let now = chrono::DateTime::from_timestamp(1_800_000_000 + 60 + 6 * 60, 0).unwrap();
+        let row = board_row("a1", "Ann", &log, now);
+        assert_eq!(row.steps, 1);
+        assert_eq!(row.last_sign_in, "E_CERT");
+        assert!(
+            row.destructive
+                .unwrap()
+                .starts_with("delete-cert deleted the user's personal certificate")
+        );
+        assert_eq!(row.idle_min, Some(6));
+        let mut done = log.clone();
+        done.push(at(
+            400,
+            Event::SignIn {
+                error: None,
+                reason: None,
+            },
+        ));
+        let row = board_row("a1", "Ann", &done, now);
+        assert!(row.signed_in);
+        assert_eq!(row.idle_min, None, "a trainee who is done is not stuck");
+        assert_eq!(seconds_to_finish(&done), Some(400));
+        assert_eq!(seconds_to_finish(&log), None);
+    }
+
+    #[test]
+    fn per_cause_results_take_the_share_the_median_and_the_commonest_wrong_step() {
+        let rs = vec![
+            result(Cause::ClockSkew, true, Some(100), None),
+            result(Cause::ClockSkew, true, Some(300), Some("delete-cert")),
+            result(Cause::ClockSkew, false, None, Some("delete-cert")),
+            result(Cause::StaleCert, false, None, Some("flush-dns")),
+        ];
+        let pc = per_cause(&rs);
+        let skew = pc.iter().find(|c| c.cause == Cause::ClockSkew).unwrap();
+        assert_eq!(skew.attempts, 3);
+        assert!((skew.restored - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(skew.median_seconds, Some(300));
+        assert_eq!(
+            skew.most_common_wrong_first_step.as_deref(),
+            Some("delete-cert")
+        );
+        let csv = csv(&rs);
+        assert!(
+            csv.starts_with("trainee,attempt,causes,points,finished,seconds,wrong_first_step\n")
+        );
+        assert_eq!(csv.lines().count(), 5);
+        assert!(csv.contains("t,a,clock-skew,100,true,100,\n"));
+    }
+
+    #[test]
+    fn a_cohort_needs_an_exercise_that_exists() {
+        let form = |causes: &str, products: &str, oses: &str| CohortForm {
+            name: String::new(),
+            causes: causes.into(),
+            products: products.into(),
+            oses: oses.into(),
+            count: String::new(),
+            seed: "7".into(),
+            time_limit_min: "20".into(),
+        };
+        let c = form("clock-skew", "lync2010", "xp")
+            .cohort("ABC234".into())
+            .unwrap();
+        let spec = c.spec().unwrap();
+        assert_eq!(
+            (spec.product, spec.os, spec.causes),
+            (Product::Lync2010, Os::Xp, vec![Cause::ClockSkew])
+        );
+        assert_eq!(c.time_limit_min, Some(20));
+        assert!(
+            form("rsa-key-locked", "", "win8")
+                .cohort("ABC234".into())
+                .is_err()
+        );
+        assert!(normalise(" abc234 ").is_ok());
+        assert!(normalise("ab").is_err());
+        assert_eq!(join_code().len(), 6);
+    }
+}
