@@ -315,3 +315,76 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     c.close().await.unwrap();
     console.shutdown().await;
 }
+
+/// curl with a form body (the console's forms); the body it got.
+fn post_form(url: &str, form: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-L", "--max-time", "120", "-d", form, url])
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn get(url: &str) -> String {
+    String::from_utf8(lyncsim_client::fetch_plain(url).await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
+    let data = tempfile::tempdir().unwrap();
+    let config = ConsoleConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_owned(),
+    };
+    let console = lyncsim_console::start(config.clone()).await.unwrap();
+    let url = console.url();
+    let page = post_form(
+        &format!("{url}/attempts"),
+        "trainee=Ann&product=lync2010&os=xp&causes=clock-skew",
+    );
+    assert!(page.contains(ErrorId::ECert.text()), "{page}");
+    // A hint, at its cost: where the sign-in stopped, from the trace.
+    let hint = post_form(&format!("{url}/attempts/a1/hint"), "");
+    assert!(
+        hint.contains("The last sign-in stopped at &quot;STS&quot;"),
+        "{hint}"
+    );
+    assert!(hint.contains("This hint cost 10 points."), "{hint}");
+    let done = post_form(&format!("{url}/attempts/a1/step/sync-time"), "");
+    assert!(done.contains("synchronised"), "{done}");
+    console.shutdown().await;
+
+    // Another console on the same folder: the attempt is there, its machine as it was left
+    // (the clock synchronised) and its service as it was (the machine still trusts it).
+    let console = lyncsim_console::start(config).await.unwrap();
+    let url = console.url();
+    let home = get(&url).await;
+    assert!(
+        home.contains("Ann") && !home.contains("could not take up"),
+        "{home}"
+    );
+    let desk = get(&format!("{url}/attempts/a1")).await;
+    assert!(desk.contains(ErrorId::ECert.text()), "{desk}");
+    let window = post_form(&format!("{url}/attempts/a1/signin"), "");
+    assert!(
+        window.contains("Signed in as alice@contoso.com"),
+        "{window}"
+    );
+    let debrief = get(&format!("{url}/attempts/a1/debrief")).await;
+    assert!(
+        debrief.contains(r#"id="points">90<"#),
+        "the hint cost 10: {debrief}"
+    );
+    // A new attempt takes the next number.
+    let next = post_form(
+        &format!("{url}/attempts"),
+        "trainee=Bo&product=lync2013&os=win8&causes=stale-credentials",
+    );
+    assert!(next.contains("Attempt a2"), "{next}");
+    console.shutdown().await;
+}

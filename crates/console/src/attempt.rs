@@ -99,6 +99,8 @@ struct Record {
     trainee: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cohort: Option<String>,
+    #[serde(default = "crate::cohort::default_hint_cost")]
+    hint_cost: u32,
     spec: ExerciseSpec,
 }
 
@@ -149,6 +151,8 @@ pub(crate) struct Attempt {
     pub(crate) trainee: String,
     /// The cohort's join code, when the trainee joined one.
     pub(crate) cohort: Option<String>,
+    /// What a hint costs.
+    pub(crate) hint_cost: u32,
     pub(crate) exercise: Exercise,
     log: EventLog,
     pub(crate) last: Option<Seen>,
@@ -161,15 +165,20 @@ impl Attempt {
     pub(crate) async fn begin(
         id: &str,
         trainee: String,
-        cohort: Option<String>,
+        cohort: Option<(String, u32)>,
         spec: ExerciseSpec,
         dir: &Path,
     ) -> anyhow::Result<Attempt> {
         let log = EventLog::open(dir)?;
+        let hint_cost = cohort
+            .as_ref()
+            .map_or_else(crate::cohort::default_hint_cost, |(_, c)| *c);
+        let cohort = cohort.map(|(code, _)| code);
         let record = Record {
             id: id.to_owned(),
             trainee: trainee.clone(),
             cohort: cohort.clone(),
+            hint_cost,
             spec: spec.clone(),
         };
         let file = dir.join("attempt.json");
@@ -177,11 +186,12 @@ impl Attempt {
         std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &file).with_context(|| format!("writing {}", file.display()))?;
-        let exercise = Exercise::prepare(spec).await?;
+        let exercise = Exercise::prepare_in(spec, &dir.join("exercise")).await?;
         let mut attempt = Attempt {
             id: id.to_owned(),
             trainee,
             cohort,
+            hint_cost,
             exercise,
             log,
             last: None,
@@ -189,6 +199,36 @@ impl Attempt {
         };
         attempt.sign_in().await?;
         Ok(attempt)
+    }
+
+    /// An attempt begun before the console restarted, taken up where its event log ends: its
+    /// service started again from its state, its machine as it was left.
+    pub(crate) async fn resume(dir: &Path) -> anyhow::Result<Attempt> {
+        let file = dir.join("attempt.json");
+        let record: Record = serde_json::from_slice(
+            &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+        )
+        .with_context(|| format!("reading {}", file.display()))?;
+        let log = EventLog::open(dir)?;
+        let exercise = Exercise::reopen(&dir.join("exercise")).await?;
+        let last = log.read()?.into_iter().rev().find_map(|e| match e {
+            Event::SignIn { error, reason } => Some(Seen {
+                error,
+                text: error.map(|e| e.text().to_owned()),
+                reason,
+            }),
+            _ => None,
+        });
+        Ok(Attempt {
+            id: record.id,
+            trainee: record.trainee,
+            cohort: record.cohort,
+            hint_cost: record.hint_cost,
+            exercise,
+            log,
+            last,
+            paths: None,
+        })
     }
 
     /// "Lync 2010 on Windows XP, 3 steps".
@@ -354,6 +394,37 @@ impl Attempt {
                 line.split_whitespace().next().unwrap_or(first)
             )),
         }
+    }
+
+    /// A hint, at its cost: first where the last sign-in stopped (the part of the service the
+    /// trace names), then what the trace says. `None` once the user signs in.
+    pub(crate) fn hint(&mut self) -> anyhow::Result<Option<String>> {
+        let Some(Seen {
+            error: Some(_),
+            reason: Some(reason),
+            ..
+        }) = &self.last
+        else {
+            return Ok(None);
+        };
+        let taken = self
+            .log
+            .read()?
+            .iter()
+            .filter(|e| matches!(e, Event::Hint { .. }))
+            .count();
+        let text = if taken == 0 {
+            let part = reason.split(':').next().unwrap_or(reason);
+            format!(
+                "The last sign-in stopped at \"{part}\". The end of the Lync trace log (the Lync folder) says why."
+            )
+        } else {
+            format!("The trace log says: {reason}")
+        };
+        self.log.append(&Event::Hint {
+            cost: self.hint_cost,
+        })?;
+        Ok(Some(text))
     }
 
     /// The KB's second-account check, on a copy of the machine; recorded as looked at.

@@ -24,6 +24,14 @@ pub(crate) struct Cohort {
     pub(crate) seed: u64,
     /// Minutes a trainee has, shown on the board.
     pub(crate) time_limit_min: Option<u32>,
+    /// What a hint costs.
+    #[serde(default = "default_hint_cost")]
+    pub(crate) hint_cost: u32,
+}
+
+/// What a hint costs when the trainer did not say.
+pub(crate) fn default_hint_cost() -> u32 {
+    10
 }
 
 /// The trainer's form.
@@ -43,6 +51,8 @@ pub(crate) struct CohortForm {
     seed: String,
     #[serde(default)]
     time_limit_min: String,
+    #[serde(default)]
+    hint_cost: String,
 }
 
 fn list<T: std::str::FromStr>(text: &str) -> anyhow::Result<Vec<T>>
@@ -77,6 +87,12 @@ impl CohortForm {
                     .with_context(|| format!("the time limit {t:?} is not a number of minutes"))?,
             ),
         };
+        let hint_cost = match self.hint_cost.trim() {
+            "" => default_hint_cost(),
+            c => c.parse().ok().filter(|c| *c <= 100).with_context(|| {
+                format!("a hint's cost {c:?} is not a number of points (0 to 100)")
+            })?,
+        };
         let name = match self.name.trim() {
             "" => format!("cohort {code}"),
             n => n.chars().take(80).collect(),
@@ -90,6 +106,7 @@ impl CohortForm {
             count,
             seed,
             time_limit_min,
+            hint_cost,
         };
         cohort.spec()?;
         Ok(cohort)
@@ -415,6 +432,7 @@ mod tests {
             count: String::new(),
             seed: "7".into(),
             time_limit_min: "20".into(),
+            hint_cost: "5".into(),
         };
         let c = form("clock-skew", "lync2010", "xp")
             .cohort("ABC234".into())
@@ -424,7 +442,7 @@ mod tests {
             (spec.product, spec.os, spec.causes),
             (Product::Lync2010, Os::Xp, vec![Cause::ClockSkew])
         );
-        assert_eq!(c.time_limit_min, Some(20));
+        assert_eq!((c.time_limit_min, c.hint_cost), (Some(20), 5));
         assert!(
             form("rsa-key-locked", "", "win8")
                 .cohort("ABC234".into())

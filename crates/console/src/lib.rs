@@ -52,6 +52,8 @@ struct Shared {
     data_dir: PathBuf,
     stop: CancellationToken,
     next_attempt: std::sync::atomic::AtomicUsize,
+    /// Attempts found in the data folder that could not be taken up again, and why.
+    unresumed: Vec<(String, String)>,
 }
 
 impl Shared {
@@ -68,6 +70,7 @@ pub struct RunningConsole {
     addr: SocketAddr,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl RunningConsole {
@@ -76,11 +79,19 @@ impl RunningConsole {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving and waits for the server to end.
+    /// Stops serving, waits for the server to end, then stops every attempt's service and
+    /// waits until none listens any more (a console started again on the same folder takes
+    /// the attempts up on the same addresses).
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        let attempts = std::mem::take(&mut *self.shared.attempts.lock().await);
+        for (_, attempt) in attempts {
+            if let Ok(attempt) = Arc::try_unwrap(attempt) {
+                attempt.into_inner().exercise.shutdown().await;
+            }
         }
     }
 }
@@ -106,17 +117,20 @@ pub async fn start(config: ConsoleConfig) -> anyhow::Result<RunningConsole> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
+    let (cohorts, attempts, unresumed, next) = resume(&config.data_dir).await?;
     let shared = Arc::new(Shared {
-        attempts: Mutex::new(BTreeMap::new()),
-        cohorts: Mutex::new(BTreeMap::new()),
+        attempts: Mutex::new(attempts),
+        cohorts: Mutex::new(cohorts),
         changes: tokio::sync::broadcast::channel(256).0,
         data_dir: config.data_dir,
         stop: stop.clone(),
-        next_attempt: std::sync::atomic::AtomicUsize::new(1),
+        next_attempt: std::sync::atomic::AtomicUsize::new(next),
+        unresumed,
     });
     let stopped = stop.clone();
+    let serving = shared.clone();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router(shared))
+        let served = axum::serve(listener, router(serving))
             .with_graceful_shutdown(async move { stopped.cancelled().await })
             .await;
         if let Err(e) = served {
@@ -127,7 +141,60 @@ pub async fn start(config: ConsoleConfig) -> anyhow::Result<RunningConsole> {
         addr,
         stop,
         task: Some(task),
+        shared,
     })
+}
+
+/// What a console left in its data folder: its cohorts, its attempts taken up again, those that
+/// could not be (and why), and the number of the next attempt.
+type Resumed = (
+    BTreeMap<String, Cohort>,
+    BTreeMap<String, Arc<Mutex<Attempt>>>,
+    Vec<(String, String)>,
+    usize,
+);
+
+/// The cohorts and attempts a console left in `data_dir`, taken up again, and the number of the
+/// next attempt. An attempt that cannot be taken up (the console stopped while preparing it)
+/// is left where it is, with a warning.
+async fn resume(data_dir: &std::path::Path) -> anyhow::Result<Resumed> {
+    let mut cohorts = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("cohorts")) {
+        for entry in entries.flatten() {
+            let file = entry.path().join("cohort.json");
+            let cohort: Cohort = serde_json::from_slice(
+                &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+            )
+            .with_context(|| format!("reading {}", file.display()))?;
+            cohorts.insert(cohort.code.clone(), cohort);
+        }
+    }
+    let mut attempts = BTreeMap::new();
+    let mut unresumed = Vec::new();
+    let mut next = 1;
+    let mut numbered: Vec<(usize, PathBuf)> = std::fs::read_dir(data_dir)
+        .with_context(|| format!("reading {}", data_dir.display()))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n: usize = name.strip_prefix('a')?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    numbered.sort();
+    for (n, dir) in numbered {
+        next = next.max(n + 1);
+        match Attempt::resume(&dir).await {
+            Ok(a) => {
+                attempts.insert(a.id.clone(), Arc::new(Mutex::new(a)));
+            }
+            Err(e) => {
+                tracing::warn!("attempt a{n} is not taken up again: {e:#}");
+                unresumed.push((format!("a{n}"), format!("{e:#}")));
+            }
+        }
+    }
+    Ok((cohorts, attempts, unresumed, next))
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -150,6 +217,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/attempts/{id}/step/{remedy}", post(step))
         .route("/attempts/{id}/cmd", post(command))
         .route("/attempts/{id}/second-account", post(second_account))
+        .route("/attempts/{id}/hint", post(hint))
         .route("/attempts/{id}/debrief", get(debrief))
         .with_state(shared)
 }
@@ -194,7 +262,7 @@ async fn home(State(shared): State<Arc<Shared>>) -> maud::Markup {
             summary: a.summary(),
         });
     }
-    pages::home(&rows)
+    pages::home(&rows, &shared.unresumed)
 }
 
 async fn htmx() -> impl IntoResponse {
@@ -232,7 +300,7 @@ async fn start_attempt(
 async fn begin(
     shared: &Shared,
     trainee: String,
-    cohort: Option<String>,
+    cohort: Option<(String, u32)>,
     spec: lyncsim_harness::train::ExerciseSpec,
 ) -> Result<Redirect, Failed> {
     // The number is taken first: an exercise takes seconds to prepare, and other trainees
@@ -334,6 +402,17 @@ async fn second_account(
     Ok(pages::second_account(&who, &seen))
 }
 
+async fn hint(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<maud::Markup, Failed> {
+    let attempt = find(&shared, &id).await?;
+    let mut a = attempt.lock().await;
+    let hint = a.hint()?;
+    shared.changed(&a);
+    Ok(pages::hint(&a, hint.as_deref()))
+}
+
 async fn debrief(
     State(shared): State<Arc<Shared>>,
     UrlPath(id): UrlPath<String>,
@@ -397,7 +476,13 @@ async fn join(
         "" => "trainee".to_owned(),
         t => t.chars().take(80).collect(),
     };
-    begin(&shared, trainee, Some(cohort.code), spec).await
+    begin(
+        &shared,
+        trainee,
+        Some((cohort.code, cohort.hint_cost)),
+        spec,
+    )
+    .await
 }
 
 /// The board's rows of a cohort, as of now.

@@ -49,7 +49,7 @@ pub(crate) fn failure(message: &str) -> Markup {
     }
 }
 
-pub(crate) fn home(rows: &[AttemptRow]) -> Markup {
+pub(crate) fn home(rows: &[AttemptRow], unresumed: &[(String, String)]) -> Markup {
     page(
         "Exercises",
         html! {
@@ -101,9 +101,17 @@ pub(crate) fn home(rows: &[AttemptRow]) -> Markup {
                     label { " Causes per exercise " input name="count" value="1" size="2"; }
                     label { " Seed (empty: any) " input name="seed" inputmode="numeric"; }
                     label { " Time limit in minutes " input name="time_limit_min" size="4"; }
+                    label { " A hint costs " input name="hint_cost" value="10" size="3"; " points" }
                     button #create-cohort type="submit" { "Create the cohort" }
                 }
                 p.note { "Every trainee of a cohort gets the same exercise, drawn from its seed, so that their results compare." }
+            }
+            @if !unresumed.is_empty() {
+                section.card #unresumed {
+                    h2 { "Attempts this console could not take up again" }
+                    p.note { "Their files are kept in the data folder." }
+                    ul { @for (id, why) in unresumed { li { (id) ": " (why) } } }
+                }
             }
             @if !rows.is_empty() {
                 section.card {
@@ -150,6 +158,8 @@ pub(crate) fn desktop(a: &Attempt) -> Markup {
                     h3 { "When nothing on the computer helps" }
                     button.tool #second-account hx-post={ "/attempts/" (id) "/second-account" } hx-target="#panel" { "Sign in with another account here" }
                     button.tool #escalate hx-post={ "/attempts/" (id) "/step/escalate" } hx-target="#panel" { "Escalate to support" }
+                    h3 { "Stuck?" }
+                    button.tool #hint hx-post={ "/attempts/" (id) "/hint" } hx-target="#panel" { "A hint (costs " (a.hint_cost) " points)" }
                     h3 { "Done?" }
                     a.tool #debrief href={ "/attempts/" (id) "/debrief" } { "Debrief" }
                 }
@@ -287,6 +297,18 @@ pub(crate) fn command_output(_a: &Attempt, line: &str, output: &str) -> Markup {
     html! { "C:\\> " (line) "\n" (output) "\n" }
 }
 
+/// A hint, with what it cost.
+pub(crate) fn hint(a: &Attempt, hint: Option<&str>) -> Markup {
+    html! {
+        div.done #hint-text {
+            @match hint {
+                Some(h) => { p { (h) } p.note { "This hint cost " (a.hint_cost) " points." } },
+                None => p { "The user signs in: there is nothing to hint at." },
+            }
+        }
+    }
+}
+
 /// The second-account check's result.
 pub(crate) fn second_account(who: &str, seen: &Seen) -> Markup {
     html! {
@@ -401,6 +423,7 @@ pub(crate) fn board(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
                     " · OSes: " (list(cohort.oses.iter().map(|o| o.id()).collect()))
                     " · " (cohort.count) " cause(s) · seed " (cohort.seed)
                     @if let Some(t) = cohort.time_limit_min { " · time limit " (t) " min" }
+                    " · a hint costs " (cohort.hint_cost) " points"
                 }
                 p { a #results-link href={ "/cohorts/" (cohort.code) "/results" } { "Results" } }
             }

@@ -34,7 +34,7 @@ pub(crate) type Passwords = Arc<Mutex<BTreeMap<String, String>>>;
 
 /// One service instance (its own CAs, addresses and ports, or a running `lyncsim serve`) and a
 /// temporary folder for the profiles of its machines. Everything the lab started goes away
-/// when it is dropped.
+/// when it is dropped, except what [`Lab::in_dir`] was told to keep.
 pub struct Lab {
     /// The embedded service, held to be stopped when the lab is dropped; `None` for a lab on
     /// a service that runs elsewhere.
@@ -43,8 +43,24 @@ pub struct Lab {
     admin: AdminClient,
     root_pem: String,
     passwords: Passwords,
-    dir: tempfile::TempDir,
+    dir: LabDir,
     machines: AtomicUsize,
+}
+
+/// Where a lab keeps its machines: a temporary folder removed with the lab, or a folder of the
+/// caller's that outlives it.
+enum LabDir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl LabDir {
+    fn path(&self) -> &Path {
+        match self {
+            LabDir::Temp(t) => t.path(),
+            LabDir::Kept(p) => p,
+        }
+    }
 }
 
 impl Lab {
@@ -63,14 +79,57 @@ impl Lab {
             .collect();
         let service = Service::start(config).await?;
         let info = service.info().clone();
-        Lab::on(Some(service), info, passwords).await
+        Lab::on(Some(service), info, passwords, None).await
+    }
+
+    /// Starts a service with `config` whose machines live in `dir`, which outlives the lab:
+    /// with a `state_dir` in the configuration, a lab made again on the same folders finds the
+    /// same service (its CAs, users and addresses) and, with [`Lab::open_machine`], the same
+    /// machines.
+    pub async fn in_dir(config: ServiceConfig, dir: &Path) -> anyhow::Result<Lab> {
+        let passwords = config
+            .tenant
+            .users
+            .iter()
+            .map(|u| (u.address.to_ascii_lowercase(), u.password.clone()))
+            .collect();
+        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+        let service = Service::start(config).await?;
+        let info = service.info().clone();
+        Lab::on(Some(service), info, passwords, Some(dir.to_owned())).await
+    }
+
+    /// Stops the lab's service and waits until it no longer listens (dropping the lab stops
+    /// it too, without waiting).
+    pub async fn shutdown(mut self) {
+        if let Some(service) = self._service.take() {
+            service.shutdown().await;
+        }
+    }
+
+    /// A machine made earlier in this lab's folder (see [`Lab::in_dir`]).
+    pub fn open_machine(&self, dir: &Path) -> anyhow::Result<Machine> {
+        Ok(Machine {
+            profile: Profile::open(dir)?,
+            passwords: self.passwords.clone(),
+        })
+    }
+
+    /// Every user's password as the lab knows it now.
+    pub fn passwords(&self) -> BTreeMap<String, String> {
+        lock(&self.passwords).clone()
+    }
+
+    /// Tells the lab a user's password (one changed before the lab was made again).
+    pub fn know_password(&self, user: &str, password: &str) {
+        lock(&self.passwords).insert(user.to_ascii_lowercase(), password.to_owned());
     }
 
     /// A lab on a service that runs elsewhere (`lyncsim serve`), by its admin API's URL. The
     /// lab knows the passwords of the users it adds ([`Lab::add_user`]), not of the others.
     pub async fn connect(admin_url: &str) -> anyhow::Result<Lab> {
         let info = AdminClient::new(admin_url)?.info().await?;
-        Lab::on(None, info, BTreeMap::new()).await
+        Lab::on(None, info, BTreeMap::new(), None).await
     }
 
     /// A lab on the service `info` describes (which `service` is, when the lab runs it).
@@ -78,6 +137,7 @@ impl Lab {
         service: Option<RunningService>,
         info: ServiceInfo,
         passwords: BTreeMap<String, String>,
+        kept: Option<PathBuf>,
     ) -> anyhow::Result<Lab> {
         let admin = AdminClient::new(&info.admin_url)?;
         let root_pem = admin
@@ -90,7 +150,10 @@ impl Lab {
             info,
             _service: service,
             passwords: Arc::new(Mutex::new(passwords)),
-            dir: tempfile::Builder::new().prefix("lyncsim-lab-").tempdir()?,
+            dir: match kept {
+                Some(dir) => LabDir::Kept(dir),
+                None => LabDir::Temp(tempfile::Builder::new().prefix("lyncsim-lab-").tempdir()?),
+            },
             machines: AtomicUsize::new(0),
         })
     }
@@ -148,6 +211,12 @@ impl Lab {
     ) -> anyhow::Result<Machine> {
         let n = self.machines.fetch_add(1, Ordering::Relaxed);
         let dir = self.dir.path().join(format!("machine-{n}"));
+        if dir.exists() {
+            bail!(
+                "{} exists already: a lab made again on its folder opens its machines with open_machine",
+                dir.display()
+            );
+        }
         let mut profile = Profile::init(
             &dir,
             InitOptions {

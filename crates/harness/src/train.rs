@@ -108,12 +108,70 @@ pub struct Exercise {
     copies: usize,
 }
 
+/// What `exercise.json` records, for [`Exercise::reopen`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    spec: ExerciseSpec,
+    machine: PathBuf,
+    broken: PathBuf,
+    /// Every user's password when the exercise was made (a cause may have changed one).
+    passwords: std::collections::BTreeMap<String, String>,
+}
+
 impl Exercise {
     /// Starts a service, makes the machine, signs the user in once (saving the password, as
     /// the user did before the trouble), then makes the causes. The sign-in must fail now, or
-    /// this is no exercise.
+    /// this is no exercise. Everything goes away with the exercise.
     pub async fn prepare(spec: ExerciseSpec) -> anyhow::Result<Exercise> {
-        let lab = Lab::start().await?;
+        Exercise::made(spec, Lab::start().await?).await
+    }
+
+    /// The same, with the service's state and the machines kept in `dir`, so that
+    /// [`Exercise::reopen`] can take the exercise up again after a restart. What a
+    /// server-side cause changed in the service's records (its CA, users, minimum versions)
+    /// is kept with it; a changed DNS record and an outage are not (as with `lyncsim serve
+    /// --state-dir`).
+    pub async fn prepare_in(spec: ExerciseSpec, dir: &Path) -> anyhow::Result<Exercise> {
+        let lab = Lab::in_dir(service_config(dir), &dir.join("machines")).await?;
+        let exercise = Exercise::made(spec, lab).await?;
+        let saved = Saved {
+            spec: exercise.spec.clone(),
+            machine: exercise.machine.dir().to_owned(),
+            broken: exercise.broken.dir().to_owned(),
+            passwords: exercise.lab.passwords(),
+        };
+        let tmp = dir.join("exercise.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&saved)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("exercise.json"))
+            .with_context(|| format!("writing {}", dir.join("exercise.json").display()))?;
+        Ok(exercise)
+    }
+
+    /// An exercise made with [`Exercise::prepare_in`], taken up again: its service started
+    /// from its state (same CAs, users and addresses), its machines as they were left.
+    pub async fn reopen(dir: &Path) -> anyhow::Result<Exercise> {
+        let file = dir.join("exercise.json");
+        let saved: Saved = serde_json::from_slice(
+            &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+        )
+        .with_context(|| format!("reading {}", file.display()))?;
+        let lab = Lab::in_dir(service_config(dir), &dir.join("machines")).await?;
+        for (user, password) in &saved.passwords {
+            lab.know_password(user, password);
+        }
+        let machine = lab.open_machine(&saved.machine)?;
+        let broken = lab.open_machine(&saved.broken)?;
+        Ok(Exercise {
+            spec: saved.spec,
+            lab,
+            machine,
+            broken,
+            copies: 0,
+        })
+    }
+
+    async fn made(spec: ExerciseSpec, lab: Lab) -> anyhow::Result<Exercise> {
         let mut machine = lab.machine(spec.product, spec.os).await?;
         machine
             .sign_in(&spec.user)
@@ -139,6 +197,11 @@ impl Exercise {
             broken,
             copies: 0,
         })
+    }
+
+    /// Stops the exercise's service and waits until it no longer listens.
+    pub async fn shutdown(self) {
+        self.lab.shutdown().await;
     }
 
     /// The trainee's machine.
@@ -168,13 +231,30 @@ impl Exercise {
             .lab
             .password(other)
             .with_context(|| format!("no password known for {other}"))?;
-        self.copies += 1;
-        let copy = self.machine.copy(&format!("second-{}", self.copies))?;
+        let name = self.copy_name("second");
+        let copy = self.machine.copy(&name)?;
         let seen = Seen::of(&copy.sign_in_with(other, &password).await?);
         let dir = copy.dir().to_path_buf();
         drop(copy);
         let _ = std::fs::remove_dir_all(dir);
         Ok((other.to_owned(), seen))
+    }
+
+    /// A name for a copy of a machine that no folder has yet (one left by an earlier run that
+    /// stopped half way is passed over).
+    fn copy_name(&mut self, prefix: &str) -> String {
+        loop {
+            self.copies += 1;
+            let name = format!("{prefix}-{}", self.copies);
+            let taken = self
+                .machine
+                .dir()
+                .parent()
+                .is_some_and(|p| p.join(&name).exists());
+            if !taken {
+                return name;
+            }
+        }
     }
 
     /// Applies a KB step to the trainee's machine; what it did.
@@ -194,8 +274,8 @@ impl Exercise {
             let mut found = Vec::new();
             for combo in combinations(steps.len(), size) {
                 let path: Vec<Remedy> = combo.iter().flat_map(|&i| steps[i].clone()).collect();
-                self.copies += 1;
-                let mut copy = self.broken.copy(&format!("try-{}", self.copies))?;
+                let name = self.copy_name("try");
+                let mut copy = self.broken.copy(&name)?;
                 let mut applied = true;
                 for remedy in &path {
                     if copy.fix(*remedy).await.is_err() {
@@ -221,6 +301,14 @@ impl Exercise {
             paths: Vec::new(),
             escalate: true,
         })
+    }
+}
+
+/// The service of an exercise kept in `dir`.
+fn service_config(dir: &Path) -> lyncsim_service::ServiceConfig {
+    lyncsim_service::ServiceConfig {
+        state_dir: Some(dir.join("service")),
+        ..lyncsim_service::ServiceConfig::default()
     }
 }
 
