@@ -167,6 +167,8 @@ pub(crate) struct BoardRow {
     /// Minutes since the trainee last did anything, when that is five or more and the user
     /// still cannot sign in.
     pub(crate) idle_min: Option<i64>,
+    /// Minutes past the cohort's time limit, when the user still cannot sign in.
+    pub(crate) over_time_min: Option<i64>,
 }
 
 /// The board's row of an attempt, from its log, as of `now`.
@@ -174,6 +176,7 @@ pub(crate) fn board_row(
     attempt: &str,
     trainee: &str,
     log: &[Logged],
+    time_limit_min: Option<u32>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> BoardRow {
     let steps = log
@@ -196,6 +199,14 @@ pub(crate) fn board_row(
         .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok())
         .map(|t| (now - t.with_timezone(&chrono::Utc)).num_minutes())
         .filter(|m| *m >= 5 && !signed_in);
+    let over_time_min = log
+        .first()
+        .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok())
+        .zip(time_limit_min)
+        .map(|(start, limit)| {
+            (now - start.with_timezone(&chrono::Utc)).num_minutes() - i64::from(limit)
+        })
+        .filter(|over| *over > 0 && !signed_in);
     BoardRow {
         attempt: attempt.to_owned(),
         trainee: trainee.to_owned(),
@@ -208,6 +219,7 @@ pub(crate) fn board_row(
         signed_in,
         destructive,
         idle_min,
+        over_time_min,
     }
 }
 
@@ -373,7 +385,7 @@ mod tests {
             ),
         ];
         let now = chrono::DateTime::from_timestamp(1_800_000_000 + 60 + 6 * 60, 0).unwrap();
-        let row = board_row("a1", "Ann", &log, now);
+        let row = board_row("a1", "Ann", &log, Some(5), now);
         assert_eq!(row.steps, 1);
         assert_eq!(row.last_sign_in, "E_CERT");
         assert!(
@@ -382,6 +394,7 @@ mod tests {
                 .starts_with("delete-cert deleted the user's personal certificate")
         );
         assert_eq!(row.idle_min, Some(6));
+        assert_eq!(row.over_time_min, Some(2), "7 minutes in, 5 allowed");
         let mut done = log.clone();
         done.push(at(
             400,
@@ -390,8 +403,9 @@ mod tests {
                 reason: None,
             },
         ));
-        let row = board_row("a1", "Ann", &done, now);
+        let row = board_row("a1", "Ann", &done, Some(5), now);
         assert!(row.signed_in);
+        assert_eq!(row.over_time_min, None);
         assert_eq!(row.idle_min, None, "a trainee who is done is not stuck");
         assert_eq!(seconds_to_finish(&done), Some(400));
         assert_eq!(seconds_to_finish(&log), None);

@@ -488,6 +488,12 @@ async fn join(
 /// The board's rows of a cohort, as of now.
 async fn board_rows(shared: &Shared, code: &str) -> Vec<BoardRow> {
     let now = chrono::Utc::now();
+    let limit = shared
+        .cohorts
+        .lock()
+        .await
+        .get(code)
+        .and_then(|c| c.time_limit_min);
     let attempts: Vec<Arc<Mutex<Attempt>>> =
         shared.attempts.lock().await.values().cloned().collect();
     let mut rows = Vec::new();
@@ -497,7 +503,7 @@ async fn board_rows(shared: &Shared, code: &str) -> Vec<BoardRow> {
             continue;
         }
         let log = a.timed_log().unwrap_or_default();
-        rows.push(cohort::board_row(&a.id, &a.trainee, &log, now));
+        rows.push(cohort::board_row(&a.id, &a.trainee, &log, limit, now));
     }
     rows
 }

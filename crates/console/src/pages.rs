@@ -324,6 +324,10 @@ pub(crate) fn second_account(who: &str, seen: &Seen) -> Markup {
 fn describe(event: &Event) -> String {
     match event {
         Event::SignIn { error: None, .. } => "Sign In: signed in".into(),
+        Event::SignIn {
+            error: Some(e),
+            reason: Some(r),
+        } => format!("Sign In: {} ({r})", e.id()),
         Event::SignIn { error: Some(e), .. } => format!("Sign In: {}", e.id()),
         Event::Step { remedy, did } => format!("{}: {did}", remedy.id()),
         Event::View { view } => format!("looked at {view}"),
@@ -387,13 +391,14 @@ pub(crate) fn board_rows(code: &str, rows: &[BoardRow]) -> Markup {
         table #board-table {
             tr { th { "Trainee" } th { "Steps" } th { "Last sign-in" } th { "Needs a look" } }
             @for r in rows {
-                tr.flagged[r.destructive.is_some() || r.idle_min.is_some()] #{ "row-" (r.attempt) } {
+                tr.flagged[r.destructive.is_some() || r.idle_min.is_some() || r.over_time_min.is_some()] #{ "row-" (r.attempt) } {
                     td { a href={ "/attempts/" (r.attempt) } { (r.trainee) } }
                     td { (r.steps) }
                     td.ok[r.signed_in] { (r.last_sign_in) }
                     td.flags {
                         @if let Some(d) = &r.destructive { span.flag { "destructive step: " (d) } " " }
-                        @if let Some(m) = r.idle_min { span.flag { "no progress for " (m) " min" } }
+                        @if let Some(m) = r.idle_min { span.flag { "no progress for " (m) " min" } " " }
+                        @if let Some(m) = r.over_time_min { span.flag { "over the time limit by " (m) " min" } }
                     }
                 }
             }
