@@ -127,6 +127,14 @@ async fn click(c: &Client, id: &str) {
         .unwrap();
 }
 
+/// A console on a free loopback port, keeping its attempts in `data`.
+fn config(data: &Path) -> ConsoleConfig {
+    ConsoleConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.to_owned(),
+    }
+}
+
 /// Starts an exercise from the home page, as the trainer chose it.
 async fn open_exercise(c: &Client, console: &str, trainee: &str) {
     c.goto(console).await.unwrap();
@@ -141,12 +149,7 @@ async fn open_exercise(c: &Client, console: &str, trainee: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     let data = tempfile::tempdir().unwrap();
-    let console = lyncsim_console::start(ConsoleConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_owned(),
-    })
-    .await
-    .unwrap();
+    let console = lyncsim_console::start(config(data.path())).await.unwrap();
     let (_driver, c) = browser().await;
 
     // The first trainee: the KB's way.
@@ -234,12 +237,7 @@ async fn text_until(c: &Client, id: &str, wanted: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     let data = tempfile::tempdir().unwrap();
-    let console = lyncsim_console::start(ConsoleConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_owned(),
-    })
-    .await
-    .unwrap();
+    let console = lyncsim_console::start(config(data.path())).await.unwrap();
     let (_driver, c) = browser().await;
 
     // The trainer makes a cohort and opens its board.
@@ -337,10 +335,7 @@ async fn get(url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
     let data = tempfile::tempdir().unwrap();
-    let config = ConsoleConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_owned(),
-    };
+    let config = config(data.path());
     let console = lyncsim_console::start(config.clone()).await.unwrap();
     let url = console.url();
     let page = post_form(

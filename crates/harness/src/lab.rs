@@ -71,15 +71,7 @@ impl Lab {
 
     /// Starts a service with a configuration of your own.
     pub async fn with_config(config: ServiceConfig) -> anyhow::Result<Lab> {
-        let passwords = config
-            .tenant
-            .users
-            .iter()
-            .map(|u| (u.address.to_ascii_lowercase(), u.password.clone()))
-            .collect();
-        let service = Service::start(config).await?;
-        let info = service.info().clone();
-        Lab::on(Some(service), info, passwords, None).await
+        Lab::started(config, None).await
     }
 
     /// Starts a service with `config` whose machines live in `dir`, which outlives the lab:
@@ -87,16 +79,22 @@ impl Lab {
     /// same service (its CAs, users and addresses) and, with [`Lab::open_machine`], the same
     /// machines.
     pub async fn in_dir(config: ServiceConfig, dir: &Path) -> anyhow::Result<Lab> {
+        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+        Lab::started(config, Some(dir.to_owned())).await
+    }
+
+    /// Starts the service of `config`, knowing its tenant's passwords; machines in `kept`, or
+    /// in a temporary folder.
+    async fn started(config: ServiceConfig, kept: Option<PathBuf>) -> anyhow::Result<Lab> {
         let passwords = config
             .tenant
             .users
             .iter()
             .map(|u| (u.address.to_ascii_lowercase(), u.password.clone()))
             .collect();
-        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
         let service = Service::start(config).await?;
         let info = service.info().clone();
-        Lab::on(Some(service), info, passwords, Some(dir.to_owned())).await
+        Lab::on(Some(service), info, passwords, kept).await
     }
 
     /// Stops the lab's service and waits until it no longer listens (dropping the lab stops
