@@ -188,7 +188,9 @@ impl ScenarioReport {
 }
 
 /// Runs every scenario, `jobs` at a time; calls `done` as each ends. Reports come back in the
-/// order the scenarios were given.
+/// order the scenarios were given. A scenario's place is given to the next one only after
+/// `done` has seen its report, so whoever watches `done` (Ctrl-C's summary) never sees a
+/// later scenario start before an earlier one is counted.
 pub async fn run_all(
     scenarios: Vec<Scenario>,
     opts: &RunOptions,
@@ -201,16 +203,17 @@ pub async fn run_all(
         let limit = limit.clone();
         let opts = opts.clone();
         tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            (i, run(&scenario, &opts).await)
+            let permit = limit.acquire_owned().await;
+            (i, run(&scenario, &opts).await, permit)
         });
     }
     let mut reports: Vec<Option<ScenarioReport>> = vec![None; count];
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((i, report)) => {
+            Ok((i, report, permit)) => {
                 done(&report);
                 reports[i] = Some(report);
+                drop(permit);
             }
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
