@@ -2,7 +2,7 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, RsaKeySize, SanType, SerialNumber,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
@@ -70,8 +70,7 @@ impl Authority {
     /// Makes a new CA with an RSA-2048 key, valid from a day before `now` for ten years.
     /// `generation` goes into the subject's OU so that a rotated CA can be told apart.
     pub fn generate(kind: AuthorityKind, now: i64, generation: u32) -> Result<Self, PkiError> {
-        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
-            .map_err(PkiError::rcgen("generate the CA key"))?;
+        let key = crate::keygen::rsa_2048().map_err(PkiError::rcgen("generate the CA key"))?;
         let mut params = CertificateParams::default();
         params
             .distinguished_name
@@ -157,8 +156,7 @@ impl Authority {
     /// key, because that handshake's key exchange is RSA (the client encrypts the premaster
     /// secret to it), valid from 30 days before `now` for a year.
     pub fn issue_registrar(&self, names: &[String], now: i64) -> Result<ServerIdentity, PkiError> {
-        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
-            .map_err(PkiError::rcgen("generate a registrar key"))?;
+        let key = crate::keygen::rsa_2048().map_err(PkiError::rcgen("generate a registrar key"))?;
         self.issue_leaf(
             key,
             vec![

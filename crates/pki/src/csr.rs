@@ -1,7 +1,7 @@
 //! The client's side of provisioning: its RSA-2048 key and PKCS#10 request; and the CA's
 //! side: parsing a request and checking its signature.
 
-use rcgen::{CertificateParams, CertificateSigningRequestParams, DnType, KeyPair, RsaKeySize};
+use rcgen::{CertificateParams, CertificateSigningRequestParams, DnType, KeyPair};
 use rustls_pki_types::CertificateSigningRequestDer;
 use x509_parser::prelude::*;
 
@@ -13,7 +13,7 @@ pub struct PersonalKey(KeyPair);
 impl PersonalKey {
     /// Makes a new RSA-2048 key, as the client does before each certificate request.
     pub fn generate() -> Result<Self, PkiError> {
-        KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
+        crate::keygen::rsa_2048()
             .map(PersonalKey)
             .map_err(PkiError::rcgen("generate an RSA-2048 key"))
     }

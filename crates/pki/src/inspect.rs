@@ -19,6 +19,32 @@ pub struct CertInfo {
     pub validity: Validity,
     /// The public key's size in bits (RSA modulus length; 256 for P-256).
     pub key_bits: usize,
+    /// The certificate's own key.
+    pub key: KeyKind,
+    /// The key that signed it (its issuer's), told by the signature: an RSA signature is as
+    /// long as the signer's modulus.
+    pub signed_by: KeyKind,
+}
+
+/// The kind of a public key, as far as the cost of using it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum KeyKind {
+    /// RSA with a modulus of this many bits.
+    Rsa(usize),
+    /// ECDSA on a curve of this many bits (256: P-256).
+    Ecdsa(usize),
+    /// Anything else.
+    Other,
+}
+
+impl std::fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyKind::Rsa(bits) => write!(f, "RSA-{bits}"),
+            KeyKind::Ecdsa(bits) => write!(f, "ECDSA P-{bits}"),
+            KeyKind::Other => f.write_str("other"),
+        }
+    }
 }
 
 /// A certificate's validity window, Unix seconds, both ends inclusive.
@@ -112,10 +138,30 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, PkiError> {
             .unwrap_or_default()
             .to_owned()
     };
-    let key_bits = match cert.public_key().parsed() {
-        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => rsa.key_size(),
-        Ok(x509_parser::public_key::PublicKey::EC(ec)) => ec.key_size(),
-        _ => 0,
+    let (key_bits, key) = match cert.public_key().parsed() {
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+            (rsa.key_size(), KeyKind::Rsa(rsa.key_size()))
+        }
+        Ok(x509_parser::public_key::PublicKey::EC(ec)) => {
+            (ec.key_size(), KeyKind::Ecdsa(ec.key_size()))
+        }
+        _ => (0, KeyKind::Other),
+    };
+    let signature = cert.signature_value.as_ref();
+    let algorithm = &cert.signature_algorithm.algorithm;
+    let signed_by = if *algorithm == x509_parser::oid_registry::OID_PKCS1_SHA256WITHRSA
+        || *algorithm == x509_parser::oid_registry::OID_PKCS1_SHA384WITHRSA
+        || *algorithm == x509_parser::oid_registry::OID_PKCS1_SHA512WITHRSA
+        || *algorithm == x509_parser::oid_registry::OID_PKCS1_SHA1WITHRSA
+    {
+        KeyKind::Rsa(signature.len() * 8)
+    } else if *algorithm == x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256
+        || *algorithm == x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA384
+    {
+        // A DER ECDSA signature is two integers of about the curve's size each.
+        KeyKind::Ecdsa(if signature.len() <= 72 { 256 } else { 384 })
+    } else {
+        KeyKind::Other
     };
     Ok(CertInfo {
         subject_cn: cn(cert.subject()),
@@ -127,6 +173,8 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, PkiError> {
             not_after: cert.validity().not_after.timestamp(),
         },
         key_bits,
+        key,
+        signed_by,
     })
 }
 

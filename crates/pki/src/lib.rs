@@ -16,11 +16,13 @@ mod authority;
 mod csr;
 mod error;
 mod inspect;
+mod keygen;
 
 pub use authority::{Authority, AuthorityKind, IssuedCert, ServerIdentity};
 pub use csr::{MIN_RSA_BITS, PersonalKey, RequestedCert, make_csr, parse_csr};
 pub use error::PkiError;
-pub use inspect::{CertInfo, Validity, ValidityError, inspect, thumbprint};
+pub use inspect::{CertInfo, KeyKind, Validity, ValidityError, inspect, thumbprint};
+pub use keygen::rsa_keys_made;
 
 /// Seconds in a day.
 pub const DAY: i64 = 24 * 3600;
