@@ -20,7 +20,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use lyncsim_domain::Skew;
-use lyncsim_pki::{ServerIdentity, ValidityError};
+use lyncsim_pki::ValidityError;
 use lyncsim_tlsdsk::{Handshake, Keys, Step, TlsDskError};
 use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::sip::{self, Auth, Message, SignedBy};
@@ -44,8 +44,8 @@ pub(crate) struct Registrar {
     pub(crate) host: String,
     /// Whether this is the director (it redirects) rather than a pool (it registers).
     pub(crate) director: bool,
-    /// The certificate and RSA key of the inner handshake.
-    pub(crate) identity: Arc<ServerIdentity>,
+    /// The certificate and RSA key of the inner handshake, loaded into OpenSSL once.
+    pub(crate) identity: lyncsim_tlsdsk::Identity,
     pub(crate) state: Arc<State>,
     pub(crate) outages: Arc<Outages>,
 }
@@ -338,11 +338,7 @@ impl Registrar {
         );
         if !continuing {
             let state = self.state.clone();
-            match Handshake::server(
-                &self.identity.cert_der,
-                &self.identity.key_pkcs8_der,
-                move |der| judge_certificate(&state, der),
-            ) {
+            match Handshake::accept(&self.identity, move |der| judge_certificate(&state, der)) {
                 Ok(h) => session.handshake = Some((random_hex(4), h)),
                 Err(e) => return refuse(session, diag::HANDSHAKE, format!("TLS-DSK: {e}"), None),
             }

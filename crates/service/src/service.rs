@@ -283,8 +283,11 @@ impl Service {
             .filter(|(h, _, _)| matches!(h.role, Role::Director | Role::Pool(_)))
             .map(|(h, _, _)| h.fqdn.clone())
             .collect();
-        let registrar_identity =
-            Arc::new(state.public_root.issue_registrar(&registrar_names, now)?);
+        let registrar_identity = {
+            let issued = state.public_root.issue_registrar(&registrar_names, now)?;
+            lyncsim_tlsdsk::Identity::new(&issued.cert_der, &issued.key_pkcs8_der)
+                .context("loading the registrars' TLS-DSK certificate into OpenSSL")?
+        };
 
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();

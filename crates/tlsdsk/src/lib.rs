@@ -107,10 +107,6 @@ impl Write for Pipe {
     }
 }
 
-/// The server's verdict on the client's certificate (DER): `Err` with the reason refuses it,
-/// and the handshake ends with an alert.
-pub type Judge = Box<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
-
 /// The first verdict of the judge in one handshake (OpenSSL may ask about a certificate more
 /// than once).
 type Verdict = std::sync::Arc<std::sync::Mutex<Option<Result<(), String>>>>;
@@ -128,56 +124,44 @@ pub struct Handshake {
     verdict: Verdict,
 }
 
-fn context(
-    cert_der: &[u8],
-    key_der: &[u8],
-    judge: Option<(Judge, Verdict)>,
-) -> Result<SslContext, TlsDskError> {
-    let mut ctx = SslContext::builder(SslMethod::tls())?;
-    ctx.set_min_proto_version(Some(SslVersion::TLS1))?;
-    ctx.set_max_proto_version(Some(SslVersion::TLS1))?;
-    ctx.set_cipher_list(CIPHERS)?;
-    // pidgin-sipe's hello has no extensions: no extended master secret (RFC 7627), which
-    // would change how the master secret, and so the keys, are derived; no session ticket.
-    ctx.set_options(
-        SslOptions::from_bits_retain(NO_EXTENDED_MASTER_SECRET) | SslOptions::NO_TICKET,
-    );
-    let cert = X509::from_der(cert_der)?;
-    let key = PKey::private_key_from_der(key_der)?;
-    ctx.set_certificate(&cert)?;
-    ctx.set_private_key(&key)?;
-    ctx.check_private_key()?;
-    match judge {
-        Some((judge, verdict)) => {
-            // Ask for the client's certificate and let the judge decide on the end entity (by
-            // the service clock, against the current CA): OpenSSL's own chain check, with no
-            // trust store here, has no say.
-            ctx.set_verify_callback(
-                SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
-                move |_, store| {
-                    if store.error_depth() != 0 {
-                        return true;
-                    }
-                    let mut slot = verdict.lock().unwrap_or_else(|p| p.into_inner());
-                    if slot.is_none() {
-                        let der = store.current_cert().and_then(|c| c.to_der().ok());
-                        *slot = Some(match der {
-                            Some(der) => judge(&der),
-                            None => Err("no client certificate".into()),
-                        });
-                    }
-                    let ok = matches!(*slot, Some(Ok(())));
-                    if !ok {
-                        store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
-                    }
-                    ok
-                },
-            );
-        }
-        // pidgin-sipe does not check the registrar's certificate either: it only uses its key.
-        None => ctx.set_verify(SslVerifyMode::NONE),
+/// One side's certificate and key, loaded into OpenSSL once: a registrar makes every
+/// handshake from the same one (parsing a key and building a context cost more than the
+/// handshake's own RSA operations under OpenSSL 3).
+#[derive(Clone)]
+pub struct Identity {
+    ctx: SslContext,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identity(..)")
     }
-    Ok(ctx.build())
+}
+
+impl Identity {
+    /// A certificate and its key (DER; the key PKCS#8 or PKCS#1). The key must be RSA for a
+    /// server: the suites are RSA key exchange.
+    pub fn new(cert_der: &[u8], key_der: &[u8]) -> Result<Identity, TlsDskError> {
+        let mut ctx = SslContext::builder(SslMethod::tls())?;
+        ctx.set_min_proto_version(Some(SslVersion::TLS1))?;
+        ctx.set_max_proto_version(Some(SslVersion::TLS1))?;
+        ctx.set_cipher_list(CIPHERS)?;
+        // pidgin-sipe's hello has no extensions: no extended master secret (RFC 7627), which
+        // would change how the master secret, and so the keys, are derived; no session ticket.
+        ctx.set_options(
+            SslOptions::from_bits_retain(NO_EXTENDED_MASTER_SECRET) | SslOptions::NO_TICKET,
+        );
+        let cert = X509::from_der(cert_der)?;
+        let key = PKey::private_key_from_pkcs8(key_der)
+            .or_else(|_| PKey::private_key_from_der(key_der))?;
+        ctx.set_certificate(&cert)?;
+        ctx.set_private_key(&key)?;
+        ctx.check_private_key()?;
+        // pidgin-sipe does not check the registrar's certificate either: it only uses its
+        // key. A server asks for the client's in each handshake ([`Handshake::accept`]).
+        ctx.set_verify(SslVerifyMode::NONE);
+        Ok(Identity { ctx: ctx.build() })
+    }
 }
 
 impl Handshake {
@@ -189,10 +173,42 @@ impl Handshake {
         key_der: &[u8],
         judge: impl Fn(&[u8]) -> Result<(), String> + Send + Sync + 'static,
     ) -> Result<Handshake, TlsDskError> {
+        Handshake::accept(&Identity::new(cert_der, key_der)?, judge)
+    }
+
+    /// The registrar's side of one handshake with its `identity`: the client's certificate is
+    /// asked for and `judge` decides on the end entity (by the service clock, against the
+    /// current CA); OpenSSL's own chain check, with no trust store here, has no say.
+    pub fn accept(
+        identity: &Identity,
+        judge: impl Fn(&[u8]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Result<Handshake, TlsDskError> {
         let verdict = Verdict::default();
-        let ctx = context(cert_der, key_der, Some((Box::new(judge), verdict.clone())))?;
+        let slot = verdict.clone();
+        let mut ssl = Ssl::new(&identity.ctx)?;
+        ssl.set_verify_callback(
+            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
+            move |_, store| {
+                if store.error_depth() != 0 {
+                    return true;
+                }
+                let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+                if slot.is_none() {
+                    let der = store.current_cert().and_then(|c| c.to_der().ok());
+                    *slot = Some(match der {
+                        Some(der) => judge(&der),
+                        None => Err("no client certificate".into()),
+                    });
+                }
+                let ok = matches!(*slot, Some(Ok(())));
+                if !ok {
+                    store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+                }
+                ok
+            },
+        );
         Ok(Handshake {
-            state: State::Start(Ssl::new(&ctx)?),
+            state: State::Start(ssl),
             server: true,
             verdict,
         })
@@ -200,9 +216,13 @@ impl Handshake {
 
     /// The client's side, with its personal certificate and key.
     pub fn client(cert_der: &[u8], key_der: &[u8]) -> Result<Handshake, TlsDskError> {
-        let ctx = context(cert_der, key_der, None)?;
+        Handshake::connect(&Identity::new(cert_der, key_der)?)
+    }
+
+    /// The client's side of one handshake with its `identity`.
+    pub fn connect(identity: &Identity) -> Result<Handshake, TlsDskError> {
         Ok(Handshake {
-            state: State::Start(Ssl::new(&ctx)?),
+            state: State::Start(Ssl::new(&identity.ctx)?),
             server: false,
             verdict: Verdict::default(),
         })
