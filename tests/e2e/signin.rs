@@ -1,7 +1,7 @@
 //! Sign-in end to end, in process: both products, every OS layout, the stored certificate,
 //! the clock tolerance, saved passwords, an unreachable service.
 
-use lyncsim_client::SignInRequest;
+use lyncsim_client::{PublicKeyCost, PublicKeyOp, SignInRequest};
 use lyncsim_domain::{ErrorId, FailureKind, Os, Product, Stage};
 
 use crate::support::{World, password, sign_in};
@@ -34,6 +34,31 @@ async fn both_products_sign_in_on_every_os_they_run_on() {
     let journal = world.journal().await;
     assert!(journal.iter().any(|e| e.endpoint == "director"));
     assert!(journal.iter().any(|e| e.endpoint == "autodiscover"));
+}
+
+fn count(cost: &PublicKeyCost, which: fn(&PublicKeyOp) -> bool) -> u32 {
+    cost.iter().filter(|(op, _)| which(op)).map(|(_, n)| n).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_keeps_one_connection_per_host_and_counts_its_public_key_work() {
+    let world = World::start().await;
+    let profile = world.profile("work", Product::Lync2013, Os::Win7);
+    let first = sign_in(&profile, "alice@contoso.com").await.unwrap();
+    let warm = sign_in(&profile, "alice@contoso.com").await.unwrap();
+    let handshakes = |op: &PublicKeyOp| matches!(op, PublicKeyOp::KeyExchange(_));
+    let tls_dsk = |op: &PublicKeyOp| matches!(op, PublicKeyOp::RsaDecrypt(_));
+    let keys = |op: &PublicKeyOp| matches!(op, PublicKeyOp::Generate(_));
+    // First: Autodiscover, the STS (realm and token on one connection), the pool's HTTPS
+    // (both mex documents, the web ticket and GetAndPublishCert on one), the registrar.
+    assert_eq!(count(&first.cost, handshakes), 4, "{:?}", first.cost);
+    assert_eq!(count(&first.cost, keys), 1, "{:?}", first.cost);
+    // Warm: the STS and the registrar; no new key.
+    assert_eq!(count(&warm.cost, handshakes), 2, "{:?}", warm.cost);
+    assert_eq!(count(&warm.cost, keys), 0, "{:?}", warm.cost);
+    for cost in [&first.cost, &warm.cost] {
+        assert_eq!(count(cost, tls_dsk), 1, "{cost:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,8 +174,8 @@ async fn a_stopped_service_cannot_be_reached() {
     let world = World::start().await;
     let profile = world.profile("gone", Product::Lync2013, Os::Win8);
     sign_in(&profile, "carol@contoso.com").await.unwrap();
-    let World { service, dir, .. } = world;
-    service.shutdown().await;
+    let mut world = world;
+    world.lab.stop_service().await;
     // The resolver cache still knows the hosts; nothing listens there any more.
     let failure = sign_in(&profile, "carol@contoso.com")
         .await
@@ -162,7 +187,7 @@ async fn a_stopped_service_cannot_be_reached() {
         "{}",
         failure.reason
     );
-    drop(dir);
+    drop(world);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

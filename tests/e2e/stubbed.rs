@@ -82,47 +82,46 @@ async fn front(upstream: SocketAddr, cut_after: Option<usize>) -> Front {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let mut first = vec![0u8; 16 * 1024];
-                let Ok(n) = tls.read(&mut first).await else {
-                    return;
-                };
-                first.truncate(n);
-                let provisioning = String::from_utf8_lossy(&first).contains("GetAndPublishCert");
-                let earlier = if provisioning {
-                    provisioning_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                } else {
-                    0
-                };
-                let cut = cut_after.filter(|_| provisioning && earlier >= 1);
                 let Ok(mut up) = TcpStream::connect(upstream).await else {
                     return;
                 };
-                if up.write_all(&first).await.is_err() {
-                    return;
-                }
-                match cut {
-                    None => {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
-                    }
-                    Some(limit) => {
-                        // Forward the first `limit` bytes of the answer, then drop the
-                        // connection without a TLS close_notify: a response cut off.
-                        let mut sent = 0;
-                        let mut buf = vec![0u8; 4096];
-                        while sent < limit {
-                            let Ok(n) = up.read(&mut buf).await else {
-                                return;
-                            };
-                            if n == 0 {
-                                break;
-                            }
-                            let take = n.min(limit - sent);
-                            if tls.write_all(&buf[..take]).await.is_err() {
+                // The client keeps the connection alive for several requests: each request
+                // is looked at as it comes, and the answer to a GetAndPublishCert after the
+                // first is forwarded for `cut_after` bytes, then the connection is dropped
+                // without a TLS close_notify: a response cut off.
+                let (mut from_client, mut from_up) = (vec![0u8; 16 * 1024], vec![0u8; 4096]);
+                let mut cut: Option<usize> = None;
+                loop {
+                    tokio::select! {
+                        read = tls.read(&mut from_client) => {
+                            let Ok(n) = read else { return };
+                            if n == 0 || up.write_all(&from_client[..n]).await.is_err() {
                                 return;
                             }
-                            sent += take;
+                            let text = String::from_utf8_lossy(&from_client[..n]);
+                            if text.contains("GetAndPublishCert") {
+                                let earlier = provisioning_calls
+                                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                cut = cut_after.filter(|_| earlier >= 1);
+                            }
                         }
-                        let _ = tls.flush().await;
+                        read = up.read(&mut from_up) => {
+                            let Ok(n) = read else { return };
+                            if n == 0 {
+                                return;
+                            }
+                            let take = cut.map_or(n, |left| n.min(left));
+                            if tls.write_all(&from_up[..take]).await.is_err() {
+                                return;
+                            }
+                            if let Some(left) = cut.as_mut() {
+                                *left -= take;
+                                if *left == 0 {
+                                    let _ = tls.flush().await;
+                                    return;
+                                }
+                            }
+                        }
                     }
                 }
             });

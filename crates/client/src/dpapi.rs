@@ -24,6 +24,12 @@ pub(crate) enum UnprotectError {
 /// The key of one Windows user.
 pub(crate) struct MasterKey(LessSafeKey);
 
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
 impl MasterKey {
     pub(crate) fn derive(windows_password: &str, sid: &str) -> MasterKey {
         let mut key = [0u8; 32];

@@ -1,10 +1,13 @@
 //! The client's HTTPS: a TCP connection to the address the resolver gave, TLS with the
-//! machine's trusted roots, one HTTP/1.1 request. The registrar's SIP runs over the same kind
-//! of TLS connection ([`Https::connect`]). Every failure is classified by what happened on the socket, or by the refusal the
-//! service sent (a SOAP fault, a problem document).
+//! machine's trusted roots, HTTP/1.1 requests. Within one sign-in a connection to a host is
+//! kept alive and used again, as the real client's WinHTTP does; the registrar's SIP runs over
+//! a TLS connection of its own ([`Https::connect`]). Every failure is classified by what
+//! happened on the socket, or by the refusal the service sent (a SOAP fault, a problem
+//! document). Each handshake's public-key operations are counted ([`PublicKeyCost`]).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -19,6 +22,8 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+use crate::cost::PublicKeyCost;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -155,11 +160,32 @@ impl Reply {
     }
 }
 
-/// The client's TLS settings and how it names itself.
+/// A kept-alive HTTP/1.1 connection and the task that drives it.
+struct Idle {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+/// The client's TLS settings, how it names itself, and the connections it keeps alive.
 pub(crate) struct Https {
     provider: Arc<rustls::crypto::CryptoProvider>,
     roots: Arc<RootCertStore>,
     user_agent: String,
+    /// Connections that answered their last request, by host and address.
+    idle: Mutex<HashMap<(String, SocketAddr), Idle>>,
+    cost: Mutex<PublicKeyCost>,
+}
+
+impl Drop for Https {
+    fn drop(&mut self) {
+        for (_, idle) in lock(&self.idle).drain() {
+            idle.driver.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Https {
@@ -175,7 +201,24 @@ impl Https {
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
             roots: Arc::new(roots),
             user_agent,
+            idle: Mutex::default(),
+            cost: Mutex::default(),
         })
+    }
+
+    /// The public-key operations of the handshakes so far.
+    pub(crate) fn cost(&self) -> PublicKeyCost {
+        lock(&self.cost).clone()
+    }
+
+    /// Counts a TLS-DSK handshake made over one of this client's connections.
+    pub(crate) fn count_tls_dsk(&self, client: &[u8], server: Option<&[u8]>) {
+        lock(&self.cost).tls_dsk_handshake(client, server);
+    }
+
+    /// Counts a certificate provisioned.
+    pub(crate) fn count_provisioning(&self, new_key: Option<lyncsim_pki::KeyKind>, issued: &[u8]) {
+        lock(&self.cost).provisioning(new_key, issued);
     }
 
     fn config(&self, alpn: Option<&[u8]>) -> Result<ClientConfig, HttpFailure> {
@@ -205,10 +248,24 @@ impl Https {
         let connector = TlsConnector::from(Arc::new(self.config(alpn)?));
         let server_name = ServerName::try_from(target.host.clone())
             .map_err(|e| HttpFailure::Tls(format!("bad host name: {e}")))?;
-        connector
+        let tls = connector
             .connect(server_name, tcp)
             .await
-            .map_err(|e| io_failure(&e, &where_))
+            .map_err(|e| io_failure(&e, &where_))?;
+        let conn = tls.get_ref().1;
+        let chain: Vec<&[u8]> = conn
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.as_ref())
+            .collect();
+        lock(&self.cost).tls_handshake(
+            conn.negotiated_key_exchange_group()
+                .map(|g| format!("{:?}", g.name())),
+            conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            &chain,
+        );
+        Ok(tls)
     }
 
     /// The User-Agent the client names itself with.
@@ -263,48 +320,84 @@ impl Https {
         call: Call<'_>,
     ) -> Result<(StatusCode, Bytes), HttpFailure> {
         let where_ = format!("{} at {}", target.host, target.addr);
-        let tls = self.connect(target, Some(b"http/1.1")).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| hyper_failure(&e, &where_))?;
-        let driver = tokio::spawn(conn);
         let (media, payload) = match call.body {
             Some((media, b)) => (Some(media), Bytes::from(b)),
             None => (None, Bytes::new()),
         };
-        let mut req = Request::builder()
-            .method(call.method)
-            .uri(call.path)
-            .header(header::HOST, &target.host);
-        if !call.headers.iter().any(|(n, _)| n == header::USER_AGENT) {
-            req = req.header(header::USER_AGENT, &self.user_agent);
+        let build = || {
+            let mut req = Request::builder()
+                .method(call.method.clone())
+                .uri(call.path)
+                .header(header::HOST, &target.host);
+            if !call.headers.iter().any(|(n, _)| n == header::USER_AGENT) {
+                req = req.header(header::USER_AGENT, &self.user_agent);
+            }
+            if let Some(media) = media {
+                req = req.header(header::CONTENT_TYPE, media);
+            }
+            for (name, value) in &call.headers {
+                req = req.header(name, value);
+            }
+            req.body(Full::new(payload.clone()))
+                .map_err(|e| HttpFailure::BadResponse(e.to_string()))
+        };
+        let key = (target.host.clone(), target.addr);
+        // A kept-alive connection first; if the server closed it in the meantime, the
+        // request goes once more on a new one, as WinHTTP does.
+        let kept = lock(&self.idle).remove(&key);
+        if let Some(mut idle) = kept {
+            if idle.sender.ready().await.is_ok() {
+                match self.send(&where_, &mut idle, build()?).await {
+                    Ok(answer) => {
+                        lock(&self.idle).insert(key, idle);
+                        return Ok(answer);
+                    }
+                    Err(HttpFailure::Reset(_) | HttpFailure::CutOff(_)) => {}
+                    Err(other) => {
+                        idle.driver.abort();
+                        return Err(other);
+                    }
+                }
+            }
+            idle.driver.abort();
         }
-        if let Some(media) = media {
-            req = req.header(header::CONTENT_TYPE, media);
+        let tls = self.connect(target, Some(b"http/1.1")).await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| hyper_failure(&e, &where_))?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut idle = Idle { sender, driver };
+        let answer = self.send(&where_, &mut idle, build()?).await;
+        if answer.is_ok() {
+            lock(&self.idle).insert(key, idle);
+        } else {
+            idle.driver.abort();
         }
-        for (name, value) in call.headers {
-            req = req.header(name, value);
-        }
-        let req = req
-            .body(Full::new(payload))
-            .map_err(|e| HttpFailure::BadResponse(e.to_string()))?;
-        let result = async {
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| hyper_failure(&e, &where_))?;
-            let status = resp.status();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| hyper_failure(&e, &where_))?
-                .to_bytes();
-            Ok((status, bytes))
-        }
-        .await;
-        driver.abort();
-        result
+        answer
+    }
+
+    /// One request on `conn`, its answer read to the end.
+    async fn send(
+        &self,
+        where_: &str,
+        conn: &mut Idle,
+        req: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), HttpFailure> {
+        let resp = conn
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| hyper_failure(&e, where_))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| hyper_failure(&e, where_))?
+            .to_bytes();
+        Ok((status, bytes))
     }
 }
 

@@ -20,6 +20,60 @@ pub(crate) fn container_path(layout: &Layout, address: &str, machine_guid: &str)
     ))
 }
 
+/// Whether `pkcs8` was found a usable RSA key before in this process (checking one costs
+/// more than the rest of a warm sign-in's file work; Windows keeps a key it has loaded).
+fn known_usable(pkcs8: &[u8]) -> bool {
+    known_keys()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&digest(pkcs8))
+}
+
+fn remember_usable(pkcs8: &[u8]) {
+    let mut known = known_keys().lock().unwrap_or_else(|p| p.into_inner());
+    // A bound on what is kept: forgetting only costs a check.
+    if known.len() >= 4096 {
+        known.clear();
+    }
+    known.insert(digest(pkcs8));
+}
+
+fn known_keys() -> &'static std::sync::Mutex<std::collections::HashSet<[u8; 32]>> {
+    static KNOWN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>> =
+        std::sync::OnceLock::new();
+    KNOWN.get_or_init(Default::default)
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref());
+    out
+}
+
+/// Opens the container: its key as PKCS#8 DER, checked to be a usable RSA key; `Ok(None)`
+/// when there is none.
+pub(crate) fn open_pkcs8(
+    layout: &Layout,
+    key: &MasterKey,
+    address: &str,
+    machine_guid: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    let path = container_path(layout, address, machine_guid);
+    let Some(pkcs8) = open_bytes(layout, key, address, machine_guid)? else {
+        return Ok(None);
+    };
+    if !known_usable(&pkcs8) {
+        PersonalKey::from_pkcs8_der(&pkcs8).map_err(|e| {
+            format!(
+                "RSA key container {} holds no usable key: {e}",
+                file_name(&path)
+            )
+        })?;
+        remember_usable(&pkcs8);
+    }
+    Ok(Some(pkcs8))
+}
+
 /// Opens the container; `Ok(None)` when there is none.
 pub(crate) fn open(
     layout: &Layout,
@@ -27,6 +81,25 @@ pub(crate) fn open(
     address: &str,
     machine_guid: &str,
 ) -> Result<Option<PersonalKey>, String> {
+    let path = container_path(layout, address, machine_guid);
+    let Some(pkcs8) = open_bytes(layout, key, address, machine_guid)? else {
+        return Ok(None);
+    };
+    PersonalKey::from_pkcs8_der(&pkcs8).map(Some).map_err(|e| {
+        format!(
+            "RSA key container {} holds no usable key: {e}",
+            file_name(&path)
+        )
+    })
+}
+
+/// The container's plaintext; `Ok(None)` when there is none.
+fn open_bytes(
+    layout: &Layout,
+    key: &MasterKey,
+    address: &str,
+    machine_guid: &str,
+) -> Result<Option<Vec<u8>>, String> {
     let path = container_path(layout, address, machine_guid);
     let blob = match std::fs::read(&path) {
         Ok(b) => b,
@@ -38,15 +111,9 @@ pub(crate) fn open(
             ));
         }
     };
-    let pkcs8 = key.unprotect(&blob).map_err(|e| {
+    key.unprotect(&blob).map(Some).map_err(|e| {
         format!(
             "RSA key container {} cannot be opened: {e}",
-            file_name(&path)
-        )
-    })?;
-    PersonalKey::from_pkcs8_der(&pkcs8).map(Some).map_err(|e| {
-        format!(
-            "RSA key container {} holds no usable key: {e}",
             file_name(&path)
         )
     })
@@ -58,9 +125,9 @@ pub(crate) fn open_or_create(
     key: &MasterKey,
     address: &str,
     machine_guid: &str,
-) -> Result<PersonalKey, String> {
+) -> Result<(PersonalKey, bool), String> {
     if let Some(existing) = open(layout, key, address, machine_guid)? {
-        return Ok(existing);
+        return Ok((existing, false));
     }
     let fresh = PersonalKey::generate().map_err(|e| e.to_string())?;
     let path = container_path(layout, address, machine_guid);
@@ -70,7 +137,7 @@ pub(crate) fn open_or_create(
             path.display()
         )
     })?;
-    Ok(fresh)
+    Ok((fresh, true))
 }
 
 fn file_name(path: &std::path::Path) -> String {

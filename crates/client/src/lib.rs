@@ -15,6 +15,7 @@
 
 mod admin;
 mod certstore;
+mod cost;
 mod credman;
 mod dpapi;
 mod endpoint_cache;
@@ -32,6 +33,7 @@ pub mod views;
 
 pub use admin::AdminClient;
 pub use certstore::StoredCert;
+pub use cost::{Library, PublicKeyCost, PublicKeyOp};
 pub use credman::Credential;
 pub use https::{admin_call, fetch_plain};
 pub use hyper::Method;

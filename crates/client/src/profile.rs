@@ -34,6 +34,9 @@ pub struct InitOptions {
 pub struct Profile {
     layout: Layout,
     machine: Machine,
+    /// The data protection key, once derived, with the password and SID it came from: Windows
+    /// keeps it for the logon session instead of running PBKDF2 for every secret.
+    master: std::sync::Arc<std::sync::Mutex<Option<(String, String, std::sync::Arc<MasterKey>)>>>,
 }
 
 /// Writes a file so that readers see the old or the new contents, never a mix.
@@ -137,7 +140,11 @@ impl Profile {
             &machine.windows_user,
             &machine.sid,
         );
-        Profile { layout, machine }
+        Profile {
+            layout,
+            machine,
+            master: Default::default(),
+        }
     }
 
     /// The profile folder.
@@ -171,8 +178,18 @@ impl Profile {
     }
 
     /// The data protection key of the Windows user, from the current Windows password.
-    pub(crate) fn master_key(&self) -> MasterKey {
-        MasterKey::derive(&self.machine.windows_password, &self.machine.sid)
+    pub(crate) fn master_key(&self) -> std::sync::Arc<MasterKey> {
+        let (password, sid) = (&self.machine.windows_password, &self.machine.sid);
+        let mut slot = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, s, key)) = slot.as_ref()
+            && p == password
+            && s == sid
+        {
+            return key.clone();
+        }
+        let key = std::sync::Arc::new(MasterKey::derive(password, sid));
+        *slot = Some((password.clone(), sid.clone(), key.clone()));
+        key
     }
 
     /// The personal certificate store, in certmgr's order (by Issued By).

@@ -71,6 +71,8 @@ pub(crate) struct Resolver {
     server: SocketAddr,
     now: i64,
     cache: Vec<CachedRecord>,
+    /// The cache differs from the file: a record ran out or a new one came.
+    changed: bool,
 }
 
 fn normalise(name: &str) -> String {
@@ -79,11 +81,21 @@ fn normalise(name: &str) -> String {
 
 /// Reads the cache, without the records whose TTL has run out at `now`.
 pub(crate) fn read_cache(layout: &Layout, now: i64) -> Vec<CachedRecord> {
+    read_cache_changed(layout, now).0
+}
+
+/// The cache at `now`, and whether that differs from the file.
+fn read_cache_changed(layout: &Layout, now: i64) -> (Vec<CachedRecord>, bool) {
     let Ok(bytes) = std::fs::read(layout.dns_cache()) else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
-    let records: Vec<CachedRecord> = serde_json::from_slice(&bytes).unwrap_or_default();
-    records.into_iter().filter(|r| r.expires > now).collect()
+    let Ok(records) = serde_json::from_slice::<Vec<CachedRecord>>(&bytes) else {
+        return (Vec::new(), true);
+    };
+    let read = records.len();
+    let live: Vec<CachedRecord> = records.into_iter().filter(|r| r.expires > now).collect();
+    let changed = live.len() != read;
+    (live, changed)
 }
 
 /// `ipconfig /flushdns`.
@@ -96,14 +108,20 @@ pub(crate) fn flush(layout: &Layout) -> std::io::Result<()> {
 
 impl Resolver {
     pub(crate) fn new(layout: &Layout, server: SocketAddr, now: i64) -> Resolver {
+        let (cache, changed) = read_cache_changed(layout, now);
         Resolver {
             server,
             now,
-            cache: read_cache(layout, now),
+            cache,
+            changed,
         }
     }
 
+    /// Writes the cache back, if it changed.
     pub(crate) fn save(&self, layout: &Layout) -> std::io::Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
         let json = serde_json::to_vec_pretty(&self.cache).map_err(std::io::Error::other)?;
         write_atomically(&layout.dns_cache(), &json)
     }
@@ -211,6 +229,7 @@ impl Resolver {
             let owner = normalise(&record.name.to_ascii());
             self.cache
                 .retain(|r| !(r.name == owner && r.rtype == rtype));
+            self.changed = true;
             self.cache.push(CachedRecord {
                 name: owner,
                 rtype: rtype.to_owned(),

@@ -56,6 +56,9 @@ pub struct SignedIn {
     pub certificate: String,
     /// Whether a new certificate was provisioned during this sign-in.
     pub new_certificate: bool,
+    /// The public-key operations of the sign-in, both sides together.
+    #[serde(skip)]
+    pub cost: crate::PublicKeyCost,
 }
 
 /// A failed sign-in: where, how, why, and the text the user sees.
@@ -122,6 +125,7 @@ pub async fn sign_in(profile: &Profile, request: &SignInRequest) -> anyhow::Resu
         trace: &mut trace,
         resolver: None,
         https: None,
+        cached_pool: None,
     };
     let outcome = run.stages(request).await;
     if let Some(resolver) = &run.resolver {
@@ -156,6 +160,8 @@ struct Run<'a, 't> {
     trace: &'t mut Trace<'a>,
     resolver: Option<Resolver>,
     https: Option<Https>,
+    /// The home pool the endpoint cache named, if it named one.
+    cached_pool: Option<String>,
 }
 
 /// `?` for stage results: a failure ends the sign-in with `Ok(Err(failure))`.
@@ -343,14 +349,17 @@ impl Run<'_, '_> {
         let registered = stage!(self.register(user, &pool, cert_der.clone(), &key).await);
 
         let layout = profile.layout();
-        endpoint_cache::write(
-            layout,
-            &EndpointCache {
-                user: user.to_owned(),
-                home_pool: home_pool.clone(),
-                written: rfc3339(machine.now()),
-            },
-        )?;
+        // Written when discovery found it; a pool that came from the cache is there already.
+        if self.cached_pool.as_deref() != Some(home_pool.as_str()) {
+            endpoint_cache::write(
+                layout,
+                &EndpointCache {
+                    user: user.to_owned(),
+                    home_pool: home_pool.clone(),
+                    written: rfc3339(machine.now()),
+                },
+            )?;
+        }
         if request.save_password {
             let master = profile.master_key();
             credman::save_lync_password(
@@ -370,6 +379,7 @@ impl Run<'_, '_> {
             pool: registered.pool,
             certificate: lyncsim_pki::thumbprint(&cert_der),
             new_certificate,
+            cost: self.https.as_ref().map(Https::cost).unwrap_or_default(),
         }))
     }
 
@@ -422,6 +432,7 @@ impl Run<'_, '_> {
                 Stage::Discover,
                 format!("endpoint cache names home pool {}", cache.home_pool),
             );
+            self.cached_pool = Some(cache.home_pool.clone());
             return Ok(cache.home_pool);
         }
         let query = format!("?sipuri=sip:{user}");
@@ -588,13 +599,14 @@ impl Run<'_, '_> {
         user: &str,
         pool: &Target,
         token: &TokenResponse,
-    ) -> Result<(Vec<u8>, lyncsim_pki::PersonalKey, bool), SignInFailure> {
+    ) -> Result<(Vec<u8>, Vec<u8>, bool), SignInFailure> {
         let profile = self.profile;
         let machine = profile.machine();
         let master = profile.master_key();
         // A locked container fails the sign-in; a missing one makes the certificate useless.
         if let Some(der) = self.stored_certificate(user)? {
-            match keycontainer::open(profile.layout(), &master, user, &machine.machine_guid) {
+            match keycontainer::open_pkcs8(profile.layout(), &master, user, &machine.machine_guid)
+            {
                 Ok(Some(k)) => return Ok((der, k, false)),
                 Ok(None) => self.step(
                     Stage::Certificate,
@@ -610,7 +622,7 @@ impl Run<'_, '_> {
             }
         }
         let (der, key) = self.provision(user, pool, token, &master).await?;
-        Ok((der, key, true))
+        Ok((der, key.pkcs8_der(), true))
     }
 
     /// REGISTER with TLS-DSK and the personal certificate, following the registrar's
@@ -620,11 +632,10 @@ impl Run<'_, '_> {
         user: &str,
         pool: &Target,
         cert_der: Vec<u8>,
-        key: &lyncsim_pki::PersonalKey,
+        key_pkcs8: &[u8],
     ) -> Result<Registered, SignInFailure> {
         const MAX_REDIRECTS: usize = 3;
         let thumbprint = lyncsim_pki::thumbprint(&cert_der);
-        let key_pkcs8 = key.pkcs8_der();
         let mut target = pool.clone();
         for _ in 0..=MAX_REDIRECTS {
             self.step(
@@ -643,7 +654,7 @@ impl Run<'_, '_> {
             };
             let mut notes = Vec::new();
             let result =
-                crate::sip::register(https, &target, user, &cert_der, &key_pkcs8, &mut notes).await;
+                crate::sip::register(https, &target, user, &cert_der, key_pkcs8, &mut notes).await;
             for note in notes {
                 self.step(Stage::Register, note);
             }
@@ -742,8 +753,9 @@ impl Run<'_, '_> {
         let machine = profile.machine();
         let layout = profile.layout();
         let unreadable = |reason: String| SignInFailure::new(ST, FailureKind::Unreadable, reason);
-        let key = keycontainer::open_or_create(layout, master_key, user, &machine.machine_guid)
-            .map_err(|reason| self.fail(unreadable(reason)))?;
+        let (key, new_key) =
+            keycontainer::open_or_create(layout, master_key, user, &machine.machine_guid)
+                .map_err(|reason| self.fail(unreadable(reason)))?;
         let csr =
             lyncsim_pki::make_csr(&key, user).map_err(|e| self.fail(unreadable(e.to_string())))?;
 
@@ -887,6 +899,9 @@ impl Run<'_, '_> {
                     Skew(machine.now() - info.validity.not_before)
                 ),
             )));
+        }
+        if let Some(https) = &self.https {
+            https.count_provisioning(new_key.then_some(info.key), &der);
         }
         let thumbprint = certstore::add(layout, &der)
             .map_err(|e| self.fail(unreadable(format!("cannot store the certificate: {e}"))))?;

@@ -9,7 +9,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use lyncsim_tlsdsk::{Handshake, Keys, Step, TlsDskError};
+use lyncsim_tlsdsk::{Handshake, Identity, Keys, Step, TlsDskError};
 use lyncsim_wire::sip::{self, Auth, Message, Method, SignedBy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -156,6 +156,36 @@ fn refusal(answer: &Message, where_: &str) -> HttpFailure {
     }
 }
 
+/// The most certificates kept loaded at once.
+const LOADED_MAX: usize = 1024;
+
+/// The personal certificate and key loaded into OpenSSL, kept for the next sign-in with the
+/// same pair, as Windows keeps a key loaded in its key isolation service rather than
+/// decoding it again for every handshake. The key container is still read from the profile
+/// at each sign-in; only the same bytes find the loaded key.
+fn loaded_identity(cert_der: &[u8], key_pkcs8: &[u8]) -> Result<Identity, TlsDskError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LOADED: OnceLock<Mutex<HashMap<[u8; 32], Identity>>> = OnceLock::new();
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(&(cert_der.len() as u64).to_be_bytes());
+    ctx.update(cert_der);
+    ctx.update(key_pkcs8);
+    let mut id = [0u8; 32];
+    id.copy_from_slice(ctx.finish().as_ref());
+    let loaded = LOADED.get_or_init(Mutex::default);
+    if let Some(identity) = loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return Ok(identity.clone());
+    }
+    let identity = Identity::new(cert_der, key_pkcs8)?;
+    let mut map = loaded.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= LOADED_MAX {
+        map.clear();
+    }
+    map.insert(id, identity.clone());
+    Ok(identity)
+}
+
 /// Registers `user` at `target` with the personal certificate and its key (PKCS#8), noting
 /// each step in `notes`.
 pub(crate) async fn register(
@@ -190,7 +220,8 @@ pub(crate) async fn register(
         "{where_} asks for TLS-DSK (targetname {target_name}, certificates from {})",
         challenge.get("sts-uri").unwrap_or("?")
     ));
-    let mut handshake = Handshake::client(cert_der, key_pkcs8)
+    let mut handshake = loaded_identity(cert_der, key_pkcs8)
+        .and_then(|identity| Handshake::connect(&identity))
         .map_err(|e| HttpFailure::Tls(format!("the personal certificate cannot be used: {e}")))?;
     let mut to_server = match handshake.step(&[]) {
         Ok(Step::Send(bytes)) => bytes,
@@ -229,7 +260,12 @@ pub(crate) async fn register(
         }
         match handshake.step(&data) {
             Ok(Step::Send(bytes)) => to_server = bytes,
-            Ok(Step::Done { keys: k, .. }) => {
+            Ok(Step::Done {
+                keys: k,
+                peer_certificate,
+                ..
+            }) => {
+                https.count_tls_dsk(cert_der, peer_certificate.as_deref());
                 keys = Some(k);
                 break;
             }

@@ -162,6 +162,14 @@ impl Message {
         self.headers()
             .iter()
             .filter_map(|h| {
+                // An untyped header has its name at hand; a typed one is written out to
+                // find it.
+                if let Header::Other(n, v) = h {
+                    return n
+                        .trim()
+                        .eq_ignore_ascii_case(name)
+                        .then(|| v.trim().to_owned());
+                }
                 let text = h.to_string();
                 let (n, v) = text.split_once(':')?;
                 n.trim()
