@@ -60,7 +60,7 @@ fn serve_signin_and_a_restart_with_a_state_dir() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["signed_in"], true);
     assert_eq!(json["new_certificate"], false, "{json}");
-    let issued = std::fs::read_to_string(state.join("issued-certificates.json")).unwrap();
+    let issued = std::fs::read_to_string(state.join("issued-certificates.jsonl")).unwrap();
     assert_eq!(issued.matches("\"thumbprint\"").count(), 1);
     serve.stop();
 }
@@ -68,9 +68,9 @@ fn serve_signin_and_a_restart_with_a_state_dir() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_signin_prints_exactly_the_catalogue_text_and_exits_1() {
     let world = World::start().await;
-    let profile = world.dir.path().join("skewed");
+    let profile = world.dir().join("skewed");
     let p = profile.to_str().unwrap();
-    init_profile(p, "lync2013", "win8", world.service.admin_url());
+    init_profile(p, "lync2013", "win8", world.admin_url());
     let machine = profile.join("machine.toml");
     let text = std::fs::read_to_string(&machine)
         .unwrap()
@@ -207,9 +207,9 @@ fn bad_requests_are_refused_with_a_clear_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_time_corrects_a_clock_faked_with_faketime() {
     let world = World::start().await;
-    let profile = world.dir.path().join("faked");
+    let profile = world.dir().join("faked");
     let p = profile.to_str().unwrap();
-    init_profile(p, "lync2010", "win7", world.service.admin_url());
+    init_profile(p, "lync2010", "win7", world.admin_url());
     let faked = |args: &[&str]| {
         std::process::Command::new("faketime")
             .args(["-f", "+6m", env!("CARGO_BIN_EXE_lyncsim")])
@@ -263,8 +263,8 @@ async fn sync_time_corrects_a_clock_faked_with_faketime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn break_fix_and_fault_from_the_shell() {
     let world = World::start().await;
-    let admin = world.service.admin_url().to_owned();
-    let profile = world.dir.path().join("qa");
+    let admin = world.admin_url().to_owned();
+    let profile = world.dir().join("qa");
     let p = profile.to_str().unwrap();
     init_profile(p, "lync2010", "xp", &admin);
     let signin = |extra: &[&str]| {

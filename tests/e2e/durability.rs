@@ -269,7 +269,7 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
         "ca/communications-server.key.pem",
         "sts-signing-key.pk8",
         "users.json",
-        "issued-certificates.json",
+        "issued-certificates.jsonl",
         "policy.json",
         "network.json",
     ] {
@@ -296,6 +296,58 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
     std::fs::write(cut.join("users.json"), "[{\"address\": \"ali").unwrap();
     refused(&cut, &cut.join("users.json").display().to_string()).await;
 
+    // A damaged line of the issued certificates is named with its line; a last line that a
+    // kill cut short (never synced, so never handed out) is dropped.
+    let line = r#"{"user":"alice@contoso.com","serial":"01","thumbprint":"AB","not_before":0,"not_after":1,"pem":"x"}"#;
+    let damaged = dir.path().join("damaged-issued");
+    copy_dir(&whole, &damaged);
+    std::fs::write(
+        damaged.join("issued-certificates.jsonl"),
+        format!("{line}\n{{\"user\": 7}}\n{line}\n"),
+    )
+    .unwrap();
+    refused(&damaged, "issued-certificates.jsonl line 2").await;
+    let torn = dir.path().join("torn-issued");
+    copy_dir(&whole, &torn);
+    std::fs::write(
+        torn.join("issued-certificates.jsonl"),
+        format!("{line}\n{{\"user\":\"bob@con"),
+    )
+    .unwrap();
+    let service = Service::start(ServiceConfig {
+        state_dir: Some(torn.clone()),
+        ..ServiceConfig::default()
+    })
+    .await
+    .unwrap();
+    let (_, listed) = admin(service.admin_url(), Method::GET, "/certificates", None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    service.shutdown().await;
+    assert_eq!(
+        std::fs::read_to_string(torn.join("issued-certificates.jsonl")).unwrap(),
+        format!("{line}\n")
+    );
+
+    // A folder of an earlier version, with the certificates as one JSON array, is moved on.
+    let earlier = dir.path().join("earlier");
+    copy_dir(&whole, &earlier);
+    std::fs::remove_file(earlier.join("issued-certificates.jsonl")).unwrap();
+    std::fs::write(
+        earlier.join("issued-certificates.json"),
+        format!("[{line}]"),
+    )
+    .unwrap();
+    let service = Service::start(ServiceConfig {
+        state_dir: Some(earlier.clone()),
+        ..ServiceConfig::default()
+    })
+    .await
+    .unwrap();
+    let (_, listed) = admin(service.admin_url(), Method::GET, "/certificates", None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    service.shutdown().await;
+    assert!(!earlier.join("issued-certificates.json").exists());
+
     // What a killed write leaves is removed, and the whole folder starts with its users.
     std::fs::write(whole.join(".lyncsim-tmp-AbC123"), "half").unwrap();
     std::fs::write(whole.join("ca/.tmpXyZ789"), "half").unwrap();
@@ -316,14 +368,14 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
     .await
     .unwrap();
     service.shutdown().await;
-    assert!(empty.join("issued-certificates.json").exists());
+    assert!(empty.join("issued-certificates.jsonl").exists());
     assert!(empty.join("policy.json").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dns_changes_and_undos_can_follow_each_other_without_end() {
     let world = World::start().await;
-    let url = world.service.admin_url();
+    let url = world.admin_url();
     for cycle in 0..300 {
         let (status, fault) = admin(
             url,
@@ -345,7 +397,7 @@ async fn dns_changes_and_undos_can_follow_each_other_without_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clock_takes_a_century_either_way_and_refuses_more() {
     let world = World::start().await;
-    let url = world.service.admin_url();
+    let url = world.admin_url();
     let century = 100 * 365 * 24 * 3600_i64;
     let (status, _) = admin(
         url,

@@ -33,7 +33,7 @@ use crate::hosts::Role;
 use crate::outage::{OutageGuard, outage_middleware};
 use crate::pools::pool_fqdn;
 use crate::problem::{ApiError, accept, method_not_allowed};
-use crate::state::{IssuedRecord, State};
+use crate::state::{IssuedLine, IssuedRecord, State};
 use crate::tokens::{TICKET_LIFETIME_SECS, check_lifetime};
 
 pub(crate) type Shared = Arc<State>;
@@ -164,11 +164,16 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("json"))
 }
 
-fn discover_reply(headers: &HeaderMap, xml: String, json: String) -> Response {
+/// The document in the form the client asked for (only that one is written).
+fn discover_reply(
+    headers: &HeaderMap,
+    xml: impl FnOnce() -> String,
+    json: impl FnOnce() -> String,
+) -> Response {
     if wants_json(headers) {
-        xml_ok(autodiscover::MEDIA_JSON, json)
+        xml_ok(autodiscover::MEDIA_JSON, json())
     } else {
-        xml_ok(autodiscover::MEDIA_XML, xml)
+        xml_ok(autodiscover::MEDIA_XML, xml())
     }
 }
 
@@ -195,7 +200,11 @@ async fn autodiscover_root(
         user: Some(href),
         redirect: None,
     };
-    Ok(discover_reply(&headers, root.to_xml(), root.to_json()))
+    Ok(discover_reply(
+        &headers,
+        || root.to_xml(),
+        || root.to_json(),
+    ))
 }
 
 /// Percent-encodes what a query value must not carry as it is.
@@ -256,7 +265,7 @@ async fn autodiscover_user(
         external: access,
         redirect: None,
     };
-    Ok(discover_reply(&headers, doc.to_xml(), doc.to_json()))
+    Ok(discover_reply(&headers, || doc.to_xml(), || doc.to_json()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -708,12 +717,14 @@ async fn get_and_publish_cert(
     let info = lyncsim_pki::inspect(&issued.der)
         .map_err(|e| ApiError(Problem::internal(e.to_string())))?;
     state
-        .record_issued(IssuedRecord {
-            user: user.clone(),
-            serial: info.serial.clone(),
-            thumbprint: info.thumbprint.clone(),
-            not_before: info.validity.not_before,
-            not_after: info.validity.not_after,
+        .record_issued(IssuedLine {
+            record: IssuedRecord {
+                user: user.clone(),
+                serial: info.serial.clone(),
+                thumbprint: info.thumbprint.clone(),
+                not_before: info.validity.not_before,
+                not_after: info.validity.not_after,
+            },
             pem: issued.pem.clone(),
         })
         .map_err(|e| {

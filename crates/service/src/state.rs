@@ -45,7 +45,7 @@ impl From<&TenantUser> for UserRecord {
     }
 }
 
-/// A personal certificate the service issued.
+/// A personal certificate the service issued, as it is kept in memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct IssuedRecord {
     pub(crate) user: String,
@@ -53,6 +53,14 @@ pub(crate) struct IssuedRecord {
     pub(crate) thumbprint: String,
     pub(crate) not_before: i64,
     pub(crate) not_after: i64,
+}
+
+/// A line of the issued certificates' file: the record and the certificate itself (which
+/// only the file keeps: 50,000 of them would be 80 MB of memory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IssuedLine {
+    #[serde(flatten)]
+    pub(crate) record: IssuedRecord,
     pub(crate) pem: String,
 }
 
@@ -159,6 +167,8 @@ pub(crate) struct State {
     pub(crate) sts_key: StsKey,
     users: RwLock<BTreeMap<String, UserRecord>>,
     issued: Mutex<Vec<IssuedRecord>>,
+    /// The issued certificates' file, open for appending (with a state folder).
+    issued_file: Mutex<Option<std::fs::File>>,
     policy: RwLock<Policy>,
     dir: Option<StateDir>,
     /// Held while a snapshot of the users is taken and written, so that snapshots reach the
@@ -170,7 +180,11 @@ pub(crate) struct State {
 }
 
 const USERS: &str = "users.json";
-const ISSUED: &str = "issued-certificates.json";
+/// One JSON object per line, appended and synced per certificate.
+const ISSUED: &str = "issued-certificates.jsonl";
+/// What the issued certificates' file was called when it was one JSON array, rewritten whole
+/// for each certificate; a folder that has it is moved on to [`ISSUED`] at start.
+const ISSUED_ARRAY: &str = "issued-certificates.json";
 const POLICY: &str = "policy.json";
 const STS_KEY: &str = "sts-signing-key.pk8";
 const ROOT_STEM: &str = "root";
@@ -241,6 +255,59 @@ fn load_json<T: serde::de::DeserializeOwned>(dir: &StateDir, name: &str) -> anyh
     serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
 }
 
+/// Reads the issued certificates' file. A last line without its newline is a write that a
+/// kill cut short (the certificate was never handed out: the line is synced before it is):
+/// it is cut off the file. Any other line that does not read stops the start, naming the
+/// file and the line.
+fn load_issued(dir: &StateDir) -> anyhow::Result<Vec<IssuedRecord>> {
+    let path = dir.path(ISSUED);
+    let text = dir
+        .read(ISSUED)?
+        .with_context(|| format!("{} is missing", path.display()))?;
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    let mut records = Vec::new();
+    for (n, line) in text[..complete].lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let read: IssuedLine = serde_json::from_str(line)
+            .with_context(|| format!("reading {} line {}", path.display(), n + 1))?;
+        records.push(read.record);
+    }
+    if complete < text.len() {
+        tracing::warn!(
+            "{}: dropping a last line cut short by a kill ({} bytes)",
+            path.display(),
+            text.len() - complete
+        );
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.set_len(complete as u64)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("truncating {}", path.display()))?;
+    }
+    Ok(records)
+}
+
+/// Moves a folder's issued certificates from the JSON array of earlier versions to the
+/// JSON Lines file, once.
+fn migrate_issued(dir: &StateDir) -> anyhow::Result<()> {
+    if dir.exists(ISSUED) || !dir.exists(ISSUED_ARRAY) {
+        return Ok(());
+    }
+    let old: Vec<IssuedLine> = load_json(dir, ISSUED_ARRAY)?;
+    let mut lines = Vec::new();
+    for line in &old {
+        serde_json::to_writer(&mut lines, line)?;
+        lines.push(b'\n');
+    }
+    dir.write(ISSUED, &lines)?;
+    std::fs::remove_file(dir.path(ISSUED_ARRAY))
+        .with_context(|| format!("removing {}", dir.path(ISSUED_ARRAY).display()))
+}
+
 /// What a state folder holds, or a new service's state.
 struct Loaded {
     public_root: Authority,
@@ -273,7 +340,7 @@ impl Loaded {
             sts_key: StsKey::from_pkcs8(&sts_bytes)
                 .with_context(|| format!("reading {}", sts_path.display()))?,
             users: load_json(dir, USERS)?,
-            issued: load_json(dir, ISSUED)?,
+            issued: load_issued(dir)?,
             policy: load_json(dir, POLICY)?,
         })
     }
@@ -284,7 +351,7 @@ impl Loaded {
         save_authority(dir, ROOT_STEM, &self.public_root)?;
         save_authority(dir, CS_STEM, &self.cs)?;
         dir.write(STS_KEY, self.sts_key.pkcs8())?;
-        dir.write(ISSUED, &serde_json::to_vec_pretty(&self.issued)?)?;
+        dir.write(ISSUED, b"")?;
         dir.write(POLICY, &serde_json::to_vec_pretty(&self.policy)?)?;
         dir.write(USERS, &serde_json::to_vec_pretty(&self.users)?)
     }
@@ -294,6 +361,9 @@ impl State {
     pub(crate) fn open(config: &ServiceConfig, clock: ServiceClock) -> anyhow::Result<State> {
         let dir = config.state_dir.clone().map(StateDir::open).transpose()?;
         let now = clock.now();
+        if let Some(dir) = &dir {
+            migrate_issued(dir)?;
+        }
         let (loaded, fresh) = match &dir {
             Some(dir) if !is_new(dir)? => (Loaded::load(dir)?, false),
             Some(dir) => {
@@ -318,6 +388,7 @@ impl State {
             sts_key: loaded.sts_key,
             users: RwLock::new(users),
             issued: Mutex::new(loaded.issued),
+            issued_file: Mutex::new(None),
             policy: RwLock::new(loaded.policy),
             dir,
             users_file: Mutex::new(()),
@@ -435,12 +506,33 @@ impl State {
         dir.write(USERS, &serde_json::to_vec_pretty(&users)?)
     }
 
-    pub(crate) fn record_issued(&self, record: IssuedRecord) -> anyhow::Result<()> {
-        let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
-        issued.push(record);
+    /// Records a certificate issued: appended to the file and synced before it is kept in
+    /// memory (and so before it is handed out).
+    pub(crate) fn record_issued(&self, line: IssuedLine) -> anyhow::Result<()> {
         if let Some(dir) = &self.dir {
-            dir.write(ISSUED, &serde_json::to_vec_pretty(&*issued)?)?;
+            use std::io::Write;
+            let mut bytes = serde_json::to_vec(&line)?;
+            bytes.push(b'\n');
+            let path = dir.path(ISSUED);
+            let mut file = self.issued_file.lock().unwrap_or_else(|p| p.into_inner());
+            if file.is_none() {
+                *file = Some(
+                    std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&path)
+                        .with_context(|| format!("opening {}", path.display()))?,
+                );
+            }
+            if let Some(f) = file.as_mut() {
+                f.write_all(&bytes)
+                    .and_then(|()| f.sync_data())
+                    .with_context(|| format!("appending to {}", path.display()))?;
+            }
         }
+        self.issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line.record);
         Ok(())
     }
 
