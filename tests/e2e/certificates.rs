@@ -41,7 +41,7 @@ async fn the_issued_certificate_parses_and_openssl_verifies_it() {
     assert!(eku.client_auth);
     assert!(!cert.is_ca());
 
-    let ca_pem = admin_get(world.service.admin_url(), "/ca/communications-server.pem").await;
+    let ca_pem = admin_get(world.admin_url(), "/ca/communications-server.pem").await;
     let dir = tempfile::tempdir().unwrap();
     let (ca_path, cert_path) = (dir.path().join("ca.pem"), dir.path().join("cert.pem"));
     std::fs::write(&ca_path, &ca_pem).unwrap();
@@ -60,7 +60,7 @@ async fn the_issued_certificate_parses_and_openssl_verifies_it() {
     );
 
     // The public root, too, verifies the server certificate a host presents.
-    let root_pem = admin_get(world.service.admin_url(), "/ca/root.pem").await;
+    let root_pem = admin_get(world.admin_url(), "/ca/root.pem").await;
     let root_der =
         lyncsim_pki::pem_decode("CERTIFICATE", std::str::from_utf8(&root_pem).unwrap()).unwrap();
     let (_, root) = X509Certificate::from_der(&root_der).unwrap();

@@ -532,7 +532,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// The admin API with JSON of the right vocabulary in the wrong shapes: never 5xx, a problem
 /// document for every refusal; anything it accepted is undone before the next case.
 fn admin_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
-    let url = world.service.admin_url().to_owned();
+    let url = world.admin_url().to_owned();
     let endpoints = [
         (Method::POST, "/users"),
         (Method::PUT, "/clock"),
@@ -605,10 +605,7 @@ fn every_parser_survives_fuzzed_input() {
     let each: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
     println!("fuzz: {total} cases ({}), 0 failed", each.join(", "));
     // The service still serves after all of it.
-    let health = rt.block_on(crate::support::admin_get(
-        world.service.admin_url(),
-        "/health",
-    ));
+    let health = rt.block_on(crate::support::admin_get(world.admin_url(), "/health"));
     assert!(String::from_utf8_lossy(&health).contains("ok"));
 }
 
@@ -622,7 +619,7 @@ fn sip_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u6
 
     let host = "pool-a.online.lync.com";
     let addr = (world.info().hosts[host], world.info().https_port);
-    let connector = crate::support::tls_connector(&world.root_pem);
+    let connector = crate::support::tls_connector(world.root_pem());
     let register = |auth: &str| {
         format!(
             "REGISTER sip:contoso.com SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK1\r\nFrom: <sip:alice@contoso.com>;tag=1a2b\r\nTo: <sip:alice@contoso.com>\r\nCSeq: 1 REGISTER\r\nCall-ID: fuzz\r\nUser-Agent: UCCAPI/15.0.4569.1503 OC/15.0.4569.1503 (Microsoft Lync)\r\nContact: <sip:127.0.0.1:5061;transport=tls>\r\n{auth}Content-Length: 0\r\n\r\n"

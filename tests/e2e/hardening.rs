@@ -860,11 +860,10 @@ impl Target {
     pub(crate) fn new(world: &World) -> Target {
         let info = world.info();
         Target {
-            tls: tls_connector(&world.root_pem),
+            tls: tls_connector(world.root_pem()),
             https_port: info.https_port,
             hosts: info.hosts.clone(),
             admin: world
-                .service
                 .admin_url()
                 .trim_start_matches("http://")
                 .parse()
@@ -1099,7 +1098,7 @@ async fn every_case_of_the_bad_input_corpus_is_refused_and_the_service_keeps_ser
         }
         // The service still serves: health, DNS, and a real sign-in.
         let health: Value =
-            serde_json::from_slice(&admin_get(world.service.admin_url(), "/health").await).unwrap();
+            serde_json::from_slice(&admin_get(world.admin_url(), "/health").await).unwrap();
         assert_eq!(health["status"], "ok", "after {}", case.name);
         assert_eq!(
             target.resolve(HOSTS[1]).await,

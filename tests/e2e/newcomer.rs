@@ -16,9 +16,9 @@ fn lyncsim_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_sign_in_address_shows_the_sign_in_text() {
     let world = World::start().await;
-    let dir = world.dir.path().join("pc");
+    let dir = world.dir().join("pc");
     let p = dir.to_str().unwrap();
-    init_profile(p, "lync2013", "win7", world.service.admin_url());
+    init_profile(p, "lync2013", "win7", world.admin_url());
     let out = lyncsim(&[
         "signin",
         "--profile",
@@ -86,7 +86,7 @@ fn a_port_in_use_is_named_and_not_retried_and_no_old_ready_file_is_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_takes_its_service_anywhere_and_from_the_environment_and_says_what_an_undo_breaks() {
     let world = World::start().await;
-    let admin = world.service.admin_url().to_owned();
+    let admin = world.admin_url().to_owned();
     let out = lyncsim(&["fault", "list", "--service", &admin]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "no faults in force\n");
@@ -126,7 +126,7 @@ async fn fault_takes_its_service_anywhere_and_from_the_environment_and_says_what
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_url_that_is_not_the_admin_api_says_so() {
     let world = World::start().await;
-    let admin = world.service.admin_url().to_owned();
+    let admin = world.admin_url().to_owned();
     let bare = admin.trim_start_matches("http://");
     let out = lyncsim(&["fault", "list", "--service", bare]);
     assert_eq!(out.status.code(), Some(2));
@@ -153,7 +153,7 @@ async fn the_admin_api_takes_json_sent_as_curls_default_form() {
     let out = Command::new("curl")
         .args(["-sS", "-w", "\n%{http_code}", "-d"])
         .arg(r#"{"address":"dave@contoso.com","password":"Spring2012!"}"#)
-        .arg(format!("{}/users", world.service.admin_url()))
+        .arg(format!("{}/users", world.admin_url()))
         .output()
         .expect("curl is installed (.ci/run installs it)");
     let text = stdout(&out);
@@ -233,9 +233,9 @@ fn a_scenario_file_with_several_mistakes_reports_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certmgr_keeps_its_columns_for_a_certificate_that_cannot_be_read() {
     let world = World::start().await;
-    let dir = world.dir.path().join("pc");
+    let dir = world.dir().join("pc");
     let p = dir.to_str().unwrap();
-    init_profile(p, "lync2013", "win7", world.service.admin_url());
+    init_profile(p, "lync2013", "win7", world.admin_url());
     let out = lyncsim(&[
         "signin",
         "--profile",

@@ -38,8 +38,8 @@ pub(crate) struct Curl<'a> {
 
 impl Curl<'_> {
     pub(crate) fn new(world: &World) -> Curl<'_> {
-        let root = world.dir.path().join("protocol-root.pem");
-        std::fs::write(&root, &world.root_pem).unwrap();
+        let root = world.dir().join("protocol-root.pem");
+        std::fs::write(&root, world.root_pem()).unwrap();
         Curl { world, root }
     }
 
@@ -346,7 +346,7 @@ async fn curl_gets_a_token_a_web_ticket_and_a_certificate_that_openssl_verifies(
         .args(["-sS", "--max-time", "10", "-H"])
         .arg("Accept: application/vnd.microsoft.rtc.autodiscover+json;v=1")
         .arg("--cacert")
-        .arg(world.dir.path().join("protocol-root.pem"))
+        .arg(world.dir().join("protocol-root.pem"))
         .arg("--resolve")
         .arg(format!(
             "webdir.online.lync.com:{}:{}",
@@ -392,7 +392,7 @@ async fn curl_gets_a_token_a_web_ticket_and_a_certificate_that_openssl_verifies(
     let (ca, cert) = (dir.path().join("ca.pem"), dir.path().join("cert.pem"));
     std::fs::write(
         &ca,
-        admin_get(world.service.admin_url(), "/ca/communications-server.pem").await,
+        admin_get(world.admin_url(), "/ca/communications-server.pem").await,
     )
     .unwrap();
     std::fs::write(&cert, lyncsim_pki::pem_encode("CERTIFICATE", &der)).unwrap();

@@ -33,7 +33,7 @@ impl Sip {
         let tcp = TcpStream::connect((ip, world.info().https_port))
             .await
             .unwrap();
-        let tls = tls_connector(&world.root_pem)
+        let tls = tls_connector(world.root_pem())
             .connect(ServerName::try_from(host.to_owned()).unwrap(), tcp)
             .await
             .unwrap();
@@ -276,7 +276,7 @@ async fn the_registrar_judges_the_certificate_in_the_tls_dsk_handshake() {
     // An association lasts as long as its certificate is trusted: once the CA rotates, the
     // next signed REGISTER gets 401 with a new challenge, and the client must authenticate
     // again.
-    let admin = AdminClient::new(world.service.admin_url()).unwrap();
+    let admin = AdminClient::new(world.admin_url()).unwrap();
     let mut live = Sip::connect(&world, "pool-a.online.lync.com", "alice@contoso.com").await;
     let (keys, opaque) = live.authenticate(&cert, &key).await.unwrap();
     assert_eq!(
@@ -328,7 +328,7 @@ async fn the_registrar_judges_the_certificate_in_the_tls_dsk_handshake() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outages_old_clients_and_garbage_get_the_registrars_answers() {
     let world = World::start().await;
-    let admin = AdminClient::new(world.service.admin_url()).unwrap();
+    let admin = AdminClient::new(world.admin_url()).unwrap();
 
     // A build below the minimum: 403 before any authentication.
     let mut sip = Sip::connect(&world, "pool-a.online.lync.com", "alice@contoso.com").await;

@@ -33,7 +33,7 @@ impl Curl<'_> {
             "-w",
             "\n%{http_code}",
         ])
-        .arg(format!("{}{path}", self.world.service.admin_url()));
+        .arg(format!("{}{path}", self.world.admin_url()));
         run(&mut cmd)
     }
 }
@@ -148,10 +148,9 @@ async fn the_admin_api_adds_users_and_sets_the_clock() {
         "{}",
         failure.reason
     );
-    let time: Value = serde_json::from_slice(
-        &crate::support::admin_get(world.service.admin_url(), "/time").await,
-    )
-    .unwrap();
+    let time: Value =
+        serde_json::from_slice(&crate::support::admin_get(world.admin_url(), "/time").await)
+            .unwrap();
     let system = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

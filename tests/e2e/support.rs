@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use lyncsim_client::{InitOptions, Outcome, Profile, SignInRequest};
 use lyncsim_domain::{Os, Product};
-use lyncsim_service::{RunningService, Service, ServiceConfig};
+use lyncsim_harness::Lab;
 use lyncsim_wire::{JournalEntry, ServiceInfo};
 
 /// The password of a user of the built-in tenant.
@@ -16,40 +16,47 @@ pub fn password(user: &str) -> String {
     lyncsim_harness::Lab::tenant_password(user).expect("a tenant user")
 }
 
-/// A service and a folder for profiles; both go away when dropped.
+/// A service and a folder for profiles ([`Lab`], the same as users of the library get);
+/// both go away when dropped.
 pub struct World {
-    pub service: RunningService,
-    pub dir: tempfile::TempDir,
-    pub root_pem: String,
+    pub lab: Lab,
 }
 
 impl World {
     pub async fn start() -> World {
-        let service = Service::start(ServiceConfig::default())
-            .await
-            .expect("service starts");
-        let root_pem =
-            String::from_utf8(admin_get(service.admin_url(), "/ca/root.pem").await).unwrap();
         World {
-            service,
-            dir: tempfile::tempdir().unwrap(),
-            root_pem,
+            lab: Lab::start().await.expect("service starts"),
         }
     }
 
     pub fn info(&self) -> &ServiceInfo {
-        self.service.info()
+        self.lab.info()
     }
 
+    pub fn admin_url(&self) -> &str {
+        self.lab.admin_url()
+    }
+
+    /// The folder profiles are made in.
+    pub fn dir(&self) -> &Path {
+        self.lab.dir()
+    }
+
+    /// The service's public root (PEM).
+    pub fn root_pem(&self) -> &str {
+        self.lab.root_pem()
+    }
+
+    /// A machine in the folder `name` (as `lyncsim client init` makes one).
     pub fn profile(&self, name: &str, product: Product, os: Os) -> Profile {
         Profile::init(
-            &self.dir.path().join(name),
+            &self.dir().join(name),
             InitOptions {
                 product,
                 os,
                 build: None,
                 service: self.info().clone(),
-                root_pem: self.root_pem.clone(),
+                root_pem: self.root_pem().to_owned(),
                 windows_user: "jdoe".into(),
                 windows_password: "Winter2011!".into(),
             },
@@ -58,7 +65,7 @@ impl World {
     }
 
     pub async fn journal(&self) -> Vec<JournalEntry> {
-        serde_json::from_slice(&admin_get(self.service.admin_url(), "/journal").await).unwrap()
+        self.lab.journal().await.expect("the journal")
     }
 
     /// How many certificates the service issued to `user`, by the journal.

@@ -100,6 +100,12 @@ impl Lab {
     /// Stops the lab's service and waits until it no longer listens (dropping the lab stops
     /// it too, without waiting).
     pub async fn shutdown(mut self) {
+        self.stop_service().await;
+    }
+
+    /// Stops the lab's service and waits until it no longer listens; the machines stay, to
+    /// see what a client does when the service is gone.
+    pub async fn stop_service(&mut self) {
         if let Some(service) = self._service.take() {
             service.shutdown().await;
         }
@@ -175,6 +181,11 @@ impl Lab {
     /// What the service's ready file holds: admin URL, DNS address, HTTPS port.
     pub fn info(&self) -> &ServiceInfo {
         &self.info
+    }
+
+    /// The service's public root (PEM), which the lab's machines trust.
+    pub fn root_pem(&self) -> &str {
+        &self.root_pem
     }
 
     /// The admin API's base URL.
