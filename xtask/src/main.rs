@@ -106,8 +106,12 @@ usage: cargo xtask <task>
 tasks:
   ci                 rustfmt check, clippy (warnings are errors), every test of the workspace;
                      ends with one summary line and the robustness figures
-  bench              sign-in latency and throughput, peak memory, and the built-in suite's
-                     time, with a release build
+  bench [SECTION…]   release build; measures against this machine's limits, side by side:
+                     crypto (the public-key bound of a sign-in and the share of it reached),
+                     concurrency (1 to 256 clients), memory (lyncsim serve with 10,000 users
+                     and 50,000 certificates, and over a long run), autodiscover (against
+                     nginx, installed if missing), suite (time, and the share spent making
+                     RSA keys); all of them when none is named
   fuzz [--minutes N] the fuzz targets (CSRs, tokens, scenario files, profile files, admin
                      JSON) for N minutes in all (default 5), release build; prints cases run
   soak [--minutes N] lyncsim serve under sign-ins at half the peak rate with faults cycled
@@ -156,8 +160,17 @@ fn main() -> ExitCode {
     let ok = match task.as_deref() {
         Some("ci") => ci(),
         Some("bench") => {
-            cargo(&["bench", "--package", "lyncsim-cli", "--bench", "signin"])
-                && cargo(&["bench", "--package", "lyncsim-cli", "--bench", "suite"])
+            let sections: Vec<String> = std::env::args().skip(2).collect();
+            let mut args = vec![
+                "bench",
+                "--package",
+                "lyncsim-cli",
+                "--bench",
+                "bench",
+                "--",
+            ];
+            args.extend(sections.iter().map(String::as_str));
+            cargo(&args)
         }
         Some("fuzz") => match minutes(5) {
             Ok(m) => {
