@@ -37,7 +37,10 @@ async fn both_products_sign_in_on_every_os_they_run_on() {
 }
 
 fn count(cost: &PublicKeyCost, which: fn(&PublicKeyOp) -> bool) -> u32 {
-    cost.iter().filter(|(op, _)| which(op)).map(|(_, n)| n).sum()
+    cost.iter()
+        .filter(|(op, _)| which(op))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,8 +36,11 @@ pub struct Profile {
     machine: Machine,
     /// The data protection key, once derived, with the password and SID it came from: Windows
     /// keeps it for the logon session instead of running PBKDF2 for every secret.
-    master: std::sync::Arc<std::sync::Mutex<Option<(String, String, std::sync::Arc<MasterKey>)>>>,
+    master: std::sync::Arc<std::sync::Mutex<Option<DerivedKey>>>,
 }
+
+/// A data protection key and the Windows password and SID it was derived from.
+type DerivedKey = (String, String, std::sync::Arc<MasterKey>);
 
 /// Writes a file so that readers see the old or the new contents, never a mix.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
