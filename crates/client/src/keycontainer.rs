@@ -120,7 +120,7 @@ fn open_bytes(
 }
 
 /// Opens the container, or makes a new RSA-2048 key in a new one.
-pub(crate) fn open_or_create(
+pub(crate) async fn open_or_create(
     layout: &Layout,
     key: &MasterKey,
     address: &str,
@@ -129,7 +129,7 @@ pub(crate) fn open_or_create(
     if let Some(existing) = open(layout, key, address, machine_guid)? {
         return Ok((existing, false));
     }
-    let fresh = PersonalKey::generate().map_err(|e| e.to_string())?;
+    let fresh = generate().await?;
     let path = container_path(layout, address, machine_guid);
     write_atomically(&path, &key.protect(&fresh.pkcs8_der())).map_err(|e| {
         format!(
@@ -138,6 +138,21 @@ pub(crate) fn open_or_create(
         )
     })?;
     Ok((fresh, true))
+}
+
+/// A new RSA-2048 key, made on a blocking thread and no more at once than this host has
+/// cores: every emulated machine shares the host's CPU, and a key made on the async runtime
+/// would hold up every other client's I/O (and the DNS answers they wait for) for its 100 ms.
+async fn generate() -> Result<PersonalKey, String> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    });
+    let _slot = slots.acquire().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(PersonalKey::generate)
+        .await
+        .map_err(|e| format!("key generation stopped: {e}"))?
+        .map_err(|e| e.to_string())
 }
 
 fn file_name(path: &std::path::Path) -> String {

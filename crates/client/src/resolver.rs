@@ -15,7 +15,13 @@ use crate::layout::Layout;
 use crate::profile::write_atomically;
 
 /// How long to wait for the DNS server.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long each try of a query waits for its answer, as the Windows DNS client waits: 1 s,
+/// then 2 s, then 4 s, before it gives up on the server.
+const QUERY_TIMEOUTS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
 /// Longest CNAME chain followed.
 const MAX_CHAIN: usize = 8;
 
@@ -191,23 +197,30 @@ impl Resolver {
             detail,
         };
         let fqdn = Name::from_ascii(format!("{name}.")).map_err(|e| server_err(e.to_string()))?;
-        let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
-            .with_timeout(Some(QUERY_TIMEOUT))
-            .build();
-        let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
-        let background = tokio::spawn(background);
-        let response = client.query(fqdn, DNSClass::IN, rtype).await;
-        background.abort();
+        let mut response = Err(server_err("no query was sent".into()));
+        for timeout in QUERY_TIMEOUTS {
+            let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
+                .with_timeout(Some(timeout))
+                .build();
+            let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
+            let background = tokio::spawn(background);
+            let answer = client.query(fqdn.clone(), DNSClass::IN, rtype).await;
+            background.abort();
+            // Only a try that got no answer at all is made again.
+            let timed_out = matches!(&answer, Err(e) if e.to_string().to_ascii_lowercase().contains("timed out"));
+            response = answer.map_err(|e| server_err(e.to_string()));
+            if !timed_out {
+                break;
+            }
+        }
         let response = match response {
             Ok(r) => r,
-            Err(e)
-                if e.to_string()
-                    .to_ascii_lowercase()
-                    .contains("no records found") =>
+            Err(ResolveError::Server { detail, .. })
+                if detail.to_ascii_lowercase().contains("no records found") =>
             {
                 return Err(ResolveError::NoRecord(name.to_owned()));
             }
-            Err(e) => return Err(server_err(e.to_string())),
+            Err(e) => return Err(e),
         };
         let mut found = false;
         for record in &response.answers {

@@ -755,6 +755,7 @@ impl Run<'_, '_> {
         let unreadable = |reason: String| SignInFailure::new(ST, FailureKind::Unreadable, reason);
         let (key, new_key) =
             keycontainer::open_or_create(layout, master_key, user, &machine.machine_guid)
+                .await
                 .map_err(|reason| self.fail(unreadable(reason)))?;
         let csr =
             lyncsim_pki::make_csr(&key, user).map_err(|e| self.fail(unreadable(e.to_string())))?;

@@ -210,6 +210,8 @@ pub struct PhaseReport {
     pub latency_ms: Latency,
     /// Outcomes: `signed-in`, a catalogue id, or `error` (the sign-in could not run).
     pub outcomes: BTreeMap<String, u64>,
+    /// For each failing outcome, the real reason of the first one (stage: reason).
+    pub why: BTreeMap<String, String>,
 }
 
 /// What a load run measured.
@@ -250,6 +252,8 @@ struct Record {
     started: Duration,
     took: Duration,
     outcome: String,
+    /// Why it failed (stage and reason), if it did.
+    why: Option<String>,
 }
 
 /// The sign-ins of a stage so far, and its failures counted as they come (the progress line
@@ -442,17 +446,22 @@ async fn run_stage(
                 turn += 1;
                 let (machine, user) = (&entry.0, &entry.1);
                 let began = Instant::now();
-                let outcome = match machine.sign_in(user).await {
-                    Ok(s) => s
-                        .error()
-                        .map_or("signed-in".to_owned(), |e| e.id().to_owned()),
+                let (outcome, why) = match machine.sign_in(user).await {
+                    Ok(signed) => match &signed.0 {
+                        Ok(_) => ("signed-in".to_owned(), None),
+                        Err(f) => (
+                            f.error.id().to_owned(),
+                            Some(format!("{}: {}", f.stage, f.reason)),
+                        ),
+                    },
                     // The profile could not be read or written: not a sign-in outcome.
-                    Err(_) => "error".to_owned(),
+                    Err(e) => ("error".to_owned(), Some(format!("{e:#}"))),
                 };
                 let record = Record {
                     started: began.duration_since(start),
                     took: began.elapsed(),
                     outcome,
+                    why,
                 };
                 let mut counted = lock(&tally);
                 if record.outcome != "signed-in" {
@@ -521,7 +530,12 @@ fn phase(name: &str, from: f64, to: f64, records: &[Record]) -> PhaseReport {
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
     let mut outcomes = BTreeMap::new();
+    let mut why = BTreeMap::new();
     for r in records {
+        if let Some(reason) = &r.why {
+            why.entry(r.outcome.clone())
+                .or_insert_with(|| reason.clone());
+        }
         let micros = u64::try_from(r.took.as_micros()).unwrap_or(u64::MAX);
         histogram.saturating_record(micros.max(1));
         *outcomes.entry(r.outcome.clone()).or_insert(0) += 1;
@@ -546,6 +560,7 @@ fn phase(name: &str, from: f64, to: f64, records: &[Record]) -> PhaseReport {
         per_sec: records.len() as f64 / span,
         latency_ms,
         outcomes,
+        why,
     }
 }
 
@@ -584,6 +599,19 @@ pub fn render(report: &LoadReport) -> String {
     }
     if report.phases.len() > 1 {
         out.push_str(&row(&report.total));
+    }
+    // Why, once per phase and outcome.
+    let mut reasons = Vec::new();
+    for p in std::iter::once(&report.first).chain(&report.phases) {
+        for (outcome, reason) in &p.why {
+            reasons.push(format!("  {} in {}: {reason}\n", outcome, p.name));
+        }
+    }
+    if !reasons.is_empty() {
+        out.push_str("\nthe first failure of each kind, with its real reason:\n");
+        for r in reasons {
+            out.push_str(&r);
+        }
     }
     out
 }
@@ -629,6 +657,7 @@ mod tests {
                 started: Duration::from_millis(i),
                 took: Duration::from_millis(i),
                 outcome: if i % 10 == 0 { "E_CERT" } else { "signed-in" }.into(),
+                why: (i % 10 == 0).then(|| format!("Certificate: refused {i}")),
             })
             .collect();
         let p = phase("x", 0.0, 2.0, &records);
@@ -636,6 +665,8 @@ mod tests {
         assert_eq!(p.per_sec, 50.0);
         assert_eq!(p.outcomes["E_CERT"], 10);
         assert_eq!(p.outcomes["signed-in"], 90);
+        assert_eq!(p.why["E_CERT"], "Certificate: refused 10");
+        assert!(!p.why.contains_key("signed-in"));
         assert!((p.latency_ms.p50 - 50.0).abs() < 0.5, "{:?}", p.latency_ms);
         assert!((p.latency_ms.p99 - 99.0).abs() < 0.5, "{:?}", p.latency_ms);
         assert!((p.latency_ms.max - 100.0).abs() < 0.5, "{:?}", p.latency_ms);
