@@ -60,6 +60,12 @@ async fn a_load_with_an_outage_counts_each_phase_by_what_sign_in_showed() {
     let unreachable = during.outcomes.get("E_UNREACHABLE").copied().unwrap_or(0);
     let through = during.outcomes.get("signed-in").copied().unwrap_or(0);
     assert!(unreachable > 0, "{during:#?}");
+    // The reason shown is the client's own: the outage's 503 at the first host it asked.
+    assert!(
+        during.why["E_UNREACHABLE"].contains("is in an outage"),
+        "{during:#?}"
+    );
+    assert!(!during.why.contains_key("signed-in"), "{during:#?}");
     assert!(
         through <= 2 * opts.concurrency as u64 && through * 10 < unreachable,
         "{during:#?}"

@@ -314,6 +314,11 @@ pub(crate) async fn register(
     let answer = dialog.exchange(&request).await?;
     if answer.status() != Some(401) {
         let Some(info) = answer.auth("Authentication-Info") else {
+            // An unsigned refusal (a 503 of an outage that began during the dialog) is still
+            // the refusal it says; an unsigned success is not to be believed.
+            if answer.status().is_some_and(|s| s >= 400) {
+                return Err(refusal(&answer, &where_));
+            }
             return Err(HttpFailure::BadResponse(format!(
                 "{where_}: SIP {} without a signature",
                 answer.status().unwrap_or(0)
