@@ -63,15 +63,20 @@ pub(crate) fn open_pkcs8(
         return Ok(None);
     };
     if !known_usable(&pkcs8) {
-        PersonalKey::from_pkcs8_der(&pkcs8).map_err(|e| {
-            format!(
-                "RSA key container {} holds no usable key: {e}",
-                file_name(&path)
-            )
-        })?;
+        usable(&path, &pkcs8)?;
         remember_usable(&pkcs8);
     }
     Ok(Some(pkcs8))
+}
+
+/// The key a container holds, read as an RSA key.
+fn usable(path: &std::path::Path, pkcs8: &[u8]) -> Result<PersonalKey, String> {
+    PersonalKey::from_pkcs8_der(pkcs8).map_err(|e| {
+        format!(
+            "RSA key container {} holds no usable key: {e}",
+            file_name(path)
+        )
+    })
 }
 
 /// Opens the container; `Ok(None)` when there is none.
@@ -82,15 +87,9 @@ pub(crate) fn open(
     machine_guid: &str,
 ) -> Result<Option<PersonalKey>, String> {
     let path = container_path(layout, address, machine_guid);
-    let Some(pkcs8) = open_bytes(layout, key, address, machine_guid)? else {
-        return Ok(None);
-    };
-    PersonalKey::from_pkcs8_der(&pkcs8).map(Some).map_err(|e| {
-        format!(
-            "RSA key container {} holds no usable key: {e}",
-            file_name(&path)
-        )
-    })
+    open_bytes(layout, key, address, machine_guid)?
+        .map(|pkcs8| usable(&path, &pkcs8))
+        .transpose()
 }
 
 /// The container's plaintext; `Ok(None)` when there is none.
