@@ -12,8 +12,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +22,10 @@ use lyncsim_domain::{Os, Product};
 use lyncsim_wire::ServiceInfo;
 use tokio::io::AsyncWriteExt;
 
+#[path = "common/serve.rs"]
+mod serve;
+use serve::{Serve, rss_mib};
+
 const MACHINES: usize = 24;
 const CONCURRENCY: usize = 6;
 const USERS: [(&str, &str); 3] = [
@@ -30,50 +33,6 @@ const USERS: [(&str, &str); 3] = [
     ("bob@contoso.com", "Passw0rd!bob"),
     ("carol@contoso.com", "Passw0rd!carol"),
 ];
-
-/// The service as a child process, killed when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn start(dir: &Path) -> (Serve, ServiceInfo) {
-    let ready = dir.join("ready.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_lyncsim"))
-        .args(["serve", "--ready-file"])
-        .arg(&ready)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("lyncsim serve starts");
-    let serve = Serve(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(info) = std::fs::read_to_string(&ready)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-        {
-            return (serve, info);
-        }
-        assert!(Instant::now() < deadline, "serve did not get ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 async fn admin(url: &str, method: Method, path: &str, body: Option<serde_json::Value>) -> u16 {
     admin_call(
@@ -189,8 +148,8 @@ fn minutes() -> f64 {
 async fn main() {
     let minutes = minutes();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (serve, info) = start(dir.path());
-    let pid = serve.0.id();
+    let (serve, info) = Serve::start(dir.path());
+    let pid = serve.pid();
     let url = info.admin_url.clone();
     let root_pem = String::from_utf8(
         lyncsim_client::fetch_plain(&format!("{url}/ca/root.pem"))

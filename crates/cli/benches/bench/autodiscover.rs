@@ -91,26 +91,7 @@ pub(crate) async fn section() {
     let dir = tempfile::tempdir().unwrap();
 
     // lyncsim serve, and the document it gives.
-    let ready = dir.path().join("ready.json");
-    let serve = Killed(
-        Command::new(env!("CARGO_BIN_EXE_lyncsim"))
-            .args(["serve", "--ready-file"])
-            .arg(&ready)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let info: lyncsim_wire::ServiceInfo = loop {
-        if let Ok(text) = std::fs::read_to_string(&ready)
-            && let Ok(info) = serde_json::from_str(&text)
-        {
-            break info;
-        }
-        assert!(Instant::now() < deadline, "lyncsim serve did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (serve, info) = crate::serve::Serve::start(dir.path());
     let host = format!("lyncdiscover.{}", info.tenant);
     let path = format!("{}?sipuri=sip:alice@{}", paths::AUTODISCOVER, info.tenant);
     let root_pem = String::from_utf8(

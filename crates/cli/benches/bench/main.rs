@@ -24,6 +24,8 @@ mod autodiscover;
 mod crypto;
 mod http;
 mod memory;
+#[path = "../common/serve.rs"]
+mod serve;
 
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,6 @@
 //! issued through GetAndPublishCert, and over a long run of sign-ins.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,55 +18,12 @@ use lyncsim_wire::{NewUser, ServiceInfo, paths};
 
 use crate::http::{Conn, roots};
 use crate::met;
+use crate::serve::{Serve, rss_mib};
 
 const TARGET_MIB: f64 = 100.0;
 const USERS: usize = 10_000;
 const CERTIFICATES: usize = 50_000;
 const AT_ONCE: usize = 16;
-
-/// The service as a child process, killed when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn start(dir: &Path) -> (Serve, ServiceInfo) {
-    let ready = dir.join("ready.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_lyncsim"))
-        .args(["serve", "--ready-file"])
-        .arg(&ready)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let serve = Serve(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&ready)
-            && let Ok(info) = serde_json::from_str(&text)
-        {
-            return (serve, info);
-        }
-        assert!(Instant::now() < deadline, "lyncsim serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn password(i: usize) -> String {
     format!("Bench!{i:06}")
@@ -220,8 +175,8 @@ async fn issue(info: &ServiceInfo, root_pem: &str, users: usize, per_user: usize
 
 pub(crate) async fn section() {
     let dir = tempfile::tempdir().unwrap();
-    let (serve, info) = start(dir.path());
-    let pid = serve.0.id();
+    let (serve, info) = Serve::start(dir.path());
+    let pid = serve.pid();
     let lab = Arc::new(Lab::connect(&info.admin_url).await.unwrap());
     let root_pem = lab.admin().root_pem().await.unwrap();
     println!("\n## Memory of `lyncsim serve`\n");
