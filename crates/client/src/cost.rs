@@ -73,11 +73,6 @@ impl PublicKeyCost {
         self.0.iter().map(|(op, n)| (op, *n))
     }
 
-    /// The operations of all handshakes together.
-    pub fn total(&self) -> u32 {
-        self.0.values().sum()
-    }
-
     /// A TLS handshake of the client's, by what it negotiated: `group` (none when the
     /// session was resumed without a new exchange), `resumed`, and the certificates the
     /// server presented (leaf first).
