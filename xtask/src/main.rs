@@ -20,6 +20,11 @@ fn cargo_command(args: &[&str]) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(args).current_dir(root());
+    if std::env::var_os("CI").is_some() {
+        // A CI build is built once and thrown away: incremental state would only take disk
+        // (over a GB for the workspace's tests).
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
 }
 
