@@ -67,10 +67,19 @@ fn random_serial() -> SerialNumber {
 }
 
 impl Authority {
-    /// Makes a new CA with an RSA-2048 key, valid from a day before `now` for ten years.
-    /// `generation` goes into the subject's OU so that a rotated CA can be told apart.
+    /// Makes a new CA, valid from a day before `now` for ten years. `generation` goes into the
+    /// subject's OU so that a rotated CA can be told apart.
+    ///
+    /// The Communications Server CA has an RSA-2048 key, as Lync Online's has. The public root
+    /// has a P-256 key: it is lyncsim's own test root, it signs only P-256 HTTPS certificates
+    /// (and the registrars' one RSA certificate), and no cause of the KB touches it; an RSA key
+    /// made for it at every service start was a quarter of the built-in suite's CPU.
     pub fn generate(kind: AuthorityKind, now: i64, generation: u32) -> Result<Self, PkiError> {
-        let key = crate::keygen::rsa_2048().map_err(PkiError::rcgen("generate the CA key"))?;
+        let key = match kind {
+            AuthorityKind::PublicRoot => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+            AuthorityKind::CommunicationsServer => crate::keygen::rsa_2048(),
+        }
+        .map_err(PkiError::rcgen("generate the CA key"))?;
         let mut params = CertificateParams::default();
         params
             .distinguished_name
@@ -155,8 +164,11 @@ impl Authority {
     /// Issues the certificate of the registrars' TLS-DSK handshake for `names`: an RSA-2048
     /// key, because that handshake's key exchange is RSA (the client encrypts the premaster
     /// secret to it), valid from 30 days before `now` for a year.
+    ///
+    /// The key is made once per process ([`crate::keygen::registrar_key`]); the certificate is
+    /// this authority's own.
     pub fn issue_registrar(&self, names: &[String], now: i64) -> Result<ServerIdentity, PkiError> {
-        let key = crate::keygen::rsa_2048().map_err(PkiError::rcgen("generate a registrar key"))?;
+        let key = crate::keygen::registrar_key()?;
         self.issue_leaf(
             key,
             vec![
@@ -247,7 +259,7 @@ impl std::fmt::Debug for Authority {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{PersonalKey, inspect, make_csr, parse_csr};
+    use crate::{KeyKind, PersonalKey, inspect, make_csr, parse_csr};
 
     const NOW: i64 = 1_780_000_000;
 
@@ -294,6 +306,41 @@ mod tests {
         let (_, good) = X509Certificate::from_der(ca.cert_der()).unwrap();
         let (_, other) = X509Certificate::from_der(rotated.cert_der()).unwrap();
         assert!(leaf.verify_signature(Some(good.public_key())).is_ok());
+        assert!(leaf.verify_signature(Some(other.public_key())).is_err());
+    }
+
+    #[test]
+    fn each_authority_has_its_kind_of_key() {
+        let root = Authority::generate(AuthorityKind::PublicRoot, NOW, 1).unwrap();
+        let cs = Authority::generate(AuthorityKind::CommunicationsServer, NOW, 1).unwrap();
+        assert_eq!(inspect(root.cert_der()).unwrap().key, KeyKind::Ecdsa(256));
+        assert_eq!(inspect(cs.cert_der()).unwrap().key, KeyKind::Rsa(2048));
+        let https = root.issue_server(&["webdir.online.lync.com".into()], NOW);
+        let https = inspect(&https.unwrap().cert_der).unwrap();
+        assert_eq!((https.key, https.signed_by), (KeyKind::Ecdsa(256), KeyKind::Ecdsa(256)));
+    }
+
+    #[test]
+    fn registrars_of_two_services_share_a_key_and_not_a_certificate() {
+        use x509_parser::prelude::*;
+        let names = ["sipdir.online.lync.com".to_string()];
+        let (one, two) = (
+            Authority::generate(AuthorityKind::PublicRoot, NOW, 1).unwrap(),
+            Authority::generate(AuthorityKind::PublicRoot, NOW, 1).unwrap(),
+        );
+        let (a, b) = (
+            one.issue_registrar(&names, NOW).unwrap(),
+            two.issue_registrar(&names, NOW).unwrap(),
+        );
+        assert_eq!(a.key_pkcs8_der, b.key_pkcs8_der);
+        assert_ne!(a.cert_der, b.cert_der);
+        let info = inspect(&a.cert_der).unwrap();
+        assert_eq!(info.key, KeyKind::Rsa(2048), "TLS-DSK's key exchange is RSA");
+        // Each certificate is its own root's: one service's does not pass for the other's.
+        let (_, leaf) = X509Certificate::from_der(&a.cert_der).unwrap();
+        let (_, own) = X509Certificate::from_der(one.cert_der()).unwrap();
+        let (_, other) = X509Certificate::from_der(two.cert_der()).unwrap();
+        assert!(leaf.verify_signature(Some(own.public_key())).is_ok());
         assert!(leaf.verify_signature(Some(other.public_key())).is_err());
     }
 
