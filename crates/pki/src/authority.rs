@@ -317,7 +317,10 @@ mod tests {
         assert_eq!(inspect(cs.cert_der()).unwrap().key, KeyKind::Rsa(2048));
         let https = root.issue_server(&["webdir.online.lync.com".into()], NOW);
         let https = inspect(&https.unwrap().cert_der).unwrap();
-        assert_eq!((https.key, https.signed_by), (KeyKind::Ecdsa(256), KeyKind::Ecdsa(256)));
+        assert_eq!(
+            (https.key, https.signed_by),
+            (KeyKind::Ecdsa(256), KeyKind::Ecdsa(256))
+        );
     }
 
     #[test]
@@ -335,7 +338,11 @@ mod tests {
         assert_eq!(a.key_pkcs8_der, b.key_pkcs8_der);
         assert_ne!(a.cert_der, b.cert_der);
         let info = inspect(&a.cert_der).unwrap();
-        assert_eq!(info.key, KeyKind::Rsa(2048), "TLS-DSK's key exchange is RSA");
+        assert_eq!(
+            info.key,
+            KeyKind::Rsa(2048),
+            "TLS-DSK's key exchange is RSA"
+        );
         // Each certificate is its own root's: one service's does not pass for the other's.
         let (_, leaf) = X509Certificate::from_der(&a.cert_der).unwrap();
         let (_, own) = X509Certificate::from_der(one.cert_der()).unwrap();
