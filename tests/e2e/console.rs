@@ -381,5 +381,29 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
         "trainee=Bo&product=lync2013&os=win8&causes=stale-credentials",
     );
     assert!(next.contains("Attempt a2"), "{next}");
+    // Lync 2013 has no Fix it: the step is refused as a bad request, and nothing recorded.
+    let (status, page) = post_form_status(&format!("{url}/attempts/a2/step/fixit"), "");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("is for Lync 2010"), "{page}");
     console.shutdown().await;
+}
+
+/// curl with a form body; the status and the body it got (no redirects followed).
+fn post_form_status(url: &str, form: &str) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "120",
+            "-w",
+            "\n%{http_code}",
+            "-d",
+            form,
+            url,
+        ])
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.trim().parse().unwrap_or(0), body.to_owned())
 }
