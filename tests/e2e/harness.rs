@@ -379,3 +379,51 @@ async fn lyncsim_troubleshoot_walks_the_kb_and_escalates_an_account_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--password"), "{}", stderr(&out));
 }
+
+/// The services of one run share one Communications Server CA, as the pools of one Lync
+/// Online do; a service that rotates it gets one of its own, and the others keep trusting
+/// what the shared one issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_given_one_communications_server_ca_share_it_until_one_rotates() {
+    use lyncsim_service::{CaPem, ServiceConfig};
+    let ca = CaPem::communications_server(chrono::Utc::now().timestamp()).unwrap();
+    let config = ServiceConfig {
+        communications_server: Some(ca.clone()),
+        ..ServiceConfig::default()
+    };
+    let (one, two) = (
+        Lab::with_config(config.clone()).await.unwrap(),
+        Lab::with_config(config).await.unwrap(),
+    );
+    let exported = |lab: &Lab| {
+        let url = format!("{}/ca/communications-server.pem", lab.admin_url());
+        async move { String::from_utf8(lyncsim_client::fetch_plain(&url).await.unwrap()).unwrap() }
+    };
+    assert_eq!(exported(&one).await, ca.cert);
+    assert_eq!(exported(&two).await, ca.cert);
+
+    let machine = one.machine(Product::Lync2013, Os::Win7).await.unwrap();
+    machine.sign_in(ALICE).await.unwrap().assert_signed_in();
+    // The personal certificate is the shared CA's: its signature checks with that key.
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let issued = machine.profile().certificates().unwrap();
+    let ca_der = lyncsim_pki::pem_decode("CERTIFICATE", &ca.cert).unwrap();
+    let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
+    let (_, leaf) = X509Certificate::from_der(&issued[0].der).unwrap();
+    assert!(leaf.verify_signature(Some(ca_cert.public_key())).is_ok());
+
+    two.fault(&lyncsim_wire::Fault::RotateCa).await.unwrap();
+    assert_ne!(
+        exported(&two).await,
+        ca.cert,
+        "the rotated service has a CA of its own"
+    );
+    assert_eq!(
+        exported(&one).await,
+        ca.cert,
+        "the other keeps the shared one"
+    );
+    machine.sign_in(ALICE).await.unwrap().assert_signed_in();
+    one.shutdown().await;
+    two.shutdown().await;
+}

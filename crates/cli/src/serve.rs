@@ -87,6 +87,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         network,
         tolerance_secs: args.tolerance_secs,
         personal_validity_secs: args.personal_validity_secs,
+        communications_server: None,
     };
     // A ready file from an earlier run must not be taken for this one's.
     if let Some(path) = &args.ready_file {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lyncsim_domain::{ErrorId, Os, Product};
-use lyncsim_service::ServiceConfig;
+use lyncsim_service::{CaPem, ServiceConfig};
 use serde::Serialize;
 
 use crate::causes::describe;
@@ -205,6 +205,18 @@ pub async fn run_all(
         .prefix("lyncsim-run-")
         .tempdir()
         .ok();
+    // One Communications Server CA for the run's services, as the pools of one Lync Online
+    // share one: a scenario's result depends on its machine's certificate and its own
+    // service's CA (a rotation gives that service a new one), and no scenario's client ever
+    // reaches another's service. Made per service, it was an RSA key per scenario, a third
+    // of the suite's CPU. If it cannot be made, each service makes its own.
+    let now = chrono::Utc::now().timestamp();
+    let ca = tokio::task::spawn_blocking(move || ServiceConfig {
+        communications_server: CaPem::communications_server(now).ok(),
+        ..ServiceConfig::default()
+    })
+    .await
+    .unwrap_or_default();
     let limit = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let count = scenarios.len();
@@ -212,9 +224,11 @@ pub async fn run_all(
         let limit = limit.clone();
         let opts = opts.clone();
         let dir = scratch.as_ref().map(|d| d.path().join(i.to_string()));
+        let config = ca.clone();
         tasks.spawn(async move {
             let permit = limit.acquire_owned().await;
-            (i, run_in(&scenario, &opts, dir.as_deref()).await, permit)
+            let report = run_in(&scenario, &opts, config, dir.as_deref()).await;
+            (i, report, permit)
         });
     }
     let mut reports: Vec<Option<ScenarioReport>> = vec![None; count];
@@ -233,14 +247,20 @@ pub async fn run_all(
 
 /// Runs one scenario on its own service and machine.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> ScenarioReport {
-    run_in(scenario, opts, None).await
+    run_in(scenario, opts, ServiceConfig::default(), None).await
 }
 
-/// [`run`], with the machines in `dir` (which the caller removes), or in a temporary folder.
-async fn run_in(scenario: &Scenario, opts: &RunOptions, dir: Option<&Path>) -> ScenarioReport {
+/// [`run`] on a service of `config`, with the machines in `dir` (which the caller removes),
+/// or in a temporary folder.
+async fn run_in(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    config: ServiceConfig,
+    dir: Option<&Path>,
+) -> ScenarioReport {
     let started = Instant::now();
     let mut report = ScenarioReport::new(scenario);
-    if let Err(e) = steps(scenario, opts, &mut report, dir).await {
+    if let Err(e) = steps(scenario, opts, &mut report, config, dir).await {
         let problem = format!("{e:#}");
         report.log.push(format!("ERROR: {problem}"));
         report.problems.push(problem);
@@ -255,18 +275,20 @@ async fn run_in(scenario: &Scenario, opts: &RunOptions, dir: Option<&Path>) -> S
 /// step is logged in `log`. This is the broken machine a trainee or a troubleshooter starts
 /// from.
 pub async fn prepare(s: &Scenario, log: &mut Vec<String>) -> anyhow::Result<(Lab, Machine)> {
-    prepare_in(s, log, None).await
+    prepare_in(s, log, ServiceConfig::default(), None).await
 }
 
-/// [`prepare`], with the machines in `dir`, or in a temporary folder.
+/// [`prepare`] on a service of `config`, with the machines in `dir`, or in a temporary
+/// folder.
 async fn prepare_in(
     s: &Scenario,
     log: &mut Vec<String>,
+    config: ServiceConfig,
     dir: Option<&Path>,
 ) -> anyhow::Result<(Lab, Machine)> {
     let lab = match dir {
-        Some(dir) => Lab::in_dir(ServiceConfig::default(), dir).await,
-        None => Lab::start().await,
+        Some(dir) => Lab::in_dir(config, dir).await,
+        None => Lab::with_config(config).await,
     }
     .context("starting the service")?;
     let mut machine = lab
@@ -313,9 +335,10 @@ async fn steps(
     s: &Scenario,
     opts: &RunOptions,
     report: &mut ScenarioReport,
+    config: ServiceConfig,
     dir: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let (_lab, mut machine) = prepare_in(s, &mut report.log, dir).await?;
+    let (_lab, mut machine) = prepare_in(s, &mut report.log, config, dir).await?;
     let broken = machine.sign_in(&s.user).await?;
     let seen = Seen::of(&broken);
     report

@@ -145,6 +145,43 @@ pub struct ServiceConfig {
     pub tolerance_secs: i64,
     /// Lifetime of issued personal certificates, seconds (at least 8 hours).
     pub personal_validity_secs: i64,
+    /// The Communications Server CA a new service starts with (one whose state folder holds
+    /// none yet), instead of making one. The pools of one Lync Online trust one such CA; the
+    /// scenarios of one `lyncsim run` share one the same way, which saves an RSA key per
+    /// scenario. A CA rotation still gives the service rotated a new CA of its own.
+    pub communications_server: Option<CaPem>,
+}
+
+/// A certificate authority's certificate and PKCS#8 key, PEM.
+#[derive(Clone)]
+pub struct CaPem {
+    /// The CA certificate.
+    pub cert: String,
+    /// Its key.
+    pub key: String,
+}
+
+impl std::fmt::Debug for CaPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key stays out of logs.
+        f.debug_struct("CaPem").finish_non_exhaustive()
+    }
+}
+
+impl CaPem {
+    /// A new Communications Server CA, valid from a day before `now` (Unix seconds): an
+    /// RSA-2048 key, about 0.1 s of CPU.
+    pub fn communications_server(now: i64) -> anyhow::Result<CaPem> {
+        let ca = lyncsim_pki::Authority::generate(
+            lyncsim_pki::AuthorityKind::CommunicationsServer,
+            now,
+            1,
+        )?;
+        Ok(CaPem {
+            cert: ca.cert_pem(),
+            key: ca.key_pem(),
+        })
+    }
 }
 
 impl Default for ServiceConfig {
@@ -155,6 +192,7 @@ impl Default for ServiceConfig {
             network: None,
             tolerance_secs: DEFAULT_TOLERANCE_SECS,
             personal_validity_secs: lyncsim_pki::DEFAULT_PERSONAL_VALIDITY_SECS,
+            communications_server: None,
         }
     }
 }

@@ -32,6 +32,6 @@ mod service;
 mod state;
 mod tokens;
 
-pub use config::{ServiceConfig, Tenant, TenantUser};
+pub use config::{CaPem, ServiceConfig, Tenant, TenantUser};
 pub use net::{NetworkLayout, require_loopback};
 pub use service::{RunningService, Service};

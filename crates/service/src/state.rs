@@ -322,7 +322,13 @@ impl Loaded {
     fn new(config: &ServiceConfig, now: i64) -> anyhow::Result<Loaded> {
         Ok(Loaded {
             public_root: Authority::generate(AuthorityKind::PublicRoot, now, 1)?,
-            cs: Authority::generate(AuthorityKind::CommunicationsServer, now, 1)?,
+            cs: match &config.communications_server {
+                Some(ca) => {
+                    Authority::from_pem(AuthorityKind::CommunicationsServer, &ca.cert, &ca.key)
+                        .context("the Communications Server CA of the configuration")?
+                }
+                None => Authority::generate(AuthorityKind::CommunicationsServer, now, 1)?,
+            },
             sts_key: StsKey::generate()?,
             users: config.tenant.users.iter().map(UserRecord::from).collect(),
             issued: Vec::new(),
