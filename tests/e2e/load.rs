@@ -77,6 +77,30 @@ async fn a_load_with_an_outage_counts_each_phase_by_what_sign_in_showed() {
     assert!(before.latency_ms.p50 > 0.0 && before.latency_ms.p50 <= before.latency_ms.max);
 }
 
+/// Paced below what its workers could do, a load keeps its schedule and ends with it: workers
+/// waiting for turns due after the end do not hold the run open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_load_ends_when_its_schedule_does() {
+    let lab = Lab::start().await.unwrap();
+    let opts = LoadOptions {
+        users: 2,
+        machines: 8,
+        concurrency: 8,
+        rate: Some(2.0),
+        duration: Duration::from_secs(3),
+        ..LoadOptions::default()
+    };
+    let report = load(&lab, &opts, |_| {}).await.unwrap();
+    let total = &report.total;
+    // Turns 0 to 5 are due at 0, 0.5, … 2.5 s; the eighth worker's first turn, 3.5 s, is not.
+    assert_eq!(total.sign_ins, 6, "{total:#?}");
+    assert_eq!(total.outcomes.get("signed-in"), Some(&6), "{total:#?}");
+    // The run ends with its last sign-in (due at 2.5 s), not when the last worker's turn
+    // would have come (3.5 s).
+    assert!(total.to_secs < 3.4, "{total:#?}");
+    lab.shutdown().await;
+}
+
 #[test]
 fn lyncsim_load_prints_its_table_and_json_and_refuses_nonsense() {
     let out = lyncsim(&[

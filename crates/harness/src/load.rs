@@ -436,11 +436,15 @@ async fn run_stage(
                     break;
                 }
                 if let Some(rate) = rate {
-                    let due = start + Duration::from_secs_f64(n as f64 / rate);
-                    tokio::time::sleep_until(due.into()).await;
-                    if duration.is_some_and(|d| start.elapsed() >= d) {
+                    // A sign-in due after the end is not waited for: each worker claims its
+                    // next turn before sleeping until it, so the last ones claimed lie up to
+                    // workers / rate beyond the end, and waiting for them stretched the stage
+                    // (and cut its rate) by as much.
+                    let due = Duration::from_secs_f64(n as f64 / rate);
+                    if duration.is_some_and(|d| due >= d) {
                         break;
                     }
+                    tokio::time::sleep_until((start + due).into()).await;
                 }
                 let entry = &mine[turn % mine.len()];
                 turn += 1;
