@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use lyncsim_client::{Method, Profile, admin_call};
 use lyncsim_domain::{Os, Product};
-use lyncsim_service::{Service, ServiceConfig};
+use lyncsim_service::{RunningService, Service, ServiceConfig};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -228,6 +228,16 @@ async fn kill_9_in_the_middle_of_bursts_loses_nothing_acknowledged() {
     serve.stop();
 }
 
+/// Starts a service on the state folder `dir`.
+async fn started_on(dir: &Path) -> RunningService {
+    Service::start(ServiceConfig {
+        state_dir: Some(dir.to_owned()),
+        ..ServiceConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// Starts a service on `state`, expecting an error that says `expected`.
 async fn refused(state: &Path, expected: &str) {
     let config = ServiceConfig {
@@ -314,12 +324,7 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
         format!("{line}\n{{\"user\":\"bob@con"),
     )
     .unwrap();
-    let service = Service::start(ServiceConfig {
-        state_dir: Some(torn.clone()),
-        ..ServiceConfig::default()
-    })
-    .await
-    .unwrap();
+    let service = started_on(&torn).await;
     let (_, listed) = admin(service.admin_url(), Method::GET, "/certificates", None).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     service.shutdown().await;
@@ -337,12 +342,7 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
         format!("[{line}]"),
     )
     .unwrap();
-    let service = Service::start(ServiceConfig {
-        state_dir: Some(earlier.clone()),
-        ..ServiceConfig::default()
-    })
-    .await
-    .unwrap();
+    let service = started_on(&earlier).await;
     let (_, listed) = admin(service.admin_url(), Method::GET, "/certificates", None).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     service.shutdown().await;
@@ -361,12 +361,7 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
     // A new, empty folder is initialised.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let service = Service::start(ServiceConfig {
-        state_dir: Some(empty.clone()),
-        ..ServiceConfig::default()
-    })
-    .await
-    .unwrap();
+    let service = started_on(&empty).await;
     service.shutdown().await;
     assert!(empty.join("issued-certificates.jsonl").exists());
     assert!(empty.join("policy.json").exists());
