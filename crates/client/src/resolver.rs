@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use hickory_net::NetError;
 use hickory_net::client::{Client, ClientHandle};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
@@ -14,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::layout::Layout;
 use crate::profile::write_atomically;
 
-/// How long to wait for the DNS server.
 /// How long each try of a query waits for its answer, as the Windows DNS client waits: 1 s,
 /// then 2 s, then 4 s, before it gives up on the server.
 const QUERY_TIMEOUTS: [Duration; 3] = [
@@ -197,30 +197,26 @@ impl Resolver {
             detail,
         };
         let fqdn = Name::from_ascii(format!("{name}.")).map_err(|e| server_err(e.to_string()))?;
-        let mut response = Err(server_err("no query was sent".into()));
+        let mut answer = Err(NetError::Timeout);
         for timeout in QUERY_TIMEOUTS {
             let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
                 .with_timeout(Some(timeout))
                 .build();
             let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
             let background = tokio::spawn(background);
-            let answer = client.query(fqdn.clone(), DNSClass::IN, rtype).await;
+            answer = client.query(fqdn.clone(), DNSClass::IN, rtype).await;
             background.abort();
             // Only a try that got no answer at all is made again.
-            let timed_out = matches!(&answer, Err(e) if e.to_string().to_ascii_lowercase().contains("timed out"));
-            response = answer.map_err(|e| server_err(e.to_string()));
-            if !timed_out {
+            if !matches!(answer, Err(NetError::Timeout)) {
                 break;
             }
         }
-        let response = match response {
+        let response = match answer {
             Ok(r) => r,
-            Err(ResolveError::Server { detail, .. })
-                if detail.to_ascii_lowercase().contains("no records found") =>
-            {
+            Err(e) if e.is_no_records_found() => {
                 return Err(ResolveError::NoRecord(name.to_owned()));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(server_err(e.to_string())),
         };
         let mut found = false;
         for record in &response.answers {
