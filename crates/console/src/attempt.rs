@@ -138,6 +138,13 @@ pub(crate) enum ViewError {
     Failed(anyhow::Error),
 }
 
+/// Why a step was not taken.
+pub(crate) enum StepError {
+    /// The machine's product does not offer it; why.
+    NotOffered(String),
+    Failed(anyhow::Error),
+}
+
 /// The debrief of an attempt.
 pub(crate) struct Debrief {
     pub(crate) paths: KbPaths,
@@ -348,16 +355,22 @@ impl Attempt {
     }
 
     /// Applies a KB step (for real), and records it and what it did.
-    pub(crate) async fn step(&mut self, remedy: Remedy) -> anyhow::Result<String> {
+    pub(crate) async fn step(&mut self, remedy: Remedy) -> Result<String, StepError> {
         let (product, os) = (self.exercise.spec.product, self.exercise.spec.os);
-        if let Err(why) = remedy.offered_on(product, os) {
-            bail!("{why}");
-        }
-        let did = self.exercise.apply(remedy).await?;
-        self.log.append(&Event::Step {
-            remedy,
-            did: did.clone(),
-        })?;
+        remedy
+            .offered_on(product, os)
+            .map_err(StepError::NotOffered)?;
+        let did = self
+            .exercise
+            .apply(remedy)
+            .await
+            .map_err(StepError::Failed)?;
+        self.log
+            .append(&Event::Step {
+                remedy,
+                did: did.clone(),
+            })
+            .map_err(StepError::Failed)?;
         Ok(did)
     }
 

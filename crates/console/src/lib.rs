@@ -369,13 +369,12 @@ async fn step(
         .map_err(|e| Failed(StatusCode::NOT_FOUND, format!("{e}")))?;
     let attempt = find(&shared, &id).await?;
     let mut a = attempt.lock().await;
-    // A step the machine does not offer (Fix it on Lync 2013) is the request's fault,
-    // not the console's: refused, and nothing recorded.
-    let (product, os) = (a.exercise.spec.product, a.exercise.spec.os);
-    remedy
-        .offered_on(product, os)
-        .map_err(|why| Failed(StatusCode::BAD_REQUEST, why.to_string()))?;
-    let done = a.step(remedy).await?;
+    let done = a.step(remedy).await.map_err(|e| match e {
+        // A step the machine does not offer (Fix it on Lync 2013) is the request's fault,
+        // not the console's: refused, and nothing recorded.
+        attempt::StepError::NotOffered(why) => Failed(StatusCode::BAD_REQUEST, why),
+        attempt::StepError::Failed(e) => e.into(),
+    })?;
     shared.changed(&a);
     Ok(pages::done(&a, remedy, &done))
 }
