@@ -211,7 +211,7 @@ pub async fn run_all(
     // reaches another's service. Made per service, it was an RSA key per scenario, a third
     // of the suite's CPU. If it cannot be made, each service makes its own.
     let now = chrono::Utc::now().timestamp();
-    let ca = tokio::task::spawn_blocking(move || ServiceConfig {
+    let shared = tokio::task::spawn_blocking(move || ServiceConfig {
         communications_server: CaPem::communications_server(now).ok(),
         ..ServiceConfig::default()
     })
@@ -224,7 +224,7 @@ pub async fn run_all(
         let limit = limit.clone();
         let opts = opts.clone();
         let dir = scratch.as_ref().map(|d| d.path().join(i.to_string()));
-        let config = ca.clone();
+        let config = shared.clone();
         tasks.spawn(async move {
             let permit = limit.acquire_owned().await;
             let report = run_in(&scenario, &opts, config, dir.as_deref()).await;
