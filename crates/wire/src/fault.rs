@@ -69,6 +69,22 @@ pub struct SoapFault {
 }
 
 impl SoapFault {
+    /// The fault for a header block marked `mustUnderstand` that the receiver does not
+    /// understand: `MustUnderstand` in the envelope's own namespace (SOAP 1.1 section 4.4.1,
+    /// SOAP 1.2 part 1 section 5.4.8), with the reason SOAP 1.2's examples give.
+    pub fn must_understand(version: SoapVersion) -> SoapFault {
+        let envelope = match version {
+            SoapVersion::Soap11 => ns::SOAP11,
+            SoapVersion::Soap12 => ns::SOAP12,
+        };
+        SoapFault {
+            version,
+            code: FaultCode::new(envelope, "MustUnderstand"),
+            reason: "One or more mandatory SOAP header blocks not understood".into(),
+            detail: None,
+        }
+    }
+
     /// The whole envelope.
     pub fn to_xml(&self) -> String {
         let detail = match &self.detail {
@@ -91,11 +107,20 @@ impl SoapFault {
             ),
         };
         let code = format!("a:{}", esc(&self.code.local));
+        // SOAP 1.2's own codes (MustUnderstand, VersionMismatch) stand at the top of the Code;
+        // any other is a subcode of Sender (part 1, section 5.4.6).
+        let code12 = if self.code.ns == ns::SOAP12 {
+            format!("<S:Value>S:{}</S:Value>", esc(&self.code.local))
+        } else {
+            format!(
+                "<S:Value>S:Sender</S:Value><S:Subcode><S:Value xmlns:a=\"{}\">{code}</S:Value></S:Subcode>",
+                esc(&self.code.ns)
+            )
+        };
         match self.version {
             SoapVersion::Soap12 => format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\"><S:Body><S:Fault><S:Code><S:Value>S:Sender</S:Value><S:Subcode><S:Value xmlns:a=\"{a}\">{code}</S:Value></S:Subcode></S:Code><S:Reason><S:Text xml:lang=\"en-US\">{reason}</S:Text></S:Reason>{detail}</S:Fault></S:Body></S:Envelope>",
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\"><S:Body><S:Fault><S:Code>{code12}</S:Code><S:Reason><S:Text xml:lang=\"en-US\">{reason}</S:Text></S:Reason>{detail}</S:Fault></S:Body></S:Envelope>",
                 s = ns::SOAP12,
-                a = esc(&self.code.ns),
                 reason = esc(&self.reason),
                 detail = if detail.is_empty() {
                     String::new()
@@ -253,6 +278,8 @@ mod tests {
                 reason: "r".into(),
                 detail: None,
             },
+            SoapFault::must_understand(SoapVersion::Soap11),
+            SoapFault::must_understand(SoapVersion::Soap12),
         ] {
             assert_eq!(SoapFault::from_xml(&fault.to_xml()).unwrap(), Some(fault));
         }

@@ -43,6 +43,14 @@ pub enum WireError {
     /// An element or attribute the message must have.
     #[error("the message has no {0}")]
     Missing(String),
+    /// An element the message may carry once, found twice (two `wsse:Security` headers, two
+    /// passwords, two timestamps): refused, never resolved by taking the first.
+    #[error("the message has more than one {0}")]
+    Duplicate(String),
+    /// A SOAP header block marked `mustUnderstand` that the receiver does not understand
+    /// (SOAP 1.1 section 4.2.3, SOAP 1.2 part 1 section 5.2.3).
+    #[error("the header block {0} is marked mustUnderstand and is not understood")]
+    NotUnderstood(String),
 }
 
 use std::collections::BTreeMap;

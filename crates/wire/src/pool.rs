@@ -211,16 +211,19 @@ impl WebTicketRequest {
         let doc = xml::parse(text)?;
         let body = soap11_body(&doc)?;
         let envelope = doc.root_element();
-        let security = xml::need(envelope, ns::WSSE, "Security")?;
+        let security = xml::security_header(envelope, ns::SOAP11)?;
         let rst = xml::need(body, ns::WST_13, "RequestSecurityToken")?;
         let claims = xml::need(rst, ns::WST_13, "Claims")?;
-        let claim = claims
-            .descendants()
-            .find(|n| {
-                n.has_tag_name((ns::AUTH, "ClaimType")) && n.attribute("Uri") == Some(CLAIM_URI)
-            })
-            .and_then(|c| xml::find(c, ns::AUTH, "Value"))
-            .ok_or_else(|| WireError::Missing("Claims/ClaimType/Value".into()))?;
+        let mut uri_claims = claims.descendants().filter(|n| {
+            n.has_tag_name((ns::AUTH, "ClaimType")) && n.attribute("Uri") == Some(CLAIM_URI)
+        });
+        let uri_claim = uri_claims
+            .next()
+            .ok_or_else(|| WireError::Missing("Claims/ClaimType of the user's URI".into()))?;
+        if uri_claims.next().is_some() {
+            return Err(WireError::Duplicate("ClaimType of the user's URI".into()));
+        }
+        let claim = xml::need(uri_claim, ns::AUTH, "Value")?;
         let entropy = xml::need(rst, ns::WST_13, "Entropy")?;
         Ok(WebTicketRequest {
             to: xml::find(envelope, ns::WSA, "To")
@@ -228,7 +231,7 @@ impl WebTicketRequest {
                 .unwrap_or_default(),
             sts_lifetime: Lifetime::read(xml::need(security, ns::WSU, "Timestamp")?)?,
             sts_token: EncryptedToken::read(security)?,
-            applies_to: xml::find(rst, ns::WSA, "Address")
+            applies_to: xml::unique(rst, ns::WSA, "Address")?
                 .map(xml::text)
                 .unwrap_or_default(),
             claim: xml::text(claim),
@@ -418,7 +421,7 @@ impl ReceivedCertRequest {
     pub fn from_xml(text: &str) -> Result<ReceivedCertRequest, WireError> {
         let doc = xml::parse(text)?;
         let body = soap11_body(&doc)?;
-        let security = xml::need(doc.root_element(), ns::WSSE, "Security")?;
+        let security = xml::security_header(doc.root_element(), ns::SOAP11)?;
         let gapc = xml::need(body, ns::AUTHWS, "GetAndPublishCert")?;
         let token = xml::need(gapc, ns::WSSE, "BinarySecurityToken")?;
         Ok(ReceivedCertRequest {

@@ -111,9 +111,9 @@ impl TokenRequest {
                 "not a SOAP 1.2 envelope (RST2.srf speaks SOAP 1.2)".into(),
             ));
         }
-        let security = xml::need(envelope, ns::WSSE, "Security")?;
+        let security = xml::security_header(envelope, ns::SOAP12)?;
         let token = xml::need(security, ns::WSSE, "UsernameToken")?;
-        let timestamp = match xml::find(security, ns::WSU, "Timestamp") {
+        let timestamp = match xml::unique(security, ns::WSU, "Timestamp")? {
             Some(t) => Some(Lifetime::read(t)?),
             None => None,
         };
@@ -126,7 +126,7 @@ impl TokenRequest {
                 .unwrap_or_default()
                 .to_owned(),
             timestamp,
-            applies_to: xml::find(rst, ns::WSA, "Address")
+            applies_to: xml::unique(rst, ns::WSA, "Address")?
                 .map(xml::text)
                 .unwrap_or_default(),
         })
@@ -207,7 +207,7 @@ impl StsAssertion {
         let conditions = xml::need(assertion, ns::SAML, "Conditions")?;
         Ok(StsAssertion {
             user: xml::text(xml::need(assertion, ns::SAML, "NameIdentifier")?),
-            audience: xml::find(assertion, ns::SAML, "Audience")
+            audience: xml::unique(assertion, ns::SAML, "Audience")?
                 .map(xml::text)
                 .unwrap_or_default(),
             lifetime: Lifetime::from_conditions(conditions)?,
@@ -307,6 +307,66 @@ mod tests {
             lifetime: resp.lifetime,
         };
         assert_eq!(StsAssertion::from_xml(&inner.to_xml()).unwrap(), inner);
+    }
+
+    /// What the STS must not resolve by taking the first: two Security headers, two
+    /// passwords, two timestamps; and a timestamp that ends before it begins.
+    #[test]
+    fn duplicated_or_malformed_security_elements_are_refused() {
+        let req = TokenRequest {
+            user: "alice@contoso.com".into(),
+            password: "right".into(),
+            timestamp: Some(Lifetime {
+                created_ms: 1_780_000_000_000,
+                expires_ms: 1_780_000_300_000,
+            }),
+            applies_to: "urn:x".into(),
+        };
+        let good = req.to_xml();
+        let refused = |text: String| TokenRequest::from_xml(&text).unwrap_err();
+        let security = good
+            .split_once("<wsse:Security>")
+            .and_then(|(_, rest)| rest.split_once("</wsse:Security>"))
+            .map(|(inner, _)| format!("<wsse:Security>{inner}</wsse:Security>"))
+            .unwrap();
+        assert_eq!(
+            refused(good.replace("</S:Header>", &format!("{security}</S:Header>"))),
+            WireError::Duplicate("wsse:Security header".into())
+        );
+        assert_eq!(
+            refused(good.replace(
+                "</wsse:Password>",
+                "</wsse:Password><wsse:Password>wrong</wsse:Password>"
+            )),
+            WireError::Duplicate("Password".into())
+        );
+        let timestamp = good
+            .split_once("<wsu:Timestamp")
+            .and_then(|(_, rest)| rest.split_once("</wsu:Timestamp>"))
+            .map(|(inner, _)| format!("<wsu:Timestamp{inner}</wsu:Timestamp>"))
+            .unwrap();
+        assert_eq!(
+            refused(good.replace("</wsse:Security>", &format!("{timestamp}</wsse:Security>"))),
+            WireError::Duplicate("Timestamp".into())
+        );
+        let backwards = TokenRequest {
+            timestamp: Some(Lifetime {
+                created_ms: 1_780_000_300_000,
+                expires_ms: 1_780_000_000_000,
+            }),
+            ..req
+        };
+        assert!(matches!(
+            TokenRequest::from_xml(&backwards.to_xml()),
+            Err(WireError::Malformed(why)) if why.contains("ends at")
+        ));
+        assert_eq!(
+            refused(good.replace(
+                "<S:Header>",
+                "<S:Header><x:Routing xmlns:x=\"urn:x\" S:mustUnderstand=\"1\"/>"
+            )),
+            WireError::NotUnderstood("x:Routing".into())
+        );
     }
 
     #[test]

@@ -45,14 +45,27 @@ impl Lifetime {
         )
     }
 
-    /// Reads the `wsu:Created` and `wsu:Expires` under `node`.
+    /// A window whose end is after its start; one that ends before (or as) it begins is
+    /// malformed, whatever the clock says.
+    fn checked(created_ms: i64, expires_ms: i64, what: &str) -> Result<Lifetime, WireError> {
+        if expires_ms <= created_ms {
+            return Err(WireError::Malformed(format!(
+                "the {what} ends at {} before it begins at {}",
+                format_time(expires_ms),
+                format_time(created_ms)
+            )));
+        }
+        Ok(Lifetime {
+            created_ms,
+            expires_ms,
+        })
+    }
+
+    /// Reads the one `wsu:Created` and the one `wsu:Expires` under `node`.
     pub(crate) fn read(node: Node<'_, '_>) -> Result<Lifetime, WireError> {
         let created = parse_time(&xml::text(xml::need(node, ns::WSU, "Created")?))?;
         let expires = parse_time(&xml::text(xml::need(node, ns::WSU, "Expires")?))?;
-        Ok(Lifetime {
-            created_ms: created,
-            expires_ms: expires,
-        })
+        Lifetime::checked(created, expires, node.tag_name().name())
     }
 
     /// Reads a SAML `Conditions` element's `NotBefore` and `NotOnOrAfter`.
@@ -64,10 +77,7 @@ impl Lifetime {
                     .ok_or_else(|| WireError::Missing(format!("Conditions@{name}")))?,
             )
         };
-        Ok(Lifetime {
-            created_ms: time("NotBefore")?,
-            expires_ms: time("NotOnOrAfter")?,
-        })
+        Lifetime::checked(time("NotBefore")?, time("NotOnOrAfter")?, "Conditions")
     }
 
     /// The Security header's timestamp made of this lifetime, as pidgin-sipe and Lync write it
@@ -179,12 +189,15 @@ impl ReceivedSignature {
         let id = uri
             .strip_prefix('#')
             .ok_or_else(|| WireError::Malformed(format!("Reference URI {uri:?} is not local")))?;
-        let referenced = security
+        let mut with_id = security
             .descendants()
-            .find(|n| n.is_element() && n.attribute((ns::WSU, "Id")) == Some(id))
-            .ok_or_else(|| {
-                WireError::Malformed(format!("no element with wsu:Id {id:?} to verify"))
-            })?;
+            .filter(|n| n.is_element() && n.attribute((ns::WSU, "Id")) == Some(id));
+        let referenced = with_id.next().ok_or_else(|| {
+            WireError::Malformed(format!("no element with wsu:Id {id:?} to verify"))
+        })?;
+        if with_id.next().is_some() {
+            return Err(WireError::Duplicate(format!("element with wsu:Id {id:?}")));
+        }
         if !referenced.has_tag_name((ns::WSU, "Timestamp")) {
             return Err(WireError::Malformed(
                 "the signature must reference the wsu:Timestamp".into(),

@@ -2,6 +2,7 @@
 //! parsed document (roxmltree), and exclusive canonicalization for the signatures.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use roxmltree::{Document, Node, ParsingOptions};
 
@@ -73,16 +74,66 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
-/// Parses a document. DTDs are refused (roxmltree's default), so no entity tricks.
+/// How deep a document may nest its elements. The protocol's deepest message (a web ticket
+/// inside GetAndPublishCert's Security header) is about a dozen levels; a document nested
+/// thousands deep is refused before anything walks it (lyncsim's own bound).
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses a document. DTDs are refused (roxmltree's default), so no entity tricks; a document
+/// nested deeper than [`MAX_DEPTH`] is refused too.
 pub(crate) fn parse(text: &str) -> Result<Document<'_>, WireError> {
-    Document::parse_with_options(
+    let doc = Document::parse_with_options(
         text,
         ParsingOptions {
             allow_dtd: false,
             ..ParsingOptions::default()
         },
     )
-    .map_err(|e| WireError::Malformed(format!("not well-formed XML: {e}")))
+    .map_err(|e| WireError::Malformed(format!("not well-formed XML: {e}")))?;
+    let deepest = depth(&doc);
+    if deepest > MAX_DEPTH {
+        return Err(WireError::Malformed(format!(
+            "the document nests {deepest} elements deep; at most {MAX_DEPTH} are read"
+        )));
+    }
+    Ok(doc)
+}
+
+/// How many levels deep `doc` nests, found without recursion: in document order a parent
+/// comes before its children, so each node's depth is its parent's plus one.
+fn depth(doc: &Document<'_>) -> usize {
+    let mut depths: Vec<usize> = Vec::new();
+    let mut deepest = 0;
+    for node in doc.descendants() {
+        let at = node.id().get_usize();
+        let d = node
+            .parent()
+            .and_then(|p| depths.get(p.id().get_usize()))
+            .map_or(0, |d| d + 1);
+        if depths.len() <= at {
+            depths.resize(at + 1, 0);
+        }
+        depths[at] = d;
+        deepest = deepest.max(d);
+    }
+    deepest
+}
+
+/// The one descendant element (or `node` itself) named `{ns}name`, if there is one. A second
+/// is refused: a duplicated element is never resolved by taking the first.
+pub(crate) fn unique<'a, 'i>(
+    node: Node<'a, 'i>,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Node<'a, 'i>>, WireError> {
+    let mut found = node
+        .descendants()
+        .filter(|n| n.is_element() && n.has_tag_name((ns, name)));
+    let first = found.next();
+    if first.is_some() && found.next().is_some() {
+        return Err(WireError::Duplicate(name.to_owned()));
+    }
+    Ok(first)
 }
 
 /// The first descendant element (or `node` itself) named `{ns}name`.
@@ -91,13 +142,75 @@ pub(crate) fn find<'a, 'i>(node: Node<'a, 'i>, ns: &str, name: &str) -> Option<N
         .find(|n| n.is_element() && n.has_tag_name((ns, name)))
 }
 
-/// The first descendant named `{ns}name`, or a message naming what is missing.
+/// The one descendant named `{ns}name`: a missing one or a second one is refused (see
+/// [`unique`]).
 pub(crate) fn need<'a, 'i>(
     node: Node<'a, 'i>,
     ns: &str,
     name: &str,
 ) -> Result<Node<'a, 'i>, WireError> {
-    find(node, ns, name).ok_or_else(|| WireError::Missing(name.to_owned()))
+    unique(node, ns, name)?.ok_or_else(|| WireError::Missing(name.to_owned()))
+}
+
+/// The header blocks the service understands: WS-Addressing's, WS-Security's, and the
+/// Sign-In Assistant's Passport `AuthInfo`. A block marked `mustUnderstand` that is not one of
+/// these is refused, as SOAP requires.
+const UNDERSTOOD: [(&str, &str); 9] = [
+    (ns::WSA, "Action"),
+    (ns::WSA, "To"),
+    (ns::WSA, "ReplyTo"),
+    (ns::WSA, "MessageID"),
+    (ns::WSA, "From"),
+    (ns::WSA, "FaultTo"),
+    (ns::WSA, "RelatesTo"),
+    (ns::WSSE, "Security"),
+    (ns::PS, "AuthInfo"),
+];
+
+/// The element children of `node` named `{ns}name`.
+fn children_named<'a, 'i>(
+    node: Node<'a, 'i>,
+    ns: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+    node.children()
+        .filter(move |n| n.is_element() && n.has_tag_name((ns, name)))
+}
+
+/// The one `wsse:Security` header block of a SOAP envelope (`soap` is its namespace), after
+/// checking the header: one `Header`, one `Security` in it, and no block marked
+/// `mustUnderstand` (`1` or `true`) that the service does not understand (SOAP 1.1 section
+/// 4.2.3, SOAP 1.2 part 1 section 5.2.3).
+pub(crate) fn security_header<'a, 'i>(
+    envelope: Node<'a, 'i>,
+    soap: &'a str,
+) -> Result<Node<'a, 'i>, WireError> {
+    let mut headers = children_named(envelope, soap, "Header");
+    let header = headers
+        .next()
+        .ok_or_else(|| WireError::Missing("Header".into()))?;
+    if headers.next().is_some() {
+        return Err(WireError::Duplicate("Header".into()));
+    }
+    for block in header.children().filter(|n| n.is_element()) {
+        let must = block
+            .attribute((soap, "mustUnderstand"))
+            .is_some_and(|v| matches!(v.trim(), "1" | "true"));
+        let known = UNDERSTOOD
+            .iter()
+            .any(|(ns, name)| block.has_tag_name((*ns, *name)));
+        if must && !known {
+            return Err(WireError::NotUnderstood(element_qname(block).to_owned()));
+        }
+    }
+    let mut security = children_named(header, ns::WSSE, "Security");
+    let first = security
+        .next()
+        .ok_or_else(|| WireError::Missing("wsse:Security header".into()))?;
+    if security.next().is_some() {
+        return Err(WireError::Duplicate("wsse:Security header".into()));
+    }
+    Ok(first)
 }
 
 /// The first descendant element with this local name, whatever its namespace.
@@ -139,12 +252,63 @@ fn element_qname<'i>(node: Node<'_, 'i>) -> &'i str {
 /// force in the output; attributes are sorted by namespace URI then local name; empty elements
 /// get an end tag; text and attribute values are escaped as the recommendation says.
 pub fn exc_c14n(node: Node<'_, '_>) -> String {
+    /// What is left to write, in order: an element's start tag and content, with the
+    /// namespaces in force in the output around it; an element's end tag; a text or a
+    /// processing instruction.
+    enum Step<'a, 'i> {
+        Open(Node<'a, 'i>, Rc<BTreeMap<String, String>>),
+        Close(&'i str),
+        Leaf(Node<'a, 'i>),
+    }
     let mut out = String::new();
-    write_element(node, &BTreeMap::new(), &mut out);
+    // An explicit stack, not recursion: however deep a document nests, the thread's stack
+    // does not grow with it.
+    let mut todo = vec![Step::Open(node, Rc::new(BTreeMap::new()))];
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Open(element, in_force) => {
+                let in_force = Rc::new(start_tag(element, &in_force, &mut out));
+                todo.push(Step::Close(element_qname(element)));
+                // Pushed last first, so that the children are written in order.
+                let children: Vec<Node<'_, '_>> = element.children().collect();
+                for child in children.into_iter().rev() {
+                    todo.push(if child.is_element() {
+                        Step::Open(child, in_force.clone())
+                    } else {
+                        Step::Leaf(child)
+                    });
+                }
+            }
+            Step::Close(qname) => {
+                out.push_str("</");
+                out.push_str(qname);
+                out.push('>');
+            }
+            Step::Leaf(leaf) => {
+                if leaf.is_text() {
+                    escape_text(leaf.text().unwrap_or(""), &mut out);
+                } else if let Some(pi) = leaf.pi() {
+                    out.push_str("<?");
+                    out.push_str(pi.target);
+                    if let Some(v) = pi.value {
+                        out.push(' ');
+                        out.push_str(v);
+                    }
+                    out.push_str("?>");
+                }
+            }
+        }
+    }
     out
 }
 
-fn write_element(node: Node<'_, '_>, in_force: &BTreeMap<String, String>, out: &mut String) {
+/// Writes an element's start tag in canonical form; returns the namespaces in force in the
+/// output inside it.
+fn start_tag(
+    node: Node<'_, '_>,
+    in_force: &BTreeMap<String, String>,
+    out: &mut String,
+) -> BTreeMap<String, String> {
     let qname = element_qname(node);
     // The prefixes this element visibly uses: its own, and those of its prefixed attributes.
     let mut used: BTreeMap<String, String> = BTreeMap::new();
@@ -152,7 +316,7 @@ fn write_element(node: Node<'_, '_>, in_force: &BTreeMap<String, String>, out: &
     let own_uri = node.tag_name().namespace().unwrap_or("");
     used.insert(own.to_owned(), own_uri.to_owned());
     let input = node.document().input_text();
-    let mut attrs: Vec<(String, String, String, String)> = Vec::new();
+    let mut attrs: Vec<(&str, &str, &str, &str)> = Vec::new();
     for a in node.attributes() {
         let aq = &input[a.range_qname()];
         let uri = a.namespace().unwrap_or("");
@@ -161,17 +325,12 @@ fn write_element(node: Node<'_, '_>, in_force: &BTreeMap<String, String>, out: &
         {
             used.insert(p.to_owned(), uri.to_owned());
         }
-        attrs.push((
-            uri.to_owned(),
-            a.name().to_owned(),
-            aq.to_owned(),
-            a.value().to_owned(),
-        ));
+        attrs.push((uri, a.name(), aq, a.value()));
     }
     let mut now_in_force = in_force.clone();
     let mut decls = Vec::new();
-    for (prefix, uri) in &used {
-        let current = in_force.get(prefix).map(String::as_str);
+    for (prefix, uri) in used {
+        let current = in_force.get(&prefix).map(String::as_str);
         let render = if prefix.is_empty() {
             // The default namespace: declared when it differs from the one in force in the
             // output (an empty one only undoes a non-empty one).
@@ -180,11 +339,11 @@ fn write_element(node: Node<'_, '_>, in_force: &BTreeMap<String, String>, out: &
             current != Some(uri.as_str())
         };
         if render {
-            decls.push((prefix.clone(), uri.clone()));
             now_in_force.insert(prefix.clone(), uri.clone());
+            decls.push((prefix, uri));
         }
     }
-    attrs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    attrs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     out.push('<');
     out.push_str(qname);
     for (prefix, uri) in decls {
@@ -200,30 +359,13 @@ fn write_element(node: Node<'_, '_>, in_force: &BTreeMap<String, String>, out: &
     }
     for (_, _, aq, value) in attrs {
         out.push(' ');
-        out.push_str(&aq);
+        out.push_str(aq);
         out.push_str("=\"");
-        escape_attr(&value, out);
+        escape_attr(value, out);
         out.push('"');
     }
     out.push('>');
-    for child in node.children() {
-        if child.is_element() {
-            write_element(child, &now_in_force, out);
-        } else if child.is_text() {
-            escape_text(child.text().unwrap_or(""), out);
-        } else if let Some(pi) = child.pi() {
-            out.push_str("<?");
-            out.push_str(pi.target);
-            if let Some(v) = pi.value {
-                out.push(' ');
-                out.push_str(v);
-            }
-            out.push_str("?>");
-        }
-    }
-    out.push_str("</");
-    out.push_str(qname);
-    out.push('>');
+    now_in_force
 }
 
 fn escape_text(s: &str, out: &mut String) {
@@ -300,6 +442,98 @@ mod tests {
             root.attribute("x"),
             Some("a\u{fffd}b\u{fffd}c<&>\"'\u{fffd} d")
         );
+    }
+
+    #[test]
+    fn a_document_nested_deeper_than_the_bound_is_refused() {
+        let nested = |depth: usize| format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        // The root element is at depth 1.
+        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        let err = parse(&nested(MAX_DEPTH + 1)).unwrap_err().to_string();
+        assert!(err.contains("nests 65 elements deep"), "{err}");
+        assert!(parse(&nested(100_000)).is_err());
+    }
+
+    /// Canonicalization walks with a stack of its own: a tree nested 100,000 deep, read
+    /// without the depth bound, is written out on a thread with a 256 KiB stack.
+    #[test]
+    fn canonicalization_does_not_recurse() {
+        let depth = 100_000;
+        let xml = format!(
+            "<s xmlns=\"urn:x\">{}t{}</s>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let out = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let doc = Document::parse(&xml).unwrap();
+                exc_c14n(doc.root_element())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(out.starts_with("<s xmlns=\"urn:x\"><a><a>"));
+        assert!(out.ends_with("</a></a></s>"));
+        // `<s xmlns="urn:x">`, each `<a>` and `</a>`, the text, `</s>`.
+        assert_eq!(out.len(), 17 + 7 * depth + 1 + 4);
+    }
+
+    #[test]
+    fn a_second_element_is_refused_where_one_is_read() {
+        let doc = parse("<r xmlns=\"urn:x\"><a>1</a><b/><a>2</a></r>").unwrap();
+        let root = doc.root_element();
+        assert_eq!(
+            need(root, "urn:x", "a"),
+            Err(WireError::Duplicate("a".into()))
+        );
+        assert_eq!(need(root, "urn:x", "b").unwrap().tag_name().name(), "b");
+        assert_eq!(
+            need(root, "urn:x", "c"),
+            Err(WireError::Missing("c".into()))
+        );
+        assert!(unique(root, "urn:x", "c").unwrap().is_none());
+    }
+
+    #[test]
+    fn the_security_header_is_one_and_mandatory_blocks_are_understood() {
+        let envelope = |header: &str| {
+            format!(
+                "<S:Envelope xmlns:S=\"{s}\" xmlns:wsse=\"{wsse}\" xmlns:x=\"urn:x\"><S:Header>{header}</S:Header><S:Body/></S:Envelope>",
+                s = ns::SOAP12,
+                wsse = ns::WSSE
+            )
+        };
+        let read = |header: &str| {
+            let text = envelope(header);
+            let doc = parse(&text).unwrap();
+            security_header(doc.root_element(), ns::SOAP12).map(|_| ())
+        };
+        assert_eq!(read("<wsse:Security/><x:Note/>"), Ok(()));
+        assert_eq!(
+            read("<wsse:Security/><x:Note S:mustUnderstand=\"0\"/>"),
+            Ok(())
+        );
+        assert_eq!(
+            read("<wsse:Security/><wsse:Security/>"),
+            Err(WireError::Duplicate("wsse:Security header".into()))
+        );
+        assert_eq!(
+            read("<wsse:Security/><x:Note S:mustUnderstand=\"true\"/>"),
+            Err(WireError::NotUnderstood("x:Note".into()))
+        );
+        assert_eq!(
+            read("<x:Note/>"),
+            Err(WireError::Missing("wsse:Security header".into()))
+        );
+        // A Security element anywhere but the header is not the header.
+        let text = format!(
+            "<S:Envelope xmlns:S=\"{}\" xmlns:wsse=\"{}\"><S:Header/><S:Body><wsse:Security/></S:Body></S:Envelope>",
+            ns::SOAP12,
+            ns::WSSE
+        );
+        let doc = parse(&text).unwrap();
+        assert!(security_header(doc.root_element(), ns::SOAP12).is_err());
     }
 
     #[test]
