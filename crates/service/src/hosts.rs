@@ -188,8 +188,11 @@ pub(crate) async fn serve_host(
             };
             // SIP and HTTPS share the port, as on Lync Online's 443: the first line tells.
             let mut tls = tls;
+            let began = tokio::time::Instant::now();
             match first_line(&mut tls, 4096, LIMITS.header).await {
-                Ok((true, read)) => serve_sip(tls, read, registrar, info, LIMITS, stop).await,
+                Ok((true, read)) => {
+                    serve_sip(tls, (read, began), registrar, info, LIMITS, stop).await;
+                }
                 Ok((false, read)) => {
                     serve_http(Prefixed::new(read, tls), router, Some(info), LIMITS, stop).await;
                 }

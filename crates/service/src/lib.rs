@@ -29,6 +29,7 @@ mod pools;
 mod problem;
 mod registrar;
 mod service;
+mod sip_conn;
 mod state;
 mod tokens;
 

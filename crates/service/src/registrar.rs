@@ -26,13 +26,15 @@ use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::sip::{self, Auth, Message, SignedBy};
 use lyncsim_wire::{OutageMode, Outcome, paths};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::{ConnInfo, Limits};
 use crate::endpoints::{diag, homed_here};
 use crate::outage::Outages;
 use crate::pools::pool_fqdn;
+use crate::sip_conn::{Ended, SipConnection};
 use crate::state::State;
 
 /// How long a registration lasts.
@@ -601,12 +603,12 @@ fn random_hex(bytes: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Serves SIP on one connection until the client closes it, sends what is not SIP, stays
-/// silent longer than the idle limit, or the service stops. `first` is what was already read
-/// from the connection to tell SIP from HTTP.
+/// Serves SIP on one connection until the client closes it, sends what is not SIP, breaks a
+/// time limit (see [`SipConnection`]), or the service stops. `first` is what was already read
+/// from the connection to tell SIP from HTTP, from `began` on.
 pub(crate) async fn serve_sip<IO>(
-    mut io: IO,
-    first: Vec<u8>,
+    io: IO,
+    (first, began): (Vec<u8>, Instant),
     registrar: Arc<Registrar>,
     conn: ConnInfo,
     limits: Limits,
@@ -618,47 +620,21 @@ pub(crate) async fn serve_sip<IO>(
         to_tag: random_hex(4),
         ..Session::default()
     };
-    let mut buf = first;
-    let mut chunk = vec![0u8; 8192];
+    let mut sip = SipConnection::new(io, first, began, limits, session.to_tag.clone());
     loop {
-        match sip::next_frame(&buf) {
-            Err(e) => {
-                registrar.journal("sip", None, Outcome::Rejected, format!("not SIP: {e}"));
+        let message = match sip.read(&stop).await {
+            Ok(m) => m,
+            Err(Ended::Closed) => return,
+            Err(Ended::Refused(why)) => {
+                registrar.journal("sip", None, Outcome::Rejected, why);
                 return;
             }
-            Ok(Some(frame)) => {
-                let end = frame.skip + frame.len;
-                let message = Message::parse(&buf[frame.skip..end]);
-                buf.drain(..end);
-                let message = match message {
-                    Ok(m) => m,
-                    Err(e) => {
-                        registrar.journal("sip", None, Outcome::Rejected, e.to_string());
-                        return;
-                    }
-                };
-                if let Some(reply) = registrar.handle(&mut session, &conn, &message) {
-                    let written = tokio::time::timeout(limits.request, async {
-                        io.write_all(&reply.bytes).await?;
-                        io.flush().await
-                    })
-                    .await;
-                    if !matches!(written, Ok(Ok(()))) || reply.close {
-                        let _ = io.shutdown().await;
-                        return;
-                    }
-                }
-            }
-            Ok(None) => {
-                let read = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    r = tokio::time::timeout(limits.idle, io.read(&mut chunk)) => r,
-                };
-                match read {
-                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
+        };
+        if let Some(reply) = registrar.handle(&mut session, &conn, &message)
+            && (sip.send(&reply.bytes).await.is_err() || reply.close)
+        {
+            sip.close().await;
+            return;
         }
     }
 }

@@ -32,28 +32,78 @@ pub struct Frame {
     pub len: usize,
 }
 
-/// Finds the next whole message in `buf`: `Ok(None)` when more bytes are needed.
-pub fn next_frame(buf: &[u8]) -> Result<Option<Frame>, WireError> {
+/// How far the next message in a buffer has arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing but keep-alive line ends (or nothing at all): no message has begun.
+    Idle,
+    /// A message has begun; its head is not complete.
+    Head,
+    /// The head is complete; the body is not.
+    Body,
+    /// A whole message.
+    Whole(Frame),
+}
+
+/// Why the bytes on a SIP stream cannot be framed into a message. Each has the response RFC
+/// 3261 gives it ([`FrameError::status`]); the connection is closed after it, since where the
+/// next message would begin is not known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The start line and headers are longer than [`MAX_HEAD`].
+    #[error("the message's head is longer than {MAX_HEAD} bytes")]
+    HeadTooLarge,
+    /// The body a Content-Length declares is longer than [`MAX_BODY`].
+    #[error("a body of {0} bytes is longer than {MAX_BODY}")]
+    BodyTooLarge(u64),
+    /// No Content-Length: over a stream, RFC 3261 section 18.3 makes it mandatory, since
+    /// without it the end of the message cannot be found.
+    #[error("the message has no Content-Length header, which SIP over a stream must carry")]
+    NoContentLength,
+    /// A Content-Length that is not a whole number of bytes.
+    #[error("Content-Length {0:?} is not a number of bytes")]
+    BadContentLength(String),
+    /// Two Content-Length headers: the message's end would depend on which one was believed.
+    #[error("the message has more than one Content-Length header")]
+    DuplicateContentLength,
+    /// A head whose bytes are not UTF-8 (RFC 3261's grammar is UTF-8 text).
+    #[error("the message's head is not UTF-8")]
+    NotUtf8,
+}
+
+impl FrameError {
+    /// The status and reason phrase of the answer: 513 Message Too Large for a message longer
+    /// than the registrar takes (RFC 3261 section 21.5.11), 400 Bad Request for the others
+    /// (section 21.4.1).
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            FrameError::HeadTooLarge | FrameError::BodyTooLarge(_) => (513, "Message Too Large"),
+            _ => (400, "Bad Request"),
+        }
+    }
+}
+
+/// How far the next message in `buf` has arrived, or why it cannot be framed.
+pub fn progress(buf: &[u8]) -> Result<Progress, FrameError> {
     let skip = buf
         .iter()
         .take_while(|b| **b == b'\r' || **b == b'\n')
         .count();
     let rest = &buf[skip..];
+    if rest.is_empty() {
+        return Ok(Progress::Idle);
+    }
     let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else {
         if rest.len() > MAX_HEAD {
-            return Err(WireError::Malformed(format!(
-                "the message's head is longer than {MAX_HEAD} bytes"
-            )));
+            return Err(FrameError::HeadTooLarge);
         }
-        return Ok(None);
+        return Ok(Progress::Head);
     };
     if end > MAX_HEAD {
-        return Err(WireError::Malformed(format!(
-            "the message's head is longer than {MAX_HEAD} bytes"
-        )));
+        return Err(FrameError::HeadTooLarge);
     }
-    let head = std::str::from_utf8(&rest[..end])
-        .map_err(|_| WireError::Malformed("the message's head is not UTF-8".into()))?;
+    let head = std::str::from_utf8(&rest[..end]).map_err(|_| FrameError::NotUtf8)?;
     let mut length = None;
     for line in head.split("\r\n").skip(1) {
         let Some((name, value)) = line.split_once(':') else {
@@ -61,23 +111,86 @@ pub fn next_frame(buf: &[u8]) -> Result<Option<Frame>, WireError> {
         };
         let name = name.trim();
         if name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l") {
-            let n: usize = value.trim().parse().map_err(|_| {
-                WireError::Malformed(format!("Content-Length {:?} is not a number", value.trim()))
-            })?;
+            if length.is_some() {
+                return Err(FrameError::DuplicateContentLength);
+            }
+            let value = value.trim();
+            let n: u64 = value
+                .parse()
+                .map_err(|_| FrameError::BadContentLength(value.to_owned()))?;
             length = Some(n);
         }
     }
-    // Over a stream, RFC 3261 (18.3) makes Content-Length mandatory.
-    let Some(body) = length else {
-        return Err(WireError::Missing("Content-Length header".into()));
-    };
-    if body > MAX_BODY {
-        return Err(WireError::Malformed(format!(
-            "a body of {body} bytes is longer than {MAX_BODY}"
-        )));
+    let body = length.ok_or(FrameError::NoContentLength)?;
+    if body > MAX_BODY as u64 {
+        return Err(FrameError::BodyTooLarge(body));
     }
-    let len = end + 4 + body;
-    Ok((rest.len() >= len).then_some(Frame { skip, len }))
+    // At most MAX_HEAD + 4 + MAX_BODY: no overflow.
+    let len = end + 4 + body as usize;
+    Ok(if rest.len() >= len {
+        Progress::Whole(Frame { skip, len })
+    } else {
+        Progress::Body
+    })
+}
+
+/// Finds the next whole message in `buf`: `Ok(None)` when more bytes are needed.
+pub fn next_frame(buf: &[u8]) -> Result<Option<Frame>, FrameError> {
+    Ok(match progress(buf)? {
+        Progress::Whole(frame) => Some(frame),
+        Progress::Idle | Progress::Head | Progress::Body => None,
+    })
+}
+
+/// The answer to a request that cannot be framed or parsed (or that did not arrive in time),
+/// written from its raw head: the status line, and the Via, From, To, Call-ID and CSeq lines
+/// that did arrive whole, copied as RFC 3261 section 8.2.6.2 asks of any response, so that the
+/// client can match it to its request. `None` when what arrived is not the start of a request
+/// (a response, or not SIP), which is never answered.
+pub fn refusal(raw: &[u8], code: u16, reason: &str, to_tag: &str) -> Option<Vec<u8>> {
+    let raw = &raw[raw
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count()..];
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..head_end.min(MAX_HEAD)]);
+    let mut lines = head.split("\r\n");
+    let start = lines.next()?;
+    if !start.ends_with(" SIP/2.0") || start.starts_with("SIP/") {
+        return None;
+    }
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    // The last line may be cut short, unless the head is complete.
+    let complete: Vec<&str> = lines.collect();
+    let whole = if head_end < raw.len() {
+        complete.len()
+    } else {
+        complete.len().saturating_sub(1)
+    };
+    for line in &complete[..whole] {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        let copied = ["Via", "v", "From", "f", "To", "t", "Call-ID", "i", "CSeq"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n));
+        if !copied || line.contains('\u{fffd}') {
+            continue;
+        }
+        let is_to = name.eq_ignore_ascii_case("To") || name.eq_ignore_ascii_case("t");
+        if is_to && !value.contains(";tag=") {
+            out.push_str(&format!("{line};tag={to_tag}\r\n"));
+        } else {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    Some(out.into_bytes())
 }
 
 /// One SIP message.
@@ -423,6 +536,71 @@ Content-Length: 0\r\n\r\n";
         let no_length = "REGISTER sip:b SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n";
         assert!(next_frame(no_length.as_bytes()).is_err());
         assert!(next_frame(&vec![b'A'; MAX_HEAD + 1]).is_err());
+    }
+
+    /// Each framing error and its answer, and how far a message has come.
+    #[test]
+    fn framing_errors_have_their_rfc_3261_answers() {
+        let check = |text: &[u8], expected: Result<Progress, FrameError>| {
+            assert_eq!(
+                progress(text),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        };
+        check(b"", Ok(Progress::Idle));
+        check(b"\r\n\r\n", Ok(Progress::Idle));
+        check(b"REGISTER sip:b SIP/2.0\r\nVia: x", Ok(Progress::Head));
+        check(
+            b"REGISTER sip:b SIP/2.0\r\nContent-Length: 3\r\n\r\nab",
+            Ok(Progress::Body),
+        );
+        let two = b"REGISTER sip:b SIP/2.0\r\nContent-Length: 0\r\nl: 10\r\n\r\n";
+        check(two, Err(FrameError::DuplicateContentLength));
+        check(
+            b"REGISTER sip:b SIP/2.0\r\nContent-Length: -1\r\n\r\n",
+            Err(FrameError::BadContentLength("-1".into())),
+        );
+        check(
+            b"REGISTER sip:b SIP/2.0\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            Err(FrameError::BadContentLength(
+                "99999999999999999999999".into(),
+            )),
+        );
+        check(
+            b"REGISTER sip:b SIP/2.0\r\nContent-Length: 60000000\r\n\r\n",
+            Err(FrameError::BodyTooLarge(60_000_000)),
+        );
+        check(
+            b"REGISTER sip:b SIP/2.0\r\nFrom: \xff\r\nContent-Length: 0\r\n\r\n",
+            Err(FrameError::NotUtf8),
+        );
+        assert_eq!(FrameError::HeadTooLarge.status().0, 513);
+        assert_eq!(FrameError::BodyTooLarge(1).status().0, 513);
+        assert_eq!(FrameError::NoContentLength.status().0, 400);
+    }
+
+    #[test]
+    fn a_refusal_copies_what_arrived_whole_of_the_dialog() {
+        let head = b"REGISTER sip:b SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\nl: 10\r\n\r\n";
+        let answer = refusal(head, 400, "Bad Request", "9f").unwrap();
+        let answer = Message::parse(&answer).unwrap();
+        assert_eq!(answer.status(), Some(400));
+        assert_eq!(
+            answer.header("Via").unwrap(),
+            "SIP/2.0/TLS h;branch=z9hG4bK1"
+        );
+        assert_eq!(answer.header("To").unwrap(), "<sip:a@b>;tag=9f");
+        assert_eq!(answer.header("CSeq").unwrap(), "1 REGISTER");
+        // A head cut short: its last line may be partial, and is left out.
+        let cut = b"REGISTER sip:b SIP/2.0\r\nCall-ID: c1\r\nCSeq: 1 REG";
+        let answer = Message::parse(&refusal(cut, 408, "Request Timeout", "9f").unwrap()).unwrap();
+        assert_eq!(answer.header("Call-ID").unwrap(), "c1");
+        assert_eq!(answer.header("CSeq"), None);
+        // A response, or what is not SIP, is never answered.
+        assert_eq!(refusal(b"SIP/2.0 200 OK\r\n\r\n", 400, "x", "t"), None);
+        assert_eq!(refusal(b"\x16\x03\x01", 400, "x", "t"), None);
     }
 
     #[test]
