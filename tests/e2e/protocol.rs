@@ -213,10 +213,17 @@ pub(crate) fn web_ticket(curl: &Curl<'_>, user: &str, pool: &str) -> Ticket {
     let entropy: [u8; 32] = rand::random();
     let host = format!("{pool}.online.lync.com");
     let to = format!("https://{host}/WebTicket/WebTicketService.svc/WsFedBearer");
+    // The ticket is for the pool's certificate provisioning: the address of its port, which
+    // sipe takes from the `mex` (`service_metadata`, sipe-webticket.c).
+    let (_, applies_to) = curl.url(
+        &host,
+        "/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1",
+    );
     let body = fill(
         &template("webticket.xml"),
         &[
             ("TO", &to),
+            ("APPLIES_TO", &applies_to),
             ("LIFETIME", lifetime),
             ("ENCRYPTED_DATA", encrypted),
             ("USER", user),

@@ -801,7 +801,9 @@ impl Run<'_, '_> {
             to: wt_mex.ws_fed_bearer.clone(),
             sts_lifetime: token.lifetime,
             sts_token: token.token.clone(),
-            applies_to: format!("https://{}{}", pool.host, paths::CERT_PROV_PATH),
+            // The address of the port from the `mex`, as pidgin-sipe asks (`sipe_svc_webticket`
+            // with `service_auth_uri`, sipe-webticket.c).
+            applies_to: mex.address.clone(),
             claim: format!("sip:{user}"),
             entropy: entropy.to_vec(),
             context: lyncsim_wire::random_guid(),

@@ -25,9 +25,10 @@ use lyncsim_wire::pool::{
 };
 use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
 use lyncsim_wire::xml::ns;
-use lyncsim_wire::{Outcome, Problem, paths};
+use lyncsim_wire::{Outcome, Problem, WireError, paths};
 use serde::Deserialize;
 
+use crate::audience::{is_cert_provisioning_of, relying_party};
 use crate::conn::{ConnInfo, LIMITS};
 use crate::hosts::Role;
 use crate::outage::{OutageGuard, outage_middleware};
@@ -91,6 +92,32 @@ fn refuse_soap(
         .journal
         .record(&conn.host, endpoint, user, Outcome::Rejected, reason);
     Soap(fault)
+}
+
+/// The refusal of a request that does not read as the endpoint's message: a header block it
+/// must understand and does not gets SOAP's `MustUnderstand` fault; anything else the fault
+/// `otherwise` makes of the reason. The journal says which.
+fn refuse_unreadable(
+    state: &State,
+    conn: &ConnInfo,
+    endpoint: &str,
+    version: SoapVersion,
+    error: &WireError,
+    otherwise: impl FnOnce(String) -> SoapFault,
+) -> Response {
+    match error {
+        WireError::NotUnderstood(_) => {
+            state.journal.record(
+                &conn.host,
+                endpoint,
+                None,
+                Outcome::Rejected,
+                error.to_string(),
+            );
+            Soap(SoapFault::must_understand(version)).into_response()
+        }
+        _ => refuse_soap(state, conn, endpoint, None, otherwise(error.to_string())).into_response(),
+    }
 }
 
 /// A 200 answer carrying a document of the protocol.
@@ -291,13 +318,18 @@ async fn realm(
 }
 
 /// An STS refusal, in the form Azure AD's RST2.srf gave: SOAP 1.2, Passport's error detail.
-fn sts_fault(code: FaultCode, reason: &str, internal_code: &str, text: String) -> SoapFault {
+fn sts_fault(
+    code: FaultCode,
+    reason: &str,
+    (value, internal_code): (&str, &str),
+    text: String,
+) -> SoapFault {
     SoapFault {
         version: SoapVersion::Soap12,
         code,
         reason: reason.into(),
         detail: Some(FaultDetail::Passport {
-            value: "0x80048821".into(),
+            value: value.into(),
             internal_code: internal_code.into(),
             internal_text: text,
         }),
@@ -320,30 +352,32 @@ async fn token(
     let req = match TokenRequest::from_xml(&text) {
         Ok(r) => r,
         Err(e) => {
-            return Ok(refuse_soap(
+            return Ok(refuse_unreadable(
                 &state,
                 &conn,
                 EP,
-                None,
-                sts_fault(
-                    FaultCode::new(ns::WSSE, "InvalidSecurity"),
-                    "An error was discovered processing the <wsse:Security> header",
-                    "0x80048821",
-                    format!("the request is not a WS-Trust RST with a UsernameToken: {e}"),
-                ),
-            )
-            .into_response());
+                SoapVersion::Soap12,
+                &e,
+                |why| {
+                    sts_fault(
+                        FaultCode::new(ns::WSSE, "InvalidSecurity"),
+                        "An error was discovered processing the <wsse:Security> header",
+                        ("0x80048821", "0x80048821"),
+                        format!("the request is not a WS-Trust RST with a UsernameToken: {why}"),
+                    )
+                },
+            ));
         }
     };
     let user = req.user.as_str();
     let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
-    let refuse = |code: FaultCode, reason: &str, internal: &str, text: String| {
+    let refuse = |code: FaultCode, reason: &str, codes: (&str, &str), text: String| {
         refuse_soap(
             &state,
             &conn,
             EP,
             Some(user),
-            sts_fault(code, reason, internal, text),
+            sts_fault(code, reason, codes, text),
         )
         .into_response()
     };
@@ -355,7 +389,7 @@ async fn token(
             return Ok(refuse(
                 FaultCode::new(ns::WSU, "MessageExpired"),
                 "The message has expired",
-                "0x80048821",
+                ("0x80048821", "0x80048821"),
                 format!(
                     "STS rejected the request timestamp: skew {skew}, tolerance {}",
                     Skew(tolerance)
@@ -366,17 +400,31 @@ async fn token(
             return Ok(refuse(
                 FaultCode::new(ns::WSU, "MessageExpired"),
                 "The message has expired",
-                "0x80048821",
+                ("0x80048821", "0x80048821"),
                 format!("STS rejected the request timestamp: {reason}"),
             ));
         }
         skew_note = format!("skew {skew}");
     }
+    if relying_party(&req.applies_to, conn.https_port).is_none() {
+        // PPCRL_REQUEST_E_PARTNER_NOT_FOUND, 0x8004882A in IDCRL's table ("HRESULT success
+        // and error codes", Lync Online SDK); the pairing with WS-Trust's InvalidScope (the
+        // scope is the AppliesTo) is lyncsim's own.
+        return Ok(refuse(
+            FaultCode::new(ns::WST_2005, "InvalidScope"),
+            "The request scope is invalid or unsupported",
+            ("0x8004882A", "0x8004882A"),
+            format!(
+                "no relying party {:?}: this STS issues tokens for Lync's web authentication and its pools' web ticket services",
+                req.applies_to
+            ),
+        ));
+    }
     let Some(record) = state.user(user) else {
         return Ok(refuse(
             FaultCode::new(ns::WST_2005, "FailedAuthentication"),
             "Authentication Failure",
-            "0x80041034",
+            ("0x80048821", "0x80041034"),
             format!("no user {user} in this tenant"),
         ));
     };
@@ -384,7 +432,7 @@ async fn token(
         return Ok(refuse(
             FaultCode::new(ns::WST_2005, "FailedAuthentication"),
             "Authentication Failure",
-            "0x80041012",
+            ("0x80048821", "0x80041012"),
             "the password is not correct (the entered and stored passwords do not match)".into(),
         ));
     }
@@ -398,7 +446,7 @@ async fn token(
         return Ok(refuse(
             FaultCode::new(ns::WST_2005, "RequestFailed"),
             "The request failed",
-            "0x80048821",
+            ("0x80048821", "0x80048821"),
             reason,
         ));
     }
@@ -471,9 +519,11 @@ pub(crate) mod diag {
     pub(crate) const TOKEN_INVALID: u32 = 28001;
     pub(crate) const TOKEN_TIME: u32 = 28002;
     pub(crate) const CLAIM: u32 = 28003;
+    pub(crate) const AUDIENCE: u32 = 28004;
     pub(crate) const TICKET_INVALID: u32 = 28010;
     pub(crate) const TICKET_TIME: u32 = 28011;
     pub(crate) const SIGNATURE: u32 = 28012;
+    pub(crate) const TIMESTAMP: u32 = 28013;
     pub(crate) const NO_USER: u32 = 28020;
     pub(crate) const ACCOUNT: u32 = 28021;
     pub(crate) const NOT_HOMED: u32 = 28022;
@@ -537,9 +587,14 @@ async fn web_ticket(
     let req = match WebTicketRequest::from_xml(&text) {
         Ok(r) => r,
         Err(e) => {
-            return Ok(
-                refuse_soap(&state, &conn, EP, None, malformed(e.to_string())).into_response(),
-            );
+            return Ok(refuse_unreadable(
+                &state,
+                &conn,
+                EP,
+                SoapVersion::Soap11,
+                &e,
+                malformed,
+            ));
         }
     };
     let claimed = req.claim.trim_start_matches("sip:").to_owned();
@@ -552,6 +607,29 @@ async fn web_ticket(
     let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
     if let Err(why) = check_lifetime("the STS token", &assertion.lifetime, now_ms, tolerance) {
         return Ok(refuse(security_fault(diag::TOKEN_TIME, why)));
+    }
+    let for_here = relying_party(&assertion.audience, conn.https_port)
+        .as_ref()
+        .is_some_and(|party| party.admits(&conn.host));
+    if !for_here {
+        return Ok(refuse(security_fault(
+            diag::AUDIENCE,
+            format!(
+                "the STS token was issued for {:?}, not for this web ticket service",
+                assertion.audience
+            ),
+        )));
+    }
+    if !is_cert_provisioning_of(&req.applies_to, &conn.host, conn.https_port) {
+        return Ok(refuse(pool_fault(
+            FaultCode::new(ns::WST_13, "InvalidScope"),
+            "The request scope is invalid or unsupported",
+            diag::AUDIENCE,
+            format!(
+                "a web ticket for {:?}: this web ticket service issues tickets for {}'s certificate provisioning only",
+                req.applies_to, conn.host
+            ),
+        )));
     }
     if !assertion.user.eq_ignore_ascii_case(&claimed) {
         return Ok(refuse(pool_fault(
@@ -647,9 +725,14 @@ async fn get_and_publish_cert(
     let req = match ReceivedCertRequest::from_xml(&text) {
         Ok(r) => r,
         Err(e) => {
-            return Ok(
-                refuse_soap(&state, &conn, EP, None, malformed(e.to_string())).into_response(),
-            );
+            return Ok(refuse_unreadable(
+                &state,
+                &conn,
+                EP,
+                SoapVersion::Soap11,
+                &e,
+                malformed,
+            ));
         }
     };
     let user = req.ticket.user.trim_start_matches("sip:").to_owned();
@@ -659,6 +742,18 @@ async fn get_and_publish_cert(
         Ok(k) => k,
         Err(why) => return Ok(refuse(security_fault(diag::TICKET_INVALID, why))),
     };
+    // The issuer is sealed with the proof key: a ticket of another pool's web ticket service
+    // opens, and is refused here.
+    let own_issuer = format!("{}{}", base_url(&conn), paths::WEB_TICKET_PATH);
+    if req.ticket.issuer != own_issuer {
+        return Ok(refuse(security_fault(
+            diag::AUDIENCE,
+            format!(
+                "the web ticket was issued by {}, not by this pool's web ticket service",
+                req.ticket.issuer
+            ),
+        )));
+    }
     let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
     if let Err(why) = check_lifetime("the web ticket", &req.ticket.lifetime, now_ms, tolerance) {
         return Ok(refuse(security_fault(diag::TICKET_TIME, why)));
@@ -678,6 +773,16 @@ async fn get_and_publish_cert(
             "The signature or decryption was invalid",
             diag::SIGNATURE,
             e.to_string(),
+        )));
+    }
+    // The signed Timestamp, by the service clock within the tolerance (WS-Security 1.0
+    // section 10: a receiver may refuse a message whose timestamp has expired).
+    if let Err(why) = check_lifetime("the request's timestamp", &req.timestamp, now_ms, tolerance) {
+        return Ok(refuse(pool_fault(
+            FaultCode::new(ns::WSU, "MessageExpired"),
+            "The message has expired",
+            diag::TIMESTAMP,
+            why,
         )));
     }
     let client_fault = |id: u32, why: String| {

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod audience;
 pub mod clock;
 pub mod config;
 mod conn;

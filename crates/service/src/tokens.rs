@@ -62,11 +62,16 @@ fn open(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     Some(plain.to_vec())
 }
 
-/// The additional data that binds a sealed proof key to its ticket.
+/// The additional data that binds a sealed proof key to its ticket: its id, the web ticket
+/// service that issued it (so the pool it is for), its user and its conditions.
 fn ticket_aad(ticket: &WebTicket) -> Vec<u8> {
     format!(
-        "{}\n{}\n{}\n{}",
-        ticket.assertion_id, ticket.user, ticket.lifetime.created_ms, ticket.lifetime.expires_ms
+        "{}\n{}\n{}\n{}\n{}",
+        ticket.assertion_id,
+        ticket.issuer,
+        ticket.user,
+        ticket.lifetime.created_ms,
+        ticket.lifetime.expires_ms
     )
     .into_bytes()
 }
@@ -224,6 +229,9 @@ mod tests {
         let mut longer = ticket.clone();
         longer.lifetime.expires_ms += 1;
         assert!(key.open_proof_key(&longer).is_err());
+        let mut other_pool = ticket.clone();
+        other_pool.issuer = "another pool".into();
+        assert!(key.open_proof_key(&other_pool).is_err());
     }
 
     #[test]

@@ -1,0 +1,159 @@
+//! What a token or a ticket is for: the relying parties this service's STS issues tokens to,
+//! and the addresses that name one of its pools' services. Every token and ticket is bound to
+//! what it was issued for, and each service checks it was issued for itself.
+
+use lyncsim_wire::paths;
+
+use crate::pools::{POOLS, pool_fqdn};
+
+/// The relying party the emulated clients name in `RST2.srf`'s `AppliesTo`: Lync's web
+/// authentication, the dialect of the web ticket service's claims (`sipe-svc.c` writes it in
+/// `sipe_svc_webticket`). That a Lync client asked for a token by this name is lyncsim's own
+/// choice: no source says what the real client's `AppliesTo` was.
+pub(crate) const LYNC_WEB_AUTHENTICATION: &str =
+    "urn:component:Microsoft.Rtc.WebAuthentication.2010";
+
+/// Who a token of the STS may be for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RelyingParty {
+    /// Lync's web authentication, for any pool's web ticket service.
+    LyncWebAuthentication,
+    /// One pool's web ticket service, by its bearer port's address: what pidgin-sipe asks for
+    /// (`sipe_svc_webticket_lmc` with the `WsFedBearer` address, `sipe-webticket.c`).
+    WebTicketService {
+        /// The pool's host name.
+        pool: String,
+    },
+}
+
+/// An `https` address taken apart: its host (lower case), port and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpsAddress {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
+}
+
+impl HttpsAddress {
+    /// Reads `https://host[:port]/path`; `None` for anything else.
+    pub(crate) fn parse(address: &str) -> Option<HttpsAddress> {
+        let rest = address
+            .get(..8)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+            .map(|_| &address[8..])?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, port.parse().ok()?),
+            None => (authority, 443),
+        };
+        if host.is_empty() {
+            return None;
+        }
+        Some(HttpsAddress {
+            host: host.to_ascii_lowercase(),
+            port,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Whether this names `host` on this service's HTTPS port.
+    pub(crate) fn is_on(&self, host: &str, https_port: u16) -> bool {
+        self.host.eq_ignore_ascii_case(host) && self.port == https_port
+    }
+}
+
+/// The relying party `applies_to` names, when it is one of this service's.
+pub(crate) fn relying_party(applies_to: &str, https_port: u16) -> Option<RelyingParty> {
+    let applies_to = applies_to.trim();
+    if applies_to == LYNC_WEB_AUTHENTICATION {
+        return Some(RelyingParty::LyncWebAuthentication);
+    }
+    let address = HttpsAddress::parse(applies_to)?;
+    if address.path != paths::WS_FED_BEARER_PATH {
+        return None;
+    }
+    POOLS
+        .iter()
+        .map(|pool| pool_fqdn(pool))
+        .find(|pool| address.is_on(pool, https_port))
+        .map(|pool| RelyingParty::WebTicketService { pool })
+}
+
+impl RelyingParty {
+    /// Whether a token for this relying party may be used at `pool`'s web ticket service.
+    pub(crate) fn admits(&self, pool: &str) -> bool {
+        match self {
+            RelyingParty::LyncWebAuthentication => true,
+            RelyingParty::WebTicketService { pool: own } => own.eq_ignore_ascii_case(pool),
+        }
+    }
+}
+
+/// Whether a web ticket request's `AppliesTo` names `pool`'s certificate provisioning: the
+/// service a web ticket is for, as pidgin-sipe and Lync ask for it (the address of its port
+/// from the `mex`).
+pub(crate) fn is_cert_provisioning_of(applies_to: &str, pool: &str, https_port: u16) -> bool {
+    HttpsAddress::parse(applies_to.trim()).is_some_and(|a| {
+        a.is_on(pool, https_port)
+            && a.path
+                .to_ascii_lowercase()
+                .starts_with(&paths::CERT_PROV_PATH.to_ascii_lowercase())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_for_lync_or_for_one_pools_web_ticket_service() {
+        let port = 4443;
+        assert_eq!(
+            relying_party(LYNC_WEB_AUTHENTICATION, port),
+            Some(RelyingParty::LyncWebAuthentication)
+        );
+        let sipe = format!(
+            "https://pool-a.online.lync.com:{port}{}",
+            paths::WS_FED_BEARER_PATH
+        );
+        let pool_a = relying_party(&sipe, port).unwrap();
+        assert!(pool_a.admits("pool-a.online.lync.com"));
+        assert!(!pool_a.admits("pool-b.online.lync.com"));
+        for other in [
+            "urn:evil",
+            "",
+            "https://evil.example/WebTicket/WebTicketService.svc/WsFedBearer",
+            "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer",
+            "http://pool-a.online.lync.com:4443/WebTicket/WebTicketService.svc/WsFedBearer",
+            "https://pool-a.online.lync.com:4443/elsewhere",
+            "https://pool-a.online.lync.com:notaport/x",
+        ] {
+            assert_eq!(relying_party(other, port), None, "{other}");
+        }
+        // On 443, the port may be left out.
+        assert!(
+            relying_party(
+                "https://POOL-B.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer",
+                443
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn a_ticket_is_for_one_pools_certificate_provisioning() {
+        let own = "https://pool-a.online.lync.com:4443/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1";
+        assert!(is_cert_provisioning_of(own, "pool-a.online.lync.com", 4443));
+        assert!(!is_cert_provisioning_of(
+            own,
+            "pool-b.online.lync.com",
+            4443
+        ));
+        assert!(!is_cert_provisioning_of(own, "pool-a.online.lync.com", 443));
+        assert!(!is_cert_provisioning_of(
+            "urn:x",
+            "pool-a.online.lync.com",
+            4443
+        ));
+    }
+}
