@@ -19,12 +19,11 @@ use serde::Serialize;
 /// The library that does an operation (its speed is that library's on this machine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Library {
-    /// aws-lc-rs: rustls, webpki, rcgen, the client's keys.
+    /// aws-lc-rs: rustls, webpki, rcgen (and its check of a CSR's signature), the client's
+    /// keys.
     AwsLc,
     /// OpenSSL: TLS-DSK's inner TLS 1.0.
     OpenSsl,
-    /// ring: x509-parser's signature checks (the service's check of a CSR).
-    Ring,
 }
 
 /// One public-key operation.
@@ -122,7 +121,7 @@ impl PublicKeyCost {
         }
         if let Ok(cert) = lyncsim_pki::inspect(issued) {
             self.add(PublicKeyOp::Sign(cert.key, Library::AwsLc));
-            self.add(PublicKeyOp::Verify(cert.key, Library::Ring));
+            self.add(PublicKeyOp::Verify(cert.key, Library::AwsLc));
             self.add(PublicKeyOp::Sign(cert.signed_by, Library::AwsLc));
         }
     }

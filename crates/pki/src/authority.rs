@@ -110,14 +110,31 @@ impl Authority {
         })
     }
 
-    /// Reads a CA back from its certificate and PKCS#8 key, both PEM; refuses a key that is
-    /// not the certificate's (it would sign certificates that nobody can verify).
+    /// Reads a CA back from its certificate and PKCS#8 key, both PEM. The certificate must be
+    /// whole (nothing after its DER) and carry its own valid signature (each CA is
+    /// self-signed): a damaged one would otherwise be served and fail every client that
+    /// checks it. A key that is not the certificate's is refused too (it would sign
+    /// certificates that nobody can verify).
     pub fn from_pem(kind: AuthorityKind, cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
         use x509_parser::prelude::{FromDer, X509Certificate};
         let cert_der = crate::pem_decode("CERTIFICATE", cert_pem)?;
         let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::BadKey(e.to_string()))?;
-        let (_, cert) = X509Certificate::from_der(&cert_der)
+        let (rest, cert) = X509Certificate::from_der(&cert_der)
             .map_err(|e| PkiError::BadCertificate(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(PkiError::BadCertificate(format!(
+                "{} bytes follow the certificate's DER",
+                rest.len()
+            )));
+        }
+        // x509-parser reads leniently: webpki reads it again as strict DER, and checks what
+        // the signature does not cover (the outer algorithm must be the signed one, RFC 5280
+        // section 4.1.1.2).
+        webpki::EndEntityCert::try_from(&CertificateDer::from(cert_der.as_slice()))
+            .map_err(|e| PkiError::BadCertificate(format!("it is not strict DER X.509 ({e})")))?;
+        cert.verify_signature(None).map_err(|e| {
+            PkiError::BadCertificate(format!("its own signature does not verify ({e})"))
+        })?;
         if cert.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice() {
             return Err(PkiError::BadKey(format!(
                 "it is not the key of the certificate {}",
@@ -349,6 +366,29 @@ mod tests {
         let (_, other) = X509Certificate::from_der(two.cert_der()).unwrap();
         assert!(leaf.verify_signature(Some(own.public_key())).is_ok());
         assert!(leaf.verify_signature(Some(other.public_key())).is_err());
+    }
+
+    #[test]
+    fn a_ca_certificate_with_any_byte_changed_is_refused() {
+        // Any one byte of the certificate changed (a length, a name, the signature) is
+        // refused, for both kinds of key.
+        for kind in [
+            AuthorityKind::PublicRoot,
+            AuthorityKind::CommunicationsServer,
+        ] {
+            let ca = Authority::generate(kind, NOW, 1).unwrap();
+            for at in 0..ca.cert_der().len() {
+                let mut der = ca.cert_der().to_vec();
+                der[at] ^= 0x01;
+                let pem = crate::pem_encode("CERTIFICATE", &der);
+                assert!(
+                    Authority::from_pem(kind, &pem, &ca.key_pem()).is_err(),
+                    "{kind:?}: byte {at} of {} changed and still read: {:02x?}",
+                    der.len(),
+                    &der[at.saturating_sub(12)..(at + 4).min(der.len())]
+                );
+            }
+        }
     }
 
     #[test]

@@ -110,23 +110,14 @@ fn time(op: &PublicKeyOp) -> Duration {
                     .unwrap();
             })
         }
-        PublicKeyOp::Verify(KeyKind::Rsa(bits), library @ (Library::AwsLc | Library::Ring)) => {
+        PublicKeyOp::Verify(KeyKind::Rsa(bits), Library::AwsLc) => {
             let key = aws_rsa(*bits);
             let mut signature = vec![0; key.public_modulus_len()];
             key.sign(&awslc::RSA_PKCS1_SHA256, &rng, MESSAGE, &mut signature)
                 .unwrap();
             let public = key.public_key().as_ref().to_vec();
-            if *library == Library::AwsLc {
-                let public =
-                    awslc::UnparsedPublicKey::new(&awslc::RSA_PKCS1_2048_8192_SHA256, public);
-                quick(|| public.verify(MESSAGE, &signature).unwrap())
-            } else {
-                let public = ring::signature::UnparsedPublicKey::new(
-                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-                    public,
-                );
-                quick(|| public.verify(MESSAGE, &signature).unwrap())
-            }
+            let public = awslc::UnparsedPublicKey::new(&awslc::RSA_PKCS1_2048_8192_SHA256, public);
+            quick(|| public.verify(MESSAGE, &signature).unwrap())
         }
         PublicKeyOp::Sign(KeyKind::Rsa(bits), Library::OpenSsl) => {
             let key = openssl_rsa(*bits);
