@@ -31,7 +31,6 @@ use crate::{NetworkLayout, ServiceConfig};
 
 /// How many times a free port or subnet is looked for before giving up.
 const BIND_ATTEMPTS: usize = 16;
-const NETWORK_FILE: &str = "network.json";
 
 /// The mock service. Start it with [`Service::start`].
 #[derive(Debug)]
@@ -236,23 +235,17 @@ impl Service {
         // profiles made against it keep working.
         // A folder that was whole but has lost its network would come back on new addresses,
         // which breaks every profile made against it: refuse it, like any partial state.
-        let saved: Option<NetworkLayout> = match state.state_dir() {
-            Some(dir) => {
-                let path = dir.path(NETWORK_FILE);
-                match dir.read(NETWORK_FILE)? {
-                    Some(text) => Some(
-                        serde_json::from_str(&text)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    ),
-                    None if state.fresh || config.network.is_some() => None,
-                    None => bail!(
-                        "{} is missing from a state folder that holds everything else: restore it (the service's addresses and ports), or give --state-dir an empty folder to start a new service",
-                        path.display()
-                    ),
-                }
-            }
-            None => None,
-        };
+        let saved = state.saved_network();
+        if let Some(dir) = state.state_dir()
+            && saved.is_none()
+            && !state.fresh
+            && config.network.is_none()
+        {
+            bail!(
+                "{} is missing from a state folder that holds everything else: restore it (the service's addresses and ports), or give --state-dir an empty folder to start a new service",
+                dir.path(crate::state::NETWORK).display()
+            );
+        }
         let (wanted, fixed_subnet) = match (config.network, saved) {
             (Some(layout), _) => (layout, true),
             (None, Some(layout)) => (layout, true),
@@ -260,9 +253,7 @@ impl Service {
         };
         let bound = bind_with_retries(&state.domain, wanted, fixed_subnet).await?;
         let layout = bound.layout;
-        if let Some(dir) = state.state_dir() {
-            dir.write(NETWORK_FILE, &serde_json::to_vec_pretty(&layout)?)?;
-        }
+        state.save_network(&layout)?;
 
         let now = state.clock.now();
         let mut certs = SniCerts::default();
