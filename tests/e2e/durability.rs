@@ -238,6 +238,36 @@ async fn started_on(dir: &Path) -> RunningService {
     .unwrap()
 }
 
+/// Takes off what names the service in each file of a state folder, as a lyncsim from before
+/// services named themselves wrote it.
+fn as_an_earlier_version_wrote_it(dir: &Path) {
+    for pem in [
+        "ca/root.crt.pem",
+        "ca/root.key.pem",
+        "ca/communications-server.crt.pem",
+        "ca/communications-server.key.pem",
+        "sts-signing-key.pem",
+    ] {
+        let text = std::fs::read_to_string(dir.join(pem)).unwrap();
+        let (_, block) = text.split_once('\n').unwrap();
+        std::fs::write(dir.join(pem), block).unwrap();
+    }
+    for json in ["policy.json", "network.json", "users.json"] {
+        let mut doc: Value =
+            serde_json::from_slice(&std::fs::read(dir.join(json)).unwrap()).unwrap();
+        let object = doc.as_object_mut().unwrap();
+        object.remove("service");
+        let doc = match object.remove("users") {
+            Some(users) => users,
+            None => doc,
+        };
+        std::fs::write(dir.join(json), serde_json::to_vec(&doc).unwrap()).unwrap();
+    }
+    let issued = std::fs::read_to_string(dir.join("issued-certificates.jsonl")).unwrap();
+    let (_, lines) = issued.split_once('\n').unwrap();
+    std::fs::write(dir.join("issued-certificates.jsonl"), lines).unwrap();
+}
+
 /// Starts a service on `state`, expecting an error that says `expected`.
 async fn refused(state: &Path, expected: &str) {
     let config = ServiceConfig {
@@ -277,7 +307,7 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
         "ca/root.key.pem",
         "ca/communications-server.crt.pem",
         "ca/communications-server.key.pem",
-        "sts-signing-key.pk8",
+        "sts-signing-key.pem",
         "users.json",
         "issued-certificates.jsonl",
         "policy.json",
@@ -309,19 +339,22 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
     // A damaged line of the issued certificates is named with its line; a last line that a
     // kill cut short (never synced, so never handed out) is dropped.
     let line = r#"{"user":"alice@contoso.com","serial":"01","thumbprint":"AB","not_before":0,"not_after":1,"pem":"x"}"#;
+    // The file's first line names the service it belongs to.
+    let issued = std::fs::read_to_string(whole.join("issued-certificates.jsonl")).unwrap();
+    let header = issued.lines().next().unwrap();
     let damaged = dir.path().join("damaged-issued");
     copy_dir(&whole, &damaged);
     std::fs::write(
         damaged.join("issued-certificates.jsonl"),
-        format!("{line}\n{{\"user\": 7}}\n{line}\n"),
+        format!("{header}\n{line}\n{{\"user\": 7}}\n{line}\n"),
     )
     .unwrap();
-    refused(&damaged, "issued-certificates.jsonl line 2").await;
+    refused(&damaged, "issued-certificates.jsonl line 3").await;
     let torn = dir.path().join("torn-issued");
     copy_dir(&whole, &torn);
     std::fs::write(
         torn.join("issued-certificates.jsonl"),
-        format!("{line}\n{{\"user\":\"bob@con"),
+        format!("{header}\n{line}\n{{\"user\":\"bob@con"),
     )
     .unwrap();
     let service = started_on(&torn).await;
@@ -330,12 +363,56 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
     service.shutdown().await;
     assert_eq!(
         std::fs::read_to_string(torn.join("issued-certificates.jsonl")).unwrap(),
-        format!("{line}\n")
+        format!("{header}\n{line}\n")
     );
 
-    // A folder of an earlier version, with the certificates as one JSON array, is moved on.
+    // A root certificate with one DER length byte changed (openssl cannot read it) is
+    // refused by name, rather than served to every client that then fails to trust it.
+    let bent = dir.path().join("bent-root");
+    copy_dir(&whole, &bent);
+    let root_file = bent.join("ca/root.crt.pem");
+    let text = std::fs::read_to_string(&root_file).unwrap();
+    let (owner, pem) = text.split_once('\n').unwrap();
+    let mut der = lyncsim_pki::pem_decode("CERTIFICATE", pem).unwrap();
+    // `30 82 LL LL 30 82 LL LL`: the outer SEQUENCE, then the TBSCertificate, each with a
+    // two-byte length; the TBSCertificate's low length byte changes.
+    assert_eq!(
+        (&der[..2], &der[4..6]),
+        (&[0x30, 0x82][..], &[0x30, 0x82][..])
+    );
+    der[7] ^= 0x04;
+    std::fs::write(
+        &root_file,
+        format!("{owner}\n{}", lyncsim_pki::pem_encode("CERTIFICATE", &der)),
+    )
+    .unwrap();
+    refused(&bent, &root_file.display().to_string()).await;
+
+    // Another service's file in this folder is refused by name: each file names its service.
+    let other = dir.path().join("other-service");
+    let service = started_on(&other).await;
+    service.shutdown().await;
+    for file in [
+        "users.json",
+        "policy.json",
+        "network.json",
+        "sts-signing-key.pem",
+    ] {
+        let mixed = dir.path().join(format!("mixed-{file}"));
+        copy_dir(&whole, &mixed);
+        std::fs::copy(other.join(file), mixed.join(file)).unwrap();
+        refused(
+            &mixed,
+            &format!("{} belongs to service", mixed.join(file).display()),
+        )
+        .await;
+    }
+
+    // A folder of an earlier version, whose files name no service and hold the certificates
+    // as one JSON array, is moved on and taken up.
     let earlier = dir.path().join("earlier");
     copy_dir(&whole, &earlier);
+    as_an_earlier_version_wrote_it(&earlier);
     std::fs::remove_file(earlier.join("issued-certificates.jsonl")).unwrap();
     std::fs::write(
         earlier.join("issued-certificates.json"),

@@ -52,6 +52,8 @@ enum Expect {
     ProblemOrNothing(u16, &'static str),
     /// A SOAP fault (HTTP 500) whose code, reason or detail says this text.
     Fault(&'static str),
+    /// A SIP response with this status, and then the connection closed.
+    Sip(u16),
 }
 
 struct Case {
@@ -154,6 +156,12 @@ struct Credentials {
     csr_1024: Vec<u8>,
     /// Alice's key in a request for bob.
     csr_bob: Vec<u8>,
+    /// pool-a's certificate provisioning (its signed port): what a web ticket there is for.
+    cert_prov: String,
+    /// Alice's token for pool-b's web ticket service (a relying party of the STS).
+    token_for_b: TokenResponse,
+    /// Carol's web ticket from pool-a, its proof key and a request of hers.
+    carol: Option<(WebTicketResponse, Vec<u8>, Vec<u8>)>,
 }
 
 /// A GetAndPublishCert of alice's, signed with `key`.
@@ -503,7 +511,7 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
             to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer".into(),
             sts_lifetime: creds.token.lifetime,
             sts_token: token,
-            applies_to: "urn:x".into(),
+            applies_to: creds.cert_prov.clone(),
             claim: claim.into(),
             entropy,
             context: "c".into(),
@@ -552,6 +560,9 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
         proof_key: creds.proof_key.clone(),
         csr_1024: Vec::new(),
         csr_bob: Vec::new(),
+        cert_prov: String::new(),
+        token_for_b: creds.token.clone(),
+        carol: None,
     };
     cases.extend([
         gapc(
@@ -590,6 +601,8 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
             Expect::Fault("not base64"),
         ),
     ]);
+    cases.extend(security_cases(creds));
+    cases.extend(sip_cases());
     for (host, path) in [
         (HOSTS[0], paths::AUTODISCOVER_USER),
         (HOSTS[2], paths::DIRECTOR),
@@ -789,6 +802,313 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
     cases
 }
 
+/// `xml` with `depth` nested elements put just after the first `after`.
+fn nested_after(xml: &str, after: &str, depth: usize) -> String {
+    let deep = format!(
+        "{}{}",
+        "<x:d xmlns:x=\"urn:x\">".repeat(depth),
+        "</x:d>".repeat(depth)
+    );
+    xml.replacen(after, &format!("{after}{deep}"), 1)
+}
+
+/// The element of `xml` from `<{start}` to `</{end}>`, whole.
+fn element(xml: &str, start: &str, end: &str) -> String {
+    let from = xml.find(&format!("<{start}")).expect("the element");
+    let to = xml[from..].find(&format!("</{end}>")).expect("its end") + from + end.len() + 3;
+    xml[from..to].to_owned()
+}
+
+/// What WS-Security must not resolve by taking the first, what a token or ticket is bound to,
+/// and documents nested thousands deep at each element that is canonicalized.
+fn security_cases(creds: &Credentials) -> Vec<Case> {
+    let sts = |name: &str, body: String, expect: Expect| {
+        case(
+            format!("the STS: {name}"),
+            To::Tls(HOSTS[1]),
+            soap_post(paths::TOKEN, HOSTS[1], &[], body.as_bytes()),
+            expect,
+        )
+    };
+    let alice = "alice@contoso.com";
+    let good = String::from_utf8(token_body(alice, &password(alice), now_ms())).unwrap();
+    let security = element(&good, "wsse:Security", "wsse:Security");
+    let timestamp = element(&good, "wsu:Timestamp", "wsu:Timestamp");
+    let evil = String::from_utf8(token_body(alice, &password(alice), now_ms()))
+        .unwrap()
+        .replace(WEB_AUTH, "urn:evil");
+    let mut cases = vec![
+        sts(
+            "two Security headers",
+            good.replace("</S:Header>", &format!("{security}</S:Header>")),
+            Expect::Fault("more than one wsse:Security header"),
+        ),
+        sts(
+            "two passwords",
+            good.replace(
+                "</wsse:Password>",
+                "</wsse:Password><wsse:Password>nope</wsse:Password>",
+            ),
+            Expect::Fault("more than one Password"),
+        ),
+        sts(
+            "two timestamps",
+            good.replace("</wsse:Security>", &format!("{timestamp}</wsse:Security>")),
+            Expect::Fault("more than one Timestamp"),
+        ),
+        sts(
+            "a timestamp that expires before it is created",
+            good.replace(
+                &element(&good, "wsu:Expires", "wsu:Expires"),
+                "<wsu:Expires>1999-01-01T00:00:00.000Z</wsu:Expires>",
+            ),
+            Expect::Fault("before it begins"),
+        ),
+        sts(
+            "a header it must understand and does not",
+            good.replace(
+                "<S:Header>",
+                "<S:Header><x:Route xmlns:x=\"urn:x\" S:mustUnderstand=\"1\"/>",
+            ),
+            Expect::Fault("MustUnderstand"),
+        ),
+        sts(
+            "a token for an unknown relying party",
+            evil,
+            Expect::Fault("InvalidScope"),
+        ),
+        sts(
+            "a Security header nested 5,000 deep",
+            nested_after(&good, "<wsse:Security>", 5_000),
+            Expect::Fault("elements deep"),
+        ),
+    ];
+
+    // The web ticket service takes only tokens for itself, and issues tickets only for its
+    // own pool's certificate provisioning.
+    let ticket = |name: &str, token: &TokenResponse, applies_to: &str| {
+        let body = WebTicketRequest {
+            to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer".into(),
+            sts_lifetime: token.lifetime,
+            sts_token: token.token.clone(),
+            applies_to: applies_to.into(),
+            claim: "sip:alice@contoso.com".into(),
+            entropy: vec![1; 32],
+            context: "c".into(),
+        }
+        .to_xml();
+        (name.to_owned(), body)
+    };
+    for ((name, body), expect) in [
+        (
+            ticket(
+                "a token for pool-b's web ticket service",
+                &creds.token_for_b,
+                &creds.cert_prov,
+            ),
+            Expect::Fault("not for this web ticket service"),
+        ),
+        (
+            ticket(
+                "a ticket for another service",
+                &creds.token,
+                "https://evil.example/x",
+            ),
+            Expect::Fault("InvalidScope"),
+        ),
+        (
+            ticket(
+                "a ticket for pool-b's certificate provisioning",
+                &creds.token,
+                &creds.cert_prov.replace("pool-a", "pool-b"),
+            ),
+            Expect::Fault("InvalidScope"),
+        ),
+        (
+            ticket(
+                "a mandatory header it does not understand",
+                &creds.token,
+                &creds.cert_prov,
+            ),
+            Expect::Fault("MustUnderstand"),
+        ),
+    ] {
+        let body = if name.contains("mandatory") {
+            body.replace(
+                "<soap:Header>",
+                "<soap:Header><x:Route xmlns:x=\"urn:x\" soap:mustUnderstand=\"1\"/>",
+            )
+        } else {
+            body
+        };
+        cases.push(case(
+            format!("the web ticket service: {name}"),
+            To::Tls(HOSTS[3]),
+            soap_post(paths::WS_FED_BEARER_PATH, HOSTS[3], &[], body.as_bytes()),
+            expect,
+        ));
+    }
+
+    // GetAndPublishCert: the signed timestamp judged, one of each security element, a ticket
+    // only where it was issued, and no tree deeper than the bound at the canonicalized
+    // elements.
+    let gapc = |name: &str, to: &'static str, body: String, expect: Expect| {
+        case(
+            format!("GetAndPublishCert: {name}"),
+            To::Tls(to),
+            soap_post(paths::CERT_PROV_PROOF_PATH, to, &[], body.as_bytes()),
+            expect,
+        )
+    };
+    let key = creds.proof_key.as_slice();
+    let body = gapc_body(creds, key, &creds.csr_bob);
+    let signed_with = |lifetime: Lifetime| {
+        let mut ticket = creds.ticket.clone();
+        ticket.lifetime = lifetime;
+        CertRequest {
+            to: "https://pool-a.online.lync.com/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1",
+            ticket: &ticket,
+            proof_key: key,
+            device_id: "00000000-0000-0000-0000-000000000001",
+            entity: "alice@contoso.com",
+            csr_der: &creds.csr_bob,
+            request_id: "r",
+        }
+        .to_xml()
+    };
+    let y1999 = 915_148_800_000;
+    let security = element(&body, "wsse:Security", "wsse:Security");
+    let timestamp = element(&body, "wsu:Timestamp", "wsu:Timestamp");
+    cases.extend([
+        gapc(
+            "a signed timestamp of 1999",
+            HOSTS[3],
+            signed_with(Lifetime {
+                created_ms: y1999,
+                expires_ms: y1999 + 300_000,
+            }),
+            Expect::Fault("MessageExpired"),
+        ),
+        gapc(
+            "a signed timestamp that expires before it is created",
+            HOSTS[3],
+            signed_with(Lifetime {
+                created_ms: now_ms(),
+                expires_ms: now_ms() - 1_000,
+            }),
+            Expect::Fault("before it begins"),
+        ),
+        gapc(
+            "two Security headers",
+            HOSTS[3],
+            body.replace("</soap:Header>", &format!("{security}</soap:Header>")),
+            Expect::Fault("more than one wsse:Security header"),
+        ),
+        gapc(
+            "two timestamps",
+            HOSTS[3],
+            body.replacen(&timestamp, &format!("{timestamp}{timestamp}"), 1),
+            Expect::Fault("more than one"),
+        ),
+        gapc(
+            "a header it must understand and does not",
+            HOSTS[3],
+            body.replace(
+                "<soap:Header>",
+                "<soap:Header><x:Route xmlns:x=\"urn:x\" soap:mustUnderstand=\"1\"/>",
+            ),
+            Expect::Fault("MustUnderstand"),
+        ),
+    ]);
+    for (element, after) in [
+        ("the Timestamp", "<wsu:Timestamp xmlns:wsu"),
+        ("SignedInfo", "<SignedInfo"),
+        ("the web ticket", "<saml:Assertion"),
+        ("the body", "<soap:Body>"),
+    ] {
+        // Put inside the element's start tag's end: after the tag's first `>`.
+        let start = body.find(after).expect("the element");
+        let close = body[start..].find('>').unwrap() + start + 1;
+        let tag = &body[start..close];
+        cases.push(gapc(
+            &format!("{element} nested 5,000 deep"),
+            HOSTS[3],
+            nested_after(&body, tag, 5_000),
+            Expect::Fault("elements deep"),
+        ));
+    }
+    if let Some((ticket, proof_key, csr)) = &creds.carol {
+        let carol_at_b = CertRequest {
+            to: "https://pool-b.online.lync.com/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1",
+            ticket,
+            proof_key,
+            device_id: "00000000-0000-0000-0000-000000000002",
+            entity: "carol@contoso.com",
+            csr_der: csr,
+            request_id: "r",
+        }
+        .to_xml();
+        cases.push(gapc(
+            "carol's web ticket from pool-a at pool-b",
+            HOSTS[4],
+            carol_at_b,
+            Expect::Fault("not by this pool's web ticket service"),
+        ));
+    }
+    cases
+}
+
+/// SIP framing the registrar must answer (RFC 3261: 400 Bad Request, 513 Message Too Large)
+/// and then close, on pool-a's port.
+fn sip_cases() -> Vec<Case> {
+    let head = "REGISTER sip:contoso.com SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5;branch=z9hG4bK1\r\nFrom: <sip:alice@contoso.com>;tag=1\r\nTo: <sip:alice@contoso.com>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\n";
+    let sip = |name: &str, tail: Vec<u8>, code: u16| {
+        let mut bytes = head.as_bytes().to_vec();
+        bytes.extend(tail);
+        case(
+            format!("SIP: {name}"),
+            To::Tls(HOSTS[3]),
+            bytes,
+            Expect::Sip(code),
+        )
+    };
+    let big = format!("X-Big: {}\r\n\r\n", "a".repeat(1 << 20));
+    vec![
+        sip(
+            "two Content-Lengths, 0 then 10",
+            b"Content-Length: 0\r\nContent-Length: 10\r\n\r\n".to_vec(),
+            400,
+        ),
+        sip("no Content-Length", b"\r\n".to_vec(), 400),
+        sip(
+            "a negative Content-Length",
+            b"Content-Length: -1\r\n\r\n".to_vec(),
+            400,
+        ),
+        sip(
+            "a Content-Length past u64",
+            b"Content-Length: 99999999999999999999999\r\n\r\n".to_vec(),
+            400,
+        ),
+        sip(
+            "a declared body of 60 MB",
+            b"Content-Length: 60000000\r\n\r\n".to_vec(),
+            513,
+        ),
+        sip("a 1 MB header", big.into_bytes(), 513),
+        sip(
+            "a header that is not UTF-8",
+            b"X-Name: \xff\xfe\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            400,
+        ),
+        sip(
+            "a head rsip cannot parse",
+            b"Content-Length: 0\r\nnot a header line\r\n\r\n".to_vec(),
+            400,
+        ),
+    ]
+}
+
 fn json_post_method(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
     request(
         method,
@@ -895,6 +1215,52 @@ impl Target {
         }
     }
 
+    /// `user`'s token from the STS for `applies_to`.
+    async fn token(&self, user: &str, applies_to: &str) -> TokenResponse {
+        let body = String::from_utf8(token_body(user, &password(user), now_ms()))
+            .unwrap()
+            .replace(WEB_AUTH, applies_to);
+        let c = case(
+            "token",
+            To::Tls(HOSTS[1]),
+            soap_post(paths::TOKEN, HOSTS[1], &[], body.as_bytes()),
+            Expect::Status(200),
+        );
+        let answer = parse_answer(&self.send(&c).await).expect("an answer");
+        TokenResponse::from_xml(&answer.body).unwrap_or_else(|e| panic!("{e}: {}", answer.body))
+    }
+
+    /// `user`'s web ticket from pool-a for `applies_to`, with `token`; and its proof key.
+    async fn ticket(
+        &self,
+        token: &TokenResponse,
+        user: &str,
+        applies_to: &str,
+    ) -> (WebTicketResponse, Vec<u8>) {
+        let entropy = vec![9u8; 32];
+        let body = WebTicketRequest {
+            to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer".into(),
+            sts_lifetime: token.lifetime,
+            sts_token: token.token.clone(),
+            applies_to: applies_to.into(),
+            claim: format!("sip:{user}"),
+            entropy: entropy.clone(),
+            context: "c".into(),
+        }
+        .to_xml();
+        let c = case(
+            "web ticket",
+            To::Tls(HOSTS[3]),
+            soap_post(paths::WS_FED_BEARER_PATH, HOSTS[3], &[], body.as_bytes()),
+            Expect::Status(200),
+        );
+        let answer = parse_answer(&self.send(&c).await).expect("an answer");
+        let ticket = WebTicketResponse::from_xml(&answer.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", answer.body));
+        let proof_key = p_sha1(&entropy, &ticket.entropy, 32);
+        (ticket, proof_key)
+    }
+
     /// Sends one case; returns the bytes that came back.
     async fn send(&self, case: &Case) -> Vec<u8> {
         match case.to {
@@ -959,6 +1325,13 @@ impl Target {
 fn check(case: &Case, got: &[u8]) -> Result<(), String> {
     let answer = parse_answer(got);
     match (&case.expect, answer) {
+        (Expect::Sip(code), _) => {
+            let text = String::from_utf8_lossy(got);
+            if !text.starts_with(&format!("SIP/2.0 {code} ")) || !text.ends_with("\r\n\r\n") {
+                return Err(format!("expected one SIP {code}, got {text:?}"));
+            }
+            Ok(())
+        }
         (Expect::NoAnswer, None) => Ok(()),
         // DNS may answer garbage with FORMERR; an HTTP port must not answer at all.
         (Expect::NoAnswer, Some(_)) if matches!(case.to, To::DnsUdp | To::DnsTcp) => Ok(()),
@@ -1032,45 +1405,21 @@ async fn every_case_of_the_bad_input_corpus_is_refused_and_the_service_keeps_ser
     assert!(first.is_ok(), "{first:?}");
 
     // Alice's token and web ticket, and the requests GetAndPublishCert must refuse.
-    let token_case = case(
-        "token",
-        To::Tls(HOSTS[1]),
-        soap_post(
-            paths::TOKEN,
-            HOSTS[1],
-            &[],
-            &token_body(alice, &password(alice), now_ms()),
-        ),
-        Expect::Status(200),
+    let cert_prov = format!(
+        "https://pool-a.online.lync.com:{}{}",
+        target.https_port,
+        paths::CERT_PROV_PROOF_PATH
     );
-    let answer = parse_answer(&target.send(&token_case).await).expect("a token");
-    let token = TokenResponse::from_xml(&answer.body).expect("a token");
-    let entropy = vec![9u8; 32];
-    let ticket_case = case(
-        "web ticket",
-        To::Tls(HOSTS[3]),
-        soap_post(
-            paths::WS_FED_BEARER_PATH,
-            HOSTS[3],
-            &[],
-            WebTicketRequest {
-                to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer"
-                    .into(),
-                sts_lifetime: token.lifetime,
-                sts_token: token.token.clone(),
-                applies_to: "urn:x".into(),
-                claim: format!("sip:{alice}"),
-                entropy: entropy.clone(),
-                context: "c".into(),
-            }
-            .to_xml()
-            .as_bytes(),
-        ),
-        Expect::Status(200),
+    let bearer_b = format!(
+        "https://pool-b.online.lync.com:{}{}",
+        target.https_port,
+        paths::WS_FED_BEARER_PATH
     );
-    let answer = parse_answer(&target.send(&ticket_case).await).expect("a ticket");
-    let ticket = WebTicketResponse::from_xml(&answer.body).expect("a ticket");
-    let proof_key = p_sha1(&entropy, &ticket.entropy, 32);
+    let token = target.token(alice, WEB_AUTH).await;
+    let (ticket, proof_key) = target.ticket(&token, alice, &cert_prov).await;
+    let carol = "carol@contoso.com";
+    let carol_token = target.token(carol, WEB_AUTH).await;
+    let (carol_ticket, carol_key) = target.ticket(&carol_token, carol, &cert_prov).await;
     let csr_1024 = lyncsim_pki::pem_decode(
         "CERTIFICATE REQUEST",
         include_str!("../../fixtures/pki/rsa1024.csr.pem"),
@@ -1083,6 +1432,9 @@ async fn every_case_of_the_bad_input_corpus_is_refused_and_the_service_keeps_ser
         proof_key,
         csr_1024,
         csr_bob: make_csr(&key, "bob@contoso.com").unwrap(),
+        cert_prov,
+        token_for_b: target.token(alice, &bearer_b).await,
+        carol: Some((carol_ticket, carol_key, make_csr(&key, carol).unwrap())),
     };
 
     let cases = corpus(&creds);
