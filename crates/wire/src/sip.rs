@@ -178,7 +178,12 @@ pub fn refusal(raw: &[u8], code: u16, reason: &str, to_tag: &str) -> Option<Vec<
         let copied = ["Via", "v", "From", "f", "To", "t", "Call-ID", "i", "CSeq"]
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n));
-        if !copied || line.contains('\u{fffd}') {
+        // A line with a control character (a bare CR, a NUL) or bytes that were not UTF-8
+        // would make the answer itself unreadable: it is left out.
+        let clean = !line
+            .chars()
+            .any(|c| c == '\u{fffd}' || (c.is_control() && c != '\t'));
+        if !copied || !clean {
             continue;
         }
         let is_to = name.eq_ignore_ascii_case("To") || name.eq_ignore_ascii_case("t");
@@ -598,6 +603,12 @@ Content-Length: 0\r\n\r\n";
         let answer = Message::parse(&refusal(cut, 408, "Request Timeout", "9f").unwrap()).unwrap();
         assert_eq!(answer.header("Call-ID").unwrap(), "c1");
         assert_eq!(answer.header("CSeq"), None);
+        // A line with a bare CR is left out rather than copied into an answer it would break.
+        let bare_cr = b"REGISTER sip:b SIP/2.0\r\nT\r: <sip:a@b>\r\nCall-ID: c1\r\n\r\n";
+        let answer = refusal(bare_cr, 400, "Bad Request", "9f").unwrap();
+        let answer = Message::parse(&answer).unwrap();
+        assert_eq!(answer.header("To"), None);
+        assert_eq!(answer.header("Call-ID").unwrap(), "c1");
         // A response, or what is not SIP, is never answered.
         assert_eq!(refusal(b"SIP/2.0 200 OK\r\n\r\n", 400, "x", "t"), None);
         assert_eq!(refusal(b"\x16\x03\x01", 400, "x", "t"), None);
