@@ -156,6 +156,11 @@ fn token_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> 
     ));
     let token = TokenResponse::from_xml(&answer.1).unwrap();
     let original = token.token.cipher.clone();
+    let cert_prov = format!(
+        "https://pool-a.online.lync.com:{}{}",
+        world.info().https_port,
+        lyncsim_wire::paths::CERT_PROV_PROOF_PATH
+    );
     fuzz("token", budget, mutation(), |m| {
         let mut changed = token.token.clone();
         changed.cipher = mutate(&original, &m);
@@ -163,7 +168,7 @@ fn token_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> 
             to: "https://pool-a.online.lync.com/WebTicket/WebTicketService.svc/WsFedBearer".into(),
             sts_lifetime: token.lifetime,
             sts_token: changed.clone(),
-            applies_to: "urn:x".into(),
+            applies_to: cert_prov.clone(),
             claim: format!("sip:{alice}"),
             entropy: vec![7; 32],
             context: "fuzz".into(),

@@ -186,12 +186,14 @@ pub fn refusal(raw: &[u8], code: u16, reason: &str, to_tag: &str) -> Option<Vec<
         if !copied || !clean {
             continue;
         }
+        // Written again as `Name: value`: the whitespace RFC 3261 allows around the colon
+        // is not all that every reader takes.
+        let value = value.trim();
         let is_to = name.eq_ignore_ascii_case("To") || name.eq_ignore_ascii_case("t");
         if is_to && !value.contains(";tag=") {
-            out.push_str(&format!("{line};tag={to_tag}\r\n"));
+            out.push_str(&format!("{name}: {value};tag={to_tag}\r\n"));
         } else {
-            out.push_str(line);
-            out.push_str("\r\n");
+            out.push_str(&format!("{name}: {value}\r\n"));
         }
     }
     out.push_str("Content-Length: 0\r\n\r\n");
@@ -604,7 +606,7 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(answer.header("Call-ID").unwrap(), "c1");
         assert_eq!(answer.header("CSeq"), None);
         // A line with a bare CR is left out rather than copied into an answer it would break.
-        let bare_cr = b"REGISTER sip:b SIP/2.0\r\nT\r: <sip:a@b>\r\nCall-ID: c1\r\n\r\n";
+        let bare_cr = b"REGISTER sip:b SIP/2.0\r\nT\r: <sip:a@b>\r\nCall-ID \t:  c1\r\n\r\n";
         let answer = refusal(bare_cr, 400, "Bad Request", "9f").unwrap();
         let answer = Message::parse(&answer).unwrap();
         assert_eq!(answer.header("To"), None);
