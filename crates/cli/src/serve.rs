@@ -103,10 +103,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let service = Service::start(config).await?;
     let line = serde_json::to_string(service.info())?;
     if let Some(path) = &args.ready_file {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, format!("{line}\n"))
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        lyncsim_durable::write_atomically(path, format!("{line}\n").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!("{line}");
     wait_for_stop().await;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use lyncsim_pki::CertInfo;
 
 use crate::layout::Layout;
-use crate::profile::write_atomically;
+use lyncsim_durable::write_atomically;
 
 /// One entry of the store.
 #[derive(Debug, Clone)]

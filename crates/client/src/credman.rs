@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dpapi::MasterKey;
 use crate::layout::Layout;
-use crate::profile::write_atomically;
+use lyncsim_durable::write_atomically;
 
 /// The generic credential Lync keeps its password in.
 pub(crate) fn lync_target(address: &str) -> String {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
-use crate::profile::write_atomically;
+use lyncsim_durable::write_atomically;
 
 /// What the endpoint cache remembers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

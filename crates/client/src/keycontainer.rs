@@ -7,7 +7,7 @@ use lyncsim_pki::PersonalKey;
 
 use crate::dpapi::MasterKey;
 use crate::layout::Layout;
-use crate::profile::write_atomically;
+use lyncsim_durable::write_atomically;
 
 /// The container file for `address` on a machine.
 pub(crate) fn container_path(layout: &Layout, address: &str, machine_guid: &str) -> PathBuf {

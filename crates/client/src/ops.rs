@@ -10,7 +10,9 @@ use lyncsim_domain::{Cause, Os, Release, Remedy, Skew};
 
 use crate::credman;
 use crate::dpapi::MasterKey;
-use crate::profile::{Profile, write_atomically};
+use lyncsim_durable::write_atomically;
+
+use crate::profile::Profile;
 
 /// Settings for the client-side causes.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use lyncsim_domain::{Build, Os, Product, Release};
+use lyncsim_durable::write_atomically;
 use lyncsim_wire::{ServiceInfo, random_guid};
 
 use crate::dpapi::MasterKey;
@@ -41,17 +42,6 @@ pub struct Profile {
 
 /// A data protection key and the Windows password and SID it was derived from.
 type DerivedKey = (String, String, std::sync::Arc<MasterKey>);
-
-/// Writes a file so that readers see the old or the new contents, never a mix.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
 
 fn random_sid() -> String {
     let [a, b, c]: [u32; 3] = rand::random();

@@ -13,7 +13,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
-use crate::profile::write_atomically;
+use lyncsim_durable::write_atomically;
 
 /// How long each try of a query waits for its answer, as the Windows DNS client waits: 1 s,
 /// then 2 s, then 4 s, before it gives up on the server.

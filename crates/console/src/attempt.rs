@@ -189,10 +189,8 @@ impl Attempt {
             spec: spec.clone(),
         };
         let file = dir.join("attempt.json");
-        let tmp = dir.join("attempt.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &file).with_context(|| format!("writing {}", file.display()))?;
+        lyncsim_durable::write_atomically(&file, &serde_json::to_vec_pretty(&record)?)
+            .with_context(|| format!("writing {}", file.display()))?;
         let exercise = Exercise::prepare_in(spec, &dir.join("exercise")).await?;
         let mut attempt = Attempt {
             id: id.to_owned(),

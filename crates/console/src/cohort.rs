@@ -127,13 +127,9 @@ impl Cohort {
 
     /// Writes `cohort.json` in `dir`, atomically.
     pub(crate) fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
-        let tmp = dir.join("cohort.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join("cohort.json"))
-            .with_context(|| format!("writing {}", dir.join("cohort.json").display()))?;
-        Ok(())
+        let file = dir.join("cohort.json");
+        lyncsim_durable::write_atomically(&file, &serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", file.display()))
     }
 }
 

@@ -140,11 +140,9 @@ impl Exercise {
             broken: exercise.broken.dir().to_owned(),
             passwords: exercise.lab.passwords(),
         };
-        let tmp = dir.join("exercise.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&saved)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join("exercise.json"))
-            .with_context(|| format!("writing {}", dir.join("exercise.json").display()))?;
+        let file = dir.join("exercise.json");
+        lyncsim_durable::write_atomically(&file, &serde_json::to_vec_pretty(&saved)?)
+            .with_context(|| format!("writing {}", file.display()))?;
         Ok(exercise)
     }
 

@@ -12,7 +12,7 @@
 //! fails leaves the service as it was.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
@@ -136,10 +136,6 @@ pub(crate) struct IssuedLine {
 #[derive(Debug, Clone)]
 pub(crate) struct StateDir(PathBuf);
 
-/// The start of every temporary file the service writes: one left by a killed write is
-/// recognised, and removed, at the next start.
-const TMP_PREFIX: &str = ".lyncsim-tmp-";
-
 impl StateDir {
     /// Opens (making it if need be) a state folder, removing temporary files that a killed
     /// write left behind.
@@ -148,18 +144,8 @@ impl StateDir {
             .with_context(|| format!("creating the state folder {}", path.display()))?;
         let dir = StateDir(path);
         for folder in [dir.0.clone(), dir.path("ca")] {
-            let Ok(entries) = std::fs::read_dir(&folder) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                // `.tmp` and six characters: what tempfile named them before TMP_PREFIX.
-                let legacy = name.starts_with(".tmp") && name.len() == 10;
-                if name.starts_with(TMP_PREFIX) || legacy {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
+            lyncsim_durable::remove_leftovers(&folder)
+                .with_context(|| format!("removing temporary files in {}", folder.display()))?;
         }
         Ok(dir)
     }
@@ -182,28 +168,10 @@ impl StateDir {
 
     /// Writes `contents` to `name` atomically.
     pub(crate) fn write(&self, name: &str, contents: &[u8]) -> anyhow::Result<()> {
-        write_atomically(&self.path(name), contents)
+        let path = self.path(name);
+        lyncsim_durable::write_atomically(&path, contents)
+            .with_context(|| format!("writing {}", path.display()))
     }
-}
-
-/// Writes a file so that readers see the old or the new contents, never a mix, and the new
-/// contents survive a crash once this returns (the file and then its folder are synced).
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TMP_PREFIX)
-        .tempfile_in(dir)
-        .with_context(|| format!("writing in {}", dir.display()))?;
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("replacing {}", path.display()))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing {}", dir.display()))?;
-    Ok(())
 }
 
 /// What the service accepts: the minimum client builds and Sign-In Assistant version.
@@ -852,6 +820,8 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn open(dir: &Path) -> anyhow::Result<State> {
