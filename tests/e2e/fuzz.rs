@@ -663,7 +663,7 @@ fn xml_tree() -> impl Strategy<Value = String> {
                         attrs.push_str(attr);
                     }
                 }
-                let value = value.replace('<', "").replace('&', "");
+                let value = value.replace(['<', '&'], "");
                 format!(
                     "<{name}{attrs} z=\"{value}\">{}</{name}>",
                     children.concat()
