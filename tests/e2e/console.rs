@@ -293,7 +293,7 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     assert!(per_cause.contains("clock-skew"), "{per_cause}");
     assert!(per_cause.contains("100 %"), "{per_cause}");
     screenshot(&c, "results.png").await;
-    let csv = lyncsim_client::fetch_plain(&format!("{}/cohorts/{code}/results.csv", console.url()))
+    let csv = lyncsim_lab::fetch_plain(&format!("{}/cohorts/{code}/results.csv", console.url()))
         .await
         .unwrap();
     let csv = String::from_utf8(csv).unwrap();
@@ -302,10 +302,9 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
         "{csv}"
     );
     assert!(csv.trim_end().ends_with(",delete-cert"), "{csv}");
-    let json =
-        lyncsim_client::fetch_plain(&format!("{}/cohorts/{code}/results.json", console.url()))
-            .await
-            .unwrap();
+    let json = lyncsim_lab::fetch_plain(&format!("{}/cohorts/{code}/results.json", console.url()))
+        .await
+        .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(json["trainees"][0]["points"], 80);
     assert_eq!(json["causes"][0]["cause"], "clock-skew");
@@ -329,7 +328,7 @@ fn post_form(url: &str, form: &str) -> String {
 }
 
 async fn get(url: &str) -> String {
-    String::from_utf8(lyncsim_client::fetch_plain(url).await.unwrap()).unwrap()
+    String::from_utf8(lyncsim_lab::fetch_plain(url).await.unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

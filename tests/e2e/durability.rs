@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use lyncsim_client::{Method, Profile, admin_call};
+use lyncsim_client::Profile;
 use lyncsim_domain::{Os, Product};
+use lyncsim_lab::{Method, admin_call};
 use lyncsim_service::{RunningService, Service, ServiceConfig};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use lyncsim_client::{Method, Profile, admin_call};
+use lyncsim_client::Profile;
 use lyncsim_domain::{Os, Product};
+use lyncsim_lab::{Method, admin_call};
 use lyncsim_pki::{PersonalKey, make_csr, parse_csr};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -197,10 +198,10 @@ fn token_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> 
 /// document a client reads from a server parses or is refused, without a panic.
 fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
     use lyncsim_wire::autodiscover;
-    use lyncsim_wire::fault::SoapFault;
     use lyncsim_wire::pool::{
         CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest, WebTicketResponse,
     };
+    use lyncsim_wire::soap::SoapFault;
     use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
     use lyncsim_wire::wsse::{Lifetime, p_sha1};
     let target = crate::hardening::Target::new(world);
@@ -396,7 +397,7 @@ fn scenario_target(budget: Budget) -> u64 {
         |(which, m)| {
             let text = mutate(which.get::<Vec<u8>>(&files), &m);
             let text = String::from_utf8_lossy(&text);
-            if let Err(e) = lyncsim_harness::scenario::parse("fuzz.toml", &dir, &text) {
+            if let Err(e) = lyncsim_suite::scenario::parse("fuzz.toml", &dir, &text) {
                 prop_assert!(
                     e.message.len() < 4096,
                     "an error of {} bytes",

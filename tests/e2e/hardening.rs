@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use lyncsim_domain::{Os, Product};
 use lyncsim_pki::{PersonalKey, make_csr};
-use lyncsim_wire::fault::SoapFault;
 use lyncsim_wire::pool::{CertRequest, WebTicketRequest, WebTicketResponse};
+use lyncsim_wire::soap::SoapFault;
 use lyncsim_wire::sts::{TokenRequest, TokenResponse};
 use lyncsim_wire::wsse::{Lifetime, p_sha1};
 use lyncsim_wire::{agent::UserAgent, paths};

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use lyncsim_client::Profile;
 use lyncsim_domain::{Cause, ErrorId, Os, Product, Remedy};
-use lyncsim_harness::{
-    Accounts, Expect, Lab, RunOptions, Status, Verdict, builtin_suite, prepare, report, run,
-    scenario, troubleshoot,
+use lyncsim_lab::Lab;
+use lyncsim_suite::{
+    Accounts, Expect, RunOptions, Status, Verdict, builtin_suite, prepare, report, run, scenario,
+    troubleshoot,
 };
 
 use crate::support::{lyncsim, stderr, stdout};
@@ -25,7 +26,7 @@ fn opts() -> RunOptions {
     }
 }
 
-fn one(dir: &Path, name: &str, text: &str) -> lyncsim_harness::Scenario {
+fn one(dir: &Path, name: &str, text: &str) -> lyncsim_suite::Scenario {
     std::fs::write(dir.join(name), text).unwrap();
     let mut s = scenario::load(&[dir.join(name)]).unwrap();
     assert_eq!(s.len(), 1);
@@ -203,7 +204,7 @@ async fn the_troubleshooter_restores_every_client_side_cause_and_escalates_accou
             wrong.push(format!(
                 "{}: expected {expected:?}\n{}",
                 s.name,
-                lyncsim_harness::render(&walk)
+                lyncsim_suite::render(&walk)
             ));
         }
         if expected == Verdict::EscalateAccount {
@@ -397,7 +398,7 @@ async fn services_given_one_communications_server_ca_share_it_until_one_rotates(
     );
     let exported = |lab: &Lab| {
         let url = format!("{}/ca/communications-server.pem", lab.admin_url());
-        async move { String::from_utf8(lyncsim_client::fetch_plain(&url).await.unwrap()).unwrap() }
+        async move { String::from_utf8(lyncsim_lab::fetch_plain(&url).await.unwrap()).unwrap() }
     };
     assert_eq!(exported(&one).await, ca.cert);
     assert_eq!(exported(&two).await, ca.cert);
@@ -412,7 +413,9 @@ async fn services_given_one_communications_server_ca_share_it_until_one_rotates(
     let (_, leaf) = X509Certificate::from_der(&issued[0].der).unwrap();
     assert!(leaf.verify_signature(Some(ca_cert.public_key())).is_ok());
 
-    two.fault(&lyncsim_wire::Fault::RotateCa).await.unwrap();
+    two.fault(&lyncsim_wire::admin::Fault::RotateCa)
+        .await
+        .unwrap();
     assert_ne!(
         exported(&two).await,
         ca.cert,

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use lyncsim_harness::Lab;
-use lyncsim_harness::load::{Action, LoadOptions, Scheduled, load};
+use lyncsim_lab::Lab;
+use lyncsim_load::{Action, LoadOptions, Scheduled, load};
 use serde_json::Value;
 
 use crate::support::{lyncsim, stderr, stdout};

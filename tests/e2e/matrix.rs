@@ -7,7 +7,7 @@
 //! from a real sign-in, each scenario on its own service and machine.
 
 use lyncsim_domain::{Cause, ErrorId, Os, Product, Remedy};
-use lyncsim_harness::{Expect, RunOptions, Scenario, Step, builtin_suite, report};
+use lyncsim_suite::{Expect, RunOptions, Scenario, Step, builtin_suite, report};
 
 use Remedy::*;
 
@@ -214,7 +214,7 @@ async fn the_built_in_suite_passes_and_its_junit_report_has_one_test_case_per_sc
         ..RunOptions::default()
     };
     let started = std::time::Instant::now();
-    let reports = lyncsim_harness::run_all(suite.scenarios.clone(), &opts, |_| {}).await;
+    let reports = lyncsim_suite::run_all(suite.scenarios.clone(), &opts, |_| {}).await;
     let wall = started.elapsed();
     assert_eq!(reports.len(), count);
     let totals = report::Totals::of(&reports);

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lyncsim_wire::JournalEntry;
+use lyncsim_wire::admin::JournalEntry;
 
 const SIPE_PLUGIN: &str = "/usr/lib/purple-2/libsipe.so";
 

@@ -5,11 +5,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use lyncsim_client::AdminClient;
+use lyncsim_lab::AdminClient;
 use lyncsim_pki::{PersonalKey, make_csr};
 use lyncsim_tlsdsk::{Handshake, Keys, Step, TlsDskError};
+use lyncsim_wire::admin::{Fault, OutageMode};
 use lyncsim_wire::sip::{self, Auth, Message, Method, SignedBy};
-use lyncsim_wire::{Fault, OutageMode};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -301,7 +301,7 @@ async fn the_registrar_judges_the_certificate_in_the_tls_dsk_handshake() {
 
     // Half a year on by the service's clock, the genuine certificate has expired.
     admin
-        .set_clock(&lyncsim_wire::ClockUpdate {
+        .set_clock(&lyncsim_wire::admin::ClockUpdate {
             offset_secs: Some(183 * 86400),
             ..Default::default()
         })
@@ -351,7 +351,7 @@ async fn outages_old_clients_and_garbage_get_the_registrars_answers() {
     admin
         .add_fault(&Fault::Outage {
             hosts: vec!["pool-a.online.lync.com".into()],
-            mode: OutageMode::Unavailable,
+            mode: OutageMode::Status503,
             duration_secs: None,
         })
         .await

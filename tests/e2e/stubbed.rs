@@ -14,13 +14,14 @@ use std::sync::Arc;
 use lyncsim_client::{CachedRecord, InitOptions, Profile, SignInRequest};
 use lyncsim_domain::{ErrorId, Os, Product, Stage};
 use lyncsim_pki::{Authority, AuthorityKind};
+use lyncsim_wire::admin::ServiceInfo;
 use lyncsim_wire::autodiscover::{self, Access};
+use lyncsim_wire::paths;
 use lyncsim_wire::pool::{
     CertProvMex, CertResponse, ReceivedCertRequest, WebTicket, WebTicketMex, WebTicketResponse,
 };
 use lyncsim_wire::sts::{EncryptedToken, RealmInfo, TokenResponse};
 use lyncsim_wire::wsse::Lifetime;
-use lyncsim_wire::{ServiceInfo, paths};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

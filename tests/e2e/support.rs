@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lyncsim_client::{InitOptions, Outcome, Profile, SignInRequest};
+use lyncsim_client::{InitOptions, Profile, SignInOutcome, SignInRequest};
 use lyncsim_domain::{Os, Product};
-use lyncsim_harness::Lab;
-use lyncsim_wire::{JournalEntry, ServiceInfo};
+use lyncsim_lab::Lab;
+use lyncsim_wire::admin::{JournalEntry, ServiceInfo};
 
 /// The password of a user of the built-in tenant.
 pub fn password(user: &str) -> String {
-    lyncsim_harness::Lab::tenant_password(user).expect("a tenant user")
+    lyncsim_lab::Lab::tenant_password(user).expect("a tenant user")
 }
 
 /// A service and a folder for profiles ([`Lab`], the same as users of the library get);
@@ -83,13 +83,13 @@ impl World {
 }
 
 pub async fn admin_get(admin_url: &str, path: &str) -> Vec<u8> {
-    lyncsim_client::fetch_plain(&format!("{admin_url}{path}"))
+    lyncsim_lab::fetch_plain(&format!("{admin_url}{path}"))
         .await
         .expect("admin API answers")
 }
 
 /// Signs `user` in on `profile` with the tenant password.
-pub async fn sign_in(profile: &Profile, user: &str) -> Outcome {
+pub async fn sign_in(profile: &Profile, user: &str) -> SignInOutcome {
     let req = SignInRequest {
         user: user.into(),
         password: Some(password(user)),

@@ -1,8 +1,8 @@
 //! The training engine on real sign-ins: an exercise made from a cause, the shortest KB path
 //! found on copies of the broken machine, two trainees' attempts scored by the rule.
 
+use lyncsim_console::engine::{Event, EventLog, Exercise, ExerciseSpec, score};
 use lyncsim_domain::{Cause, ErrorId, Os, Product, Remedy};
-use lyncsim_harness::train::{Event, EventLog, Exercise, ExerciseSpec, score};
 
 /// Signs in on the exercise and logs what it showed.
 async fn sign_in(ex: &Exercise, log: &EventLog) -> Event {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
+mod shape;
+
 fn root() -> PathBuf {
     // xtask/ is one level below the repository root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -109,8 +111,11 @@ const HELP: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci                 rustfmt check, clippy (warnings are errors), every test of the workspace;
-                     ends with one summary line and the robustness figures
+  ci                 rustfmt check, the shape check (no import circle between the modules of a
+                     crate, no function over 80 lines outside tests), clippy (warnings are
+                     errors), every test of the workspace; ends with one summary line and the
+                     robustness figures
+  shape              the shape check alone
   bench [SECTION…]   release build; measures against this machine's limits, side by side:
                      crypto (the public-key bound of a sign-in and the share of it reached),
                      concurrency (1 to 256 clients), memory (lyncsim serve with 10,000 users
@@ -124,14 +129,52 @@ tasks:
                      failures and resident memory at the start and end
 ";
 
+/// The shape check: no module circle in any crate, no function over the limit outside
+/// tests. Prints what it found; `false` when either is broken.
+fn shape_check() -> bool {
+    let shape = match shape::check(&root()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ci: cannot read the sources: {e}");
+            return false;
+        }
+    };
+    for circle in &shape.circles {
+        eprintln!("ci: module circle: {circle}");
+    }
+    for f in &shape.long_functions {
+        eprintln!("ci: function over {} lines: {f}", shape::MAX_FUNCTION_LINES);
+    }
+    let longest = shape
+        .longest
+        .as_ref()
+        .map(|(at, n)| format!("{at}, {n} lines"))
+        .unwrap_or_default();
+    println!(
+        "ci: shape: {} module circles in {} modules; {} functions over {} lines; the longest {longest}",
+        shape.circles.len(),
+        shape.modules,
+        shape.long_functions.len(),
+        shape::MAX_FUNCTION_LINES
+    );
+    shape.circles.is_empty() && shape.long_functions.is_empty()
+}
+
 fn ci() -> bool {
     let start = Instant::now();
-    eprintln!("ci: 1/3 rustfmt");
+    eprintln!("ci: 1/4 rustfmt");
     if !cargo(&["fmt", "--all", "--", "--check"]) {
         eprintln!("ci: rustfmt found unformatted code; run cargo fmt --all");
         return false;
     }
-    eprintln!("ci: 2/3 clippy (the first build of the workspace: a few minutes from cold)");
+    eprintln!("ci: 2/4 shape (module circles, function lengths)");
+    if !shape_check() {
+        eprintln!(
+            "ci: the shape check failed: break the circle, or split the function into named steps"
+        );
+        return false;
+    }
+    eprintln!("ci: 3/4 clippy (the first build of the workspace: a few minutes from cold)");
     if !cargo(&[
         "clippy",
         "--workspace",
@@ -143,7 +186,7 @@ fn ci() -> bool {
         eprintln!("ci: clippy failed");
         return false;
     }
-    eprintln!("ci: 3/3 tests");
+    eprintln!("ci: 4/4 tests");
     let Some(counts) = cargo_test(&["test", "--workspace", "--", "--show-output"], &[]) else {
         eprintln!("ci: tests failed");
         return false;
@@ -152,7 +195,7 @@ fn ci() -> bool {
         println!("ci: {figure}");
     }
     println!(
-        "ci: fmt ok, clippy ok, {} tests passed, {} failed in {} s",
+        "ci: fmt ok, shape ok, clippy ok, {} tests passed, {} failed in {} s",
         counts.passed,
         counts.failed,
         start.elapsed().as_secs()
@@ -164,6 +207,7 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1);
     let ok = match task.as_deref() {
         Some("ci") => ci(),
+        Some("shape") => shape_check(),
         Some("bench") => {
             let sections: Vec<String> = std::env::args().skip(2).collect();
             let mut args = vec![

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lyncsim_client::{InitOptions, Method, Profile, SignInRequest, admin_call, sign_in};
+use lyncsim_client::{InitOptions, Profile, SignInRequest, sign_in};
 use lyncsim_domain::{Os, Product};
-use lyncsim_wire::ServiceInfo;
+use lyncsim_lab::{Method, admin_call};
+use lyncsim_wire::admin::ServiceInfo;
 use tokio::io::AsyncWriteExt;
 
 #[path = "common/serve.rs"]
@@ -152,7 +153,7 @@ async fn main() {
     let pid = serve.pid();
     let url = info.admin_url.clone();
     let root_pem = String::from_utf8(
-        lyncsim_client::fetch_plain(&format!("{url}/ca/root.pem"))
+        lyncsim_lab::fetch_plain(&format!("{url}/ca/root.pem"))
             .await
             .expect("root"),
     )

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use lyncsim_client::{AdminClient, BreakOptions, Profile};
+use lyncsim_client::{BreakOptions, Profile};
 use lyncsim_domain::{Build, Cause, Product, Remedy};
-use lyncsim_wire::{Fault, FaultRecord, OutageMode};
+use lyncsim_lab::AdminClient;
+use lyncsim_wire::admin::{Fault, FaultRecord, OutageMode};
 
 #[derive(Debug, Args)]
 pub(crate) struct BreakArgs {
@@ -32,7 +33,7 @@ pub(crate) fn run_break(args: BreakArgs) -> anyhow::Result<ExitCode> {
         new_windows_password: args.new_windows_password,
     };
     for cause in args.causes {
-        let done = profile.make_cause(cause, &opts)?;
+        let done = lyncsim_client::make_cause(&mut profile, cause, &opts)?;
         println!("{cause}: {done}");
     }
     Ok(ExitCode::SUCCESS)
@@ -53,7 +54,7 @@ pub(crate) struct FixArgs {
 pub(crate) async fn run_fix(args: FixArgs) -> anyhow::Result<ExitCode> {
     let mut profile = Profile::open(&args.profile)?;
     for remedy in args.remedies {
-        match profile.apply_remedy(remedy).await {
+        match lyncsim_client::apply_remedy(&mut profile, remedy).await {
             Ok(done) => println!("{remedy}: {done}"),
             Err(e) => {
                 eprintln!("{remedy}: refused: {e:#}");

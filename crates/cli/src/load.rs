@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lyncsim_domain::{Os, Product};
-use lyncsim_harness::Lab;
-use lyncsim_harness::load::{Action, LoadOptions, Scheduled, parse_duration};
+use lyncsim_lab::Lab;
+use lyncsim_load::{Action, LoadOptions, Scheduled, parse_duration};
 
 #[derive(Debug, Args)]
 pub(crate) struct LoadArgs {
@@ -80,7 +80,7 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     };
     bar.set_style(ProgressStyle::with_template("{spinner} {msg}")?);
-    let report = lyncsim_harness::load::load(&lab, &opts, |s| {
+    let report = lyncsim_load::load(&lab, &opts, |s| {
         let failures: Vec<String> = s.failures.iter().map(|(k, v)| format!("{k} {v}")).collect();
         bar.set_message(format!(
             "{}: {} in {:.0}s, {:.0}/s now{}",
@@ -105,9 +105,9 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         }
         Some(path) => {
             std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
-            print!("{}", lyncsim_harness::load::render(&report));
+            print!("{}", lyncsim_load::render(&report));
         }
-        None => print!("{}", lyncsim_harness::load::render(&report)),
+        None => print!("{}", lyncsim_load::render(&report)),
     }
     Ok(ExitCode::SUCCESS)
 }

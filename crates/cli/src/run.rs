@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lyncsim_client::Profile;
-use lyncsim_harness::{Accounts, RunOptions, Scenario, report};
+use lyncsim_suite::{Accounts, RunOptions, Scenario, report};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -71,12 +71,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     // The built-in suite lives in a temporary folder that must outlast the run.
     let (scenarios, _builtin) = if args.paths.is_empty() {
-        match lyncsim_harness::builtin_suite() {
+        match lyncsim_suite::builtin_suite() {
             Ok(suite) => (suite.scenarios.clone(), Some(suite)),
             Err(errors) => return Ok(load_errors(&errors)),
         }
     } else {
-        match lyncsim_harness::scenario::load(&args.paths) {
+        match lyncsim_suite::scenario::load(&args.paths) {
             Ok(s) => (s, None),
             Err(errors) => return Ok(load_errors(&errors)),
         }
@@ -127,7 +127,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let total = scenarios.len();
     let finished = std::sync::Mutex::new(Vec::new());
-    let run = lyncsim_harness::run_all(scenarios, &opts, |r| {
+    let run = lyncsim_suite::run_all(scenarios, &opts, |r| {
         finished
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -185,7 +185,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn load_errors(errors: &[lyncsim_harness::ScenarioError]) -> ExitCode {
+fn load_errors(errors: &[lyncsim_suite::ScenarioError]) -> ExitCode {
     for e in errors {
         eprintln!("error: {e}");
     }
@@ -235,11 +235,11 @@ pub(crate) async fn troubleshoot(args: TroubleshootArgs) -> anyhow::Result<ExitC
         password: Some(args.password),
         second: args.second_user.zip(args.second_password),
     };
-    let walk = lyncsim_harness::troubleshoot(&mut profile, &accounts).await?;
+    let walk = lyncsim_suite::troubleshoot(&mut profile, &accounts).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&walk)?);
     } else {
-        print!("{}", lyncsim_harness::render(&walk));
+        print!("{}", lyncsim_suite::render(&walk));
     }
     Ok(if walk.signed_in() {
         ExitCode::SUCCESS

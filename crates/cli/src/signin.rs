@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use lyncsim_client::{AdminClient, InitOptions, Profile, SignInRequest, sign_in};
+use lyncsim_client::{InitOptions, Profile, SignInRequest, sign_in};
 use lyncsim_domain::{Build, Os, Product};
+use lyncsim_lab::AdminClient;
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {

@@ -1,5 +1,6 @@
 //! The client's HTTPS: a TCP connection to the address the resolver gave, TLS with the
-//! machine's trusted roots, HTTP/1.1 requests. Within one sign-in a connection to a host is
+//! machine's trusted roots, HTTP/1.1 requests (or plain HTTP, for a target that is: the
+//! machine's time source). Within one sign-in a connection to a host is
 //! kept alive and used again, as the real client's WinHTTP does; the registrar's SIP runs over
 //! a TLS connection of its own ([`Https::connect`]). Every failure is classified by what
 //! happened on the socket, or by the refusal the service sent (a SOAP fault, a problem
@@ -16,7 +17,7 @@ use hyper::{Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use lyncsim_domain::FailureKind;
 use lyncsim_wire::Problem;
-use lyncsim_wire::fault::SoapFault;
+use lyncsim_wire::soap::SoapFault;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
@@ -95,18 +96,30 @@ impl HttpFailure {
     }
 }
 
-/// Where a request goes: the host name (for SNI and Host) and the address it resolved to.
+/// Where a request goes: the host name (for SNI and Host), the address it resolved to, and
+/// whether it is spoken over TLS.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) host: String,
     pub(crate) addr: SocketAddr,
+    pub(crate) tls: bool,
 }
 
 impl Target {
+    /// An HTTPS target.
     pub(crate) fn new(host: &str, ip: IpAddr, port: u16) -> Target {
         Target {
             host: host.to_owned(),
             addr: SocketAddr::new(ip, port),
+            tls: true,
+        }
+    }
+
+    /// A plain HTTP target.
+    pub(crate) fn plain(host: &str, ip: IpAddr, port: u16) -> Target {
+        Target {
+            tls: false,
+            ..Target::new(host, ip, port)
         }
     }
 }
@@ -164,6 +177,22 @@ impl Reply {
 struct Idle {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     driver: tokio::task::JoinHandle<()>,
+}
+
+impl Idle {
+    /// HTTP/1.1 over `io`, its connection driven by a task of its own.
+    async fn over<IO>(io: IO, where_: &str) -> Result<Idle, HttpFailure>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| hyper_failure(&e, where_))?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Idle { sender, driver })
+    }
 }
 
 /// The client's TLS settings, how it names itself, and the connections it keeps alive.
@@ -239,12 +268,7 @@ impl Https {
         alpn: Option<&[u8]>,
     ) -> Result<TlsStream<TcpStream>, HttpFailure> {
         let where_ = format!("{} at {}", target.host, target.addr);
-        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
-        {
-            Err(_) => return Err(HttpFailure::TimedOut(format!("connecting to {where_}"))),
-            Ok(Err(e)) => return Err(io_failure(&e, &where_)),
-            Ok(Ok(tcp)) => tcp,
-        };
+        let tcp = self.tcp(target).await?;
         let connector = TlsConnector::from(Arc::new(self.config(alpn)?));
         let server_name = ServerName::try_from(target.host.clone())
             .map_err(|e| HttpFailure::Tls(format!("bad host name: {e}")))?;
@@ -266,6 +290,16 @@ impl Https {
             &chain,
         );
         Ok(tls)
+    }
+
+    /// A TCP connection to `target`, within the connect limit.
+    async fn tcp(&self, target: &Target) -> Result<TcpStream, HttpFailure> {
+        let where_ = format!("{} at {}", target.host, target.addr);
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await {
+            Err(_) => Err(HttpFailure::TimedOut(format!("connecting to {where_}"))),
+            Ok(Err(e)) => Err(io_failure(&e, &where_)),
+            Ok(Ok(tcp)) => Ok(tcp),
+        }
     }
 
     /// The User-Agent the client names itself with.
@@ -361,14 +395,12 @@ impl Https {
             }
             idle.driver.abort();
         }
-        let tls = self.connect(target, Some(b"http/1.1")).await?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| hyper_failure(&e, &where_))?;
-        let driver = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut idle = Idle { sender, driver };
+        let mut idle = if target.tls {
+            let tls = self.connect(target, Some(b"http/1.1")).await?;
+            Idle::over(tls, &where_).await?
+        } else {
+            Idle::over(self.tcp(target).await?, &where_).await?
+        };
         let answer = self.send(&where_, &mut idle, build()?).await;
         if answer.is_ok() {
             lock(&self.idle).insert(key, idle);
@@ -446,80 +478,4 @@ fn hyper_failure(e: &hyper::Error, where_: &str) -> HttpFailure {
         ));
     }
     HttpFailure::BadResponse(format!("{where_}: {e}"))
-}
-
-/// GETs a URL of the admin API (plain HTTP on loopback); an answer other than 2xx is an error.
-pub async fn fetch_plain(url: &str) -> anyhow::Result<Vec<u8>> {
-    let (status, body) = admin_call(Method::GET, url, None).await?;
-    if !(200..300).contains(&status) {
-        anyhow::bail!(
-            "{url} answered HTTP {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    Ok(body)
-}
-
-/// One request to the admin API (plain HTTP on loopback): its status and body.
-pub async fn admin_call(
-    method: Method,
-    url: &str,
-    json: Option<Vec<u8>>,
-) -> anyhow::Result<(u16, Vec<u8>)> {
-    if !url.contains("://") {
-        anyhow::bail!(
-            "{url} is not a URL: it has no scheme; did you mean http://{url}? (the admin_url that lyncsim serve prints)"
-        );
-    }
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{url} is not a URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        anyhow::bail!("{url}: the admin API is plain http://");
-    }
-    let host = uri
-        .host()
-        .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
-    let ip: IpAddr = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "{url}: give the admin API by its loopback address, as `lyncsim serve` prints it"
-            )
-        })?;
-    if !ip.is_loopback() {
-        anyhow::bail!("{url}: the admin API is only ever on loopback (127.0.0.0/8)");
-    }
-    let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| anyhow::anyhow!("connecting to {addr} timed out"))?
-        .map_err(|e| anyhow::anyhow!("cannot reach the service at {addr}: {e}"))?;
-    // Something listens; whether it is an admin API shows in its answer.
-    let not_admin = |e: &dyn std::fmt::Display| {
-        anyhow::anyhow!(
-            "no lyncsim admin API answered at {addr} ({e}); give the admin_url that lyncsim serve prints"
-        )
-    };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| not_admin(&e))?;
-    let driver = tokio::spawn(conn);
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, host)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(json.unwrap_or_default())))?;
-    let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
-        .await
-        .map_err(|_| not_admin(&format!("no answer within {REQUEST_TIMEOUT:?}")))?
-        .map_err(|e| not_admin(&e))?;
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await?.to_bytes().to_vec();
-    driver.abort();
-    Ok((status, body))
 }

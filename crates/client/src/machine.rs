@@ -22,7 +22,7 @@ pub struct NetworkSettings {
 /// The emulated machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Machine {
+pub struct MachineSettings {
     /// lync2010 or lync2013.
     pub product: Product,
     /// The installed client build.
@@ -49,7 +49,7 @@ pub struct Machine {
     pub trusted_roots: Vec<String>,
 }
 
-impl Machine {
+impl MachineSettings {
     /// The machine's clock: the system clock (which `faketime` changes) plus the offset.
     pub fn now(&self) -> i64 {
         self.now_ms().div_euclid(1000)

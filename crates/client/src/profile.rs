@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use lyncsim_domain::{Build, Os, Product, Release};
 use lyncsim_durable::write_atomically;
-use lyncsim_wire::{ServiceInfo, random_guid};
+use lyncsim_wire::admin::ServiceInfo;
+use lyncsim_wire::random_guid;
 
 use crate::dpapi::MasterKey;
 use crate::layout::Layout;
-use crate::machine::{Machine, NetworkSettings};
+use crate::machine::{MachineSettings, NetworkSettings};
 
 /// What `client init` needs.
 #[derive(Debug, Clone)]
@@ -31,10 +32,15 @@ pub struct InitOptions {
 }
 
 /// One emulated machine and user.
+///
+/// What the machine's files hold is read afresh: certificates, credentials, caches at each
+/// use, and `machine.toml` (the clock, the build, the Windows password...) again whenever it
+/// changed on disk since it was last read, at the start of every sign-in, cause and remedy
+/// ([`Profile::reload`]), so that a fix script's edit takes effect as it would on Windows.
 #[derive(Debug, Clone)]
 pub struct Profile {
     layout: Layout,
-    machine: Machine,
+    machine: std::sync::Arc<std::sync::RwLock<Settings>>,
     /// The data protection key, once derived, with the password and SID it came from: Windows
     /// keeps it for the logon session instead of running PBKDF2 for every secret.
     master: std::sync::Arc<std::sync::Mutex<Option<DerivedKey>>>,
@@ -42,6 +48,30 @@ pub struct Profile {
 
 /// A data protection key and the Windows password and SID it was derived from.
 type DerivedKey = (String, String, std::sync::Arc<MasterKey>);
+
+/// `machine.toml` as last read, and the file's modification time and length then.
+#[derive(Debug)]
+struct Settings {
+    current: std::sync::Arc<MachineSettings>,
+    stamp: Option<(std::time::SystemTime, u64)>,
+}
+
+/// When `path` was last changed, and its length.
+fn stamp_of(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Reads and checks a `machine.toml`.
+fn read_settings(file: &Path) -> anyhow::Result<MachineSettings> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let machine: MachineSettings =
+        toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+    lyncsim_domain::check_clock_offset(machine.clock_offset_secs)
+        .map_err(|e| anyhow::anyhow!("reading {}: clock_offset_secs: {e}", file.display()))?;
+    Ok(machine)
+}
 
 fn random_sid() -> String {
     let [a, b, c]: [u32; 3] = rand::random();
@@ -76,7 +106,7 @@ impl Profile {
                 opts.windows_user
             );
         }
-        let machine = Machine {
+        let machine = MachineSettings {
             product: opts.product,
             build: opts
                 .build
@@ -115,17 +145,49 @@ impl Profile {
     /// Opens the profile at `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<Profile> {
         let file = dir.join("machine.toml");
-        let text = std::fs::read_to_string(&file).with_context(|| {
-            format!("{} is not a lyncsim profile (no machine.toml); make one with `lyncsim client init`", dir.display())
-        })?;
-        let machine: Machine =
-            toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
-        lyncsim_domain::check_clock_offset(machine.clock_offset_secs)
-            .map_err(|e| anyhow::anyhow!("reading {}: clock_offset_secs: {e}", file.display()))?;
-        Ok(Profile::from_machine(dir, machine))
+        if !file.exists() {
+            bail!(
+                "{} is not a lyncsim profile (no machine.toml); make one with `lyncsim client init`",
+                dir.display()
+            );
+        }
+        let profile = Profile::from_machine(dir, read_settings(&file)?);
+        profile.lock_settings().stamp = stamp_of(&file);
+        Ok(profile)
     }
 
-    fn from_machine(dir: &Path, machine: Machine) -> Profile {
+    /// Reads `machine.toml` again if it changed on disk since it was last read (a script or
+    /// a person edited it). What makes the machine this machine (its OS, product, Windows
+    /// user and SID, which lay out its folders) cannot change: such an edit is refused.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let file = self.layout.machine_file();
+        let stamp = stamp_of(&file);
+        if stamp.is_some() && stamp == self.lock_settings().stamp {
+            return Ok(());
+        }
+        let fresh = read_settings(&file)?;
+        let mut settings = self.lock_settings();
+        let now = &settings.current;
+        if (fresh.os, fresh.product, &fresh.windows_user, &fresh.sid)
+            != (now.os, now.product, &now.windows_user, &now.sid)
+        {
+            bail!(
+                "{} changed the OS, product, Windows user or SID of an existing machine: make a new machine with `lyncsim client init` instead",
+                file.display()
+            );
+        }
+        *settings = Settings {
+            current: std::sync::Arc::new(fresh),
+            stamp,
+        };
+        Ok(())
+    }
+
+    fn lock_settings(&self) -> std::sync::RwLockWriteGuard<'_, Settings> {
+        self.machine.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn from_machine(dir: &Path, machine: MachineSettings) -> Profile {
         let layout = Layout::new(
             dir,
             machine.os,
@@ -135,7 +197,10 @@ impl Profile {
         );
         Profile {
             layout,
-            machine,
+            machine: std::sync::Arc::new(std::sync::RwLock::new(Settings {
+                current: std::sync::Arc::new(machine),
+                stamp: None,
+            })),
             master: Default::default(),
         }
     }
@@ -150,29 +215,43 @@ impl Profile {
         &self.layout
     }
 
-    /// The machine's settings.
-    pub fn machine(&self) -> &Machine {
-        &self.machine
+    /// The machine's settings, as `machine.toml` held them when last read.
+    pub fn machine(&self) -> std::sync::Arc<MachineSettings> {
+        self.machine
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .current
+            .clone()
     }
 
-    /// Changes the machine's settings and writes `machine.toml`.
-    pub fn update_machine(&mut self, change: impl FnOnce(&mut Machine)) -> anyhow::Result<()> {
-        change(&mut self.machine);
+    /// Changes the machine's settings (read afresh first) and writes `machine.toml`.
+    pub fn update_machine(
+        &mut self,
+        change: impl FnOnce(&mut MachineSettings),
+    ) -> anyhow::Result<()> {
+        self.reload()?;
+        let mut next = (*self.machine()).clone();
+        change(&mut next);
+        self.lock_settings().current = std::sync::Arc::new(next);
         self.save_machine()
     }
 
     fn save_machine(&self) -> anyhow::Result<()> {
+        let file = self.layout.machine_file();
         let text = format!(
             "# An emulated Windows machine of lyncsim. `lyncsim break` and `lyncsim fix` change it;\n# editing it by hand works too.\n{}",
-            toml::to_string_pretty(&self.machine)?
+            toml::to_string_pretty(&*self.machine())?
         );
-        write_atomically(&self.layout.machine_file(), text.as_bytes())
-            .with_context(|| format!("writing {}", self.layout.machine_file().display()))
+        write_atomically(&file, text.as_bytes())
+            .with_context(|| format!("writing {}", file.display()))?;
+        self.lock_settings().stamp = stamp_of(&file);
+        Ok(())
     }
 
     /// The data protection key of the Windows user, from the current Windows password.
     pub(crate) fn master_key(&self) -> std::sync::Arc<MasterKey> {
-        let (password, sid) = (&self.machine.windows_password, &self.machine.sid);
+        let machine = self.machine();
+        let (password, sid) = (&machine.windows_password, &machine.sid);
         let mut slot = self.master.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((p, s, key)) = slot.as_ref()
             && p == password
@@ -203,7 +282,7 @@ impl Profile {
 
     /// The DNS client cache as `ipconfig /displaydns` shows it (expired records left out).
     pub fn dns_cache(&self) -> Vec<crate::CachedRecord> {
-        crate::resolver::read_cache(&self.layout, self.machine.now())
+        crate::resolver::read_cache(&self.layout, self.machine().now())
     }
 
     /// `ipconfig /flushdns`.

@@ -105,11 +105,13 @@ struct Registered {
 }
 
 /// The outcome of one sign-in.
-pub type Outcome = Result<SignedIn, SignInFailure>;
+pub type SignInOutcome = Result<SignedIn, SignInFailure>;
 
 /// Signs in on `profile`. `Err` of the outer result is a usage problem (no password given
 /// or saved, a profile that cannot be read); a sign-in failure is `Ok(Err(..))`.
-pub async fn sign_in(profile: &Profile, request: &SignInRequest) -> anyhow::Result<Outcome> {
+pub async fn sign_in(profile: &Profile, request: &SignInRequest) -> anyhow::Result<SignInOutcome> {
+    // What a script or a person changed in machine.toml since it was read takes effect now.
+    profile.reload()?;
     let mut trace = Trace::new(profile);
     let machine = profile.machine();
     trace.line(format!(
@@ -323,7 +325,7 @@ impl Run<'_, '_> {
         parsed.map_err(|e| self.fail(SignInFailure::http(stage, what, e)))
     }
 
-    async fn stages(&mut self, request: &SignInRequest) -> anyhow::Result<Outcome> {
+    async fn stages(&mut self, request: &SignInRequest) -> anyhow::Result<SignInOutcome> {
         let profile = self.profile;
         let machine = profile.machine();
         let who = match self.credentials(request)? {
@@ -331,7 +333,7 @@ impl Run<'_, '_> {
             Err(failure) => return Ok(Err(failure)),
         };
         let user = who.user.as_str();
-        let https = match Https::new(&machine.trusted_roots, user_agent(machine, false)) {
+        let https = match Https::new(&machine.trusted_roots, user_agent(&machine, false)) {
             Ok(h) => h,
             Err(e) => anyhow::bail!("the machine's trusted roots are unusable: {e}"),
         };
@@ -565,7 +567,7 @@ impl Run<'_, '_> {
             applies_to: LYNC_WEB_AUTH.into(),
         };
         let via_sia = machine.product.uses_sign_in_assistant();
-        let agent = user_agent(machine, via_sia);
+        let agent = user_agent(&machine, via_sia);
         self.step(
             Stage::Token,
             format!(
@@ -928,7 +930,7 @@ fn discover_get(path: &str) -> Call<'_> {
 
 /// The `User-Agent` of this machine's Lync; with the Sign-In Assistant's token on requests that
 /// go through it.
-fn user_agent(machine: &crate::machine::Machine, via_sia: bool) -> String {
+fn user_agent(machine: &crate::machine::MachineSettings, via_sia: bool) -> String {
     UserAgent {
         client: Some((machine.product, machine.build.clone())),
         sign_in_assistant: if via_sia {

@@ -3,13 +3,11 @@
 
 use std::path::Path;
 
+use crate::engine::{Event, EventLog, Exercise, ExerciseSpec, KbPaths, Logged, Score, score};
 use anyhow::{Context, bail};
 use lyncsim_client::views::{self, Certmgr, Credman};
 use lyncsim_domain::{Cause, Os, Product, Remedy, Skew};
-use lyncsim_harness::Seen;
-use lyncsim_harness::train::{
-    Event, EventLog, Exercise, ExerciseSpec, KbPaths, Logged, Score, score,
-};
+use lyncsim_lab::Seen;
 use serde::{Deserialize, Serialize};
 
 /// The form that starts an attempt: a trainee's name and either a seed or an exercise chosen

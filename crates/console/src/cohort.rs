@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use crate::engine::{Event, ExerciseSpec, Logged, deletes};
 use anyhow::{Context, bail};
 use lyncsim_domain::{Cause, Os, Product};
-use lyncsim_harness::train::{Event, ExerciseSpec, Logged, deletes};
 use serde::{Deserialize, Serialize};
 
 /// What the trainer set.

@@ -2,7 +2,7 @@
 //! as a help-desk agent would, looks at it with the views Windows gives, applies the steps of
 //! KB 2604176, signs in, and gets a debrief scored against the shortest KB path.
 //!
-//! Each attempt is an [`Exercise`] of `lyncsim_harness::train`: its own service and machine,
+//! Each attempt is an [`Exercise`] of `crate::engine`: its own service and machine,
 //! every sign-in and every step real, each written to the attempt's event log in the data
 //! folder before the page shows it. Pages are rendered on the server (maud, checked at compile
 //! time) and updated in place with htmx, which is vendored into the binary: the console works
@@ -11,6 +11,7 @@
 
 mod attempt;
 mod cohort;
+pub mod engine;
 mod pages;
 mod text;
 
@@ -301,7 +302,7 @@ async fn begin(
     shared: &Shared,
     trainee: String,
     cohort: Option<(String, u32)>,
-    spec: lyncsim_harness::train::ExerciseSpec,
+    spec: crate::engine::ExerciseSpec,
 ) -> Result<Redirect, Failed> {
     // The number is taken first: an exercise takes seconds to prepare, and other trainees
     // start meanwhile.
@@ -573,7 +574,7 @@ async fn trainee_results(shared: &Shared, code: &str) -> Result<Vec<TraineeResul
         let debrief = a.debrief().await?;
         let log = a.timed_log()?;
         let wrong_first_step = debrief.events.iter().find_map(|e| match e {
-            lyncsim_harness::train::Event::Step { remedy, .. } => Some(*remedy),
+            crate::engine::Event::Step { remedy, .. } => Some(*remedy),
             _ => None,
         });
         let wrong_first_step = wrong_first_step

@@ -1,9 +1,9 @@
 //! The console's pages and the fragments htmx swaps into them.
 
+use crate::engine::Event;
 use lyncsim_client::views::CredEntry;
 use lyncsim_domain::{Cause, Os, Product, Remedy};
-use lyncsim_harness::Seen;
-use lyncsim_harness::train::Event;
+use lyncsim_lab::Seen;
 use maud::{DOCTYPE, Markup, html};
 
 use crate::attempt::{Attempt, Debrief, Panel};

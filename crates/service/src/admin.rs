@@ -6,8 +6,9 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use lyncsim_wire::{
-    ClockSettings, ClockUpdate, JournalEntry, NewUser, Problem, ServiceInfo, TimeResponse, UserView,
+use lyncsim_wire::Problem;
+use lyncsim_wire::admin::{
+    ClockSettings, ClockUpdate, JournalEntry, NewUser, ServiceInfo, TimeResponse, UserView,
 };
 use serde::Serialize;
 
@@ -15,17 +16,17 @@ use crate::clock::rfc3339;
 use std::sync::Arc;
 
 use axum::extract::Path;
-use lyncsim_wire::{Fault, FaultRecord};
+use lyncsim_wire::admin::{Fault, FaultRecord};
 
 use crate::conn::LIMITS;
-use crate::faults::World;
+use crate::faults::Faults;
 use crate::pools::{pool_fqdn, pool_name};
 use crate::problem::{AnyJson, ApiError, accept, method_not_allowed};
 use crate::state::UserRecord;
 
 #[derive(Clone)]
 pub(crate) struct Admin {
-    pub(crate) world: Arc<World>,
+    pub(crate) faults: Arc<Faults>,
     pub(crate) info: ServiceInfo,
 }
 
@@ -63,15 +64,15 @@ fn pem(body: String) -> impl IntoResponse {
 }
 
 async fn root_pem(AxState(a): AxState<Admin>) -> impl IntoResponse {
-    pem(a.world.state.public_root.cert_pem())
+    pem(a.faults.state.public_root.cert_pem())
 }
 
 async fn cs_pem(AxState(a): AxState<Admin>) -> impl IntoResponse {
-    pem(a.world.state.communications_server().cert_pem())
+    pem(a.faults.state.communications_server().cert_pem())
 }
 
 async fn journal(AxState(a): AxState<Admin>) -> Json<Vec<JournalEntry>> {
-    Json(a.world.state.journal.entries())
+    Json(a.faults.state.journal.entries())
 }
 
 #[derive(Serialize)]
@@ -85,7 +86,7 @@ struct IssuedView {
 
 async fn certificates(AxState(a): AxState<Admin>) -> Json<Vec<IssuedView>> {
     Json(
-        a.world
+        a.faults
             .state
             .issued()
             .into_iter()
@@ -101,14 +102,14 @@ async fn certificates(AxState(a): AxState<Admin>) -> Json<Vec<IssuedView>> {
 }
 
 async fn users(AxState(a): AxState<Admin>) -> Json<Vec<UserView>> {
-    Json(a.world.state.users())
+    Json(a.faults.state.users())
 }
 
 async fn add_user(
     AxState(a): AxState<Admin>,
     AnyJson(new): AnyJson<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    crate::config::check_address(&new.address, &a.world.state.domain)
+    crate::config::check_address(&new.address, &a.faults.state.domain)
         .and_then(|()| crate::config::check_password(&new.password))
         .map_err(|e| ApiError(Problem::bad_request(e.to_string())))?;
     let pool = pool_name(new.home_pool.as_deref().unwrap_or("pool-a"))
@@ -119,7 +120,7 @@ async fn add_user(
         home_pool: pool.to_owned(),
         corrupt: false,
     };
-    match a.world.state.add_user(record) {
+    match a.faults.state.add_user(record) {
         Ok(true) => Ok((
             StatusCode::CREATED,
             Json(UserView {
@@ -136,21 +137,21 @@ async fn add_user(
 }
 
 async fn clock(AxState(a): AxState<Admin>) -> Json<ClockSettings> {
-    Json(a.world.state.clock.settings())
+    Json(a.faults.state.clock.settings())
 }
 
 async fn set_clock(
     AxState(a): AxState<Admin>,
     AnyJson(update): AnyJson<ClockUpdate>,
 ) -> Result<Json<ClockSettings>, ApiError> {
-    let mut settings = a.world.state.clock.settings();
+    let mut settings = a.faults.state.clock.settings();
     if let Some(offset) = update.offset_secs {
         settings.offset_secs = offset;
     }
     if let Some(tolerance) = update.tolerance_secs {
         settings.tolerance_secs = tolerance;
     }
-    a.world
+    a.faults
         .state
         .clock
         .set(settings)
@@ -159,7 +160,7 @@ async fn set_clock(
 }
 
 async fn time(AxState(a): AxState<Admin>) -> Json<TimeResponse> {
-    let now_ms = a.world.state.clock.now_ms();
+    let now_ms = a.faults.state.clock.now_ms();
     let now = now_ms.div_euclid(1000);
     Json(TimeResponse {
         unix: now,
@@ -169,14 +170,14 @@ async fn time(AxState(a): AxState<Admin>) -> Json<TimeResponse> {
 }
 
 async fn faults(AxState(a): AxState<Admin>) -> Json<Vec<FaultRecord>> {
-    Json(a.world.list().await)
+    Json(a.faults.list().await)
 }
 
 async fn add_fault(
     AxState(a): AxState<Admin>,
     AnyJson(fault): AnyJson<Fault>,
 ) -> Result<(StatusCode, Json<FaultRecord>), ApiError> {
-    let record = a.world.apply(fault).await.map_err(ApiError)?;
+    let record = a.faults.apply(fault).await.map_err(ApiError)?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -185,9 +186,9 @@ async fn remove_fault(
     id: Result<Path<u64>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<FaultRecord>, ApiError> {
     let Path(id) = accept(id)?;
-    Ok(Json(a.world.remove(id).await.map_err(ApiError)?))
+    Ok(Json(a.faults.remove(id).await.map_err(ApiError)?))
 }
 
 async fn clear_faults(AxState(a): AxState<Admin>) -> Result<Json<Vec<FaultRecord>>, ApiError> {
-    Ok(Json(a.world.clear().await.map_err(ApiError)?))
+    Ok(Json(a.faults.clear().await.map_err(ApiError)?))
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lyncsim_domain::DEFAULT_TOLERANCE_SECS;
-use lyncsim_wire::ClockSettings;
+use lyncsim_wire::admin::ClockSettings;
 
 /// A shared, adjustable clock. Clones see the same offset.
 #[derive(Debug, Clone)]

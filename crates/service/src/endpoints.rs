@@ -16,16 +16,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lyncsim_domain::Skew;
+use lyncsim_wire::admin::JournalOutcome;
 use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::autodiscover::{self, Access};
-use lyncsim_wire::fault::{FaultCode, FaultDetail, SoapFault, SoapVersion};
 use lyncsim_wire::pool::{
     CertProvMex, CertResponse, ReceivedCertRequest, WebTicket, WebTicketMex, WebTicketRequest,
     WebTicketResponse,
 };
+use lyncsim_wire::soap::{FaultCode, FaultDetail, SoapFault, SoapVersion};
 use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
 use lyncsim_wire::xml::ns;
-use lyncsim_wire::{Outcome, Problem, WireError, paths};
+use lyncsim_wire::{Problem, WireError, paths};
 use serde::Deserialize;
 
 use crate::audience::{is_cert_provisioning_of, relying_party};
@@ -51,7 +52,7 @@ fn refuse(
         &conn.host,
         endpoint,
         user,
-        Outcome::Rejected,
+        JournalOutcome::Rejected,
         problem.detail.clone(),
     );
     ApiError(problem)
@@ -90,7 +91,7 @@ fn refuse_soap(
     };
     state
         .journal
-        .record(&conn.host, endpoint, user, Outcome::Rejected, reason);
+        .record(&conn.host, endpoint, user, JournalOutcome::Rejected, reason);
     Soap(fault)
 }
 
@@ -111,7 +112,7 @@ fn refuse_unreadable(
                 &conn.host,
                 endpoint,
                 None,
-                Outcome::Rejected,
+                JournalOutcome::Rejected,
                 error.to_string(),
             );
             Soap(SoapFault::must_understand(version)).into_response()
@@ -280,7 +281,7 @@ async fn autodiscover_user(
         &conn.host,
         endpoint,
         Some(user),
-        Outcome::Ok,
+        JournalOutcome::Ok,
         format!("home pool {pool}"),
     );
     let access = Access {
@@ -458,7 +459,7 @@ async fn token(
         &conn.host,
         EP,
         Some(user),
-        Outcome::Ok,
+        JournalOutcome::Ok,
         format!("token issued, {skew_note}"),
     );
     let response = TokenResponse {
@@ -669,7 +670,7 @@ async fn web_ticket(
         &conn.host,
         EP,
         Some(&assertion.user),
-        Outcome::Ok,
+        JournalOutcome::Ok,
         format!("web ticket {} issued", ticket.assertion_id),
     );
     Ok(xml_ok(
@@ -841,7 +842,7 @@ async fn get_and_publish_cert(
         &conn.host,
         EP,
         Some(&user),
-        Outcome::Ok,
+        JournalOutcome::Ok,
         format!(
             "issued certificate serial {} thumbprint {}",
             info.serial, info.thumbprint

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use lyncsim_domain::Release;
 use lyncsim_pki::{Authority, AuthorityKind};
-use lyncsim_wire::{Fault, FaultRecord, OutageMode, Problem};
+use lyncsim_wire::Problem;
+use lyncsim_wire::admin::{Fault, FaultRecord, OutageMode};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::rfc3339;
@@ -49,8 +50,8 @@ struct Active {
     undo: Undo,
 }
 
-/// The service as faults see it.
-pub(crate) struct World {
+/// The faults in force, and the service they change (its state, its network).
+pub(crate) struct Faults {
     pub(crate) state: Arc<State>,
     pub(crate) network: Arc<Network>,
     next_id: AtomicU64,
@@ -90,13 +91,13 @@ fn undo_note(undo: &Undo) -> String {
     }
 }
 
-impl World {
+impl Faults {
     pub(crate) fn new(
         state: Arc<State>,
         network: Arc<Network>,
         shutdown: CancellationToken,
-    ) -> World {
-        World {
+    ) -> Faults {
+        Faults {
             state,
             network,
             next_id: AtomicU64::new(1),
@@ -149,7 +150,7 @@ impl World {
             "admin",
             "faults",
             None,
-            lyncsim_wire::Outcome::Ok,
+            lyncsim_wire::admin::JournalOutcome::Ok,
             format!("fault {id}: {}", record.detail),
         );
         active.push(Active {
@@ -162,11 +163,11 @@ impl World {
             ..
         } = fault
         {
-            let world = self.clone();
+            let faults = self.clone();
             let stop = self.shutdown.clone();
             self.network.spawn(async move {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(secs)) => { let _ = world.remove(id).await; }
+                    _ = tokio::time::sleep(Duration::from_secs(secs)) => { let _ = faults.remove(id).await; }
                     _ = stop.cancelled() => {}
                 }
             });
@@ -335,7 +336,7 @@ impl World {
                 let how = match mode {
                     OutageMode::Refuse => "refuse connections",
                     OutageMode::Reset => "reset connections",
-                    OutageMode::Unavailable => "answer 503",
+                    OutageMode::Status503 => "answer 503",
                     OutageMode::CutOff => "cut responses off half way",
                 };
                 let until = duration_secs
@@ -364,7 +365,7 @@ impl World {
             "admin",
             "faults",
             None,
-            lyncsim_wire::Outcome::Ok,
+            lyncsim_wire::admin::JournalOutcome::Ok,
             format!("fault {id} removed"),
         );
         Ok(record)

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use lyncsim_wire::{JournalEntry, Outcome};
+use lyncsim_wire::admin::{JournalEntry, JournalOutcome};
 
 use crate::clock::{ServiceClock, rfc3339};
 
@@ -42,7 +42,7 @@ impl Journal {
         host: &str,
         endpoint: &str,
         user: Option<&str>,
-        outcome: Outcome,
+        outcome: JournalOutcome,
         reason: impl Into<String>,
     ) {
         let entry = JournalEntry {

@@ -10,7 +10,7 @@ use anyhow::Context;
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType, RrKey};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
-use lyncsim_wire::OutageMode;
+use lyncsim_wire::admin::OutageMode;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;

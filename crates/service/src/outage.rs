@@ -10,7 +10,8 @@ use axum::body::Body;
 use axum::extract::{Extension, Request, State as AxState};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use lyncsim_wire::{OutageMode, Outcome, Problem};
+use lyncsim_wire::Problem;
+use lyncsim_wire::admin::{JournalOutcome, OutageMode};
 
 use crate::conn::ConnInfo;
 use crate::problem::ApiError;
@@ -65,12 +66,12 @@ pub(crate) async fn outage_middleware(
         .unwrap_or_default()
         .to_owned();
     match guard.outages.mode(&conn.host) {
-        Some(OutageMode::Unavailable) => {
+        Some(OutageMode::Status503) => {
             guard.state.journal.record(
                 &conn.host,
                 &endpoint,
                 None,
-                Outcome::Rejected,
+                JournalOutcome::Rejected,
                 "outage: 503",
             );
             ApiError(Problem::unavailable(format!(
@@ -85,7 +86,7 @@ pub(crate) async fn outage_middleware(
                 &conn.host,
                 &endpoint,
                 None,
-                Outcome::Rejected,
+                JournalOutcome::Rejected,
                 "outage: response cut off",
             );
             cut_off(response).await

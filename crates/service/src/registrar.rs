@@ -22,9 +22,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use lyncsim_domain::Skew;
 use lyncsim_pki::ValidityError;
 use lyncsim_tlsdsk::{Handshake, Keys, Step, TlsDskError};
+use lyncsim_wire::admin::{JournalOutcome, OutageMode};
 use lyncsim_wire::agent::UserAgent;
+use lyncsim_wire::paths;
 use lyncsim_wire::sip::{self, Auth, Message, SignedBy};
-use lyncsim_wire::{OutageMode, Outcome, paths};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
@@ -136,7 +137,7 @@ struct Reply {
 }
 
 impl Registrar {
-    fn journal(&self, endpoint: &str, user: Option<&str>, outcome: Outcome, why: String) {
+    fn journal(&self, endpoint: &str, user: Option<&str>, outcome: JournalOutcome, why: String) {
         self.state
             .journal
             .record(&self.host, endpoint, user, outcome, why);
@@ -166,8 +167,13 @@ impl Registrar {
         let user = user.as_deref();
         let endpoint = "sip";
         match self.outages.mode(&self.host) {
-            Some(OutageMode::Unavailable) => {
-                self.journal(endpoint, user, Outcome::Rejected, "outage: 503".into());
+            Some(OutageMode::Status503) => {
+                self.journal(
+                    endpoint,
+                    user,
+                    JournalOutcome::Rejected,
+                    "outage: 503".into(),
+                );
                 let mut r = Message::response_to(request, 503, &session.to_tag);
                 self.diagnose(
                     &mut r,
@@ -184,7 +190,7 @@ impl Registrar {
                 self.journal(
                     endpoint,
                     user,
-                    Outcome::Rejected,
+                    JournalOutcome::Rejected,
                     "outage: response cut off".into(),
                 );
                 let mut bytes = Message::response_to(request, 401, &session.to_tag).to_bytes();
@@ -203,7 +209,7 @@ impl Registrar {
             self.journal(
                 endpoint,
                 None,
-                Outcome::Rejected,
+                JournalOutcome::Rejected,
                 "REGISTER without a From address".into(),
             );
             return Some(self.finish(session, r));
@@ -216,7 +222,12 @@ impl Registrar {
             let why = format!(
                 "client {product} build {build} is older than the minimum build {min} this service accepts"
             );
-            self.journal("register", Some(user), Outcome::Rejected, why.clone());
+            self.journal(
+                "register",
+                Some(user),
+                JournalOutcome::Rejected,
+                why.clone(),
+            );
             let mut r = Message::response_to(request, 403, &session.to_tag);
             self.diagnose(
                 &mut r,
@@ -255,7 +266,7 @@ impl Registrar {
                     self.journal(
                         "register",
                         Some(user),
-                        Outcome::Rejected,
+                        JournalOutcome::Rejected,
                         format!("no user sip:{user}"),
                     );
                     let mut r = Message::response_to(request, 404, &session.to_tag);
@@ -301,7 +312,12 @@ impl Registrar {
         auth: &Auth,
     ) -> Reply {
         let refuse = |session: &mut Session, id: u32, why: String, gssapi: Option<Vec<u8>>| {
-            self.journal("register", Some(user), Outcome::Rejected, why.clone());
+            self.journal(
+                "register",
+                Some(user),
+                JournalOutcome::Rejected,
+                why.clone(),
+            );
             session.handshake = None;
             let mut header = Auth::tls_dsk()
                 .quoted("realm", sip::REALM)
@@ -479,7 +495,12 @@ impl Registrar {
         };
         if subject != user {
             let why = format!("the certificate is for sip:{subject}, not sip:{user}");
-            self.journal("register", Some(user), Outcome::Rejected, why.clone());
+            self.journal(
+                "register",
+                Some(user),
+                JournalOutcome::Rejected,
+                why.clone(),
+            );
             let mut r = Message::response_to(request, 403, &session.to_tag);
             self.diagnose(&mut r, diag::SUBJECT, &why);
             return Some(self.finish(session, r));
@@ -487,7 +508,7 @@ impl Registrar {
         if self.director {
             let Some(record) = self.state.user(user) else {
                 let why = format!("no user sip:{user}");
-                self.journal("register", Some(user), Outcome::Rejected, why);
+                self.journal("register", Some(user), JournalOutcome::Rejected, why);
                 let mut r = Message::response_to(request, 404, &session.to_tag);
                 self.diagnose(&mut r, diag::NO_USER, "User does not exist");
                 return Some(self.finish(session, r));
@@ -496,7 +517,7 @@ impl Registrar {
             self.journal(
                 "register",
                 Some(user),
-                Outcome::Ok,
+                JournalOutcome::Ok,
                 format!("redirected to the home pool {pool}"),
             );
             let mut r = Message::response_to(request, 301, &session.to_tag);
@@ -511,7 +532,12 @@ impl Registrar {
             https_port: conn.https_port,
         };
         if let Err((id, why)) = homed_here(&self.state, &pool_conn, user) {
-            self.journal("register", Some(user), Outcome::Rejected, why.clone());
+            self.journal(
+                "register",
+                Some(user),
+                JournalOutcome::Rejected,
+                why.clone(),
+            );
             let mut r = Message::response_to(
                 request,
                 if id == diag::NO_USER { 404 } else { 403 },
@@ -528,7 +554,7 @@ impl Registrar {
         self.journal(
             "register",
             Some(user),
-            Outcome::Ok,
+            JournalOutcome::Ok,
             if expires == 0 {
                 "unregistered".to_owned()
             } else {
@@ -556,7 +582,12 @@ impl Registrar {
         id: u32,
         why: String,
     ) -> Reply {
-        self.journal("register", Some(user), Outcome::Rejected, why.clone());
+        self.journal(
+            "register",
+            Some(user),
+            JournalOutcome::Rejected,
+            why.clone(),
+        );
         session.association = None;
         self.challenge(session, conn, request, user, Some((id, &why)))
     }
@@ -626,7 +657,7 @@ pub(crate) async fn serve_sip<IO>(
             Ok(m) => m,
             Err(Ended::Closed) => return,
             Err(Ended::Refused(why)) => {
-                registrar.journal("sip", None, Outcome::Rejected, why);
+                registrar.journal("sip", None, JournalOutcome::Rejected, why);
                 return;
             }
         };

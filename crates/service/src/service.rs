@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lyncsim_wire::ServiceInfo;
+use lyncsim_wire::admin::ServiceInfo;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
@@ -21,7 +21,7 @@ use crate::admin::Admin;
 use crate::clock::ServiceClock;
 use crate::conn::{MAX_ADMIN_CONNECTIONS, serve_plain};
 use crate::dns::HostRecord;
-use crate::faults::World;
+use crate::faults::Faults;
 use crate::hosts::{HostDef, HostService, Role, SniCerts, host_defs};
 use crate::network::Network;
 use crate::outage::{OutageGuard, Outages};
@@ -339,7 +339,7 @@ impl Service {
         for (host, listener, plain) in bound.https {
             network.serve(host.ip, &host.fqdn, listener, plain)?;
         }
-        let world = Arc::new(World::new(state.clone(), network, shutdown.clone()));
+        let faults = Arc::new(Faults::new(state.clone(), network, shutdown.clone()));
         let mut dns = hickory_server::Server::new(crate::dns::Resolving::new(catalog, zones));
         dns.register_socket(bound.dns_udp);
         dns.register_listener(bound.dns_tcp, Duration::from_secs(5), 64);
@@ -360,7 +360,7 @@ impl Service {
             hosts,
         };
         let admin = crate::admin::router(Admin {
-            world,
+            faults,
             info: info.clone(),
         });
         tracker.spawn(serve_plain(

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context;
 use lyncsim_domain::{Build, Product};
 use lyncsim_pki::{Authority, AuthorityKind};
-use lyncsim_wire::UserView;
+use lyncsim_wire::admin::UserView;
 use serde::{Deserialize, Serialize};
 
 use crate::NetworkLayout;

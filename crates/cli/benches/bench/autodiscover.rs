@@ -95,7 +95,7 @@ pub(crate) async fn section() {
     let host = format!("lyncdiscover.{}", info.tenant);
     let path = format!("{}?sipuri=sip:alice@{}", paths::AUTODISCOVER, info.tenant);
     let root_pem = String::from_utf8(
-        lyncsim_client::fetch_plain(&format!("{}/ca/root.pem", info.admin_url))
+        lyncsim_lab::fetch_plain(&format!("{}/ca/root.pem", info.admin_url))
             .await
             .unwrap(),
     )

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as awslc, KeyPair as _};
 use lyncsim_client::{Library, PublicKeyCost, PublicKeyOp};
-use lyncsim_harness::load::LoadOptions;
-use lyncsim_harness::{Lab, Os, Product};
+use lyncsim_lab::{Lab, Os, Product};
+use lyncsim_load::LoadOptions;
 use lyncsim_pki::KeyKind;
 
 use crate::{check_all_signed_in, measure, met};

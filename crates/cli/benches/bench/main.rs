@@ -29,8 +29,9 @@ mod serve;
 
 use std::time::{Duration, Instant};
 
-use lyncsim_harness::load::{LoadOptions, LoadReport, load};
-use lyncsim_harness::{Lab, RunOptions, builtin_suite, report};
+use lyncsim_lab::Lab;
+use lyncsim_load::{LoadOptions, LoadReport, load};
+use lyncsim_suite::{RunOptions, builtin_suite, report};
 
 const SECTIONS: [&str; 6] = [
     "crypto",
@@ -169,7 +170,7 @@ async fn suite() {
         let (keys_before, keygen_before) = lyncsim_pki::rsa_keys_made();
         let cpu_before = cpu_seconds();
         let started = Instant::now();
-        let reports = lyncsim_harness::run_all(suite.scenarios.clone(), &opts, |_| {}).await;
+        let reports = lyncsim_suite::run_all(suite.scenarios.clone(), &opts, |_| {}).await;
         let wall = started.elapsed();
         let cpu = cpu_seconds() - cpu_before;
         let (keys, keygen) = lyncsim_pki::rsa_keys_made();

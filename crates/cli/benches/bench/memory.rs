@@ -6,15 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use lyncsim_harness::Lab;
-use lyncsim_harness::load::{LoadOptions, load};
+use lyncsim_lab::Lab;
+use lyncsim_load::{LoadOptions, load};
+use lyncsim_wire::admin::{NewUser, ServiceInfo};
+use lyncsim_wire::paths;
 use lyncsim_wire::pool::{
     ACTION_GET_AND_PUBLISH_CERT, ACTION_WEB_TICKET, CERT_PROV_PROOF_PATH, CertRequest,
     CertResponse, WS_FED_BEARER_PATH, WebTicketRequest, WebTicketResponse,
 };
 use lyncsim_wire::sts::{SOAP12_MEDIA, TokenRequest, TokenResponse};
 use lyncsim_wire::wsse::{Lifetime, p_sha1};
-use lyncsim_wire::{NewUser, ServiceInfo, paths};
 
 use crate::http::{Conn, roots};
 use crate::met;
@@ -203,7 +204,7 @@ pub(crate) async fn section() {
     let started = Instant::now();
     issue(&info, &root_pem, USERS, CERTIFICATES / USERS).await;
     let full = rss_mib(pid);
-    let listed = lyncsim_client::fetch_plain(&format!("{}/certificates", info.admin_url))
+    let listed = lyncsim_lab::fetch_plain(&format!("{}/certificates", info.admin_url))
         .await
         .unwrap();
     let issued = serde_json::from_slice::<Vec<serde_json::Value>>(&listed)

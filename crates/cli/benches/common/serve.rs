@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lyncsim_wire::ServiceInfo;
+use lyncsim_wire::admin::ServiceInfo;
 
 /// The service as a child process, killed when dropped.
 pub(crate) struct Serve(Child);

@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use lyncsim_domain::{Build, ErrorId, Os, Product, Release, Remedy};
-use lyncsim_wire::Fault;
+use lyncsim_wire::admin::Fault;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::causes::CauseSpec;
-use crate::lab::Lab;
+use lyncsim_lab::{CauseSpec, Lab};
 
 /// What a sign-in must show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

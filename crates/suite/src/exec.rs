@@ -10,8 +10,15 @@ use std::process::Stdio;
 
 use anyhow::{Context, bail};
 
-use crate::lab::Machine;
-use crate::runner::RunOptions;
+use lyncsim_lab::Machine;
+
+/// How an `exec` step runs: the `lyncsim` binary it is given (as `$LYNCSIM`) and how long it
+/// may take.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecOptions<'a> {
+    pub(crate) lyncsim: Option<&'a Path>,
+    pub(crate) timeout: std::time::Duration,
+}
 
 /// The environment an `exec` step gets, by name.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
@@ -40,7 +47,7 @@ pub(crate) async fn run(
     dir: &Path,
     machine: &mut Machine,
     user: &str,
-    opts: &RunOptions,
+    opts: &ExecOptions<'_>,
 ) -> anyhow::Result<String> {
     let profile = machine.profile();
     let layout = profile.layout();
@@ -61,7 +68,7 @@ pub(crate) async fn run(
         // Its own process group, so that everything the script starts can be stopped with it.
         .process_group(0)
         .kill_on_drop(true);
-    match &opts.lyncsim {
+    match opts.lyncsim {
         Some(exe) => cmd.env("LYNCSIM", exe),
         None => cmd.env_remove("LYNCSIM"),
     };
@@ -71,12 +78,12 @@ pub(crate) async fn run(
     // Whatever happens next (the end, the time limit, Ctrl-C dropping the run), the script's
     // whole process group goes with it: `sh -c "a && sleep 60"` leaves no `sleep` behind.
     let _group = child.id().and_then(ProcessGroup::of);
-    let output = tokio::time::timeout(opts.exec_timeout, child.wait_with_output())
+    let output = tokio::time::timeout(opts.timeout, child.wait_with_output())
         .await
         .map_err(|_| {
             anyhow::anyhow!(
                 "exec `{command}` did not finish within {} s; it was stopped",
-                opts.exec_timeout.as_secs()
+                opts.timeout.as_secs()
             )
         })?
         .with_context(|| format!("exec `{command}` did not run to its end"))?;

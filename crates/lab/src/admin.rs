@@ -1,15 +1,27 @@
-//! The admin API of a running service, typed: the one client that the CLI, the harness's
-//! `Lab` and the tests use to read the service, put faults in force and set its clock.
+//! The admin API of a running service, typed: the one client that the CLI, a [`crate::Lab`]
+//! and the tests use to read the service, put faults in force and set its clock. It speaks
+//! plain HTTP to a loopback address only, as the admin API listens nowhere else.
 
-use hyper::Method;
-use lyncsim_wire::{
-    ClockSettings, ClockUpdate, Fault, FaultRecord, JournalEntry, NewUser, Problem, ServiceInfo,
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, header};
+use hyper_util::rt::TokioIo;
+use lyncsim_wire::Problem;
+use lyncsim_wire::admin::{
+    ClockSettings, ClockUpdate, Fault, FaultRecord, JournalEntry, NewUser, ServiceInfo,
     TimeResponse, UserView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::https::admin_call;
+pub use hyper::Method;
+use tokio::net::TcpStream;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A service's admin API, by the `admin_url` that `lyncsim serve` prints.
 #[derive(Debug, Clone)]
@@ -149,4 +161,80 @@ fn refusal(status: u16, body: &[u8]) -> String {
         Ok(p) => format!("HTTP {status}: {}", p.detail),
         Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(body)),
     }
+}
+
+/// GETs a URL of the admin API (plain HTTP on loopback); an answer other than 2xx is an error.
+pub async fn fetch_plain(url: &str) -> anyhow::Result<Vec<u8>> {
+    let (status, body) = admin_call(Method::GET, url, None).await?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!(
+            "{url} answered HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(body)
+}
+
+/// One request to the admin API (plain HTTP on loopback): its status and body.
+pub async fn admin_call(
+    method: Method,
+    url: &str,
+    json: Option<Vec<u8>>,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    if !url.contains("://") {
+        anyhow::bail!(
+            "{url} is not a URL: it has no scheme; did you mean http://{url}? (the admin_url that lyncsim serve prints)"
+        );
+    }
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{url} is not a URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        anyhow::bail!("{url}: the admin API is plain http://");
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{url}: give the admin API by its loopback address, as `lyncsim serve` prints it"
+            )
+        })?;
+    if !ip.is_loopback() {
+        anyhow::bail!("{url}: the admin API is only ever on loopback (127.0.0.0/8)");
+    }
+    let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("connecting to {addr} timed out"))?
+        .map_err(|e| anyhow::anyhow!("cannot reach the service at {addr}: {e}"))?;
+    // Something listens; whether it is an admin API shows in its answer.
+    let not_admin = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "no lyncsim admin API answered at {addr} ({e}); give the admin_url that lyncsim serve prints"
+        )
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| not_admin(&e))?;
+    let driver = tokio::spawn(conn);
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, host)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(json.unwrap_or_default())))?;
+    let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
+        .await
+        .map_err(|_| not_admin(&format!("no answer within {REQUEST_TIMEOUT:?}")))?
+        .map_err(|e| not_admin(&e))?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes().to_vec();
+    driver.abort();
+    Ok((status, body))
 }

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use lyncsim_domain::{ErrorId, Os, Product};
+use lyncsim_domain::{Os, Product};
 use lyncsim_service::{CaPem, ServiceConfig};
 use serde::Serialize;
 
-use crate::causes::describe;
-use crate::lab::{Lab, Machine, SignIn};
+use lyncsim_lab::{Lab, Machine, Seen};
+
+use crate::exec::ExecOptions;
 use crate::scenario::{Expect, Scenario, Step};
 
 /// How to run.
@@ -37,42 +38,6 @@ impl Default for RunOptions {
             lyncsim: None,
             exec_timeout: Duration::from_secs(120),
         }
-    }
-}
-
-/// What one sign-in showed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Seen {
-    /// The catalogue id, or `None` when sign-in succeeded.
-    pub error: Option<ErrorId>,
-    /// The text the user saw.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// The real reason, from the sign-in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl Seen {
-    pub(crate) fn of(sign_in: &SignIn) -> Seen {
-        match &sign_in.0 {
-            Ok(_) => Seen {
-                error: None,
-                text: None,
-                reason: None,
-            },
-            Err(f) => Seen {
-                error: Some(f.error),
-                text: Some(f.text().to_owned()),
-                reason: Some(f.reason.clone()),
-            },
-        }
-    }
-
-    /// "signed-in" or the id.
-    pub fn short(&self) -> String {
-        self.error
-            .map_or_else(|| "signed-in".to_owned(), |e| e.id().to_owned())
     }
 }
 
@@ -312,7 +277,7 @@ async fn prepare_in(
         if !first.signed_in() {
             bail!(
                 "the first sign-in, before anything broke, failed: {}",
-                describe(&first)
+                first.describe()
             );
         }
         log.push(format!("{} signed in and saved the password", s.user));
@@ -340,16 +305,16 @@ async fn steps(
 ) -> anyhow::Result<()> {
     let (_lab, mut machine) = prepare_in(s, &mut report.log, config, dir).await?;
     let broken = machine.sign_in(&s.user).await?;
-    let seen = Seen::of(&broken);
+    let seen = broken.seen();
     report
         .log
-        .push(format!("sign-in after the faults: {}", describe(&broken)));
+        .push(format!("sign-in after the faults: {}", broken.describe()));
     report.seen = Some(seen.clone());
     if !s.expect.met_by(seen.error) {
         report.fail(format!(
             "after the faults: expected {}, saw {}",
             s.expect,
-            describe(&broken)
+            broken.describe()
         ));
     }
     let snapshot = if s.controls.is_empty() {
@@ -363,17 +328,17 @@ async fn steps(
         return Ok(());
     }
     let after = machine.sign_in(&s.user).await?;
-    let outcome = Seen::of(&after);
+    let outcome = after.seen();
     report
         .log
-        .push(format!("sign-in after the remedies: {}", describe(&after)));
+        .push(format!("sign-in after the remedies: {}", after.describe()));
     report.outcome = Some(outcome.clone());
     if !s.outcome.met_by(outcome.error) {
         report.fail(format!(
             "after {}: expected {}, saw {}",
             remedy_list(&s.remedies),
             s.outcome,
-            describe(&after)
+            after.describe()
         ));
     }
 
@@ -381,13 +346,13 @@ async fn steps(
         let other = machine.sign_in(second).await?;
         report.log.push(format!(
             "the second account {second} on the same machine: {}",
-            describe(&other)
+            other.describe()
         ));
-        report.second_account = Some(Seen::of(&other));
+        report.second_account = Some(other.seen());
         if !other.signed_in() {
             report.fail(format!(
                 "the known-good account {second} should sign in on the same machine, but saw {}",
-                describe(&other)
+                other.describe()
             ));
         }
     }
@@ -401,7 +366,7 @@ async fn steps(
                 continue;
             }
             let result = copy.sign_in(&s.user).await?;
-            let seen = Seen::of(&result);
+            let seen = result.seen();
             let held = control.outcome.met_by(seen.error);
             report
                 .log
@@ -410,7 +375,7 @@ async fn steps(
                 "control {}: sign-in after {}: {}",
                 i + 1,
                 remedy_list(&control.remedies),
-                describe(&result)
+                result.describe()
             ));
             report.controls.push(ControlReport {
                 remedies: control.remedies.iter().map(Step::to_string).collect(),
@@ -424,7 +389,7 @@ async fn steps(
                     i + 1,
                     remedy_list(&control.remedies),
                     control.outcome,
-                    describe(&result)
+                    result.describe()
                 ));
             }
         }
@@ -461,7 +426,11 @@ async fn apply(
                 log.push(format!("{remedy}: {did}"));
             }
             Step::Exec(command) => {
-                let out = crate::exec::run(command, &s.dir, machine, &s.user, opts).await?;
+                let exec = ExecOptions {
+                    lyncsim: opts.lyncsim.as_deref(),
+                    timeout: opts.exec_timeout,
+                };
+                let out = crate::exec::run(command, &s.dir, machine, &s.user, &exec).await?;
                 log.push(format!("exec `{command}`: {out}"));
             }
         }

@@ -39,7 +39,7 @@ impl Totals {
     }
 }
 
-fn seen_short(seen: &Option<crate::runner::Seen>) -> String {
+fn seen_short(seen: &Option<lyncsim_lab::Seen>) -> String {
     seen.as_ref().map_or_else(|| "-".into(), |s| s.short())
 }
 

@@ -7,8 +7,7 @@ use lyncsim_client::Profile;
 use lyncsim_domain::{ErrorId, Os, Product, Remedy};
 use serde::Serialize;
 
-use crate::lab::sign_in_as_user_would;
-use crate::runner::Seen;
+use lyncsim_lab::{Seen, SignIn, sign_in_as_user_would};
 
 /// Who signs in during the walk.
 #[derive(Debug, Clone)]
@@ -101,7 +100,9 @@ pub async fn troubleshoot(
 ) -> anyhow::Result<Troubleshooting> {
     let (product, os) = (profile.machine().product, profile.machine().os);
     let typed = accounts.password.as_deref();
-    let before = Seen::of(&sign_in_as_user_would(profile, &accounts.user, typed).await?);
+    let before = sign_in_as_user_would(profile, &accounts.user, typed)
+        .await?
+        .seen();
     let mut report = Troubleshooting {
         user: accounts.user.clone(),
         product,
@@ -119,12 +120,14 @@ pub async fn troubleshoot(
     for (i, remedies) in Remedy::procedure(product, os).into_iter().enumerate() {
         let mut did = Vec::new();
         for remedy in &remedies {
-            did.push(match profile.apply_remedy(*remedy).await {
+            did.push(match lyncsim_client::apply_remedy(profile, *remedy).await {
                 Ok(text) => text,
                 Err(e) => format!("could not: {e:#}"),
             });
         }
-        let seen = Seen::of(&sign_in_as_user_would(profile, &accounts.user, typed).await?);
+        let seen = sign_in_as_user_would(profile, &accounts.user, typed)
+            .await?
+            .seen();
         let restored = seen.error.is_none();
         report.steps.push(StepReport {
             number: i + 1,
@@ -158,9 +161,7 @@ pub async fn troubleshoot(
         password: Some(password.clone()),
         save_password: false,
     };
-    let other = Seen::of(&crate::SignIn(
-        lyncsim_client::sign_in(profile, &req).await?,
-    ));
+    let other = SignIn(lyncsim_client::sign_in(profile, &req).await?).seen();
     (report.verdict, report.conclusion) = match other.error {
         None => (
             Verdict::EscalateAccount,

@@ -1,4 +1,4 @@
-//! Load: many machines signing in at once, against a lab's service, with faults put in force
+//! `lyncsim load`: many machines signing in at once, against a lab's service, with faults put in force
 //! and cleared on a schedule (an outage, then the storm of every client coming back).
 //!
 //! Users are added through the admin API; each machine signs in first with its user's password
@@ -9,6 +9,8 @@
 //! action (so a sign-in that started in the moment between the change and that answer counts
 //! in the phase before).
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,10 +20,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use lyncsim_domain::{Os, Product};
-use lyncsim_wire::{Fault, NewUser, OutageMode};
+use lyncsim_wire::admin::{Fault, NewUser, OutageMode};
 use serde::Serialize;
 
-use crate::lab::{Lab, Machine};
+use lyncsim_lab::{Lab, Machine};
 
 /// What a load run does.
 #[derive(Debug, Clone)]
@@ -159,7 +161,7 @@ impl FromStr for Scheduled {
                 duration_secs: None,
             };
             match name {
-                "outage" | "outage-503" => outage(OutageMode::Unavailable),
+                "outage" | "outage-503" => outage(OutageMode::Status503),
                 "outage-reset" => outage(OutageMode::Reset),
                 "outage-refuse" => outage(OutageMode::Refuse),
                 "outage-cut-off" => outage(OutageMode::CutOff),

@@ -19,8 +19,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::lab::{Lab, Machine};
-use crate::runner::Seen;
+use lyncsim_lab::{Lab, Machine, Seen};
 
 /// What an exercise is made of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +213,7 @@ impl Exercise {
 
     /// Signs the user in on the trainee's machine.
     pub async fn sign_in(&self) -> anyhow::Result<Seen> {
-        Ok(Seen::of(&self.machine.sign_in(&self.spec.user).await?))
+        Ok(self.machine.sign_in(&self.spec.user).await?.seen())
     }
 
     /// The KB's second-account check: another user of the tenant signs in on a copy of the
@@ -231,7 +230,7 @@ impl Exercise {
             .with_context(|| format!("no password known for {other}"))?;
         let name = self.copy_name("second");
         let copy = self.machine.copy(&name)?;
-        let seen = Seen::of(&copy.sign_in_with(other, &password).await?);
+        let seen = copy.sign_in_with(other, &password).await?.seen();
         let dir = copy.dir().to_path_buf();
         drop(copy);
         let _ = std::fs::remove_dir_all(dir);
@@ -303,10 +302,10 @@ impl Exercise {
 }
 
 /// The service of an exercise kept in `dir`.
-fn service_config(dir: &Path) -> lyncsim_service::ServiceConfig {
-    lyncsim_service::ServiceConfig {
+fn service_config(dir: &Path) -> lyncsim_lab::ServiceConfig {
+    lyncsim_lab::ServiceConfig {
         state_dir: Some(dir.join("service")),
-        ..lyncsim_service::ServiceConfig::default()
+        ..lyncsim_lab::ServiceConfig::default()
     }
 }
 

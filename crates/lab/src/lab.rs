@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use lyncsim_harness::{Cause, ErrorId, Lab, Os, Product, Remedy};
+//! use lyncsim_lab::{Cause, ErrorId, Lab, Os, Product, Remedy};
 //!
 //! let lab = Lab::start().await?;
 //! let mut pc = lab.machine(Product::Lync2010, Os::Xp).await?;
@@ -19,18 +19,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, bail};
-use lyncsim_client::{AdminClient, InitOptions, Profile, SignInRequest};
-use lyncsim_domain::{Build, Cause, ErrorId, Os, Product, Remedy};
+use lyncsim_client::{InitOptions, Profile};
+use lyncsim_domain::{Build, Os, Product};
 use lyncsim_service::{RunningService, Service, ServiceConfig, Tenant};
-use lyncsim_wire::{Fault, FaultRecord, JournalEntry, NewUser, ServiceInfo, UserView};
+use lyncsim_wire::admin::{Fault, FaultRecord, JournalEntry, NewUser, ServiceInfo, UserView};
 
+use crate::admin::AdminClient;
 use crate::causes::{self, CauseSpec};
-
-/// The passwords users have now, as the lab knows them (it changes them itself).
-pub(crate) type Passwords = Arc<Mutex<BTreeMap<String, String>>>;
+use crate::machine::Machine;
+use crate::operator::Operator;
+use crate::passwords::Passwords;
 
 /// One service instance (its own CAs, addresses and ports, or a running `lyncsim serve`) and a
 /// temporary folder for the profiles of its machines. Everything the lab started goes away
@@ -40,9 +40,8 @@ pub struct Lab {
     /// a service that runs elsewhere.
     _service: Option<RunningService>,
     info: ServiceInfo,
-    admin: AdminClient,
+    operator: Operator,
     root_pem: String,
-    passwords: Passwords,
     dir: LabDir,
     machines: AtomicUsize,
 }
@@ -115,18 +114,18 @@ impl Lab {
     pub fn open_machine(&self, dir: &Path) -> anyhow::Result<Machine> {
         Ok(Machine {
             profile: Profile::open(dir)?,
-            passwords: self.passwords.clone(),
+            passwords: self.operator.passwords.clone(),
         })
     }
 
     /// Every user's password as the lab knows it now.
     pub fn passwords(&self) -> BTreeMap<String, String> {
-        lock(&self.passwords).clone()
+        self.operator.passwords.all()
     }
 
     /// Tells the lab a user's password (one changed before the lab was made again).
     pub fn know_password(&self, user: &str, password: &str) {
-        lock(&self.passwords).insert(user.to_ascii_lowercase(), password.to_owned());
+        self.operator.passwords.set(user, password);
     }
 
     /// A lab on a service that runs elsewhere (`lyncsim serve`), by its admin API's URL. The
@@ -150,10 +149,12 @@ impl Lab {
             .context("fetching the service's public root")?;
         Ok(Lab {
             root_pem,
-            admin,
+            operator: Operator {
+                admin,
+                passwords: Passwords::new(passwords),
+            },
             info,
             _service: service,
-            passwords: Arc::new(Mutex::new(passwords)),
             dir: match kept {
                 Some(dir) => LabDir::Kept(dir),
                 None => LabDir::Temp(tempfile::Builder::new().prefix("lyncsim-lab-").tempdir()?),
@@ -164,8 +165,8 @@ impl Lab {
 
     /// Adds a user to the tenant through the admin API; the lab remembers the password.
     pub async fn add_user(&self, user: &NewUser) -> anyhow::Result<UserView> {
-        let view = self.admin.add_user(user).await?;
-        lock(&self.passwords).insert(user.address.to_ascii_lowercase(), user.password.clone());
+        let view = self.operator.admin.add_user(user).await?;
+        self.operator.passwords.set(&user.address, &user.password);
         Ok(view)
     }
 
@@ -200,9 +201,7 @@ impl Lab {
 
     /// The password `user` has at the service now.
     pub fn password(&self, user: &str) -> Option<String> {
-        lock(&self.passwords)
-            .get(&user.to_ascii_lowercase())
-            .cloned()
+        self.operator.passwords.get(user)
     }
 
     /// A new machine with the product's installed build.
@@ -249,35 +248,24 @@ impl Lab {
         }
         Ok(Machine {
             profile,
-            passwords: self.passwords.clone(),
+            passwords: self.operator.passwords.clone(),
         })
     }
 
     /// The service's admin API.
     pub fn admin(&self) -> &AdminClient {
-        &self.admin
+        &self.operator.admin
     }
 
-    /// Puts a server fault in force through the admin API.
+    /// Puts a server fault in force through the admin API (a new password is the one the
+    /// lab's machines type from then on).
     pub async fn fault(&self, fault: &Fault) -> anyhow::Result<FaultRecord> {
-        let record = self
-            .admin
-            .add_fault(fault)
-            .await
-            .context("the service refused the fault")?;
-        if let Fault::ChangePassword { user, password } = fault {
-            lock(&self.passwords).insert(user.to_ascii_lowercase(), password.clone());
-        }
-        Ok(record)
+        self.operator.fault(fault).await
     }
 
     /// Removes every server fault, undoing each (an outage ends).
     pub async fn clear_faults(&self) -> anyhow::Result<()> {
-        self.admin
-            .clear_faults()
-            .await
-            .context("the service did not clear its faults")?;
-        Ok(())
+        self.operator.clear_faults().await
     }
 
     /// Makes a cause of KB 2604176 for `user` on `machine`, the way it happens for real: a
@@ -288,176 +276,11 @@ impl Lab {
         user: &str,
         cause: impl Into<CauseSpec>,
     ) -> anyhow::Result<String> {
-        causes::make(self, machine, user, &cause.into()).await
+        causes::make(&self.operator, machine, user, &cause.into()).await
     }
 
     /// The requests the service saw.
     pub async fn journal(&self) -> anyhow::Result<Vec<JournalEntry>> {
-        self.admin.journal().await
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// One emulated machine (a profile folder) of a lab.
-pub struct Machine {
-    profile: Profile,
-    passwords: Passwords,
-}
-
-impl Machine {
-    /// The profile folder.
-    pub fn dir(&self) -> &Path {
-        self.profile.dir()
-    }
-
-    /// The profile, for a look at its certificates, credentials, DNS cache or trace.
-    pub fn profile(&self) -> &Profile {
-        &self.profile
-    }
-
-    /// The profile, to change it.
-    pub fn profile_mut(&mut self) -> &mut Profile {
-        &mut self.profile
-    }
-
-    /// Signs `user` in as a person would: with the saved password when one is saved (even
-    /// one that cannot be read any more), else typing the password the user has now and
-    /// ticking "Save my password".
-    pub async fn sign_in(&self, user: &str) -> anyhow::Result<SignIn> {
-        let typed = lock(&self.passwords)
-            .get(&user.to_ascii_lowercase())
-            .cloned()
-            .with_context(|| format!("{user} is not a user of this lab's tenant"))?;
-        sign_in_as_user_would(&self.profile, user, Some(&typed)).await
-    }
-
-    /// Signs `user` in typing `password`, without saving it.
-    pub async fn sign_in_with(&self, user: &str, password: &str) -> anyhow::Result<SignIn> {
-        let req = SignInRequest {
-            user: user.into(),
-            password: Some(password.into()),
-            save_password: false,
-        };
-        Ok(SignIn(lyncsim_client::sign_in(&self.profile, &req).await?))
-    }
-
-    /// Applies a KB 2604176 remedy; returns what it did.
-    pub async fn fix(&mut self, remedy: Remedy) -> anyhow::Result<String> {
-        self.profile.apply_remedy(remedy).await
-    }
-
-    /// A copy of this machine, as it is now, in a sibling folder named `name`: to try
-    /// something on the copy and keep the original as it was.
-    pub fn copy(&self, name: &str) -> anyhow::Result<Machine> {
-        let to = self
-            .dir()
-            .parent()
-            .context("a profile folder has a parent")?
-            .join(name);
-        if to.exists() {
-            bail!(
-                "{} exists already: give the copy another name",
-                to.display()
-            );
-        }
-        copy_dir(self.dir(), &to)
-            .with_context(|| format!("copying {} to {}", self.dir().display(), to.display()))?;
-        Ok(Machine {
-            profile: Profile::open(&to)?,
-            passwords: self.passwords.clone(),
-        })
-    }
-}
-
-/// Signs `user` in on `profile` with the saved password if one is saved (readable or not),
-/// else typing `typed` and saving it.
-pub(crate) async fn sign_in_as_user_would(
-    profile: &Profile,
-    user: &str,
-    typed: Option<&str>,
-) -> anyhow::Result<SignIn> {
-    let prefix = format!("Microsoft_OC1:uri={}:", user.to_ascii_lowercase());
-    // A credential file that cannot be read any more counts as saved: the client will try it.
-    let saved = profile
-        .credentials()?
-        .iter()
-        .any(|c| c.as_ref().map_or(true, |c| c.target.starts_with(&prefix)));
-    let req = SignInRequest {
-        user: user.into(),
-        password: if saved {
-            None
-        } else {
-            typed.map(str::to_owned)
-        },
-        save_password: !saved,
-    };
-    Ok(SignIn(lyncsim_client::sign_in(profile, &req).await?))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target: PathBuf = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
-/// The outcome of one sign-in, with assertions that say what happened when they fail.
-#[derive(Debug, Clone)]
-pub struct SignIn(pub lyncsim_client::Outcome);
-
-impl SignIn {
-    /// Panics unless sign-in succeeded.
-    #[track_caller]
-    pub fn assert_signed_in(&self) -> &lyncsim_client::SignedIn {
-        match &self.0 {
-            Ok(done) => done,
-            Err(f) => panic!(
-                "expected to sign in, but saw {}: {} (reason: {})",
-                f.error,
-                f.text(),
-                f.reason
-            ),
-        }
-    }
-
-    /// Panics unless sign-in failed showing `error`.
-    #[track_caller]
-    pub fn assert_shows(&self, error: ErrorId) -> &lyncsim_client::SignInFailure {
-        match &self.0 {
-            Ok(done) => panic!("expected {error}, but {} signed in", done.user),
-            Err(f) if f.error != error => panic!(
-                "expected {error}, but saw {}: {} (reason: {})",
-                f.error,
-                f.text(),
-                f.reason
-            ),
-            Err(f) => f,
-        }
-    }
-
-    /// What the user saw: `None` when sign-in succeeded.
-    pub fn error(&self) -> Option<ErrorId> {
-        self.0.as_ref().err().map(|f| f.error)
-    }
-
-    /// Whether sign-in succeeded.
-    pub fn signed_in(&self) -> bool {
-        self.0.is_ok()
-    }
-}
-
-impl From<Cause> for CauseSpec {
-    fn from(cause: Cause) -> CauseSpec {
-        CauseSpec::new(cause)
+        self.operator.admin.journal().await
     }
 }

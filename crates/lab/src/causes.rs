@@ -5,10 +5,11 @@
 use anyhow::{Context, bail};
 use lyncsim_client::BreakOptions;
 use lyncsim_domain::{Cause, ErrorId};
-use lyncsim_wire::{Fault, OutageMode};
+use lyncsim_wire::admin::{Fault, OutageMode};
 use serde::{Deserialize, Serialize};
 
-use crate::lab::{Lab, Machine};
+use crate::machine::Machine;
+use crate::operator::Operator;
 
 /// How a stale certificate comes about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +95,7 @@ fn default_new_password(user: &str) -> String {
 
 /// Makes `spec` for `user` on `machine`; returns what was done.
 pub(crate) async fn make(
-    lab: &Lab,
+    operator: &Operator,
     machine: &mut Machine,
     user: &str,
     spec: &CauseSpec,
@@ -118,10 +119,10 @@ pub(crate) async fn make(
                 .clone()
                 .unwrap_or(defaults.new_windows_password),
         };
-        machine.profile_mut().make_cause(spec.cause, &opts)
+        lyncsim_client::make_cause(machine.profile_mut(), spec.cause, &opts)
     };
     let server = |fault: Fault| async move {
-        let record = lab.fault(&fault).await?;
+        let record = operator.fault(&fault).await?;
         anyhow::Ok(format!("service: {}", record.detail))
     };
     match spec.cause {
@@ -159,7 +160,7 @@ pub(crate) async fn make(
         Cause::DnsStale => {
             // The user's home pool gets a new address; the machine's resolver cache (filled
             // by earlier sign-ins, long TTL) still holds the old one.
-            let home = home_pool(lab, user).await?;
+            let home = operator.home_pool(user).await?;
             server(Fault::ChangeDns { host: home }).await
         }
         Cause::PostOutage => {
@@ -175,10 +176,10 @@ pub(crate) async fn make(
                 bail!(
                     "a {} outage should stop sign-in with E_UNREACHABLE, but: {}",
                     serde_json::to_string(&mode)?,
-                    describe(&during)
+                    during.describe()
                 );
             }
-            lab.clear_faults().await.context("ending the outage")?;
+            operator.clear_faults().await.context("ending the outage")?;
             Ok(format!(
                 "{outage}; a sign-in during it saw E_UNREACHABLE; the outage ended"
             ))
@@ -187,20 +188,8 @@ pub(crate) async fn make(
     }
 }
 
-async fn home_pool(lab: &Lab, user: &str) -> anyhow::Result<String> {
-    lab.admin()
-        .users()
-        .await?
-        .into_iter()
-        .find(|u| u.address.eq_ignore_ascii_case(user))
-        .map(|u| u.home_pool)
-        .with_context(|| format!("{user} is not a user of the service"))
-}
-
-/// A sign-in outcome in one line: "signed in" or the id, text and reason.
-pub(crate) fn describe(outcome: &crate::SignIn) -> String {
-    match &outcome.0 {
-        Ok(_) => "signed in".into(),
-        Err(f) => format!("{}: \"{}\" (reason: {})", f.error, f.text(), f.reason),
+impl From<Cause> for CauseSpec {
+    fn from(cause: Cause) -> CauseSpec {
+        CauseSpec::new(cause)
     }
 }
