@@ -11,6 +11,7 @@
 //! By default each target runs [`CI_CASES`] cases (a short run in `cargo xtask ci`);
 //! `cargo xtask fuzz --minutes N` sets `LYNCSIM_FUZZ_SECS` and the targets share that time.
 
+use lyncsim_wire::{FromXml, ToXml};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -353,7 +354,7 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
             match status {
                 200 => {}
                 500 => prop_assert!(
-                    matches!(SoapFault::from_xml(&text), Ok(Some(_))),
+                    matches!(SoapFault::read(&text), Ok(Some(_))),
                     "a 500 that is not a SOAP fault: {}",
                     text
                 ),
@@ -375,7 +376,7 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
             let _ = CertResponse::from_xml(&text);
             let _ = CertProvMex::from_xml(&text);
             let _ = WebTicketMex::from_xml(&text);
-            let _ = SoapFault::from_xml(&text);
+            let _ = SoapFault::read(&text);
             Ok(())
         },
     )

@@ -12,6 +12,7 @@ use lyncsim_wire::pool::{CertRequest, WebTicketRequest, WebTicketResponse};
 use lyncsim_wire::soap::SoapFault;
 use lyncsim_wire::sts::{TokenRequest, TokenResponse};
 use lyncsim_wire::wsse::{Lifetime, p_sha1};
+use lyncsim_wire::{FromXml, ToXml};
 use lyncsim_wire::{agent::UserAgent, paths};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -1355,7 +1356,7 @@ fn check(case: &Case, got: &[u8]) -> Result<(), String> {
             got.len()
         )),
         (Expect::Fault(text), Some(a)) => {
-            let fault = SoapFault::from_xml(&a.body)
+            let fault = SoapFault::read(&a.body)
                 .ok()
                 .flatten()
                 .ok_or_else(|| format!("expected a SOAP fault, got {} {}", a.status, a.body))?;

@@ -22,6 +22,7 @@ use lyncsim_wire::pool::{
 };
 use lyncsim_wire::sts::{EncryptedToken, RealmInfo, TokenResponse};
 use lyncsim_wire::wsse::Lifetime;
+use lyncsim_wire::{FromXml, ToXml};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

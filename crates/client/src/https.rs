@@ -324,7 +324,7 @@ impl Https {
         if status.is_success() {
             return Ok(Reply { body: bytes });
         }
-        if let Ok(Some(fault)) = SoapFault::from_xml(&String::from_utf8_lossy(&bytes)) {
+        if let Ok(Some(fault)) = SoapFault::read(&String::from_utf8_lossy(&bytes)) {
             return Err(HttpFailure::Fault(fault.describe()));
         }
         let detail = serde_json::from_slice::<Problem>(&bytes)

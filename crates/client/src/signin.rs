@@ -22,6 +22,7 @@ use lyncsim_wire::pool::{
 };
 use lyncsim_wire::sts::{self, RealmInfo, TokenRequest, TokenResponse};
 use lyncsim_wire::wsse::{Lifetime, format_time, p_sha1};
+use lyncsim_wire::{FromXml, ToXml};
 use serde::Serialize;
 
 use crate::certstore;

@@ -26,6 +26,7 @@ use lyncsim_wire::pool::{
 use lyncsim_wire::soap::{FaultCode, FaultDetail, SoapFault, SoapVersion};
 use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
 use lyncsim_wire::xml::ns;
+use lyncsim_wire::{FromXml, ToXml};
 use lyncsim_wire::{Problem, WireError, paths};
 use serde::Deserialize;
 

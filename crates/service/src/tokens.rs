@@ -13,6 +13,7 @@ use lyncsim_domain::Skew;
 use lyncsim_wire::pool::WebTicket;
 use lyncsim_wire::sts::{EncryptedToken, StsAssertion};
 use lyncsim_wire::wsse::Lifetime;
+use lyncsim_wire::{FromXml, ToXml};
 
 /// How long the STS's token lives.
 pub(crate) const TOKEN_LIFETIME_SECS: i64 = 8 * 3600;

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use crate::WireError;
 use crate::xml::{self, esc};
+use crate::{FromXml, ToXml, WireError};
 
 /// The XML media type, which pidgin-sipe asks for and checks.
 pub const MEDIA_XML: &str = "application/vnd.microsoft.rtc.autodiscover+xml;v=1";
@@ -52,14 +52,6 @@ fn links(pairs: &[(&str, &Option<String>)]) -> String {
 }
 
 impl Root {
-    /// The XML form.
-    pub fn to_xml(&self) -> String {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><AutodiscoverResponse AccessLocation=\"External\"><Root>{}</Root></AutodiscoverResponse>",
-            links(&[("User", &self.user), ("Redirect", &self.redirect)])
-        )
-    }
-
     /// The JSON form.
     pub fn to_json(&self) -> String {
         let mut l = serde_json::Map::new();
@@ -71,9 +63,21 @@ impl Root {
         }
         json!({ "_links": l }).to_string()
     }
+}
 
+impl ToXml for Root {
+    /// The XML form.
+    fn to_xml(&self) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><AutodiscoverResponse AccessLocation=\"External\"><Root>{}</Root></AutodiscoverResponse>",
+            links(&[("User", &self.user), ("Redirect", &self.redirect)])
+        )
+    }
+}
+
+impl FromXml for Root {
     /// Reads the XML form.
-    pub fn from_xml(text: &str) -> Result<Root, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let root = xml::find_local(doc.root_element(), "Root")
             .ok_or_else(|| WireError::Missing("Root".into()))?;
@@ -93,19 +97,6 @@ fn link(parent: roxmltree::Node<'_, '_>, token: &str) -> Option<String> {
 }
 
 impl User {
-    /// The XML form.
-    pub fn to_xml(&self) -> String {
-        let access = |name: &str, a: &Access| {
-            format!("<{name} fqdn=\"{}\" port=\"{}\"/>", esc(&a.fqdn), a.port)
-        };
-        format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><AutodiscoverResponse AccessLocation=\"External\"><User>{}{}{}</User></AutodiscoverResponse>",
-            access("SipClientInternalAccess", &self.internal),
-            access("SipClientExternalAccess", &self.external),
-            links(&[("Redirect", &self.redirect)])
-        )
-    }
-
     /// The JSON form.
     pub fn to_json(&self) -> String {
         let access = |a: &Access| json!({ "fqdn": a.fqdn, "port": a.port });
@@ -119,9 +110,26 @@ impl User {
         }
         v.to_string()
     }
+}
 
+impl ToXml for User {
+    /// The XML form.
+    fn to_xml(&self) -> String {
+        let access = |name: &str, a: &Access| {
+            format!("<{name} fqdn=\"{}\" port=\"{}\"/>", esc(&a.fqdn), a.port)
+        };
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><AutodiscoverResponse AccessLocation=\"External\"><User>{}{}{}</User></AutodiscoverResponse>",
+            access("SipClientInternalAccess", &self.internal),
+            access("SipClientExternalAccess", &self.external),
+            links(&[("Redirect", &self.redirect)])
+        )
+    }
+}
+
+impl FromXml for User {
     /// Reads the XML form.
-    pub fn from_xml(text: &str) -> Result<User, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let user = xml::find_local(doc.root_element(), "User")
             .ok_or_else(|| WireError::Missing("User".into()))?;

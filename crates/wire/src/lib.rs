@@ -24,6 +24,20 @@ pub mod xml;
 
 pub use problem::Problem;
 
+/// A message of the protocol as it is written: every message type the client or the
+/// service sends implements it, so that writing one is one convention.
+pub trait ToXml {
+    /// The whole document (or, for an element carried inside another message, the element).
+    fn to_xml(&self) -> String;
+}
+
+/// A message of the protocol as it is read: every message type the client or the service
+/// receives implements it. Reading refuses what is not the message (see [`WireError`]).
+pub trait FromXml: Sized {
+    /// Reads the message from its text.
+    fn from_xml(text: &str) -> Result<Self, WireError>;
+}
+
 /// A random identifier in the form of a GUID (`4b1f…-…`), as the messages carry them
 /// (`AssertionID`, `RequestID`, `DeviceId`, `Context`).
 pub fn random_guid() -> String {

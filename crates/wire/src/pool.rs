@@ -6,10 +6,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::WireError;
 use crate::sts::EncryptedToken;
 use crate::wsse::{Lifetime, ReceivedSignature, format_time, signature_xml};
 use crate::xml::{self, esc, ns};
+use crate::{FromXml, ToXml, WireError};
 
 /// The web ticket service on a pool.
 pub const WEB_TICKET_PATH: &str = "/WebTicket/WebTicketService.svc";
@@ -87,9 +87,9 @@ pub struct CertProvMex {
     pub address: String,
 }
 
-impl CertProvMex {
+impl ToXml for CertProvMex {
     /// The WSDL.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><wsdl:definitions xmlns:wsdl=\"{wsdl}\" xmlns:soap=\"{soap}\" xmlns:wsp=\"{wsp}\" xmlns:wsu=\"{wsu}\" xmlns:sp=\"{sp}\" xmlns:wsa10=\"{wsa}\" xmlns:tns=\"{tns}\" name=\"CertProvisioningService\" targetNamespace=\"{tns}\"><wsp:Policy wsu:Id=\"{port}_policy\"><wsp:ExactlyOne><wsp:All><sp:EndorsingSupportingTokens><wsp:Policy><sp:IssuedToken sp:IncludeToken=\"http://docs.oasis-open.org/ws-sx/ws-securitypolicy/200702/IncludeToken/AlwaysToRecipient\"><sp:Issuer><wsa10:Address>{issuer}</wsa10:Address></sp:Issuer><sp:RequestSecurityTokenTemplate><t:TokenType xmlns:t=\"{wst}\">{saml}</t:TokenType><t:KeyType xmlns:t=\"{wst}\">http://docs.oasis-open.org/ws-sx/ws-trust/200512/SymmetricKey</t:KeyType></sp:RequestSecurityTokenTemplate></sp:IssuedToken></wsp:Policy></sp:EndorsingSupportingTokens></wsp:All></wsp:ExactlyOne></wsp:Policy><wsdl:service name=\"CertProvisioningService\"><wsdl:port name=\"{port}\" binding=\"tns:{port}\"><soap:address location=\"{address}\"/></wsdl:port></wsdl:service></wsdl:definitions>",
             wsdl = ns::WSDL,
@@ -106,9 +106,11 @@ impl CertProvMex {
             address = esc(&self.address),
         )
     }
+}
 
+impl FromXml for CertProvMex {
     /// Reads the WSDL as pidgin-sipe does: the policy by its id, the port by its name.
-    pub fn from_xml(text: &str) -> Result<CertProvMex, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let policy_id = format!("{CERT_PROV_PORT}_policy");
         let policy = doc
@@ -146,9 +148,9 @@ pub struct WebTicketMex {
     pub ws_fed_bearer: String,
 }
 
-impl WebTicketMex {
+impl ToXml for WebTicketMex {
     /// The WSDL.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><wsdl:definitions xmlns:wsdl=\"{wsdl}\" xmlns:soap12=\"{soap12}\" xmlns:tns=\"http://tempuri.org/\" name=\"WebTicketService\" targetNamespace=\"http://tempuri.org/\"><wsdl:service name=\"WebTicketService\"><wsdl:port name=\"{port}\" binding=\"tns:{port}\"><soap12:address location=\"{address}\"/></wsdl:port></wsdl:service></wsdl:definitions>",
             wsdl = ns::WSDL,
@@ -157,9 +159,11 @@ impl WebTicketMex {
             address = esc(&self.ws_fed_bearer),
         )
     }
+}
 
+impl FromXml for WebTicketMex {
     /// Reads the WSDL.
-    pub fn from_xml(text: &str) -> Result<WebTicketMex, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         Ok(WebTicketMex {
             ws_fed_bearer: port_address(&doc, WS_FED_BEARER_PORT)?,
@@ -186,9 +190,9 @@ pub struct WebTicketRequest {
     pub context: String,
 }
 
-impl WebTicketRequest {
+impl ToXml for WebTicketRequest {
     /// The whole envelope, as pidgin-sipe writes it.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         let security = format!(
             "{}{}",
             self.sts_lifetime.timestamp_xml(),
@@ -205,9 +209,11 @@ impl WebTicketRequest {
         );
         envelope11(&self.to, ACTION_WEB_TICKET, &security, &body)
     }
+}
 
+impl FromXml for WebTicketRequest {
     /// Reads an envelope.
-    pub fn from_xml(text: &str) -> Result<WebTicketRequest, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let body = soap11_body(&doc)?;
         let envelope = doc.root_element();
@@ -261,23 +267,6 @@ pub struct WebTicket {
 }
 
 impl WebTicket {
-    /// The self-contained `saml:Assertion` element.
-    pub fn to_xml(&self) -> String {
-        format!(
-            "<saml:Assertion xmlns:saml=\"{saml}\" MajorVersion=\"1\" MinorVersion=\"1\" AssertionID=\"{id}\" Issuer=\"{issuer}\" IssueInstant=\"{created}\"><saml:Conditions NotBefore=\"{created}\" NotOnOrAfter=\"{expires}\"></saml:Conditions><saml:AuthenticationStatement AuthenticationMethod=\"urn:oasis:names:tc:SAML:1.0:am:password\" AuthenticationInstant=\"{created}\"><saml:Subject><saml:NameIdentifier>{user}</saml:NameIdentifier><saml:SubjectConfirmation><saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1.0:cm:holder-of-key</saml:ConfirmationMethod><KeyInfo xmlns=\"{ds}\"><e:EncryptedKey xmlns:e=\"{xenc}\"><e:EncryptionMethod Algorithm=\"{alg}\"></e:EncryptionMethod><e:CipherData><e:CipherValue>{key}</e:CipherValue></e:CipherData></e:EncryptedKey></KeyInfo></saml:SubjectConfirmation></saml:Subject></saml:AuthenticationStatement></saml:Assertion>",
-            saml = ns::SAML,
-            id = esc(&self.assertion_id),
-            issuer = esc(&self.issuer),
-            created = format_time(self.lifetime.created_ms),
-            expires = format_time(self.lifetime.expires_ms),
-            user = esc(&self.user),
-            ds = ns::DS,
-            xenc = ns::XENC,
-            alg = crate::sts::AES256_GCM,
-            key = B64.encode(&self.key_cipher),
-        )
-    }
-
     /// Reads the `saml:Assertion` under `node`.
     pub fn read(node: roxmltree::Node<'_, '_>) -> Result<WebTicket, WireError> {
         let assertion = xml::need(node, ns::SAML, "Assertion")?;
@@ -295,6 +284,25 @@ impl WebTicket {
                 "the proof key",
             )?,
         })
+    }
+}
+
+impl ToXml for WebTicket {
+    /// The self-contained `saml:Assertion` element.
+    fn to_xml(&self) -> String {
+        format!(
+            "<saml:Assertion xmlns:saml=\"{saml}\" MajorVersion=\"1\" MinorVersion=\"1\" AssertionID=\"{id}\" Issuer=\"{issuer}\" IssueInstant=\"{created}\"><saml:Conditions NotBefore=\"{created}\" NotOnOrAfter=\"{expires}\"></saml:Conditions><saml:AuthenticationStatement AuthenticationMethod=\"urn:oasis:names:tc:SAML:1.0:am:password\" AuthenticationInstant=\"{created}\"><saml:Subject><saml:NameIdentifier>{user}</saml:NameIdentifier><saml:SubjectConfirmation><saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1.0:cm:holder-of-key</saml:ConfirmationMethod><KeyInfo xmlns=\"{ds}\"><e:EncryptedKey xmlns:e=\"{xenc}\"><e:EncryptionMethod Algorithm=\"{alg}\"></e:EncryptionMethod><e:CipherData><e:CipherValue>{key}</e:CipherValue></e:CipherData></e:EncryptedKey></KeyInfo></saml:SubjectConfirmation></saml:Subject></saml:AuthenticationStatement></saml:Assertion>",
+            saml = ns::SAML,
+            id = esc(&self.assertion_id),
+            issuer = esc(&self.issuer),
+            created = format_time(self.lifetime.created_ms),
+            expires = format_time(self.lifetime.expires_ms),
+            user = esc(&self.user),
+            ds = ns::DS,
+            xenc = ns::XENC,
+            alg = crate::sts::AES256_GCM,
+            key = B64.encode(&self.key_cipher),
+        )
     }
 }
 
@@ -321,9 +329,11 @@ impl WebTicketResponse {
             entropy,
         }
     }
+}
 
+impl ToXml for WebTicketResponse {
     /// The whole envelope.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         response11(&format!(
             "<RequestSecurityTokenResponse xmlns=\"{wst}\" Context=\"\"><TokenType>{saml}</TokenType><RequestedSecurityToken>{assertion}</RequestedSecurityToken><RequestedProofToken><ComputedKey>http://docs.oasis-open.org/ws-sx/ws-trust/200512/CK/PSHA1</ComputedKey></RequestedProofToken><Lifetime>{lifetime}</Lifetime><Entropy><BinarySecret>{entropy}</BinarySecret></Entropy><KeySize>{bits}</KeySize></RequestSecurityTokenResponse>",
             wst = ns::WST_13,
@@ -334,9 +344,11 @@ impl WebTicketResponse {
             bits = self.entropy.len() * 8,
         ))
     }
+}
 
+impl FromXml for WebTicketResponse {
     /// Reads an envelope.
-    pub fn from_xml(text: &str) -> Result<WebTicketResponse, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let body = soap11_body(&doc)?;
         let rstr = xml::need(body, ns::WST_13, "RequestSecurityTokenResponse")?;
@@ -377,9 +389,9 @@ pub struct CertRequest<'a> {
     pub request_id: &'a str,
 }
 
-impl CertRequest<'_> {
+impl ToXml for CertRequest<'_> {
     /// The whole envelope.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         let timestamp = self.ticket.lifetime.timestamp_xml();
         let signature = signature_xml(&timestamp, self.proof_key, &self.ticket.assertion_id);
         let security = format!("{timestamp}{}{signature}", self.ticket.assertion_xml);
@@ -416,9 +428,9 @@ pub struct ReceivedCertRequest {
     pub request_id: String,
 }
 
-impl ReceivedCertRequest {
+impl FromXml for ReceivedCertRequest {
     /// Reads an envelope.
-    pub fn from_xml(text: &str) -> Result<ReceivedCertRequest, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let body = soap11_body(&doc)?;
         let security = xml::security_header(doc.root_element(), ns::SOAP11)?;
@@ -446,9 +458,9 @@ pub struct CertResponse {
     pub request_id: String,
 }
 
-impl CertResponse {
+impl ToXml for CertResponse {
     /// The whole envelope.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         response11(&format!(
             "<GetAndPublishCertResponse xmlns=\"{authws}\"><RequestSecurityTokenResponse><TokenType>{x509}</TokenType><DispositionMessage xmlns=\"{wstep}\">Issued</DispositionMessage><RequestedSecurityToken><BinarySecurityToken xmlns=\"{wsse}\" ValueType=\"{x509}\" EncodingType=\"{b64}\">{cert}</BinarySecurityToken></RequestedSecurityToken><RequestID xmlns=\"{wstep}\">{request}</RequestID></RequestSecurityTokenResponse></GetAndPublishCertResponse>",
             authws = ns::AUTHWS,
@@ -460,9 +472,11 @@ impl CertResponse {
             request = esc(&self.request_id),
         ))
     }
+}
 
+impl FromXml for CertResponse {
     /// Reads an envelope, along the path pidgin-sipe reads.
-    pub fn from_xml(text: &str) -> Result<CertResponse, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let body = soap11_body(&doc)?;
         let response = xml::need(body, ns::AUTHWS, "GetAndPublishCertResponse")?;

@@ -3,8 +3,8 @@
 
 use roxmltree::Node;
 
-use crate::WireError;
 use crate::xml::{self, esc, ns};
+use crate::{ToXml, WireError};
 
 /// Which SOAP a fault is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,65 +85,8 @@ impl SoapFault {
         }
     }
 
-    /// The whole envelope.
-    pub fn to_xml(&self) -> String {
-        let detail = match &self.detail {
-            None => String::new(),
-            Some(FaultDetail::Passport {
-                value,
-                internal_code,
-                internal_text,
-            }) => format!(
-                "<psf:error xmlns:psf=\"{psf}\"><psf:value>{}</psf:value><psf:internalerror><psf:code>{}</psf:code><psf:text>{}</psf:text></psf:internalerror></psf:error>",
-                esc(value),
-                esc(internal_code),
-                esc(internal_text),
-                psf = ns::PSF
-            ),
-            Some(FaultDetail::Diagnostics { error_id, reason }) => format!(
-                "<af:OCSDiagnosticsFault xmlns:af=\"{af}\"><af:Ms-Diagnostics-Fault><af:ErrorId>{error_id}</af:ErrorId><af:Reason>{}</af:Reason></af:Ms-Diagnostics-Fault></af:OCSDiagnosticsFault>",
-                esc(reason),
-                af = ns::AUTHWS
-            ),
-        };
-        let code = format!("a:{}", esc(&self.code.local));
-        // SOAP 1.2's own codes (MustUnderstand, VersionMismatch) stand at the top of the Code;
-        // any other is a subcode of Sender (part 1, section 5.4.6).
-        let code12 = if self.code.ns == ns::SOAP12 {
-            format!("<S:Value>S:{}</S:Value>", esc(&self.code.local))
-        } else {
-            format!(
-                "<S:Value>S:Sender</S:Value><S:Subcode><S:Value xmlns:a=\"{}\">{code}</S:Value></S:Subcode>",
-                esc(&self.code.ns)
-            )
-        };
-        match self.version {
-            SoapVersion::Soap12 => format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\"><S:Body><S:Fault><S:Code>{code12}</S:Code><S:Reason><S:Text xml:lang=\"en-US\">{reason}</S:Text></S:Reason>{detail}</S:Fault></S:Body></S:Envelope>",
-                s = ns::SOAP12,
-                reason = esc(&self.reason),
-                detail = if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!("<S:Detail>{detail}</S:Detail>")
-                }
-            ),
-            SoapVersion::Soap11 => format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?><s:Envelope xmlns:s=\"{s}\"><s:Body><s:Fault><faultcode xmlns:a=\"{a}\">{code}</faultcode><faultstring xml:lang=\"en-US\">{reason}</faultstring>{detail}</s:Fault></s:Body></s:Envelope>",
-                s = ns::SOAP11,
-                a = esc(&self.code.ns),
-                reason = esc(&self.reason),
-                detail = if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!("<detail>{detail}</detail>")
-                }
-            ),
-        }
-    }
-
     /// The fault in a response body, if it is one.
-    pub fn from_xml(text: &str) -> Result<Option<SoapFault>, WireError> {
+    pub fn read(text: &str) -> Result<Option<SoapFault>, WireError> {
         let doc = xml::parse(text)?;
         let root = doc.root_element();
         if let Some(fault) = xml::find(root, ns::SOAP12, "Fault") {
@@ -200,6 +143,65 @@ impl SoapFault {
             None => {}
         }
         line
+    }
+}
+
+impl ToXml for SoapFault {
+    /// The whole envelope.
+    fn to_xml(&self) -> String {
+        let detail = match &self.detail {
+            None => String::new(),
+            Some(FaultDetail::Passport {
+                value,
+                internal_code,
+                internal_text,
+            }) => format!(
+                "<psf:error xmlns:psf=\"{psf}\"><psf:value>{}</psf:value><psf:internalerror><psf:code>{}</psf:code><psf:text>{}</psf:text></psf:internalerror></psf:error>",
+                esc(value),
+                esc(internal_code),
+                esc(internal_text),
+                psf = ns::PSF
+            ),
+            Some(FaultDetail::Diagnostics { error_id, reason }) => format!(
+                "<af:OCSDiagnosticsFault xmlns:af=\"{af}\"><af:Ms-Diagnostics-Fault><af:ErrorId>{error_id}</af:ErrorId><af:Reason>{}</af:Reason></af:Ms-Diagnostics-Fault></af:OCSDiagnosticsFault>",
+                esc(reason),
+                af = ns::AUTHWS
+            ),
+        };
+        let code = format!("a:{}", esc(&self.code.local));
+        // SOAP 1.2's own codes (MustUnderstand, VersionMismatch) stand at the top of the Code;
+        // any other is a subcode of Sender (part 1, section 5.4.6).
+        let code12 = if self.code.ns == ns::SOAP12 {
+            format!("<S:Value>S:{}</S:Value>", esc(&self.code.local))
+        } else {
+            format!(
+                "<S:Value>S:Sender</S:Value><S:Subcode><S:Value xmlns:a=\"{}\">{code}</S:Value></S:Subcode>",
+                esc(&self.code.ns)
+            )
+        };
+        match self.version {
+            SoapVersion::Soap12 => format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\"><S:Body><S:Fault><S:Code>{code12}</S:Code><S:Reason><S:Text xml:lang=\"en-US\">{reason}</S:Text></S:Reason>{detail}</S:Fault></S:Body></S:Envelope>",
+                s = ns::SOAP12,
+                reason = esc(&self.reason),
+                detail = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("<S:Detail>{detail}</S:Detail>")
+                }
+            ),
+            SoapVersion::Soap11 => format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><s:Envelope xmlns:s=\"{s}\"><s:Body><s:Fault><faultcode xmlns:a=\"{a}\">{code}</faultcode><faultstring xml:lang=\"en-US\">{reason}</faultstring>{detail}</s:Fault></s:Body></s:Envelope>",
+                s = ns::SOAP11,
+                a = esc(&self.code.ns),
+                reason = esc(&self.reason),
+                detail = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("<detail>{detail}</detail>")
+                }
+            ),
+        }
     }
 }
 
@@ -281,10 +283,10 @@ mod tests {
             SoapFault::must_understand(SoapVersion::Soap11),
             SoapFault::must_understand(SoapVersion::Soap12),
         ] {
-            assert_eq!(SoapFault::from_xml(&fault.to_xml()).unwrap(), Some(fault));
+            assert_eq!(SoapFault::read(&fault.to_xml()).unwrap(), Some(fault));
         }
         assert_eq!(
-            SoapFault::from_xml("<a xmlns='urn:x'/>").unwrap(),
+            SoapFault::read("<a xmlns='urn:x'/>").unwrap(),
             None,
             "not a fault"
         );

@@ -5,9 +5,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::WireError;
 use crate::wsse::Lifetime;
 use crate::xml::{self, esc, ns};
+use crate::{FromXml, ToXml, WireError};
 
 /// The STS's address, as pidgin-sipe has it written in.
 pub const RST2_URL: &str = "https://login.microsoftonline.com:443/RST2.srf";
@@ -29,9 +29,9 @@ pub struct RealmInfo {
     pub sts_auth_url: Option<String>,
 }
 
-impl RealmInfo {
+impl ToXml for RealmInfo {
     /// The XML form.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><RealmInfo Success=\"true\"><State>4</State><UserState>1</UserState><Login>{}</Login><NameSpaceType>{}</NameSpaceType><DomainName>{}</DomainName><IsFederatedNS>{}</IsFederatedNS><FederationBrandName>{}</FederationBrandName>{}<CloudInstanceName>microsoftonline.com</CloudInstanceName></RealmInfo>",
             esc(&self.login),
@@ -45,9 +45,11 @@ impl RealmInfo {
                 .unwrap_or_default()
         )
     }
+}
 
+impl FromXml for RealmInfo {
     /// Reads the XML form.
-    pub fn from_xml(text: &str) -> Result<RealmInfo, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let root = doc.root_element();
         let get = |name: &str| xml::find_local(root, name).map(xml::text);
@@ -74,9 +76,9 @@ pub struct TokenRequest {
     pub applies_to: String,
 }
 
-impl TokenRequest {
+impl ToXml for TokenRequest {
     /// The whole envelope.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         let timestamp = self
             .timestamp
             .map(|t| {
@@ -101,9 +103,11 @@ impl TokenRequest {
             applies = esc(&self.applies_to),
         )
     }
+}
 
+impl FromXml for TokenRequest {
     /// Reads an envelope.
-    pub fn from_xml(text: &str) -> Result<TokenRequest, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let envelope = doc.root_element();
         if !envelope.has_tag_name((ns::SOAP12, "Envelope")) {
@@ -147,19 +151,6 @@ pub struct EncryptedToken {
 pub const AES256_GCM: &str = "http://www.w3.org/2009/xmlenc11#aes256-gcm";
 
 impl EncryptedToken {
-    /// The self-contained `EncryptedData` element (it declares its own namespaces, so it can
-    /// be copied into another message as it is).
-    pub fn to_xml(&self) -> String {
-        format!(
-            "<EncryptedData xmlns=\"{xenc}\" Id=\"Assertion0\" Type=\"http://www.w3.org/2001/04/xmlenc#Element\"><EncryptionMethod Algorithm=\"{alg}\"></EncryptionMethod><ds:KeyInfo xmlns:ds=\"{ds}\"><ds:KeyName>{key}</ds:KeyName></ds:KeyInfo><CipherData><CipherValue>{value}</CipherValue></CipherData></EncryptedData>",
-            xenc = ns::XENC,
-            alg = AES256_GCM,
-            ds = ns::DS,
-            key = esc(&self.key_name),
-            value = B64.encode(&self.cipher)
-        )
-    }
-
     /// Reads the `EncryptedData` under `node`.
     pub(crate) fn read(node: roxmltree::Node<'_, '_>) -> Result<EncryptedToken, WireError> {
         let data = xml::need(node, ns::XENC, "EncryptedData")?;
@@ -175,6 +166,21 @@ impl EncryptedToken {
     }
 }
 
+impl ToXml for EncryptedToken {
+    /// The self-contained `EncryptedData` element (it declares its own namespaces, so it can
+    /// be copied into another message as it is).
+    fn to_xml(&self) -> String {
+        format!(
+            "<EncryptedData xmlns=\"{xenc}\" Id=\"Assertion0\" Type=\"http://www.w3.org/2001/04/xmlenc#Element\"><EncryptionMethod Algorithm=\"{alg}\"></EncryptionMethod><ds:KeyInfo xmlns:ds=\"{ds}\"><ds:KeyName>{key}</ds:KeyName></ds:KeyInfo><CipherData><CipherValue>{value}</CipherValue></CipherData></EncryptedData>",
+            xenc = ns::XENC,
+            alg = AES256_GCM,
+            ds = ns::DS,
+            key = esc(&self.key_name),
+            value = B64.encode(&self.cipher)
+        )
+    }
+}
+
 /// What the STS's token says once decrypted: a SAML 1.1 assertion of who signed in, for
 /// which service, until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,9 +193,9 @@ pub struct StsAssertion {
     pub lifetime: Lifetime,
 }
 
-impl StsAssertion {
+impl ToXml for StsAssertion {
     /// The assertion.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         format!(
             "<saml:Assertion xmlns:saml=\"{saml}\" MajorVersion=\"1\" MinorVersion=\"1\" Issuer=\"urn:federation:MicrosoftOnline\" IssueInstant=\"{created}\"><saml:Conditions NotBefore=\"{created}\" NotOnOrAfter=\"{expires}\"><saml:AudienceRestrictionCondition><saml:Audience>{audience}</saml:Audience></saml:AudienceRestrictionCondition></saml:Conditions><saml:AuthenticationStatement AuthenticationMethod=\"urn:oasis:names:tc:SAML:1.0:am:password\"><saml:Subject><saml:NameIdentifier Format=\"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress\">{user}</saml:NameIdentifier></saml:Subject></saml:AuthenticationStatement></saml:Assertion>",
             saml = ns::SAML,
@@ -199,9 +205,11 @@ impl StsAssertion {
             user = esc(&self.user),
         )
     }
+}
 
+impl FromXml for StsAssertion {
     /// Reads the assertion.
-    pub fn from_xml(text: &str) -> Result<StsAssertion, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let assertion = xml::need(doc.root_element(), ns::SAML, "Assertion")?;
         let conditions = xml::need(assertion, ns::SAML, "Conditions")?;
@@ -226,9 +234,9 @@ pub struct TokenResponse {
     pub token: EncryptedToken,
 }
 
-impl TokenResponse {
+impl ToXml for TokenResponse {
     /// The whole envelope.
-    pub fn to_xml(&self) -> String {
+    fn to_xml(&self) -> String {
         format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\" xmlns:wsu=\"{wsu}\" xmlns:wsa=\"{wsa}\" xmlns:wsp=\"{wsp}\" xmlns:wst=\"{wst}\"><S:Header><psf:pp xmlns:psf=\"{psf}\"><psf:serverVersion>1</psf:serverVersion><psf:authstate>0x48803</psf:authstate><psf:reqstatus>0x0</psf:reqstatus></psf:pp></S:Header><S:Body><wst:RequestSecurityTokenResponse><wst:TokenType>urn:oasis:names:tc:SAML:1.0</wst:TokenType><wsp:AppliesTo><wsa:EndpointReference><wsa:Address>{applies}</wsa:Address></wsa:EndpointReference></wsp:AppliesTo><wst:Lifetime>{lifetime}</wst:Lifetime><wst:RequestedSecurityToken>{token}</wst:RequestedSecurityToken></wst:RequestSecurityTokenResponse></S:Body></S:Envelope>",
             s = ns::SOAP12,
@@ -242,9 +250,11 @@ impl TokenResponse {
             token = self.token.to_xml(),
         )
     }
+}
 
+impl FromXml for TokenResponse {
     /// Reads an envelope.
-    pub fn from_xml(text: &str) -> Result<TokenResponse, WireError> {
+    fn from_xml(text: &str) -> Result<Self, WireError> {
         let doc = xml::parse(text)?;
         let rstr = xml::need(
             doc.root_element(),

@@ -16,6 +16,7 @@ use lyncsim_wire::pool::{
 };
 use lyncsim_wire::sts::{SOAP12_MEDIA, TokenRequest, TokenResponse};
 use lyncsim_wire::wsse::{Lifetime, p_sha1};
+use lyncsim_wire::{FromXml, ToXml};
 
 use crate::http::{Conn, roots};
 use crate::met;
