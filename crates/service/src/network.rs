@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::NetworkLayout;
 use crate::conn::MAX_HOST_CONNECTIONS;
 use crate::dns::HOST_TTL_SECS;
-use crate::hosts::{HostService, Transport, serve_host};
+use crate::listener::{HostService, Transport, serve_host};
 use crate::outage::Outages;
 
 /// The first address of the /24 that no host has at start (hosts use .10 to .21).

@@ -32,7 +32,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::{ConnInfo, Limits};
-use crate::endpoints::{diag, homed_here};
+use crate::diag;
+use crate::directory::homed_here;
 use crate::outage::Outages;
 use crate::pools::pool_fqdn;
 use crate::sip_conn::{Ended, SipConnection};

@@ -1,0 +1,170 @@
+//! How the protocol's endpoints read a request and refuse one: [`SoapRequest`], the one
+//! extractor that reads a body, parses the endpoint's message and answers what does not read
+//! with the endpoint's fault; [`Refusal`] and [`refused`], which journal why and answer with
+//! the fault (or, when the service itself failed, a problem document); and the faults the
+//! pools' web services refuse with.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lyncsim_wire::admin::JournalOutcome;
+use lyncsim_wire::soap::{FaultCode, FaultDetail, SoapFault, SoapVersion};
+use lyncsim_wire::xml::ns;
+use lyncsim_wire::{FromXml, Problem, ToXml, WireError};
+
+use super::Shared;
+use crate::conn::ConnInfo;
+use crate::diag;
+use crate::problem::{ApiError, accept};
+use crate::state::State;
+
+/// A SOAP fault as the HTTP answer: 500, as both SOAP bindings say for a fault.
+pub(super) struct Soap(pub(super) SoapFault);
+
+impl IntoResponse for Soap {
+    fn into_response(self) -> Response {
+        let media = match self.0.version {
+            SoapVersion::Soap11 => "text/xml; charset=utf-8",
+            SoapVersion::Soap12 => "application/soap+xml; charset=utf-8",
+        };
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, media)],
+            self.0.to_xml(),
+        )
+            .into_response()
+    }
+}
+
+/// Why a request of the protocol is refused: the protocol's own fault, or, when the service
+/// itself failed, a problem.
+pub(super) enum Refusal {
+    Fault(Box<SoapFault>),
+    Internal(Box<Problem>),
+}
+
+impl From<SoapFault> for Refusal {
+    fn from(fault: SoapFault) -> Refusal {
+        Refusal::Fault(Box::new(fault))
+    }
+}
+
+impl Refusal {
+    /// The service failed (not the request): 500 with a problem document.
+    pub(super) fn internal(why: impl std::fmt::Display) -> Refusal {
+        Refusal::Internal(Box::new(Problem::internal(why.to_string())))
+    }
+
+    /// The reason a person reads in the journal: the fault's detail, or the problem's.
+    fn reason(&self) -> String {
+        match self {
+            Refusal::Fault(fault) => match &fault.detail {
+                Some(FaultDetail::Passport { internal_text, .. }) => internal_text.clone(),
+                Some(FaultDetail::Diagnostics { reason, .. }) => reason.clone(),
+                None => fault.reason.clone(),
+            },
+            Refusal::Internal(problem) => problem.detail.clone(),
+        }
+    }
+}
+
+/// Records a refusal in the journal (its reason, for a person) and answers with it.
+pub(super) fn refused(
+    state: &State,
+    conn: &ConnInfo,
+    endpoint: &str,
+    user: Option<&str>,
+    refusal: Refusal,
+) -> Response {
+    state.journal.record(
+        &conn.host,
+        endpoint,
+        user,
+        JournalOutcome::Rejected,
+        refusal.reason(),
+    );
+    match refusal {
+        Refusal::Fault(fault) => Soap(*fault).into_response(),
+        Refusal::Internal(problem) => ApiError(*problem).into_response(),
+    }
+}
+
+/// A message an endpoint of the protocol takes.
+pub(super) trait Endpoint: FromXml + Send {
+    /// The endpoint's name in the journal.
+    const NAME: &'static str;
+    /// The SOAP it speaks.
+    const VERSION: SoapVersion;
+    /// The fault it answers a body that does not read as this message with (a header block
+    /// it must understand and does not is SOAP's `MustUnderstand` at every endpoint).
+    fn unreadable(error: &WireError) -> SoapFault;
+}
+
+/// The endpoint's message, read from the request's body: a body too large is a problem
+/// document; one that does not read as `T` is `T`'s fault, with the reason in the journal.
+pub(super) struct SoapRequest<T>(pub(super) T);
+
+impl<T: Endpoint> FromRequest<Shared> for SoapRequest<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Shared) -> Result<Self, Response> {
+        let Some(conn) = req.extensions().get::<ConnInfo>().cloned() else {
+            return Err(
+                ApiError(Problem::internal("a request without its connection")).into_response(),
+            );
+        };
+        let body =
+            accept(Bytes::from_request(req, state).await).map_err(IntoResponse::into_response)?;
+        // Bytes that are not UTF-8 become replacement characters, which the parser then
+        // refuses where markup is expected: the answer is the protocol's fault either way.
+        let text = String::from_utf8_lossy(&body);
+        T::from_xml(&text).map(SoapRequest).map_err(|e| {
+            let fault = match &e {
+                WireError::NotUnderstood(_) => SoapFault::must_understand(T::VERSION),
+                _ => T::unreadable(&e),
+            };
+            state.journal.record(
+                &conn.host,
+                T::NAME,
+                None,
+                JournalOutcome::Rejected,
+                e.to_string(),
+            );
+            Soap(fault).into_response()
+        })
+    }
+}
+
+/// A refusal of the pools' web services: SOAP 1.1 with the `OCSDiagnosticsFault` detail.
+pub(super) fn pool_fault(code: FaultCode, reason: &str, error_id: u32, why: String) -> SoapFault {
+    SoapFault {
+        version: SoapVersion::Soap11,
+        code,
+        reason: reason.into(),
+        detail: Some(FaultDetail::Diagnostics {
+            error_id,
+            reason: why,
+        }),
+    }
+}
+
+/// A pool's answer to what is not its message.
+pub(super) fn malformed(why: String) -> SoapFault {
+    pool_fault(
+        FaultCode::new(ns::SOAP11, "Client"),
+        "The message could not be processed",
+        diag::MALFORMED,
+        why,
+    )
+}
+
+/// A pool's answer to a token, ticket or signature it does not accept.
+pub(super) fn security_fault(error_id: u32, why: String) -> SoapFault {
+    pool_fault(
+        FaultCode::new(ns::WSSE, "InvalidSecurity"),
+        "An error occurred when verifying security for the message.",
+        error_id,
+        why,
+    )
+}

@@ -1,0 +1,144 @@
+//! A host's listener: its certificates by SNI, and the TLS accept loop that hands each
+//! connection to the host's router, or to its SIP registrar when the connection speaks SIP.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::conn::{ConnInfo, LIMITS, Prefixed, accept_loop, serve_http};
+use crate::outage::Outages;
+use crate::registrar::{Registrar, first_line, serve_sip};
+
+/// Chooses the server certificate by SNI among every host's.
+#[derive(Debug, Default)]
+pub(crate) struct SniCerts(HashMap<String, Arc<CertifiedKey>>);
+
+impl SniCerts {
+    pub(crate) fn insert(
+        &mut self,
+        names: impl IntoIterator<Item = String>,
+        key: Arc<CertifiedKey>,
+    ) {
+        for n in names {
+            self.0.insert(n.to_ascii_lowercase(), key.clone());
+        }
+    }
+}
+
+impl ResolvesServerCert for SniCerts {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0
+            .get(&hello.server_name()?.to_ascii_lowercase())
+            .cloned()
+    }
+}
+
+/// What serves one host name.
+#[derive(Clone)]
+pub(crate) struct HostService {
+    pub(crate) tls: Arc<ServerConfig>,
+    pub(crate) router: Router,
+    /// Whether the host also answers plain HTTP (Autodiscover, as the real one did).
+    pub(crate) plain_http: bool,
+    /// The SIP registrar of the director and the pools, on the same TLS port.
+    pub(crate) registrar: Option<Arc<Registrar>>,
+}
+
+/// How a listener of a host speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// HTTPS, with the host's certificate.
+    Tls,
+    /// Plain HTTP.
+    Plain,
+}
+
+/// Accepts connections for `host` on `listener` until `stop`, serving each with its router
+/// within the limits of [`crate::conn`], over TLS or plain. In a `reset` outage each connection
+/// is reset as soon as it is accepted. `https_port` is where the host's HTTPS is, for the
+/// addresses its documents give.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve_host(
+    listener: TcpListener,
+    service: HostService,
+    transport: Transport,
+    host: String,
+    https_port: u16,
+    permits: Arc<Semaphore>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    outages: Arc<Outages>,
+) {
+    let HostService {
+        tls,
+        router,
+        registrar,
+        ..
+    } = service;
+    let acceptor = TlsAcceptor::from(tls);
+    let conn_stop = stop.clone();
+    let name = host.clone();
+    accept_loop(listener, &name, permits, stop, move |(tcp, peer), permit| {
+        if outages.resets(&host) {
+            // Close with a reset: the client sees "connection reset".
+            let _ = tcp.set_zero_linger();
+            return;
+        }
+        let (acceptor, router, host, stop, registrar) = (
+            acceptor.clone(),
+            router.clone(),
+            host.clone(),
+            conn_stop.clone(),
+            registrar.clone(),
+        );
+        if transport == Transport::Plain {
+            let info = ConnInfo { host, https_port };
+            tracker.spawn(async move {
+                let _permit = permit;
+                serve_http(tcp, router, Some(info), LIMITS, stop).await;
+            });
+            return;
+        }
+        tracker.spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(LIMITS.handshake, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%host, %peer, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%host, %peer, "TLS handshake not done within {}s", LIMITS.handshake.as_secs());
+                    return;
+                }
+            };
+            let info = ConnInfo { host, https_port };
+            let Some(registrar) = registrar else {
+                serve_http(tls, router, Some(info), LIMITS, stop).await;
+                return;
+            };
+            // SIP and HTTPS share the port, as on Lync Online's 443: the first line tells.
+            let mut tls = tls;
+            let began = tokio::time::Instant::now();
+            match first_line(&mut tls, 4096, LIMITS.header).await {
+                Ok((true, read)) => {
+                    serve_sip(tls, (read, began), registrar, info, LIMITS, stop).await;
+                }
+                Ok((false, read)) => {
+                    serve_http(Prefixed::new(read, tls), router, Some(info), LIMITS, stop).await;
+                }
+                Err(e) => tracing::debug!(%peer, "connection failed before its first line: {e}"),
+            }
+        });
+    })
+    .await;
+}
