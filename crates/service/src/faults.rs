@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use lyncsim_domain::Release;
+use lyncsim_domain::{Build, Product, Release};
 use lyncsim_pki::{Authority, AuthorityKind};
 use lyncsim_wire::Problem;
 use lyncsim_wire::admin::{Fault, FaultRecord, OutageMode};
@@ -175,179 +175,225 @@ impl Faults {
         Ok(record)
     }
 
+    /// Makes the change a fault stands for; what it did, and what undoes exactly that.
     async fn make(&self, fault: &Fault) -> Result<(String, Undo), Problem> {
-        let state = &self.state;
-        Ok(match fault {
-            Fault::MinClientBuild { product, build } => {
-                let min = build
-                    .clone()
-                    .unwrap_or_else(|| product.build(Release::Latest));
-                let before = state
-                    .update_policy(|p| {
-                        p.min_build.insert(*product, min.clone());
-                    })
-                    .map_err(internal)?;
-                (
-                    format!("the STS now accepts {product} from build {min}"),
-                    Undo::Policy(before),
-                )
-            }
-            Fault::MinSignInAssistant { version } => {
-                let min = version
-                    .clone()
-                    .unwrap_or_else(|| lyncsim_domain::sign_in_assistant(Release::Latest));
-                let before = state
-                    .update_policy(|p| p.min_sign_in_assistant = min.clone())
-                    .map_err(internal)?;
-                (
-                    format!("the STS now accepts the Sign-In Assistant from version {min}"),
-                    Undo::Policy(before),
-                )
-            }
-            Fault::RotateCa => {
-                let generation = self.rotations.fetch_add(1, Ordering::Relaxed) + 2;
-                let ca = Authority::generate(
-                    AuthorityKind::CommunicationsServer,
-                    state.clock.now(),
-                    generation,
-                )
-                .map_err(|e| Problem::internal(e.to_string()))?;
-                let before = state
-                    .set_communications_server(Arc::new(ca))
-                    .map_err(internal)?;
-                ("the Communications Server CA was replaced; certificates it issued before are no longer trusted".into(), Undo::Ca(before))
-            }
-            Fault::MoveUser { user, to } => {
-                let user = self.known_user(user)?;
-                let current = state.user(&user).map(|u| u.home_pool).unwrap_or_default();
-                let to = match to {
-                    Some(p) => pool_name(p).map_err(|e| Problem::bad_request(e.to_string()))?,
-                    None => other_pool(&current),
-                };
-                state
-                    .update_user(&user, |u| u.home_pool = to.to_owned())
-                    .map_err(internal)?;
-                (
-                    format!(
-                        "sip:{user} moved from {} to {}",
-                        pool_fqdn(&current),
-                        pool_fqdn(to)
-                    ),
-                    Undo::HomePool {
-                        user,
-                        pool: current,
-                    },
-                )
-            }
-            Fault::ChangePassword { user, password } => {
-                let user = self.known_user(user)?;
-                crate::config::check_password(password)
-                    .map_err(|e| Problem::bad_request(format!("the new password: {e}")))?;
-                let before = state
-                    .update_user(&user, |u| u.password = password.clone())
-                    .map_err(internal)?;
-                let old = before.map(|b| b.password).unwrap_or_default();
-                (
-                    format!("the password of sip:{user} was changed at the service"),
-                    Undo::Password {
-                        user,
-                        password: old,
-                    },
-                )
-            }
-            Fault::CorruptAccount { user } => {
-                let user = self.known_user(user)?;
-                let before = state
-                    .update_user(&user, |u| u.corrupt = true)
-                    .map_err(internal)?;
-                let was = before.map(|b| b.corrupt).unwrap_or(false);
-                (
-                    format!("the directory account of sip:{user} is now corrupted"),
-                    Undo::Corrupt { user, was },
-                )
-            }
-            Fault::ChangeDns { host } => {
-                let host = self.known_host(host)?;
-                let old_ip = self
-                    .network
-                    .address(&host)
-                    .ok_or_else(|| Problem::not_found(host.clone()))?;
-                let new_ip = self
-                    .network
-                    .fresh_address()
-                    .map_err(|e| Problem::conflict(format!("{e:#}")))?;
-                self.network.listen(new_ip, &host).await.map_err(internal)?;
-                self.network
-                    .set_address(&host, new_ip)
-                    .await
-                    .map_err(internal)?;
-                self.network.close(old_ip).await;
-                // A pool's old address is handed to the other pool, as a data centre reuses
-                // addresses; any other host's old address is left with nothing listening.
-                let taker = POOLS
-                    .iter()
-                    .find(|p| pool_fqdn(p) == host)
-                    .map(|p| pool_fqdn(other_pool(p)));
-                let after = match &taker {
-                    Some(other) => {
-                        self.network.listen(old_ip, other).await.map_err(internal)?;
-                        format!("now serves {other}")
-                    }
-                    None => "has nothing listening".into(),
-                };
-                (
-                    format!(
-                        "{host} moved from {old_ip} to {new_ip} in DNS (TTL {}s); {old_ip} {after}",
-                        crate::dns::HOST_TTL_SECS
-                    ),
-                    Undo::Dns {
-                        host,
-                        old_ip,
-                        new_ip,
-                    },
-                )
-            }
+        match fault {
+            Fault::MinClientBuild { product, build } => self.min_client_build(*product, build),
+            Fault::MinSignInAssistant { version } => self.min_sign_in_assistant(version),
+            Fault::RotateCa => self.rotate_ca(),
+            Fault::MoveUser { user, to } => self.move_user(user, to.as_deref()),
+            Fault::ChangePassword { user, password } => self.change_password(user, password),
+            Fault::CorruptAccount { user } => self.corrupt_account(user),
+            Fault::ChangeDns { host } => self.change_dns(host).await,
             Fault::Outage {
                 hosts,
                 mode,
                 duration_secs,
-            } => {
-                if let Some(secs) = duration_secs
-                    && !(1..=MAX_OUTAGE_SECS).contains(secs)
-                {
-                    return Err(Problem::bad_request(format!(
-                        "duration_secs {secs} is out of range: from 1 to {MAX_OUTAGE_SECS} (a week); leave it out for an outage until deleted"
-                    )));
-                }
-                let hosts = if hosts.is_empty() {
-                    self.network.hosts()
-                } else {
-                    hosts
-                        .iter()
-                        .map(|h| self.known_host(h))
-                        .collect::<Result<Vec<_>, _>>()?
-                };
-                for h in &hosts {
-                    self.network
-                        .set_outage(h, Some(*mode))
-                        .await
-                        .map_err(internal)?;
-                }
-                let how = match mode {
-                    OutageMode::Refuse => "refuse connections",
-                    OutageMode::Reset => "reset connections",
-                    OutageMode::Status503 => "answer 503",
-                    OutageMode::CutOff => "cut responses off half way",
-                };
-                let until = duration_secs
-                    .map(|s| format!("for {s}s"))
-                    .unwrap_or_else(|| "until deleted".into());
-                (
-                    format!("outage: {} {how}, {until}", hosts.join(", ")),
-                    Undo::Outage { hosts },
-                )
+            } => self.outage(hosts, *mode, *duration_secs).await,
+        }
+    }
+
+    /// The STS accepts `product` only from `build` (the latest when `None`).
+    fn min_client_build(
+        &self,
+        product: Product,
+        build: &Option<Build>,
+    ) -> Result<(String, Undo), Problem> {
+        let min = build
+            .clone()
+            .unwrap_or_else(|| product.build(Release::Latest));
+        let before = self
+            .state
+            .update_policy(|p| {
+                p.min_build.insert(product, min.clone());
+            })
+            .map_err(internal)?;
+        Ok((
+            format!("the STS now accepts {product} from build {min}"),
+            Undo::Policy(before),
+        ))
+    }
+
+    /// The STS accepts the Sign-In Assistant only from `version` (the latest when `None`).
+    fn min_sign_in_assistant(&self, version: &Option<Build>) -> Result<(String, Undo), Problem> {
+        let min = version
+            .clone()
+            .unwrap_or_else(|| lyncsim_domain::sign_in_assistant(Release::Latest));
+        let before = self
+            .state
+            .update_policy(|p| p.min_sign_in_assistant = min.clone())
+            .map_err(internal)?;
+        Ok((
+            format!("the STS now accepts the Sign-In Assistant from version {min}"),
+            Undo::Policy(before),
+        ))
+    }
+
+    /// A new Communications Server CA: certificates the old one issued are no longer trusted.
+    fn rotate_ca(&self) -> Result<(String, Undo), Problem> {
+        let generation = self.rotations.fetch_add(1, Ordering::Relaxed) + 2;
+        let ca = Authority::generate(
+            AuthorityKind::CommunicationsServer,
+            self.state.clock.now(),
+            generation,
+        )
+        .map_err(|e| Problem::internal(e.to_string()))?;
+        let before = self
+            .state
+            .set_communications_server(Arc::new(ca))
+            .map_err(internal)?;
+        Ok((
+            "the Communications Server CA was replaced; certificates it issued before are no longer trusted".into(),
+            Undo::Ca(before),
+        ))
+    }
+
+    /// `user` homed on another pool (`to`, or the other one).
+    fn move_user(&self, user: &str, to: Option<&str>) -> Result<(String, Undo), Problem> {
+        let user = self.known_user(user)?;
+        let current = self
+            .state
+            .user(&user)
+            .map(|u| u.home_pool)
+            .unwrap_or_default();
+        let to = match to {
+            Some(p) => pool_name(p).map_err(|e| Problem::bad_request(e.to_string()))?,
+            None => other_pool(&current),
+        };
+        self.state
+            .update_user(&user, |u| u.home_pool = to.to_owned())
+            .map_err(internal)?;
+        Ok((
+            format!(
+                "sip:{user} moved from {} to {}",
+                pool_fqdn(&current),
+                pool_fqdn(to)
+            ),
+            Undo::HomePool {
+                user,
+                pool: current,
+            },
+        ))
+    }
+
+    /// `user`'s password changed at the service.
+    fn change_password(&self, user: &str, password: &str) -> Result<(String, Undo), Problem> {
+        let user = self.known_user(user)?;
+        crate::config::check_password(password)
+            .map_err(|e| Problem::bad_request(format!("the new password: {e}")))?;
+        let before = self
+            .state
+            .update_user(&user, |u| u.password = password.to_owned())
+            .map_err(internal)?;
+        let old = before.map(|b| b.password).unwrap_or_default();
+        Ok((
+            format!("the password of sip:{user} was changed at the service"),
+            Undo::Password {
+                user,
+                password: old,
+            },
+        ))
+    }
+
+    /// `user`'s directory account damaged: provisioning and registration fail for them.
+    fn corrupt_account(&self, user: &str) -> Result<(String, Undo), Problem> {
+        let user = self.known_user(user)?;
+        let before = self
+            .state
+            .update_user(&user, |u| u.corrupt = true)
+            .map_err(internal)?;
+        let was = before.map(|b| b.corrupt).unwrap_or(false);
+        Ok((
+            format!("the directory account of sip:{user} is now corrupted"),
+            Undo::Corrupt { user, was },
+        ))
+    }
+
+    /// `host` at a new address in DNS; a pool's old address goes to the other pool.
+    async fn change_dns(&self, host: &str) -> Result<(String, Undo), Problem> {
+        let host = self.known_host(host)?;
+        let old_ip = self
+            .network
+            .address(&host)
+            .ok_or_else(|| Problem::not_found(host.clone()))?;
+        let new_ip = self
+            .network
+            .fresh_address()
+            .map_err(|e| Problem::conflict(format!("{e:#}")))?;
+        self.network.listen(new_ip, &host).await.map_err(internal)?;
+        self.network
+            .set_address(&host, new_ip)
+            .await
+            .map_err(internal)?;
+        self.network.close(old_ip).await;
+        // A pool's old address is handed to the other pool, as a data centre reuses
+        // addresses; any other host's old address is left with nothing listening.
+        let taker = POOLS
+            .iter()
+            .find(|p| pool_fqdn(p) == host)
+            .map(|p| pool_fqdn(other_pool(p)));
+        let after = match &taker {
+            Some(other) => {
+                self.network.listen(old_ip, other).await.map_err(internal)?;
+                format!("now serves {other}")
             }
-        })
+            None => "has nothing listening".into(),
+        };
+        Ok((
+            format!(
+                "{host} moved from {old_ip} to {new_ip} in DNS (TTL {}s); {old_ip} {after}",
+                crate::dns::HOST_TTL_SECS
+            ),
+            Undo::Dns {
+                host,
+                old_ip,
+                new_ip,
+            },
+        ))
+    }
+
+    /// `hosts` (every HTTPS host when empty) failing in `mode`, for `duration_secs` or until
+    /// the fault is deleted.
+    async fn outage(
+        &self,
+        hosts: &[String],
+        mode: OutageMode,
+        duration_secs: Option<u64>,
+    ) -> Result<(String, Undo), Problem> {
+        if let Some(secs) = duration_secs
+            && !(1..=MAX_OUTAGE_SECS).contains(&secs)
+        {
+            return Err(Problem::bad_request(format!(
+                "duration_secs {secs} is out of range: from 1 to {MAX_OUTAGE_SECS} (a week); leave it out for an outage until deleted"
+            )));
+        }
+        let hosts = if hosts.is_empty() {
+            self.network.hosts()
+        } else {
+            hosts
+                .iter()
+                .map(|h| self.known_host(h))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        for h in &hosts {
+            self.network
+                .set_outage(h, Some(mode))
+                .await
+                .map_err(internal)?;
+        }
+        let how = match mode {
+            OutageMode::Refuse => "refuse connections",
+            OutageMode::Reset => "reset connections",
+            OutageMode::Status503 => "answer 503",
+            OutageMode::CutOff => "cut responses off half way",
+        };
+        let until = duration_secs
+            .map(|s| format!("for {s}s"))
+            .unwrap_or_else(|| "until deleted".into());
+        Ok((
+            format!("outage: {} {how}, {until}", hosts.join(", ")),
+            Undo::Outage { hosts },
+        ))
     }
 
     /// Removes a fault, undoing its change; the record says what the undo changed.

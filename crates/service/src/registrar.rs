@@ -19,14 +19,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use lyncsim_domain::Skew;
-use lyncsim_pki::ValidityError;
 use lyncsim_tlsdsk::{Handshake, Keys, Step, TlsDskError};
 use lyncsim_wire::admin::{JournalOutcome, OutageMode};
 use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::paths;
 use lyncsim_wire::sip::{self, Auth, Message, SignedBy};
-use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -54,58 +51,35 @@ pub(crate) struct Registrar {
     pub(crate) outages: Arc<Outages>,
 }
 
-/// The registrar's verdict on a personal certificate: the chain must lead to the *current*
-/// Communications Server CA, the certificate must be for client authentication, and it must
-/// be valid by the *service's* clock within the tolerance. The chain is checked at an instant
-/// inside the certificate's window, validity having been judged first.
+/// The registrar's verdict on a personal certificate: judged by the *service's* clock within
+/// the tolerance against the *current* Communications Server CA ([`lyncsim_pki::judge_personal`]).
 pub(crate) fn judge_certificate(state: &State, der: &[u8]) -> Result<(), String> {
-    let info = lyncsim_pki::inspect(der).map_err(|e| e.to_string())?;
-    let (now, tolerance) = (state.clock.now(), state.clock.tolerance());
-    if let Err(e) = info.validity.check(now, tolerance) {
-        return Err(match e {
-            ValidityError::Expired { late, .. } => format!(
-                "expired {} ago by the service clock, tolerance {}",
-                Skew(late),
-                Skew(tolerance)
-            ),
-            ValidityError::NotYetValid { early, .. } => format!(
-                "not valid for another {} by the service clock, tolerance {}",
-                Skew(early),
-                Skew(tolerance)
-            ),
-            other => other.to_string(),
-        });
-    }
     let ca = state.communications_server();
-    let ca_der = CertificateDer::from(ca.cert_der());
-    let anchor = webpki::anchor_from_trusted_cert(&ca_der)
-        .map_err(|e| format!("the current CA does not parse: {e}"))?;
-    let end_entity = CertificateDer::from(der);
-    let ee = webpki::EndEntityCert::try_from(&end_entity)
-        .map_err(|e| format!("does not parse as X.509: {e}"))?;
-    let at =
-        UnixTime::since_unix_epoch(Duration::from_secs(info.validity.clamp(now).max(0) as u64));
-    ee.verify_for_usage(
-        rustls::crypto::aws_lc_rs::default_provider()
-            .signature_verification_algorithms
-            .all,
-        &[anchor],
-        &[],
-        at,
-        webpki::KeyUsage::client_auth(),
-        None,
-        None,
+    lyncsim_pki::judge_personal(
+        ca.cert_der(),
+        der,
+        state.clock.now(),
+        state.clock.tolerance(),
     )
-    .map_err(|e| match e {
-        webpki::Error::UnknownIssuer => {
-            "not issued by the current Communications Server CA".to_owned()
+    .map_err(|e| e.to_string())
+}
+
+/// Why a TLS-DSK handshake ended: the `ms-diagnostics` id, the reason, and the TLS alert the
+/// inner handshake sent, if any, for the client.
+struct HandshakeRefused {
+    id: u32,
+    why: String,
+    alert: Option<Vec<u8>>,
+}
+
+impl HandshakeRefused {
+    fn new(id: u32, why: String) -> HandshakeRefused {
+        HandshakeRefused {
+            id,
+            why,
+            alert: None,
         }
-        webpki::Error::InvalidSignatureForPublicKey => {
-            "its signature does not verify with the current Communications Server CA".to_owned()
-        }
-        other => format!("chain check failed: {other}"),
-    })?;
-    Ok(())
+    }
 }
 
 /// The security association a finished handshake set up.
@@ -120,6 +94,30 @@ struct Association {
     /// The highest `cnum` seen: each signed request must carry a higher one.
     cnum: u64,
     snum: u64,
+}
+
+impl Association {
+    /// The association a finished handshake sets up, for the user its certificate names.
+    fn new(
+        opaque: String,
+        keys: Keys,
+        certificate: Vec<u8>,
+    ) -> Result<Association, HandshakeRefused> {
+        let info = lyncsim_pki::inspect(&certificate)
+            .map_err(|e| HandshakeRefused::new(diag::CERTIFICATE, e.to_string()))?;
+        Ok(Association {
+            opaque,
+            keys,
+            user: info
+                .subject_cn
+                .trim_start_matches("sip:")
+                .to_ascii_lowercase(),
+            thumbprint: info.thumbprint,
+            certificate,
+            cnum: 0,
+            snum: 0,
+        })
+    }
 }
 
 /// A connection's authentication state.
@@ -156,6 +154,36 @@ impl Registrar {
         response.push("ms-diagnostics-public", value);
     }
 
+    /// A refusal of a REGISTER: the journal says why, the answer carries `code` and the
+    /// `ms-diagnostics` of `id` with the reason `shown` (`why` when `None`), signed when a
+    /// security association is up.
+    fn refuse(
+        &self,
+        session: &mut Session,
+        request: &Message,
+        user: Option<&str>,
+        (code, id): (u16, u32),
+        (why, shown): (String, Option<&str>),
+    ) -> Reply {
+        let mut r = Message::response_to(request, code, &session.to_tag);
+        self.diagnose(&mut r, id, shown.unwrap_or(&why));
+        self.journal("register", user, JournalOutcome::Rejected, why);
+        self.finish(session, r)
+    }
+
+    /// 404 for a user the directory does not know.
+    fn no_user(&self, session: &mut Session, request: &Message, user: &str) -> Reply {
+        let why = format!("no user sip:{user}");
+        let code = (404, diag::NO_USER);
+        self.refuse(
+            session,
+            request,
+            Some(user),
+            code,
+            (why, Some("User does not exist")),
+        )
+    }
+
     /// Answers one request on the connection.
     fn handle(&self, session: &mut Session, conn: &ConnInfo, request: &Message) -> Option<Reply> {
         let method = *request.method()?;
@@ -165,80 +193,31 @@ impl Registrar {
         let user = request
             .address("From")
             .map(|a| a.trim_start_matches("sip:").to_ascii_lowercase());
-        let user = user.as_deref();
-        let endpoint = "sip";
-        match self.outages.mode(&self.host) {
-            Some(OutageMode::Status503) => {
-                self.journal(
-                    endpoint,
-                    user,
-                    JournalOutcome::Rejected,
-                    "outage: 503".into(),
-                );
-                let mut r = Message::response_to(request, 503, &session.to_tag);
-                self.diagnose(
-                    &mut r,
-                    diag::OUTAGE,
-                    &format!("{} is in an outage", self.host),
-                );
-                r.push("Retry-After", "30");
-                return Some(Reply {
-                    bytes: r.to_bytes(),
-                    close: false,
-                });
-            }
-            Some(OutageMode::CutOff) => {
-                self.journal(
-                    endpoint,
-                    user,
-                    JournalOutcome::Rejected,
-                    "outage: response cut off".into(),
-                );
-                let mut bytes = Message::response_to(request, 401, &session.to_tag).to_bytes();
-                bytes.truncate(bytes.len() / 2);
-                return Some(Reply { bytes, close: true });
-            }
-            _ => {}
+        if let Some(reply) = self.in_outage(session, request, user.as_deref()) {
+            return Some(reply);
         }
         if method != sip::Method::Register {
             let mut r = Message::response_to(request, 405, &session.to_tag);
             r.push("Allow", "REGISTER, ACK");
             return Some(self.finish(session, r));
         }
-        let Some(user) = user else {
-            let r = Message::response_to(request, 400, &session.to_tag);
+        let Some(user) = user.as_deref() else {
             self.journal(
-                endpoint,
+                "sip",
                 None,
                 JournalOutcome::Rejected,
                 "REGISTER without a From address".into(),
             );
+            let r = Message::response_to(request, 400, &session.to_tag);
             return Some(self.finish(session, r));
         };
-        let agent = UserAgent::parse(&request.header("User-Agent").unwrap_or_default());
-        if let Some((product, build)) = &agent.client
-            && let Some(min) = self.state.policy().min_build.get(product)
-            && build < min
-        {
-            let why = format!(
-                "client {product} build {build} is older than the minimum build {min} this service accepts"
-            );
-            self.journal(
-                "register",
-                Some(user),
-                JournalOutcome::Rejected,
-                why.clone(),
-            );
-            let mut r = Message::response_to(request, 403, &session.to_tag);
-            self.diagnose(
-                &mut r,
-                diag::CLIENT_VERSION,
-                &format!("Client version is blocked: {why}"),
-            );
-            return Some(self.finish(session, r));
+        if let Err(why) = self.check_client_build(request) {
+            let shown = format!("Client version is blocked: {why}");
+            let code = (403, diag::CLIENT_VERSION);
+            let reply = self.refuse(session, request, Some(user), code, (why, Some(&shown)));
+            return Some(reply);
         }
-        let auth = request.auth("Authorization");
-        match auth {
+        match request.auth("Authorization") {
             Some(auth) if auth.get("response").is_some() => {
                 self.signed_register(session, conn, request, user, &auth)
             }
@@ -247,6 +226,45 @@ impl Registrar {
             }
             _ => Some(self.challenge(session, conn, request, user, None)),
         }
+    }
+
+    /// The answer of a host in an outage: 503 with `Retry-After`, or a response cut off.
+    fn in_outage(&self, session: &Session, request: &Message, user: Option<&str>) -> Option<Reply> {
+        match self.outages.mode(&self.host)? {
+            OutageMode::Status503 => {
+                self.journal("sip", user, JournalOutcome::Rejected, "outage: 503".into());
+                let mut r = Message::response_to(request, 503, &session.to_tag);
+                let why = format!("{} is in an outage", self.host);
+                self.diagnose(&mut r, diag::OUTAGE, &why);
+                r.push("Retry-After", "30");
+                Some(Reply {
+                    bytes: r.to_bytes(),
+                    close: false,
+                })
+            }
+            OutageMode::CutOff => {
+                let why = "outage: response cut off".to_owned();
+                self.journal("sip", user, JournalOutcome::Rejected, why);
+                let mut bytes = Message::response_to(request, 401, &session.to_tag).to_bytes();
+                bytes.truncate(bytes.len() / 2);
+                Some(Reply { bytes, close: true })
+            }
+            OutageMode::Refuse | OutageMode::Reset => None,
+        }
+    }
+
+    /// A client build below the service's minimum (from `User-Agent`) is blocked.
+    fn check_client_build(&self, request: &Message) -> Result<(), String> {
+        let agent = UserAgent::parse(&request.header("User-Agent").unwrap_or_default());
+        if let Some((product, build)) = &agent.client
+            && let Some(min) = self.state.policy().min_build.get(product)
+            && build < min
+        {
+            return Err(format!(
+                "client {product} build {build} is older than the minimum build {min} this service accepts"
+            ));
+        }
+        Ok(())
     }
 
     /// 401 with the TLS-DSK challenge (and why, when it ends a security association), or 404
@@ -263,17 +281,7 @@ impl Registrar {
         let pool = if self.director {
             match self.state.user(user) {
                 Some(record) => pool_fqdn(&record.home_pool),
-                None => {
-                    self.journal(
-                        "register",
-                        Some(user),
-                        JournalOutcome::Rejected,
-                        format!("no user sip:{user}"),
-                    );
-                    let mut r = Message::response_to(request, 404, &session.to_tag);
-                    self.diagnose(&mut r, diag::NO_USER, "User does not exist");
-                    return self.finish(session, r);
-                }
+                None => return self.no_user(session, request, user),
             }
         } else {
             self.host.clone()
@@ -304,7 +312,8 @@ impl Registrar {
         }
     }
 
-    /// One step of the inner TLS handshake: its bytes back in a 401.
+    /// One step of the inner TLS handshake: its bytes back in a 401; once it is done, the
+    /// security association it set up.
     fn handshake(
         &self,
         session: &mut Session,
@@ -312,115 +321,117 @@ impl Registrar {
         user: &str,
         auth: &Auth,
     ) -> Reply {
-        let refuse = |session: &mut Session, id: u32, why: String, gssapi: Option<Vec<u8>>| {
-            self.journal(
-                "register",
-                Some(user),
-                JournalOutcome::Rejected,
-                why.clone(),
-            );
-            session.handshake = None;
-            let mut header = Auth::tls_dsk()
-                .quoted("realm", sip::REALM)
-                .quoted("targetname", &self.host);
-            if let Some(bytes) = gssapi {
-                header = header.quoted("gssapi-data", B64.encode(bytes));
-            }
-            let mut r = Message::response_to(request, 401, &session.to_tag);
-            r.push(
-                "WWW-Authenticate",
-                header
-                    .bare("version", sip::AUTH_VERSION.to_string())
-                    .to_string(),
-            );
-            self.diagnose(&mut r, id, &why);
-            Reply {
-                bytes: r.to_bytes(),
-                close: false,
-            }
-        };
-        let data = match B64.decode(auth.get("gssapi-data").unwrap_or_default()) {
-            Ok(d) => d,
-            Err(e) => {
-                return refuse(
-                    session,
-                    diag::MALFORMED,
-                    format!("gssapi-data is not base64: {e}"),
-                    None,
+        match self.step_handshake(session, auth) {
+            Ok((opaque, send)) => {
+                let mut r = Message::response_to(request, 401, &session.to_tag);
+                r.push(
+                    "WWW-Authenticate",
+                    Auth::tls_dsk()
+                        .quoted("opaque", &opaque)
+                        .quoted("gssapi-data", B64.encode(send))
+                        .quoted("targetname", &self.host)
+                        .quoted("realm", sip::REALM)
+                        .bare("version", sip::AUTH_VERSION.to_string())
+                        .to_string(),
                 );
+                Reply {
+                    bytes: r.to_bytes(),
+                    close: false,
+                }
             }
-        };
-        let opaque = auth.get("opaque").map(str::to_owned);
+            Err(refused) => {
+                session.handshake = None;
+                self.handshake_refused(session, request, user, refused)
+            }
+        }
+    }
+
+    /// Feeds the client's `gssapi-data` to the handshake under way (or a new one): the
+    /// `opaque` and the bytes to send back; a finished handshake becomes the connection's
+    /// security association.
+    fn step_handshake(
+        &self,
+        session: &mut Session,
+        auth: &Auth,
+    ) -> Result<(String, Vec<u8>), HandshakeRefused> {
+        let data = B64
+            .decode(auth.get("gssapi-data").unwrap_or_default())
+            .map_err(|e| {
+                HandshakeRefused::new(diag::MALFORMED, format!("gssapi-data is not base64: {e}"))
+            })?;
         let continuing = matches!(
-            (&session.handshake, &opaque),
+            (&session.handshake, auth.get("opaque")),
             (Some((mine, _)), Some(theirs)) if mine == theirs
         );
         if !continuing {
             let state = self.state.clone();
-            match Handshake::accept(&self.identity, move |der| judge_certificate(&state, der)) {
-                Ok(h) => session.handshake = Some((random_hex(4), h)),
-                Err(e) => return refuse(session, diag::HANDSHAKE, format!("TLS-DSK: {e}"), None),
-            }
+            let handshake =
+                Handshake::accept(&self.identity, move |der| judge_certificate(&state, der))
+                    .map_err(|e| HandshakeRefused::new(diag::HANDSHAKE, format!("TLS-DSK: {e}")))?;
+            session.handshake = Some((random_hex(4), handshake));
         }
         let Some((opaque, handshake)) = session.handshake.as_mut() else {
-            return refuse(session, diag::HANDSHAKE, "no handshake".into(), None);
+            return Err(HandshakeRefused::new(
+                diag::HANDSHAKE,
+                "no handshake".into(),
+            ));
         };
         let opaque = opaque.clone();
-        let (send, done) = match handshake.step(&data) {
-            Ok(Step::Send(bytes)) => (lyncsim_tlsdsk::merge_handshake_records(&bytes), None),
+        match handshake.step(&data) {
+            Ok(Step::Send(bytes)) => Ok((opaque, lyncsim_tlsdsk::merge_handshake_records(&bytes))),
             Ok(Step::Done {
                 send,
                 keys,
                 peer_certificate,
-            }) => (send, Some((keys, peer_certificate))),
-            Err(TlsDskError::Handshake { reason, send }) => {
-                return refuse(
-                    session,
-                    diag::CERTIFICATE,
-                    format!("client certificate rejected: {reason}"),
-                    Some(send),
-                );
+            }) => {
+                session.handshake = None;
+                let certificate = peer_certificate.ok_or_else(|| {
+                    HandshakeRefused::new(diag::CERTIFICATE, "no client certificate".into())
+                })?;
+                session.association = Some(Association::new(opaque.clone(), keys, certificate)?);
+                Ok((opaque, send))
             }
-            Err(e) => return refuse(session, diag::HANDSHAKE, format!("TLS-DSK: {e}"), None),
-        };
-        if let Some((keys, certificate)) = done {
-            session.handshake = None;
-            let Some(certificate) = certificate else {
-                return refuse(
-                    session,
-                    diag::CERTIFICATE,
-                    "no client certificate".into(),
-                    None,
-                );
-            };
-            let info = match lyncsim_pki::inspect(&certificate) {
-                Ok(i) => i,
-                Err(e) => return refuse(session, diag::CERTIFICATE, e.to_string(), None),
-            };
-            session.association = Some(Association {
-                opaque: opaque.clone(),
-                keys,
-                user: info
-                    .subject_cn
-                    .trim_start_matches("sip:")
-                    .to_ascii_lowercase(),
-                thumbprint: info.thumbprint,
-                certificate,
-                cnum: 0,
-                snum: 0,
-            });
+            Err(TlsDskError::Handshake { reason, send }) => Err(HandshakeRefused {
+                id: diag::CERTIFICATE,
+                why: format!("client certificate rejected: {reason}"),
+                alert: Some(send),
+            }),
+            Err(e) => Err(HandshakeRefused::new(
+                diag::HANDSHAKE,
+                format!("TLS-DSK: {e}"),
+            )),
+        }
+    }
+
+    /// 401 saying why the handshake ended, with the TLS alert in `gssapi-data` when there is
+    /// one.
+    fn handshake_refused(
+        &self,
+        session: &Session,
+        request: &Message,
+        user: &str,
+        refused: HandshakeRefused,
+    ) -> Reply {
+        self.journal(
+            "register",
+            Some(user),
+            JournalOutcome::Rejected,
+            refused.why.clone(),
+        );
+        let mut header = Auth::tls_dsk()
+            .quoted("realm", sip::REALM)
+            .quoted("targetname", &self.host);
+        if let Some(bytes) = refused.alert {
+            header = header.quoted("gssapi-data", B64.encode(bytes));
         }
         let mut r = Message::response_to(request, 401, &session.to_tag);
         r.push(
             "WWW-Authenticate",
-            Auth::tls_dsk()
-                .quoted("opaque", &opaque)
-                .quoted("gssapi-data", B64.encode(send))
-                .quoted("targetname", &self.host)
-                .quoted("realm", sip::REALM)
+            header
                 .bare("version", sip::AUTH_VERSION.to_string())
                 .to_string(),
         );
+        self.diagnose(&mut r, refused.id, &refused.why);
         Reply {
             bytes: r.to_bytes(),
             close: false,
@@ -436,132 +447,138 @@ impl Registrar {
         user: &str,
         auth: &Auth,
     ) -> Option<Reply> {
-        let checked = match &mut session.association {
-            None => Err("a signed REGISTER without a security association".to_owned()),
-            Some(sa) if auth.get("opaque") != Some(sa.opaque.as_str()) => Err(format!(
-                "the signature names security association {:?}, not {:?}",
-                auth.get("opaque").unwrap_or_default(),
-                sa.opaque
-            )),
-            Some(sa) => {
-                let (rand, num) = (
-                    auth.get("crand").unwrap_or_default(),
-                    auth.get("cnum").unwrap_or_default(),
-                );
-                let input = sip::signature_input(
-                    request,
-                    SignedBy {
-                        rand,
-                        num,
-                        realm: sip::REALM,
-                        target: &self.host,
-                    },
-                );
-                let n: u64 = num.parse().unwrap_or(0);
-                if !sip::verify(
-                    &sa.keys.client,
-                    &input,
-                    auth.get("response").unwrap_or_default(),
-                ) {
-                    Err("Invalid message signature".to_owned())
-                } else if n <= sa.cnum {
-                    Err(format!(
-                        "cnum {n} is not above the last one, {}: a replay",
-                        sa.cnum
-                    ))
-                } else if let Err(why) = judge_certificate(&self.state, &sa.certificate) {
-                    // The association lasts only as long as its certificate is trusted: after
-                    // a CA rotation, or once it expires by the service clock, the client must
-                    // authenticate again (and its certificate is judged again).
-                    return Some(self.end_association(
-                        session,
-                        conn,
-                        request,
-                        user,
-                        diag::CERTIFICATE,
-                        format!("client certificate rejected: {why}"),
-                    ));
-                } else {
-                    sa.cnum = n;
-                    Ok(())
-                }
-            }
-        };
-        if let Err(why) = checked {
-            return Some(self.end_association(session, conn, request, user, diag::SIGNATURE, why));
+        if let Err((id, why)) = self.check_signature(session, request, auth) {
+            return Some(self.end_association(session, conn, request, user, id, why));
         }
-        let (subject, thumbprint) = match &session.association {
-            Some(sa) => (sa.user.clone(), sa.thumbprint.clone()),
-            None => return None,
-        };
+        let sa = session.association.as_ref()?;
+        let (subject, thumbprint) = (sa.user.clone(), sa.thumbprint.clone());
         if subject != user {
             let why = format!("the certificate is for sip:{subject}, not sip:{user}");
-            self.journal(
-                "register",
-                Some(user),
-                JournalOutcome::Rejected,
-                why.clone(),
-            );
-            let mut r = Message::response_to(request, 403, &session.to_tag);
-            self.diagnose(&mut r, diag::SUBJECT, &why);
-            return Some(self.finish(session, r));
+            let code = (403, diag::SUBJECT);
+            return Some(self.refuse(session, request, Some(user), code, (why, None)));
         }
         if self.director {
-            let Some(record) = self.state.user(user) else {
-                let why = format!("no user sip:{user}");
-                self.journal("register", Some(user), JournalOutcome::Rejected, why);
-                let mut r = Message::response_to(request, 404, &session.to_tag);
-                self.diagnose(&mut r, diag::NO_USER, "User does not exist");
-                return Some(self.finish(session, r));
-            };
-            let pool = pool_fqdn(&record.home_pool);
-            self.journal(
-                "register",
-                Some(user),
-                JournalOutcome::Ok,
-                format!("redirected to the home pool {pool}"),
-            );
-            let mut r = Message::response_to(request, 301, &session.to_tag);
-            r.push(
-                "Contact",
-                format!("<sip:{pool}:{};transport=tls>", conn.https_port),
-            );
-            return Some(self.finish(session, r));
+            return Some(self.redirect(session, conn, request, user));
         }
+        Some(self.register(session, conn, request, user, &thumbprint))
+    }
+
+    /// The signature of a REGISTER, made with the association's key, its `cnum` above the last
+    /// one, and the association's certificate still trusted: the association lasts only as
+    /// long as its certificate is (after a CA rotation, or once it expires by the service
+    /// clock, the client must authenticate again, and its certificate is judged again).
+    fn check_signature(
+        &self,
+        session: &mut Session,
+        request: &Message,
+        auth: &Auth,
+    ) -> Result<(), (u32, String)> {
+        let sa = session.association.as_mut().ok_or_else(|| {
+            (
+                diag::SIGNATURE,
+                "a signed REGISTER without a security association".to_owned(),
+            )
+        })?;
+        if auth.get("opaque") != Some(sa.opaque.as_str()) {
+            return Err((
+                diag::SIGNATURE,
+                format!(
+                    "the signature names security association {:?}, not {:?}",
+                    auth.get("opaque").unwrap_or_default(),
+                    sa.opaque
+                ),
+            ));
+        }
+        let (rand, num) = (
+            auth.get("crand").unwrap_or_default(),
+            auth.get("cnum").unwrap_or_default(),
+        );
+        let by = SignedBy {
+            rand,
+            num,
+            realm: sip::REALM,
+            target: &self.host,
+        };
+        let input = sip::signature_input(request, by);
+        if !sip::verify(
+            &sa.keys.client,
+            &input,
+            auth.get("response").unwrap_or_default(),
+        ) {
+            return Err((diag::SIGNATURE, "Invalid message signature".to_owned()));
+        }
+        let n: u64 = num.parse().unwrap_or(0);
+        if n <= sa.cnum {
+            return Err((
+                diag::SIGNATURE,
+                format!("cnum {n} is not above the last one, {}: a replay", sa.cnum),
+            ));
+        }
+        judge_certificate(&self.state, &sa.certificate).map_err(|why| {
+            (
+                diag::CERTIFICATE,
+                format!("client certificate rejected: {why}"),
+            )
+        })?;
+        sa.cnum = n;
+        Ok(())
+    }
+
+    /// The director's answer to an authenticated REGISTER: 301 to the user's home pool.
+    fn redirect(
+        &self,
+        session: &mut Session,
+        conn: &ConnInfo,
+        request: &Message,
+        user: &str,
+    ) -> Reply {
+        let Some(record) = self.state.user(user) else {
+            return self.no_user(session, request, user);
+        };
+        let pool = pool_fqdn(&record.home_pool);
+        self.journal(
+            "register",
+            Some(user),
+            JournalOutcome::Ok,
+            format!("redirected to the home pool {pool}"),
+        );
+        let mut r = Message::response_to(request, 301, &session.to_tag);
+        r.push(
+            "Contact",
+            format!("<sip:{pool}:{};transport=tls>", conn.https_port),
+        );
+        self.finish(session, r)
+    }
+
+    /// A pool's answer to an authenticated REGISTER: 200 with `Expires` when it homes the
+    /// user (their account readable), else 403 or 404.
+    fn register(
+        &self,
+        session: &mut Session,
+        conn: &ConnInfo,
+        request: &Message,
+        user: &str,
+        thumbprint: &str,
+    ) -> Reply {
         let pool_conn = ConnInfo {
             host: self.host.clone(),
             https_port: conn.https_port,
         };
         if let Err((id, why)) = homed_here(&self.state, &pool_conn, user) {
-            self.journal(
-                "register",
-                Some(user),
-                JournalOutcome::Rejected,
-                why.clone(),
-            );
-            let mut r = Message::response_to(
-                request,
-                if id == diag::NO_USER { 404 } else { 403 },
-                &session.to_tag,
-            );
-            self.diagnose(&mut r, id, &why);
-            return Some(self.finish(session, r));
+            let code = if id == diag::NO_USER { 404 } else { 403 };
+            return self.refuse(session, request, Some(user), (code, id), (why, None));
         }
         let asked = request
             .header("Expires")
             .and_then(|e| e.parse::<u32>().ok())
             .unwrap_or(EXPIRES_SECS);
         let expires = asked.min(EXPIRES_SECS);
-        self.journal(
-            "register",
-            Some(user),
-            JournalOutcome::Ok,
-            if expires == 0 {
-                "unregistered".to_owned()
-            } else {
-                format!("registered with certificate {thumbprint}")
-            },
-        );
+        let done = if expires == 0 {
+            "unregistered".to_owned()
+        } else {
+            format!("registered with certificate {thumbprint}")
+        };
+        self.journal("register", Some(user), JournalOutcome::Ok, done);
         let mut r = Message::response_to(request, 200, &session.to_tag);
         if let Some(contact) = request.header("Contact") {
             r.push("Contact", format!("{contact};expires={expires}"));
@@ -569,7 +586,7 @@ impl Registrar {
         r.push("Expires", expires.to_string());
         r.push("Server", "RTC/5.0");
         r.push("Supported", "msrtc-event-categories");
-        Some(self.finish(session, r))
+        self.finish(session, r)
     }
 
     /// Ends the connection's security association: a journal line, and 401 with a new

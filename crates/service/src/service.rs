@@ -221,164 +221,226 @@ fn certified_key(
 impl Service {
     /// Starts a service: every host accepts connections when this returns.
     pub async fn start(config: ServiceConfig) -> anyhow::Result<RunningService> {
-        if config.personal_validity_secs < lyncsim_pki::MIN_PERSONAL_VALIDITY_SECS {
-            bail!(
-                "personal certificate validity {}s is below the minimum of 8 hours",
-                config.personal_validity_secs
-            );
-        }
-        lyncsim_domain::check_tolerance(config.tolerance_secs).map_err(anyhow::Error::msg)?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        check_config(&config)?;
         let clock = ServiceClock::new(0, config.tolerance_secs);
         let state = Arc::new(State::open(&config, clock)?);
-
-        // A restart with a state directory comes back on the same addresses and ports, so that
-        // profiles made against it keep working.
-        // A folder that was whole but has lost its network would come back on new addresses,
-        // which breaks every profile made against it: refuse it, like any partial state.
-        let saved = state.saved_network();
-        if let Some(dir) = state.state_dir()
-            && saved.is_none()
-            && !state.fresh
-            && config.network.is_none()
-        {
-            bail!(
-                "{} is missing from a state folder that holds everything else: restore it (the service's addresses and ports), or give --state-dir an empty folder to start a new service",
-                dir.path(crate::state::NETWORK).display()
-            );
-        }
-        let (wanted, fixed_subnet) = match (config.network, saved) {
-            (Some(layout), _) => (layout, true),
-            (None, Some(layout)) => (layout, true),
-            (None, None) => (NetworkLayout::random(), false),
-        };
-        let bound = bind_with_retries(&state.domain, wanted, fixed_subnet).await?;
+        let bound = bind_configured(&state, &config).await?;
         let layout = bound.layout;
         state.save_network(&layout)?;
-
-        let now = state.clock.now();
-        let mut certs = SniCerts::default();
-        for (host, _, _) in &bound.https {
-            let mut names = vec![host.fqdn.clone()];
-            names.extend(host.aliases.iter().cloned());
-            let id = state.public_root.issue_server(&names, now)?;
-            certs.insert(
-                names,
-                certified_key(&provider, id.cert_der, id.key_pkcs8_der)?,
-            );
-        }
-        let certs = Arc::new(certs);
-        // One RSA identity for the inner handshake of every registrar (director and pools).
-        let registrar_names: Vec<String> = bound
-            .https
-            .iter()
-            .filter(|(h, _, _)| matches!(h.role, Role::Director | Role::Pool(_)))
-            .map(|(h, _, _)| h.fqdn.clone())
-            .collect();
-        let registrar_identity = {
-            let issued = state.public_root.issue_registrar(&registrar_names, now)?;
-            lyncsim_tlsdsk::Identity::new(&issued.cert_der, &issued.key_pkcs8_der)
-                .context("loading the registrars' TLS-DSK certificate into OpenSSL")?
+        let tasks = Tasks {
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
         };
-
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
         let outages = Arc::new(Outages::default());
-        let guard = OutageGuard {
-            outages: outages.clone(),
-            state: state.clone(),
-        };
-        let mut hosts = BTreeMap::new();
-        let mut records = Vec::new();
-        let mut services = HashMap::new();
-        for (host, _, _) in &bound.https {
-            hosts.insert(host.fqdn.clone(), host.ip);
-            for alias in &host.aliases {
-                hosts.insert(alias.clone(), host.ip);
-            }
-            records.push(HostRecord {
-                fqdn: host.fqdn.clone(),
-                ip: host.ip,
-            });
-            let builder = ServerConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()?;
-            let mut tls = builder
-                .with_no_client_auth()
-                .with_cert_resolver(certs.clone());
-            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let router = crate::endpoints::router(&host.role, state.clone(), guard.clone());
-            let registrar = match &host.role {
-                Role::Director | Role::Pool(_) => Some(Arc::new(Registrar {
-                    host: host.fqdn.clone(),
-                    director: host.role == Role::Director,
-                    identity: registrar_identity.clone(),
-                    state: state.clone(),
-                    outages: outages.clone(),
-                })),
-                _ => None,
-            };
-            services.insert(
-                host.fqdn.clone(),
-                HostService {
-                    tls: Arc::new(tls),
-                    router,
-                    plain_http: host.role == Role::Webdir,
-                    registrar,
-                },
-            );
-        }
-
-        let (catalog, zones) = crate::dns::catalog(&state.domain, &records, layout.https_port)?;
+        let hosts = Hosts::build(&state, &bound.https, &outages)?;
+        let (catalog, zones) =
+            crate::dns::catalog(&state.domain, &hosts.records, layout.https_port)?;
         let network = Arc::new(Network::new(
             layout,
-            services,
+            hosts.services,
             zones.clone(),
             outages,
-            shutdown.clone(),
-            tracker.clone(),
+            tasks.shutdown.clone(),
+            tasks.tracker.clone(),
         ));
         for (host, listener, plain) in bound.https {
             network.serve(host.ip, &host.fqdn, listener, plain)?;
         }
-        let faults = Arc::new(Faults::new(state.clone(), network, shutdown.clone()));
-        let mut dns = hickory_server::Server::new(crate::dns::Resolving::new(catalog, zones));
-        dns.register_socket(bound.dns_udp);
-        dns.register_listener(bound.dns_tcp, Duration::from_secs(5), 64);
-        let dns_shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            dns_shutdown.cancelled().await;
-            if let Err(e) = dns.shutdown_gracefully().await {
-                tracing::warn!("DNS server stopped with an error: {e}");
-            }
-        });
-
+        serve_dns(
+            crate::dns::Resolving::new(catalog, zones),
+            bound.dns_udp,
+            bound.dns_tcp,
+            &tasks,
+        );
         let info = ServiceInfo {
             admin_url: format!("http://{}", bound.admin.local_addr()?),
             dns_addr: layout.dns_addr(),
             https_port: layout.https_port,
             http_port: layout.http_port,
             tenant: state.domain.clone(),
-            hosts,
+            hosts: hosts.addresses,
         };
-        let admin = crate::admin::router(Admin {
-            faults,
-            info: info.clone(),
-        });
-        tracker.spawn(serve_plain(
-            bound.admin,
-            admin,
-            Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS)),
-            shutdown.clone(),
-            tracker.clone(),
-        ));
-        tracker.close();
+        let faults = Arc::new(Faults::new(state, network, tasks.shutdown.clone()));
+        serve_admin(bound.admin, faults, &info, &tasks);
+        tasks.tracker.close();
         tracing::info!(admin = %info.admin_url, dns = %info.dns_addr, https_port = info.https_port, "service ready");
         Ok(RunningService {
             info,
-            shutdown,
-            tracker,
+            shutdown: tasks.shutdown,
+            tracker: tasks.tracker,
         })
     }
+}
+
+/// What a configuration must be before anything starts.
+fn check_config(config: &ServiceConfig) -> anyhow::Result<()> {
+    if config.personal_validity_secs < lyncsim_pki::MIN_PERSONAL_VALIDITY_SECS {
+        bail!(
+            "personal certificate validity {}s is below the minimum of 8 hours",
+            config.personal_validity_secs
+        );
+    }
+    lyncsim_domain::check_tolerance(config.tolerance_secs).map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// Binds every socket: on the configured network, or the one the state folder holds (a
+/// restart comes back on the same addresses and ports, so that profiles made against it keep
+/// working), or a random one. A folder that was whole but has lost its network would come
+/// back on new addresses, which breaks every profile made against it: it is refused, like any
+/// partial state.
+async fn bind_configured(state: &State, config: &ServiceConfig) -> anyhow::Result<Bound> {
+    let saved = state.saved_network();
+    if let Some(dir) = state.state_dir()
+        && saved.is_none()
+        && !state.fresh
+        && config.network.is_none()
+    {
+        bail!(
+            "{} is missing from a state folder that holds everything else: restore it (the service's addresses and ports), or give --state-dir an empty folder to start a new service",
+            dir.path(crate::state::NETWORK).display()
+        );
+    }
+    let (wanted, fixed_subnet) = match (config.network, saved) {
+        (Some(layout), _) => (layout, true),
+        (None, Some(layout)) => (layout, true),
+        (None, None) => (NetworkLayout::random(), false),
+    };
+    bind_with_retries(&state.domain, wanted, fixed_subnet).await
+}
+
+/// The service's tasks: stopped together, waited for together.
+struct Tasks {
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// What serves each HTTPS host, its DNS records, and the addresses the ready file lists.
+struct Hosts {
+    services: HashMap<String, HostService>,
+    records: Vec<HostRecord>,
+    addresses: BTreeMap<String, std::net::IpAddr>,
+}
+
+impl Hosts {
+    /// Each host's TLS identity (its certificate from the public root, chosen by SNI), its
+    /// router, and the registrar of the director and the pools.
+    fn build(
+        state: &Arc<State>,
+        https: &[(HostDef, TcpListener, Option<TcpListener>)],
+        outages: &Arc<Outages>,
+    ) -> anyhow::Result<Hosts> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let certs = Arc::new(server_certificates(state, &provider, https)?);
+        let registrar_identity = registrar_identity(state, https)?;
+        let guard = OutageGuard {
+            outages: outages.clone(),
+            state: state.clone(),
+        };
+        let mut hosts = Hosts {
+            services: HashMap::new(),
+            records: Vec::new(),
+            addresses: BTreeMap::new(),
+        };
+        for (host, _, _) in https {
+            hosts.addresses.insert(host.fqdn.clone(), host.ip);
+            for alias in &host.aliases {
+                hosts.addresses.insert(alias.clone(), host.ip);
+            }
+            hosts.records.push(HostRecord {
+                fqdn: host.fqdn.clone(),
+                ip: host.ip,
+            });
+            let mut tls = ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_cert_resolver(certs.clone());
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let registrar = matches!(host.role, Role::Director | Role::Pool(_)).then(|| {
+                Arc::new(Registrar {
+                    host: host.fqdn.clone(),
+                    director: host.role == Role::Director,
+                    identity: registrar_identity.clone(),
+                    state: state.clone(),
+                    outages: outages.clone(),
+                })
+            });
+            let service = HostService {
+                tls: Arc::new(tls),
+                router: crate::endpoints::router(&host.role, state.clone(), guard.clone()),
+                plain_http: host.role == Role::Webdir,
+                registrar,
+            };
+            hosts.services.insert(host.fqdn.clone(), service);
+        }
+        Ok(hosts)
+    }
+}
+
+/// Every host's server certificate (its names and aliases), from the public root.
+fn server_certificates(
+    state: &State,
+    provider: &Arc<CryptoProvider>,
+    https: &[(HostDef, TcpListener, Option<TcpListener>)],
+) -> anyhow::Result<SniCerts> {
+    let now = state.clock.now();
+    let mut certs = SniCerts::default();
+    for (host, _, _) in https {
+        let mut names = vec![host.fqdn.clone()];
+        names.extend(host.aliases.iter().cloned());
+        let id = state.public_root.issue_server(&names, now)?;
+        certs.insert(
+            names,
+            certified_key(provider, id.cert_der, id.key_pkcs8_der)?,
+        );
+    }
+    Ok(certs)
+}
+
+/// One RSA identity for the inner handshake of every registrar (director and pools).
+fn registrar_identity(
+    state: &State,
+    https: &[(HostDef, TcpListener, Option<TcpListener>)],
+) -> anyhow::Result<lyncsim_tlsdsk::Identity> {
+    let names: Vec<String> = https
+        .iter()
+        .filter(|(h, _, _)| matches!(h.role, Role::Director | Role::Pool(_)))
+        .map(|(h, _, _)| h.fqdn.clone())
+        .collect();
+    let issued = state
+        .public_root
+        .issue_registrar(&names, state.clock.now())?;
+    lyncsim_tlsdsk::Identity::new(&issued.cert_der, &issued.key_pkcs8_der)
+        .context("loading the registrars' TLS-DSK certificate into OpenSSL")
+}
+
+/// Serves DNS over UDP and TCP until the service stops.
+fn serve_dns(resolver: crate::dns::Resolving, udp: UdpSocket, tcp: TcpListener, tasks: &Tasks) {
+    let mut dns = hickory_server::Server::new(resolver);
+    dns.register_socket(udp);
+    dns.register_listener(tcp, Duration::from_secs(5), 64);
+    let stop = tasks.shutdown.clone();
+    tasks.tracker.spawn(async move {
+        stop.cancelled().await;
+        if let Err(e) = dns.shutdown_gracefully().await {
+            tracing::warn!("DNS server stopped with an error: {e}");
+        }
+    });
+}
+
+/// Serves the admin API until the service stops.
+fn serve_admin(listener: TcpListener, faults: Arc<Faults>, info: &ServiceInfo, tasks: &Tasks) {
+    let admin = crate::admin::router(Admin {
+        faults,
+        info: info.clone(),
+    });
+    tasks.tracker.spawn(serve_plain(
+        listener,
+        admin,
+        Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS)),
+        tasks.shutdown.clone(),
+        tasks.tracker.clone(),
+    ));
 }
 
 impl RunningService {
