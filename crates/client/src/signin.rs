@@ -178,6 +178,9 @@ macro_rules! stage {
 }
 
 /// The web ticket service's `AppliesTo` for the STS: Lync's web authentication component.
+/// The stage provisioning runs in.
+const CERT: Stage = Stage::Certificate;
+
 const LYNC_WEB_AUTH: &str = "urn:component:Microsoft.Rtc.WebAuthentication.2010";
 /// How long the client says its STS request is good for.
 const REQUEST_LIFETIME_MS: i64 = 5 * 60 * 1000;
@@ -438,83 +441,11 @@ impl Run<'_, '_> {
             self.cached_pool = Some(cache.home_pool.clone());
             return Ok(cache.home_pool);
         }
-        let query = format!("?sipuri=sip:{user}");
         let (what, found) = match self.profile.machine().product {
             lyncsim_domain::Product::Lync2013 => {
-                let host = format!("lyncdiscover.{domain}");
-                let target = self.resolve(Stage::Discover, &host).await?;
-                let root_path = format!("{}{query}", paths::AUTODISCOVER);
-                self.step(
-                    Stage::Discover,
-                    format!(
-                        "GET https://{host}{root_path} (Accept: {})",
-                        autodiscover::MEDIA_XML
-                    ),
-                );
-                let root = self
-                    .exchange(
-                        Stage::Discover,
-                        "Autodiscover",
-                        &target,
-                        discover_get(&root_path),
-                        autodiscover::Root::from_xml,
-                    )
-                    .await?;
-                let Some(href) = root.user else {
-                    return Err(self.fail(SignInFailure::new(
-                        Stage::Discover,
-                        FailureKind::BadResponse,
-                        "Autodiscover's root has no Link token=\"User\"",
-                    )));
-                };
-                self.step(Stage::Discover, format!("Link token=User: GET {href}"));
-                let (user_target, path) = self
-                    .follow(Stage::Discover, "Autodiscover", &href, &target)
-                    .await?;
-                let found = self
-                    .exchange(
-                        Stage::Discover,
-                        "Autodiscover",
-                        &user_target,
-                        discover_get(&path),
-                        autodiscover::User::from_xml,
-                    )
-                    .await?;
-                ("Autodiscover", found)
+                ("Autodiscover", self.autodiscover(user, domain).await?)
             }
-            lyncsim_domain::Product::Lync2010 => {
-                let srv = format!("_sip._tls.{domain}");
-                let resolver = self.resolver.as_mut().ok_or_else(|| {
-                    SignInFailure::new(Stage::Resolve, FailureKind::Unreachable, "no resolver")
-                })?;
-                let (host, _port, source) = match resolver.resolve_srv(&srv).await {
-                    Ok(found) => found,
-                    Err(e) => {
-                        return Err(self.fail(SignInFailure::new(
-                            Stage::Resolve,
-                            FailureKind::Unreachable,
-                            e.to_string(),
-                        )));
-                    }
-                };
-                self.step(
-                    Stage::Resolve,
-                    format!("SRV {srv} names {host} ({})", source.describe()),
-                );
-                let target = self.resolve(Stage::Discover, &host).await?;
-                let path = format!("{}{query}", paths::DIRECTOR);
-                self.step(Stage::Discover, format!("GET https://{host}{path}"));
-                let found = self
-                    .exchange(
-                        Stage::Discover,
-                        "director",
-                        &target,
-                        discover_get(&path),
-                        autodiscover::User::from_xml,
-                    )
-                    .await?;
-                ("director", found)
-            }
+            lyncsim_domain::Product::Lync2010 => ("director", self.director(user, domain).await?),
         };
         self.step(
             Stage::Discover,
@@ -524,6 +455,89 @@ impl Run<'_, '_> {
             ),
         );
         Ok(found.external.fqdn)
+    }
+
+    /// Autodiscover at `lyncdiscover.<domain>`: the root, then its User link.
+    async fn autodiscover(
+        &mut self,
+        user: &str,
+        domain: &str,
+    ) -> Result<autodiscover::User, SignInFailure> {
+        let host = format!("lyncdiscover.{domain}");
+        let target = self.resolve(Stage::Discover, &host).await?;
+        let root_path = format!("{}?sipuri=sip:{user}", paths::AUTODISCOVER);
+        self.step(
+            Stage::Discover,
+            format!(
+                "GET https://{host}{root_path} (Accept: {})",
+                autodiscover::MEDIA_XML
+            ),
+        );
+        let root = self
+            .exchange(
+                Stage::Discover,
+                "Autodiscover",
+                &target,
+                discover_get(&root_path),
+                autodiscover::Root::from_xml,
+            )
+            .await?;
+        let Some(href) = root.user else {
+            return Err(self.fail(SignInFailure::new(
+                Stage::Discover,
+                FailureKind::BadResponse,
+                "Autodiscover's root has no Link token=\"User\"",
+            )));
+        };
+        self.step(Stage::Discover, format!("Link token=User: GET {href}"));
+        let (user_target, path) = self
+            .follow(Stage::Discover, "Autodiscover", &href, &target)
+            .await?;
+        self.exchange(
+            Stage::Discover,
+            "Autodiscover",
+            &user_target,
+            discover_get(&path),
+            autodiscover::User::from_xml,
+        )
+        .await
+    }
+
+    /// The director that SRV `_sip._tls.<domain>` names.
+    async fn director(
+        &mut self,
+        user: &str,
+        domain: &str,
+    ) -> Result<autodiscover::User, SignInFailure> {
+        let srv = format!("_sip._tls.{domain}");
+        let resolver = self.resolver.as_mut().ok_or_else(|| {
+            SignInFailure::new(Stage::Resolve, FailureKind::Unreachable, "no resolver")
+        })?;
+        let (host, _port, source) = match resolver.resolve_srv(&srv).await {
+            Ok(found) => found,
+            Err(e) => {
+                return Err(self.fail(SignInFailure::new(
+                    Stage::Resolve,
+                    FailureKind::Unreachable,
+                    e.to_string(),
+                )));
+            }
+        };
+        self.step(
+            Stage::Resolve,
+            format!("SRV {srv} names {host} ({})", source.describe()),
+        );
+        let target = self.resolve(Stage::Discover, &host).await?;
+        let path = format!("{}?sipuri=sip:{user}", paths::DIRECTOR);
+        self.step(Stage::Discover, format!("GET https://{host}{path}"));
+        self.exchange(
+            Stage::Discover,
+            "director",
+            &target,
+            discover_get(&path),
+            autodiscover::User::from_xml,
+        )
+        .await
     }
 
     /// Token: on every sign-in, the realm, then RST2.srf with the password and a timestamp from
@@ -657,7 +671,8 @@ impl Run<'_, '_> {
             };
             let mut notes = Vec::new();
             let result =
-                crate::sip::register(https, &target, user, &cert_der, key_pkcs8, &mut notes).await;
+                crate::sip::register(https, &target, user, (&cert_der, key_pkcs8), &mut notes)
+                    .await;
             for note in notes {
                 self.step(Stage::Register, note);
             }
@@ -751,23 +766,53 @@ impl Run<'_, '_> {
         token: &TokenResponse,
         master_key: &crate::dpapi::MasterKey,
     ) -> Result<(Vec<u8>, lyncsim_pki::PersonalKey), SignInFailure> {
-        const ST: Stage = Stage::Certificate;
-        let profile = self.profile;
-        let machine = profile.machine();
-        let layout = profile.layout();
-        let unreadable = |reason: String| SignInFailure::new(ST, FailureKind::Unreadable, reason);
-        let (key, new_key) =
-            keycontainer::open_or_create(layout, master_key, user, &machine.machine_guid)
-                .await
-                .map_err(|reason| self.fail(unreadable(reason)))?;
+        let machine = self.profile.machine();
+        let unreadable = |reason: String| SignInFailure::new(CERT, FailureKind::Unreadable, reason);
+        let (key, new_key) = keycontainer::open_or_create(
+            self.profile.layout(),
+            master_key,
+            user,
+            &machine.machine_guid,
+        )
+        .await
+        .map_err(|reason| self.fail(unreadable(reason)))?;
         let csr =
             lyncsim_pki::make_csr(&key, user).map_err(|e| self.fail(unreadable(e.to_string())))?;
+        let mex = self.cert_prov_mex(pool).await?;
+        let (ticket, proof_key) = self.web_ticket(user, pool, token, &mex).await?;
+        let request = CertRequest {
+            to: &mex.address,
+            ticket: &ticket,
+            proof_key: &proof_key,
+            device_id: &machine.machine_guid,
+            entity: user,
+            csr_der: &csr,
+            request_id: &lyncsim_wire::random_guid(),
+        };
+        let der = self.get_and_publish_cert(user, pool, &mex, request).await?;
+        let info = self.check_issued(user, &der)?;
+        if let Some(https) = &self.https {
+            https.count_provisioning(new_key.then_some(info.key), &der);
+        }
+        let thumbprint = certstore::add(self.profile.layout(), &der)
+            .map_err(|e| self.fail(unreadable(format!("cannot store the certificate: {e}"))))?;
+        self.step(
+            CERT,
+            format!(
+                "stored new certificate {thumbprint}, issued by {}",
+                info.issuer_cn
+            ),
+        );
+        Ok((der, key))
+    }
 
+    /// Certificate provisioning's metadata: its signed port and the web ticket service.
+    async fn cert_prov_mex(&mut self, pool: &Target) -> Result<CertProvMex, SignInFailure> {
         let mex_path = format!("{}/mex", paths::CERT_PROV_PATH);
-        self.step(ST, format!("GET https://{}{mex_path}", pool.host));
+        self.step(CERT, format!("GET https://{}{mex_path}", pool.host));
         let mex = self
             .exchange(
-                ST,
+                CERT,
                 "certificate provisioning",
                 pool,
                 Call::get(&mex_path),
@@ -775,7 +820,7 @@ impl Run<'_, '_> {
             )
             .await?;
         self.step(
-            ST,
+            CERT,
             format!(
                 "port {}: {}; web tickets from {}",
                 lyncsim_wire::pool::CERT_PROV_PORT,
@@ -783,13 +828,25 @@ impl Run<'_, '_> {
                 mex.web_ticket_service
             ),
         );
+        Ok(mex)
+    }
+
+    /// A web ticket for certificate provisioning, for the STS's token: the web ticket
+    /// service's `mex`, then its `WsFedBearer` port. The ticket, and its proof key.
+    async fn web_ticket(
+        &mut self,
+        user: &str,
+        pool: &Target,
+        token: &TokenResponse,
+        mex: &CertProvMex,
+    ) -> Result<(WebTicketResponse, Vec<u8>), SignInFailure> {
         let wt_mex_url = format!("{}/mex", mex.web_ticket_service);
         let (wt_target, wt_mex_path) = self
-            .follow(ST, "web ticket service", &wt_mex_url, pool)
+            .follow(CERT, "web ticket service", &wt_mex_url, pool)
             .await?;
         let wt_mex = self
             .exchange(
-                ST,
+                CERT,
                 "web ticket service",
                 &wt_target,
                 Call::get(&wt_mex_path),
@@ -797,7 +854,12 @@ impl Run<'_, '_> {
             )
             .await?;
         let (bearer_target, bearer_path) = self
-            .follow(ST, "web ticket service", &wt_mex.ws_fed_bearer, &wt_target)
+            .follow(
+                CERT,
+                "web ticket service",
+                &wt_mex.ws_fed_bearer,
+                &wt_target,
+            )
             .await?;
         let entropy: [u8; 32] = rand::random();
         let request = WebTicketRequest {
@@ -812,7 +874,7 @@ impl Run<'_, '_> {
             context: lyncsim_wire::random_guid(),
         };
         self.step(
-            ST,
+            CERT,
             format!(
                 "POST {}: wst:RequestSecurityToken (WS-Trust 1.3) Claims sip:{user}, 256-bit Entropy, KeyType SymmetricKey",
                 wt_mex.ws_fed_bearer
@@ -824,7 +886,7 @@ impl Run<'_, '_> {
         );
         let ticket = self
             .exchange(
-                ST,
+                CERT,
                 "web ticket service",
                 &bearer_target,
                 call,
@@ -833,59 +895,68 @@ impl Run<'_, '_> {
             .await?;
         let proof_key = p_sha1(&entropy, &ticket.entropy, entropy.len());
         self.step(
-            ST,
+            CERT,
             format!(
                 "web ticket saml:Assertion AssertionID={}, Lifetime to {}; proof key = P_SHA1(client entropy, server entropy)",
                 ticket.assertion_id,
                 format_time(ticket.lifetime.expires_ms)
             ),
         );
+        Ok((ticket, proof_key))
+    }
 
+    /// GetAndPublishCert with the PKCS#10, signed with the web ticket's proof key: the DER
+    /// certificate.
+    async fn get_and_publish_cert(
+        &mut self,
+        user: &str,
+        pool: &Target,
+        mex: &CertProvMex,
+        request: CertRequest<'_>,
+    ) -> Result<Vec<u8>, SignInFailure> {
         let (cert_target, cert_path) = self
-            .follow(ST, "certificate provisioning", &mex.address, pool)
+            .follow(CERT, "certificate provisioning", &mex.address, pool)
             .await?;
-        let request_id = lyncsim_wire::random_guid();
-        let body = CertRequest {
-            to: &mex.address,
-            ticket: &ticket,
-            proof_key: &proof_key,
-            device_id: &machine.machine_guid,
-            entity: user,
-            csr_der: &csr,
-            request_id: &request_id,
-        }
-        .to_xml();
         self.step(
-            ST,
+            CERT,
             format!(
                 "POST {}: GetAndPublishCert with a PKCS#10 for CN=sip:{user}, signed (HMAC-SHA1 over SignedInfo) with the proof key",
                 mex.address
             ),
         );
-        let call = Call::post(&cert_path, SOAP11_MEDIA, body).header(
+        let call = Call::post(&cert_path, SOAP11_MEDIA, request.to_xml()).header(
             header::HeaderName::from_static("soapaction"),
             format!("\"{}\"", lyncsim_wire::pool::ACTION_GET_AND_PUBLISH_CERT),
         );
         let response = self
             .exchange(
-                ST,
+                CERT,
                 "GetAndPublishCert",
                 &cert_target,
                 call,
                 CertResponse::from_xml,
             )
             .await?;
-        let der = response.cert_der;
-        let info = lyncsim_pki::inspect(&der).map_err(|e| {
+        Ok(response.cert_der)
+    }
+
+    /// What GetAndPublishCert returned: a certificate for `user`, valid by the machine's
+    /// clock (the client checks it as Windows would).
+    fn check_issued(
+        &mut self,
+        user: &str,
+        der: &[u8],
+    ) -> Result<lyncsim_pki::CertInfo, SignInFailure> {
+        let info = lyncsim_pki::inspect(der).map_err(|e| {
             self.fail(SignInFailure::new(
-                ST,
+                CERT,
                 FailureKind::BadResponse,
                 format!("GetAndPublishCert returned {e}"),
             ))
         })?;
         if !info.subject_cn.eq_ignore_ascii_case(&format!("sip:{user}")) {
             return Err(self.fail(SignInFailure::new(
-                ST,
+                CERT,
                 FailureKind::BadResponse,
                 format!(
                     "GetAndPublishCert returned a certificate for {}, not sip:{user}",
@@ -893,32 +964,21 @@ impl Run<'_, '_> {
                 ),
             )));
         }
+        let now = self.profile.machine().now();
         if let Err(e) = info
             .validity
-            .check(machine.now(), lyncsim_domain::DEFAULT_TOLERANCE_SECS)
+            .check(now, lyncsim_domain::DEFAULT_TOLERANCE_SECS)
         {
             return Err(self.fail(SignInFailure::new(
-                ST,
+                CERT,
                 FailureKind::Rejected,
                 format!(
                     "the new certificate is not valid by the machine's clock: {e} (skew {})",
-                    Skew(machine.now() - info.validity.not_before)
+                    Skew(now - info.validity.not_before)
                 ),
             )));
         }
-        if let Some(https) = &self.https {
-            https.count_provisioning(new_key.then_some(info.key), &der);
-        }
-        let thumbprint = certstore::add(layout, &der)
-            .map_err(|e| self.fail(unreadable(format!("cannot store the certificate: {e}"))))?;
-        self.step(
-            ST,
-            format!(
-                "stored new certificate {thumbprint}, issued by {}",
-                info.issuer_cn
-            ),
-        );
-        Ok((der, key))
+        Ok(info)
     }
 }
 

@@ -187,13 +187,14 @@ fn loaded_identity(cert_der: &[u8], key_pkcs8: &[u8]) -> Result<Identity, TlsDsk
 }
 
 /// Registers `user` at `target` with the personal certificate and its key (PKCS#8), noting
-/// each step in `notes`.
+/// each step in `notes`: REGISTER, the TLS-DSK challenge, the handshake carried in
+/// `gssapi-data`, then a REGISTER signed with the handshake's key, whose signed answer says
+/// registered or redirected.
 pub(crate) async fn register(
     https: &Https,
     target: &Target,
     user: &str,
-    cert_der: &[u8],
-    key_pkcs8: &[u8],
+    (cert_der, key_pkcs8): (&[u8], &[u8]),
     notes: &mut Vec<String>,
 ) -> Result<Registration, HttpFailure> {
     let tls = https.connect(target, None).await?;
@@ -207,112 +208,162 @@ pub(crate) async fn register(
         from_tag: lyncsim_wire::random_guid()[..8].to_owned(),
         cseq: 0,
     };
-    let where_ = dialog.where_();
-    let first = dialog.register(None)?;
-    let answer = dialog.exchange(&first).await?;
-    let challenge = match (answer.status(), answer.auth("WWW-Authenticate")) {
-        (Some(401), Some(c)) => c,
-        _ => return Err(refusal(&answer, &where_)),
-    };
-    let target_name = challenge.get("targetname").unwrap_or_default().to_owned();
-    let realm = challenge.get("realm").unwrap_or(sip::REALM).to_owned();
-    notes.push(format!(
-        "{where_} asks for TLS-DSK (targetname {target_name}, certificates from {})",
-        challenge.get("sts-uri").unwrap_or("?")
-    ));
-    let mut handshake = loaded_identity(cert_der, key_pkcs8)
-        .and_then(|identity| Handshake::connect(&identity))
+    let challenge = dialog.challenge(notes).await?;
+    let identity = loaded_identity(cert_der, key_pkcs8)
         .map_err(|e| HttpFailure::Tls(format!("the personal certificate cannot be used: {e}")))?;
-    let mut to_server = match handshake.step(&[]) {
-        Ok(Step::Send(bytes)) => bytes,
-        Ok(Step::Done { .. }) | Err(_) => {
-            return Err(HttpFailure::Tls("TLS-DSK could not start".into()));
+    let (opaque, keys, server_cert) = dialog.tls_dsk(&challenge, &identity).await?;
+    https.count_tls_dsk(cert_der, server_cert.as_deref());
+    notes.push(format!(
+        "TLS-DSK security association {opaque} with {}",
+        challenge.target_name
+    ));
+    let answer = dialog.signed_register(&challenge, &opaque, &keys).await?;
+    registration(&answer, target, &dialog.where_())
+}
+
+/// What the registrar's challenge names: its target name and realm.
+struct Challenge {
+    target_name: String,
+    realm: String,
+}
+
+impl Dialog {
+    /// REGISTER without credentials: the registrar's 401 and its TLS-DSK challenge.
+    async fn challenge(&mut self, notes: &mut Vec<String>) -> Result<Challenge, HttpFailure> {
+        let where_ = self.where_();
+        let first = self.register(None)?;
+        let answer = self.exchange(&first).await?;
+        let challenge = match (answer.status(), answer.auth("WWW-Authenticate")) {
+            (Some(401), Some(c)) => c,
+            _ => return Err(refusal(&answer, &where_)),
+        };
+        let target_name = challenge.get("targetname").unwrap_or_default().to_owned();
+        notes.push(format!(
+            "{where_} asks for TLS-DSK (targetname {target_name}, certificates from {})",
+            challenge.get("sts-uri").unwrap_or("?")
+        ));
+        Ok(Challenge {
+            target_name,
+            realm: challenge.get("realm").unwrap_or(sip::REALM).to_owned(),
+        })
+    }
+
+    /// The inner TLS handshake over REGISTERs and the registrar's 401s, presenting the
+    /// personal certificate: the security association's `opaque`, its keys, and the
+    /// registrar's certificate.
+    async fn tls_dsk(
+        &mut self,
+        challenge: &Challenge,
+        identity: &Identity,
+    ) -> Result<(String, Keys, Option<Vec<u8>>), HttpFailure> {
+        let where_ = self.where_();
+        let mut handshake = Handshake::connect(identity).map_err(|e| {
+            HttpFailure::Tls(format!("the personal certificate cannot be used: {e}"))
+        })?;
+        let mut to_server = match handshake.step(&[]) {
+            Ok(Step::Send(bytes)) => bytes,
+            Ok(Step::Done { .. }) | Err(_) => {
+                return Err(HttpFailure::Tls("TLS-DSK could not start".into()));
+            }
+        };
+        let mut opaque: Option<String> = None;
+        for _ in 0..MAX_ROUNDS {
+            let data = self
+                .handshake_round(challenge, &mut opaque, &to_server)
+                .await?;
+            match handshake.step(&data) {
+                Ok(Step::Send(bytes)) => to_server = bytes,
+                Ok(Step::Done {
+                    keys,
+                    peer_certificate,
+                    ..
+                }) => return Ok((opaque.unwrap_or_default(), keys, peer_certificate)),
+                Err(TlsDskError::Handshake { reason, .. }) => {
+                    return Err(HttpFailure::Sip {
+                        status: 401,
+                        detail: format!(
+                            "{where_} refused the personal certificate in the TLS-DSK handshake ({reason})"
+                        ),
+                    });
+                }
+                Err(e) => return Err(HttpFailure::Tls(format!("{where_}: {e}"))),
+            }
         }
-    };
-    let mut opaque: Option<String> = None;
-    let mut keys: Option<Keys> = None;
-    for _ in 0..MAX_ROUNDS {
+        Err(HttpFailure::BadResponse(format!(
+            "{where_}: the TLS-DSK handshake did not end within {MAX_ROUNDS} rounds"
+        )))
+    }
+
+    /// One round of the handshake: our bytes in `gssapi-data`, the registrar's bytes from its
+    /// 401 (and the `opaque` it names, kept in `opaque`).
+    async fn handshake_round(
+        &mut self,
+        challenge: &Challenge,
+        opaque: &mut Option<String>,
+        to_server: &[u8],
+    ) -> Result<Vec<u8>, HttpFailure> {
+        let where_ = self.where_();
         let mut auth = Auth::tls_dsk().quoted("qop", "auth");
-        if let Some(o) = &opaque {
+        if let Some(o) = opaque.as_deref() {
             auth = auth.quoted("opaque", o);
         }
         let auth = auth
-            .quoted("realm", &realm)
-            .quoted("targetname", &target_name)
-            .quoted("gssapi-data", B64.encode(&to_server))
+            .quoted("realm", &challenge.realm)
+            .quoted("targetname", &challenge.target_name)
+            .quoted("gssapi-data", B64.encode(to_server))
             .bare("version", sip::AUTH_VERSION.to_string());
-        let request = dialog.register(Some(auth.to_string()))?;
-        let answer = dialog.exchange(&request).await?;
-        let Some(challenge) = answer
+        let request = self.register(Some(auth.to_string()))?;
+        let answer = self.exchange(&request).await?;
+        let Some(their) = answer
             .auth("WWW-Authenticate")
             .filter(|_| answer.status() == Some(401))
         else {
             return Err(refusal(&answer, &where_));
         };
-        let Some(data) = challenge.get("gssapi-data") else {
+        let Some(data) = their.get("gssapi-data") else {
             return Err(refusal(&answer, &where_));
         };
         let data = B64
             .decode(data)
             .map_err(|e| HttpFailure::BadResponse(format!("{where_}: gssapi-data: {e}")))?;
-        if let Some(o) = challenge.get("opaque") {
-            opaque = Some(o.to_owned());
+        if let Some(o) = their.get("opaque") {
+            *opaque = Some(o.to_owned());
         }
-        match handshake.step(&data) {
-            Ok(Step::Send(bytes)) => to_server = bytes,
-            Ok(Step::Done {
-                keys: k,
-                peer_certificate,
-                ..
-            }) => {
-                https.count_tls_dsk(cert_der, peer_certificate.as_deref());
-                keys = Some(k);
-                break;
-            }
-            Err(TlsDskError::Handshake { reason, .. }) => {
-                return Err(HttpFailure::Sip {
-                    status: 401,
-                    detail: format!(
-                        "{where_} refused the personal certificate in the TLS-DSK handshake ({reason})"
-                    ),
-                });
-            }
-            Err(e) => return Err(HttpFailure::Tls(format!("{where_}: {e}"))),
-        }
+        Ok(data)
     }
-    let Some(keys) = keys else {
-        return Err(HttpFailure::BadResponse(format!(
-            "{where_}: the TLS-DSK handshake did not end within {MAX_ROUNDS} rounds"
-        )));
-    };
-    let opaque = opaque.unwrap_or_default();
-    notes.push(format!(
-        "TLS-DSK security association {opaque} with {target_name}"
-    ));
 
-    let mut request = dialog.register(None)?;
-    let crand = hex::encode(rand::random::<[u8; 4]>());
-    let cnum = "1";
-    let input = sip::signature_input(
-        &request,
-        SignedBy {
+    /// A REGISTER signed with the association's key; the answer, its signature checked with
+    /// the registrar's key (a 401 ends the association and is not signed).
+    async fn signed_register(
+        &mut self,
+        challenge: &Challenge,
+        opaque: &str,
+        keys: &Keys,
+    ) -> Result<Message, HttpFailure> {
+        let where_ = self.where_();
+        let mut request = self.register(None)?;
+        let crand = hex::encode(rand::random::<[u8; 4]>());
+        let cnum = "1";
+        let by = SignedBy {
             rand: &crand,
             num: cnum,
-            realm: &realm,
-            target: &target_name,
-        },
-    );
-    let signed = Auth::tls_dsk()
-        .quoted("qop", "auth")
-        .quoted("opaque", &opaque)
-        .quoted("realm", &realm)
-        .quoted("targetname", &target_name)
-        .quoted("crand", &crand)
-        .quoted("cnum", cnum)
-        .quoted("response", sip::sign(&keys.client, &input));
-    request.push("Authorization", signed.to_string());
-    let answer = dialog.exchange(&request).await?;
-    if answer.status() != Some(401) {
+            realm: &challenge.realm,
+            target: &challenge.target_name,
+        };
+        let input = sip::signature_input(&request, by);
+        let signed = Auth::tls_dsk()
+            .quoted("qop", "auth")
+            .quoted("opaque", opaque)
+            .quoted("realm", &challenge.realm)
+            .quoted("targetname", &challenge.target_name)
+            .quoted("crand", &crand)
+            .quoted("cnum", cnum)
+            .quoted("response", sip::sign(&keys.client, &input));
+        request.push("Authorization", signed.to_string());
+        let answer = self.exchange(&request).await?;
+        if answer.status() == Some(401) {
+            return Ok(answer);
+        }
         let Some(info) = answer.auth("Authentication-Info") else {
             // An unsigned refusal (a 503 of an outage that began during the dialog) is still
             // the refusal it says; an unsigned success is not to be believed.
@@ -324,15 +375,13 @@ pub(crate) async fn register(
                 answer.status().unwrap_or(0)
             )));
         };
-        let input = sip::signature_input(
-            &answer,
-            SignedBy {
-                rand: info.get("srand").unwrap_or_default(),
-                num: info.get("snum").unwrap_or_default(),
-                realm: info.get("realm").unwrap_or(&realm),
-                target: info.get("targetname").unwrap_or(&target_name),
-            },
-        );
+        let by = SignedBy {
+            rand: info.get("srand").unwrap_or_default(),
+            num: info.get("snum").unwrap_or_default(),
+            realm: info.get("realm").unwrap_or(&challenge.realm),
+            target: info.get("targetname").unwrap_or(&challenge.target_name),
+        };
+        let input = sip::signature_input(&answer, by);
         if !sip::verify(
             &keys.server,
             &input,
@@ -342,7 +391,17 @@ pub(crate) async fn register(
                 "{where_}: Invalid message signature received"
             )));
         }
+        Ok(answer)
     }
+}
+
+/// What the registrar's answer to the signed REGISTER says: registered (200 with `Expires`),
+/// redirected (301 with a `Contact`), or refused.
+fn registration(
+    answer: &Message,
+    target: &Target,
+    where_: &str,
+) -> Result<Registration, HttpFailure> {
     match answer.status() {
         Some(200) => {
             let expires = answer
@@ -374,6 +433,6 @@ pub(crate) async fn register(
             }
             Ok(Registration::Redirected { host, port })
         }
-        _ => Err(refusal(&answer, &where_)),
+        _ => Err(refusal(answer, where_)),
     }
 }

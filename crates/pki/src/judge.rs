@@ -110,7 +110,10 @@ mod tests {
         let late = NOW + 8 * 3600 + 301;
         assert!(matches!(
             judge_personal(ca.cert_der(), &cert.der, late, 300),
-            Err(JudgeError::Expired { late: 301, tolerance: 300 })
+            Err(JudgeError::Expired {
+                late: 301,
+                tolerance: 300
+            })
         ));
         assert!(judge_personal(ca.cert_der(), &cert.der, NOW + 8 * 3600 + 300, 300).is_ok());
         assert!(matches!(
