@@ -61,6 +61,33 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: --json and --junit cannot both be - (standard output); give one a file");
         return Ok(ExitCode::from(2));
     }
+    // The built-in suite lives in a temporary folder that must outlast the run.
+    let (scenarios, _builtin) = match chosen(&args) {
+        Ok(chosen) => chosen,
+        Err(code) => return Ok(code),
+    };
+    if args.list {
+        for s in &scenarios {
+            println!(
+                "{}\t{}\t{}",
+                s.name,
+                s.file,
+                s.description.as_deref().unwrap_or_default()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let defaults = RunOptions::default();
+    let opts = RunOptions {
+        jobs: args.jobs.map_or(defaults.jobs, usize::from),
+        lyncsim: std::env::current_exe().ok(),
+        ..defaults
+    };
+    let started = Instant::now();
+    let Some(reports) = run_with_progress(scenarios, &opts, started).await else {
+        return Ok(ExitCode::from(130));
+    };
+    let wall = started.elapsed();
     // With a report on standard output, what is for people goes to standard error.
     let to_people = |text: &str| {
         if is_stdout(&args.json) || is_stdout(&args.junit) {
@@ -69,16 +96,40 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             print!("{text}");
         }
     };
-    // The built-in suite lives in a temporary folder that must outlast the run.
-    let (scenarios, _builtin) = if args.paths.is_empty() {
+    to_people(&report::table(&reports));
+    let totals = report::Totals::of(&reports);
+    to_people(&format!(
+        "\n{} ({} at once)\n",
+        report::summary(&totals, wall),
+        opts.jobs
+    ));
+    if args.junit.is_some() {
+        write_report(&args.junit, &report::junit(&reports, wall)?)?;
+    }
+    if args.json.is_some() {
+        write_report(&args.json, &report::json(&reports, wall, opts.jobs)?)?;
+    }
+    Ok(if totals.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The scenarios to run: the files given (or the built-in suite, kept in its temporary
+/// folder for the run), filtered; or the exit code of why there are none.
+fn chosen(
+    args: &RunArgs,
+) -> Result<(Vec<Scenario>, Option<lyncsim_suite::BuiltinSuite>), ExitCode> {
+    let (scenarios, builtin) = if args.paths.is_empty() {
         match lyncsim_suite::builtin_suite() {
             Ok(suite) => (suite.scenarios.clone(), Some(suite)),
-            Err(errors) => return Ok(load_errors(&errors)),
+            Err(errors) => return Err(load_errors(&errors)),
         }
     } else {
         match lyncsim_suite::scenario::load(&args.paths) {
             Ok(s) => (s, None),
-            Err(errors) => return Ok(load_errors(&errors)),
+            Err(errors) => return Err(load_errors(&errors)),
         }
     };
     let scenarios: Vec<Scenario> = match &args.filter {
@@ -99,35 +150,27 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .map(|p| format!(" matches --filter {p:?}"))
                 .unwrap_or_default()
         );
-        return Ok(ExitCode::from(2));
+        return Err(ExitCode::from(2));
     }
-    if args.list {
-        for s in &scenarios {
-            println!(
-                "{}\t{}\t{}",
-                s.name,
-                s.file,
-                s.description.as_deref().unwrap_or_default()
-            );
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
+    Ok((scenarios, builtin))
+}
 
-    let defaults = RunOptions::default();
-    let opts = RunOptions {
-        jobs: args.jobs.map_or(defaults.jobs, usize::from),
-        lyncsim: std::env::current_exe().ok(),
-        ..defaults
-    };
+/// Runs the scenarios behind a progress bar, a failure shown as it happens. Ctrl-C stops
+/// every scenario (their services, machines and scripts go with them) and shows what finished
+/// before: `None`, and no report file is written for a run cut short.
+async fn run_with_progress(
+    scenarios: Vec<Scenario>,
+    opts: &RunOptions,
+    started: Instant,
+) -> Option<Vec<lyncsim_suite::ScenarioReport>> {
     let bar = ProgressBar::new(scenarios.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} scenarios  {elapsed}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
     let total = scenarios.len();
     let finished = std::sync::Mutex::new(Vec::new());
-    let run = lyncsim_suite::run_all(scenarios, &opts, |r| {
+    let run = lyncsim_suite::run_all(scenarios, opts, |r| {
         finished
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -143,10 +186,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         bar.set_message(r.name.clone());
         bar.inc(1);
     });
-    // Ctrl-C stops every scenario: their services, machines and scripts go with them. What
-    // finished before is shown; no report file is written for a run cut short.
-    let reports = tokio::select! {
-        reports = run => reports,
+    tokio::select! {
+        reports = run => {
+            bar.finish_and_clear();
+            Some(reports)
+        }
         _ = tokio::signal::ctrl_c() => {
             bar.abandon();
             let done = std::mem::take(&mut *finished.lock().unwrap_or_else(|p| p.into_inner()));
@@ -159,30 +203,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 done.len(),
                 report::summary(&totals, started.elapsed())
             );
-            return Ok(ExitCode::from(130));
+            None
         }
-    };
-    bar.finish_and_clear();
-    let wall = started.elapsed();
-
-    to_people(&report::table(&reports));
-    let totals = report::Totals::of(&reports);
-    to_people(&format!(
-        "\n{} ({} at once)\n",
-        report::summary(&totals, wall),
-        opts.jobs
-    ));
-    if args.junit.is_some() {
-        write_report(&args.junit, &report::junit(&reports, wall)?)?;
     }
-    if args.json.is_some() {
-        write_report(&args.json, &report::json(&reports, wall, opts.jobs)?)?;
-    }
-    Ok(if totals.all_passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }
 
 fn load_errors(errors: &[lyncsim_suite::ScenarioError]) -> ExitCode {

@@ -1,7 +1,7 @@
 //! The console's pages and the fragments htmx swaps into them.
 
 use crate::engine::Event;
-use lyncsim_client::views::CredEntry;
+use lyncsim_client::views::{Certmgr, CredEntry, Credman};
 use lyncsim_domain::{Cause, Os, Product, Remedy};
 use lyncsim_lab::Seen;
 use maud::{DOCTYPE, Markup, html};
@@ -194,87 +194,140 @@ fn step_button(a: &Attempt, remedy: Remedy) -> Markup {
 }
 
 pub(crate) fn panel(a: &Attempt, panel: &Panel) -> Markup {
+    match panel {
+        Panel::About {
+            product,
+            build,
+            sign_in_assistant,
+        } => about(product, build, sign_in_assistant.as_deref()),
+        Panel::Certmgr(store) => certmgr(a, store),
+        Panel::Credman(vault) => credman(a, vault),
+        Panel::Folder {
+            location,
+            endpoint,
+            trace,
+        } => folder(a, location, endpoint.as_ref(), trace),
+        Panel::DateTime {
+            machine,
+            source,
+            difference,
+            ahead,
+        } => date_time(a, (machine, source), difference, *ahead),
+        Panel::Command => command(a),
+        Panel::Rsa { location, files } => rsa(a, location, files),
+        Panel::Tools => tools(a),
+    }
+}
+
+fn about(product: &str, build: &str, sign_in_assistant: Option<&str>) -> Markup {
     html! {
-        @match panel {
-            Panel::About { product, build, sign_in_assistant } => {
-                h3 { "About " (product) }
-                p #about-build { "Version " (build) }
-                @if let Some(sia) = sign_in_assistant {
-                    p #about-sia { "Microsoft Online Services Sign-In Assistant " (sia) }
+        h3 { "About " (product) }
+        p #about-build { "Version " (build) }
+        @if let Some(sia) = sign_in_assistant {
+            p #about-sia { "Microsoft Online Services Sign-In Assistant " (sia) }
+        }
+    }
+}
+
+fn certmgr(a: &Attempt, store: &Certmgr) -> Markup {
+    html! {
+        h3 { "Certificates - Current User > Personal > Certificates" }
+        p.path { (store.location) }
+        table #certmgr {
+            tr { th { "Issued To" } th { "Issued By" } th { "Expiration Date" } th {} }
+            @for row in &store.rows {
+                tr {
+                    td { (row.issued_to) }
+                    td { (row.issued_by) }
+                    td { @if let Some(why) = &row.unreadable { "cannot be read: " (why) } @else { (row.expires) } }
+                    td { @if row.issued_by.contains("Communications Server") { (step_button(a, Remedy::DeleteCert)) } }
                 }
             }
-            Panel::Certmgr(store) => {
-                h3 { "Certificates - Current User > Personal > Certificates" }
-                p.path { (store.location) }
-                table #certmgr {
-                    tr { th { "Issued To" } th { "Issued By" } th { "Expiration Date" } th {} }
-                    @for row in &store.rows {
-                        tr {
-                            td { (row.issued_to) }
-                            td { (row.issued_by) }
-                            td { @if let Some(why) = &row.unreadable { "cannot be read: " (why) } @else { (row.expires) } }
-                            td { @if row.issued_by.contains("Communications Server") { (step_button(a, Remedy::DeleteCert)) } }
-                        }
-                    }
-                    @if store.rows.is_empty() { tr { td colspan="4" { "There are no items to show in this view." } } }
+            @if store.rows.is_empty() { tr { td colspan="4" { "There are no items to show in this view." } } }
+        }
+    }
+}
+
+fn credman(a: &Attempt, vault: &Credman) -> Markup {
+    html! {
+        h3 { "Credential Manager > Windows Credentials > Generic Credentials" }
+        p.path { (vault.location) }
+        ul #credman {
+            @for entry in &vault.entries {
+                @match entry {
+                    CredEntry::Generic { target, user, modified } => li {
+                        code { (target) } " · " (user) " · modified " (modified) " "
+                        @if target.starts_with("Microsoft_OC") { (step_button(a, Remedy::RemoveCredentials)) }
+                    },
+                    CredEntry::Unreadable { path, reason } => li { code { (path) } ": " (reason) },
                 }
             }
-            Panel::Credman(vault) => {
-                h3 { "Credential Manager > Windows Credentials > Generic Credentials" }
-                p.path { (vault.location) }
-                ul #credman {
-                    @for entry in &vault.entries {
-                        @match entry {
-                            CredEntry::Generic { target, user, modified } => li {
-                                code { (target) } " · " (user) " · modified " (modified) " "
-                                @if target.starts_with("Microsoft_OC") { (step_button(a, Remedy::RemoveCredentials)) }
-                            },
-                            CredEntry::Unreadable { path, reason } => li { code { (path) } ": " (reason) },
-                        }
-                    }
-                    @if vault.entries.is_empty() { li { "No Generic Credentials." } }
-                }
-            }
-            Panel::Folder { location, endpoint, trace } => {
-                h3 { "The Lync folder" }
-                p.path { (location) }
-                @if let Some((folder, files)) = endpoint {
-                    p { "Folder " code #endpoint-folder { (folder) } ": " (files.join(", ")) " " (step_button(a, Remedy::DeleteEndpointCache)) }
-                } @else {
-                    p { "No sip_ folder for " (a.user()) "." }
-                }
-                h4 { "The trace log (its end)" }
-                pre #trace { @for line in trace { (line) "\n" } }
-            }
-            Panel::DateTime { machine, source, difference, ahead } => {
-                h3 { "Date and Time" }
-                p { "This computer: " strong #machine-time { (machine) } }
-                p { "Internet time (the time source): " strong #source-time { (source) } }
-                p #skew { "This computer's clock is " (difference) " " @if *ahead { "ahead" } @else { "behind" } "." }
-                (step_button(a, Remedy::SyncTime))
-            }
-            Panel::Command => {
-                h3 { "Command prompt" }
-                pre #cmd-output { "Microsoft Windows\n" }
-                form hx-post={ "/attempts/" (a.id) "/cmd" } hx-target="#cmd-output" hx-swap="beforeend" {
-                    label { "C:\\> " input #cmd-line name="line" autocomplete="off"; }
-                    button #cmd-run type="submit" { "Run" }
-                }
-            }
-            Panel::Rsa { location, files } => {
-                h3 { "The RSA key folder" }
-                p.path { (location) }
-                p { @if files.is_empty() { "The folder is empty." } @else { (files.len()) " key container(s): " (files.join(", ")) } }
-                (step_button(a, Remedy::DeleteRsaKey))
-            }
-            Panel::Tools => {
-                h3 { "KB tools and updates" }
-                ul {
-                    @for remedy in [Remedy::Fixit, Remedy::DeleteSigninInfo, Remedy::DesktopSetup, Remedy::UpdateClient, Remedy::Restart] {
-                        @if remedy.offered_on(a.exercise.spec.product, a.exercise.spec.os).is_ok() {
-                            li { (step_button(a, remedy)) }
-                        }
-                    }
+            @if vault.entries.is_empty() { li { "No Generic Credentials." } }
+        }
+    }
+}
+
+fn folder(
+    a: &Attempt,
+    location: &str,
+    endpoint: Option<&(String, Vec<String>)>,
+    trace: &[String],
+) -> Markup {
+    html! {
+        h3 { "The Lync folder" }
+        p.path { (location) }
+        @if let Some((folder, files)) = endpoint {
+            p { "Folder " code #endpoint-folder { (folder) } ": " (files.join(", ")) " " (step_button(a, Remedy::DeleteEndpointCache)) }
+        } @else {
+            p { "No sip_ folder for " (a.user()) "." }
+        }
+        h4 { "The trace log (its end)" }
+        pre #trace { @for line in trace { (line) "\n" } }
+    }
+}
+
+fn date_time(
+    a: &Attempt,
+    (machine, source): (&str, &str),
+    difference: &str,
+    ahead: bool,
+) -> Markup {
+    html! {
+        h3 { "Date and Time" }
+        p { "This computer: " strong #machine-time { (machine) } }
+        p { "Internet time (the time source): " strong #source-time { (source) } }
+        p #skew { "This computer's clock is " (difference) " " @if ahead { "ahead" } @else { "behind" } "." }
+        (step_button(a, Remedy::SyncTime))
+    }
+}
+
+fn command(a: &Attempt) -> Markup {
+    html! {
+        h3 { "Command prompt" }
+        pre #cmd-output { "Microsoft Windows\n" }
+        form hx-post={ "/attempts/" (a.id) "/cmd" } hx-target="#cmd-output" hx-swap="beforeend" {
+            label { "C:\\> " input #cmd-line name="line" autocomplete="off"; }
+            button #cmd-run type="submit" { "Run" }
+        }
+    }
+}
+
+fn rsa(a: &Attempt, location: &str, files: &[String]) -> Markup {
+    html! {
+        h3 { "The RSA key folder" }
+        p.path { (location) }
+        p { @if files.is_empty() { "The folder is empty." } @else { (files.len()) " key container(s): " (files.join(", ")) } }
+        (step_button(a, Remedy::DeleteRsaKey))
+    }
+}
+
+fn tools(a: &Attempt) -> Markup {
+    html! {
+        h3 { "KB tools and updates" }
+        ul {
+            @for remedy in [Remedy::Fixit, Remedy::DeleteSigninInfo, Remedy::DesktopSetup, Remedy::UpdateClient, Remedy::Restart] {
+                @if remedy.offered_on(a.exercise.spec.product, a.exercise.spec.os).is_ok() {
+                    li { (step_button(a, remedy)) }
                 }
             }
         }
