@@ -110,82 +110,99 @@ pub(crate) async fn make(
             os.display_name()
         );
     }
-    let on_machine = |machine: &mut Machine| {
-        let defaults = BreakOptions::default();
-        let opts = BreakOptions {
-            clock_offset_secs: spec.clock_offset_secs.unwrap_or(defaults.clock_offset_secs),
-            new_windows_password: spec
-                .windows_password
-                .clone()
-                .unwrap_or(defaults.new_windows_password),
-        };
-        lyncsim_client::make_cause(machine.profile_mut(), spec.cause, &opts)
-    };
-    let server = |fault: Fault| async move {
-        let record = operator.fault(&fault).await?;
-        anyhow::Ok(format!("service: {}", record.detail))
-    };
     match spec.cause {
-        Cause::OutdatedClient => {
-            server(Fault::MinClientBuild {
-                product,
-                build: None,
-            })
-            .await
+        Cause::PostOutage => post_outage(operator, machine, user, spec).await,
+        Cause::ClockSkew | Cause::RsaKeyLocked => on_machine(machine, spec),
+        Cause::StaleCert if spec.via == Some(StaleCertVia::DamagedBytes) => {
+            on_machine(machine, spec)
         }
-        Cause::OutdatedSia => server(Fault::MinSignInAssistant { version: None }).await,
-        Cause::StaleCert => match spec.via.unwrap_or(StaleCertVia::RotateCa) {
-            StaleCertVia::RotateCa => server(Fault::RotateCa).await,
-            StaleCertVia::DamagedBytes => on_machine(machine),
+        _ => {
+            let fault = server_fault(operator, user, product, spec).await?;
+            let record = operator.fault(&fault).await?;
+            Ok(format!("service: {}", record.detail))
+        }
+    }
+}
+
+/// A cause made on the machine, with the spec's settings.
+fn on_machine(machine: &mut Machine, spec: &CauseSpec) -> anyhow::Result<String> {
+    let defaults = BreakOptions::default();
+    let opts = BreakOptions {
+        clock_offset_secs: spec.clock_offset_secs.unwrap_or(defaults.clock_offset_secs),
+        new_windows_password: spec
+            .windows_password
+            .clone()
+            .unwrap_or(defaults.new_windows_password),
+    };
+    lyncsim_client::make_cause(machine.profile_mut(), spec.cause, &opts)
+}
+
+/// The server-side operation that makes a cause.
+async fn server_fault(
+    operator: &Operator,
+    user: &str,
+    product: lyncsim_domain::Product,
+    spec: &CauseSpec,
+) -> anyhow::Result<Fault> {
+    Ok(match spec.cause {
+        Cause::OutdatedClient => Fault::MinClientBuild {
+            product,
+            build: None,
         },
-        Cause::StaleCredentials => {
-            let password = spec
+        Cause::OutdatedSia => Fault::MinSignInAssistant { version: None },
+        Cause::StaleCredentials => Fault::ChangePassword {
+            user: user.into(),
+            password: spec
                 .password
                 .clone()
-                .unwrap_or_else(|| default_new_password(user));
-            server(Fault::ChangePassword {
-                user: user.into(),
-                password,
-            })
-            .await
+                .unwrap_or_else(|| default_new_password(user)),
+        },
+        Cause::EndpointMoved => Fault::MoveUser {
+            user: user.into(),
+            to: spec.to.clone(),
+        },
+        // The user's home pool gets a new address; the machine's resolver cache (filled by
+        // earlier sign-ins, long TTL) still holds the old one.
+        Cause::DnsStale => Fault::ChangeDns {
+            host: operator.home_pool(user).await?,
+        },
+        Cause::AccountCorrupt => Fault::CorruptAccount { user: user.into() },
+        Cause::StaleCert => Fault::RotateCa,
+        Cause::ClockSkew | Cause::RsaKeyLocked | Cause::PostOutage => {
+            bail!("{} is not made on the service alone", spec.cause)
         }
-        Cause::ClockSkew | Cause::RsaKeyLocked => on_machine(machine),
-        Cause::EndpointMoved => {
-            server(Fault::MoveUser {
-                user: user.into(),
-                to: spec.to.clone(),
-            })
-            .await
-        }
-        Cause::DnsStale => {
-            // The user's home pool gets a new address; the machine's resolver cache (filled
-            // by earlier sign-ins, long TTL) still holds the old one.
-            let home = operator.home_pool(user).await?;
-            server(Fault::ChangeDns { host: home }).await
-        }
-        Cause::PostOutage => {
-            let mode = spec.mode.unwrap_or(OutageMode::Refuse);
-            let outage = server(Fault::Outage {
-                hosts: vec![],
-                mode,
-                duration_secs: None,
-            })
-            .await?;
-            let during = machine.sign_in(user).await?;
-            if during.error() != Some(ErrorId::EUnreachable) {
-                bail!(
-                    "a {} outage should stop sign-in with E_UNREACHABLE, but: {}",
-                    serde_json::to_string(&mode)?,
-                    during.describe()
-                );
-            }
-            operator.clear_faults().await.context("ending the outage")?;
-            Ok(format!(
-                "{outage}; a sign-in during it saw E_UNREACHABLE; the outage ended"
-            ))
-        }
-        Cause::AccountCorrupt => server(Fault::CorruptAccount { user: user.into() }).await,
+    })
+}
+
+/// An outage hits a sign-in (which must see E_UNREACHABLE), then ends: what Lync 2010 leaves
+/// behind is the cause.
+async fn post_outage(
+    operator: &Operator,
+    machine: &mut Machine,
+    user: &str,
+    spec: &CauseSpec,
+) -> anyhow::Result<String> {
+    let mode = spec.mode.unwrap_or(OutageMode::Refuse);
+    let outage = operator
+        .fault(&Fault::Outage {
+            hosts: vec![],
+            mode,
+            duration_secs: None,
+        })
+        .await?;
+    let during = machine.sign_in(user).await?;
+    if during.error() != Some(ErrorId::EUnreachable) {
+        bail!(
+            "a {} outage should stop sign-in with E_UNREACHABLE, but: {}",
+            serde_json::to_string(&mode)?,
+            during.describe()
+        );
     }
+    operator.clear_faults().await.context("ending the outage")?;
+    Ok(format!(
+        "service: {}; a sign-in during it saw E_UNREACHABLE; the outage ended",
+        outage.detail
+    ))
 }
 
 impl From<Cause> for CauseSpec {

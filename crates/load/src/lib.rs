@@ -316,6 +316,49 @@ pub async fn load(
     progress: impl Fn(&Snapshot) + Send + Sync,
 ) -> anyhow::Result<LoadReport> {
     check(opts)?;
+    let machines = machines_with_users(lab, opts).await?;
+    let workers = opts.concurrency.min(machines.len());
+    let run = Run {
+        lab,
+        machines: &machines,
+        workers,
+        progress: &progress,
+    };
+    // Every machine's first sign-in, once each.
+    let first = run
+        .stage(&Plan {
+            name: "first sign-ins",
+            duration: None,
+            count: None,
+            rate: None,
+            schedule: &[],
+        })
+        .await?;
+    // The repeat sign-ins, with the schedule.
+    let repeat = run
+        .stage(&Plan {
+            name: "repeat sign-ins",
+            duration: Some(opts.duration),
+            count: opts.max_sign_ins,
+            rate: opts.rate,
+            schedule: &opts.schedule,
+        })
+        .await?;
+    Ok(LoadReport {
+        users: opts.users,
+        machines: opts.machines,
+        concurrency: workers,
+        first: phase("first sign-ins", 0.0, first.wall, &first.records),
+        total: phase("all repeat sign-ins", 0.0, repeat.wall, &repeat.records),
+        phases: phases(&repeat),
+    })
+}
+
+/// The run's users (added to the tenant, on both pools) and machines, each with its user.
+async fn machines_with_users(
+    lab: &Lab,
+    opts: &LoadOptions,
+) -> anyhow::Result<Vec<Arc<(Machine, String)>>> {
     let tenant = lab.info().tenant.clone();
     let tag: u32 = rand::random();
     let users: Vec<String> = (0..opts.users)
@@ -334,45 +377,18 @@ pub async fn load(
     let mut machines = Vec::with_capacity(opts.machines);
     for i in 0..opts.machines {
         let machine = lab.machine(opts.product, opts.os).await?;
-        machines.push((machine, users[i % users.len()].clone()));
+        machines.push(Arc::new((machine, users[i % users.len()].clone())));
     }
-    let machines: Vec<Arc<(Machine, String)>> = machines.into_iter().map(Arc::new).collect();
-    let workers = opts.concurrency.min(machines.len());
+    Ok(machines)
+}
 
-    // Every machine's first sign-in, once each.
-    let first = run_stage(
-        "first sign-ins",
-        &machines,
-        workers,
-        None,
-        None,
-        None,
-        &[],
-        lab,
-        &progress,
-    )
-    .await?;
-    let first_report = phase("first sign-ins", 0.0, first.wall, &first.records);
-
-    // The repeat sign-ins, with the schedule.
-    let repeat = run_stage(
-        "repeat sign-ins",
-        &machines,
-        workers,
-        Some(opts.duration),
-        opts.max_sign_ins,
-        opts.rate,
-        &opts.schedule,
-        lab,
-        &progress,
-    )
-    .await?;
+/// The repeat sign-ins by phase: from the start, then from each scheduled action on.
+fn phases(repeat: &Stage) -> Vec<PhaseReport> {
     let mut bounds = vec![(0.0, "before".to_owned())];
     bounds.extend(repeat.actions.iter().cloned());
-    let end = repeat.wall;
     let mut phases = Vec::new();
     for (i, (from, name)) in bounds.iter().enumerate() {
-        let to = bounds.get(i + 1).map_or(end, |(t, _)| *t);
+        let to = bounds.get(i + 1).map_or(repeat.wall, |(t, _)| *t);
         let records: Vec<Record> = repeat
             .records
             .iter()
@@ -385,14 +401,7 @@ pub async fn load(
     if bounds.len() == 1 {
         phases[0].name = "repeat sign-ins".into();
     }
-    Ok(LoadReport {
-        users: opts.users,
-        machines: opts.machines,
-        concurrency: workers,
-        first: first_report,
-        total: phase("all repeat sign-ins", 0.0, end, &repeat.records),
-        phases,
-    })
+    phases
 }
 
 struct Stage {
@@ -402,127 +411,173 @@ struct Stage {
     wall: f64,
 }
 
-/// Sign-ins on `machines` by `workers` at once until `duration` or `count`, paced to `rate`,
-/// with `schedule` carried out on the way. With neither a duration nor a count, each machine
-/// signs in once.
-#[allow(clippy::too_many_arguments)]
-async fn run_stage(
-    stage: &'static str,
-    machines: &[Arc<(Machine, String)>],
-    workers: usize,
+/// What a stage of sign-ins does: until `duration` or `count`, paced to `rate`, with
+/// `schedule` carried out on the way. With neither a duration nor a count, each machine signs
+/// in once.
+struct Plan<'a> {
+    name: &'static str,
     duration: Option<Duration>,
     count: Option<u64>,
     rate: Option<f64>,
-    schedule: &[Scheduled],
-    lab: &Lab,
-    progress: &(impl Fn(&Snapshot) + Send + Sync),
-) -> anyhow::Result<Stage> {
-    let start = Instant::now();
-    let tally: Arc<Mutex<Tally>> = Arc::default();
-    let issued = Arc::new(AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..workers {
-        // Worker `w` owns machines w, w + workers, …: no machine signs in twice at once.
-        let mine: Vec<Arc<(Machine, String)>> =
-            machines.iter().skip(w).step_by(workers).cloned().collect();
-        let (tally, issued) = (tally.clone(), issued.clone());
-        tasks.spawn(async move {
-            let once = count.is_none() && duration.is_none();
-            let mut turn = 0usize;
-            loop {
-                if once && turn == mine.len() {
-                    break;
-                }
-                let n = issued.fetch_add(1, Ordering::Relaxed);
-                if count.is_some_and(|c| n >= c) || duration.is_some_and(|d| start.elapsed() >= d) {
-                    break;
-                }
-                if let Some(rate) = rate {
-                    // A sign-in due after the end is not waited for: each worker claims its
-                    // next turn before sleeping until it, so the last ones claimed lie up to
-                    // workers / rate beyond the end, and waiting for them stretched the stage
-                    // (and cut its rate) by as much.
-                    let due = Duration::from_secs_f64(n as f64 / rate);
-                    if duration.is_some_and(|d| due >= d) {
-                        break;
-                    }
-                    tokio::time::sleep_until((start + due).into()).await;
-                }
-                let entry = &mine[turn % mine.len()];
-                turn += 1;
-                let (machine, user) = (&entry.0, &entry.1);
-                let began = Instant::now();
-                let (outcome, why) = match machine.sign_in(user).await {
-                    Ok(signed) => match &signed.0 {
-                        Ok(_) => ("signed-in".to_owned(), None),
-                        Err(f) => (
-                            f.error.id().to_owned(),
-                            Some(format!("{}: {}", f.stage, f.reason)),
-                        ),
-                    },
-                    // The profile could not be read or written: not a sign-in outcome.
-                    Err(e) => ("error".to_owned(), Some(format!("{e:#}"))),
-                };
-                let record = Record {
-                    started: began.duration_since(start),
-                    took: began.elapsed(),
-                    outcome,
-                    why,
-                };
-                let mut counted = lock(&tally);
-                if record.outcome != "signed-in" {
-                    *counted.failures.entry(record.outcome.clone()).or_insert(0) += 1;
-                }
-                counted.records.push(record);
-            }
-        });
+    schedule: &'a [Scheduled],
+}
+
+/// A run's lab, machines, how many sign in at once, and where progress goes.
+struct Run<'a, P> {
+    lab: &'a Lab,
+    machines: &'a [Arc<(Machine, String)>],
+    workers: usize,
+    progress: &'a P,
+}
+
+/// What the workers of a stage share.
+#[derive(Clone)]
+struct Shared {
+    start: Instant,
+    tally: Arc<Mutex<Tally>>,
+    issued: Arc<AtomicU64>,
+}
+
+impl<P: Fn(&Snapshot) + Send + Sync> Run<'_, P> {
+    /// One stage: the workers sign in while the schedule is carried out and progress shown.
+    async fn stage(&self, plan: &Plan<'_>) -> anyhow::Result<Stage> {
+        let shared = Shared {
+            start: Instant::now(),
+            tally: Arc::default(),
+            issued: Arc::new(AtomicU64::new(0)),
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..self.workers {
+            // Worker `w` owns machines w, w + workers, …: no machine signs in twice at once.
+            let mine: Vec<Arc<(Machine, String)>> = self
+                .machines
+                .iter()
+                .skip(w)
+                .step_by(self.workers)
+                .cloned()
+                .collect();
+            let (duration, count, rate) = (plan.duration, plan.count, plan.rate);
+            tasks.spawn(worker(mine, shared.clone(), (duration, count, rate)));
+        }
+        let actions = self.drive(plan, &shared, &mut tasks).await?;
+        let wall = shared.start.elapsed().as_secs_f64();
+        let records = std::mem::take(&mut lock(&shared.tally).records);
+        Ok(Stage {
+            records,
+            actions,
+            wall,
+        })
     }
 
-    // The schedule, and the progress line, while the workers run.
-    let mut actions = Vec::new();
-    let mut pending = schedule.to_vec();
-    pending.sort_by_key(|s| s.at);
-    let mut pending = pending.into_iter().peekable();
-    let mut last = (Instant::now(), 0u64);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        let next_action = pending.peek().map(|s| start + s.at);
-        tokio::select! {
-            joined = tasks.join_next() => match joined {
-                None => break,
-                Some(Err(e)) => bail!("a sign-in worker failed: {e}"),
-                Some(Ok(())) => {}
-            },
-            _ = tick.tick() => {
-                let (done, failures) = {
-                    let tally = lock(&tally);
-                    (tally.records.len() as u64, tally.failures.clone())
-                };
-                let now = Instant::now();
-                let per_sec = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
-                last = (now, done);
-                progress(&Snapshot { stage, elapsed: start.elapsed(), done, per_sec, failures });
-            },
-            _ = sleep_until_opt(next_action) => {
-                if let Some(step) = pending.next() {
-                    match &step.action {
-                        Action::Fault(f) => {
-                            lab.fault(f).await.with_context(|| format!("putting {} in force", step.action.describe()))?;
+    /// While the workers run: the schedule's actions when they are due, and the progress
+    /// line every half second. When each action took effect, and what it was.
+    async fn drive(
+        &self,
+        plan: &Plan<'_>,
+        shared: &Shared,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> anyhow::Result<Vec<(f64, String)>> {
+        let start = shared.start;
+        let mut actions = Vec::new();
+        let mut pending = plan.schedule.to_vec();
+        pending.sort_by_key(|s| s.at);
+        let mut pending = pending.into_iter().peekable();
+        let mut last = (Instant::now(), 0u64);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let next_action = pending.peek().map(|s| start + s.at);
+            tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    None => return Ok(actions),
+                    Some(Err(e)) => bail!("a sign-in worker failed: {e}"),
+                    Some(Ok(())) => {}
+                },
+                _ = tick.tick() => {
+                    let (done, failures) = {
+                        let tally = lock(&shared.tally);
+                        (tally.records.len() as u64, tally.failures.clone())
+                    };
+                    let now = Instant::now();
+                    let per_sec = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
+                    last = (now, done);
+                    (self.progress)(&Snapshot { stage: plan.name, elapsed: start.elapsed(), done, per_sec, failures });
+                },
+                _ = sleep_until_opt(next_action) => {
+                    if let Some(step) = pending.next() {
+                        match &step.action {
+                            Action::Fault(f) => {
+                                self.lab.fault(f).await.with_context(|| format!("putting {} in force", step.action.describe()))?;
+                            }
+                            Action::Clear => self.lab.clear_faults().await?,
                         }
-                        Action::Clear => lab.clear_faults().await?,
+                        actions.push((start.elapsed().as_secs_f64(), step.action.describe()));
                     }
-                    actions.push((start.elapsed().as_secs_f64(), step.action.describe()));
-                }
-            },
+                },
+            }
         }
     }
-    let wall = start.elapsed().as_secs_f64();
-    let records = std::mem::take(&mut lock(&tally).records);
-    Ok(Stage {
-        records,
-        actions,
-        wall,
-    })
+}
+
+/// One worker: its machines sign in in turn until the stage ends, each sign-in timed and
+/// counted.
+async fn worker(
+    mine: Vec<Arc<(Machine, String)>>,
+    shared: Shared,
+    (duration, count, rate): (Option<Duration>, Option<u64>, Option<f64>),
+) {
+    let start = shared.start;
+    let once = count.is_none() && duration.is_none();
+    let mut turn = 0usize;
+    loop {
+        if once && turn == mine.len() {
+            break;
+        }
+        let n = shared.issued.fetch_add(1, Ordering::Relaxed);
+        if count.is_some_and(|c| n >= c) || duration.is_some_and(|d| start.elapsed() >= d) {
+            break;
+        }
+        if let Some(rate) = rate {
+            // A sign-in due after the end is not waited for: each worker claims its next turn
+            // before sleeping until it, so the last ones claimed lie up to workers / rate
+            // beyond the end, and waiting for them stretched the stage (and cut its rate) by
+            // as much.
+            let due = Duration::from_secs_f64(n as f64 / rate);
+            if duration.is_some_and(|d| due >= d) {
+                break;
+            }
+            tokio::time::sleep_until((start + due).into()).await;
+        }
+        let entry = &mine[turn % mine.len()];
+        turn += 1;
+        let record = sign_in(&entry.0, &entry.1, start).await;
+        let mut counted = lock(&shared.tally);
+        if record.outcome != "signed-in" {
+            *counted.failures.entry(record.outcome.clone()).or_insert(0) += 1;
+        }
+        counted.records.push(record);
+    }
+}
+
+/// One timed sign-in, and what it showed.
+async fn sign_in(machine: &Machine, user: &str, start: Instant) -> Record {
+    let began = Instant::now();
+    let (outcome, why) = match machine.sign_in(user).await {
+        Ok(signed) => match signed.failure() {
+            None => ("signed-in".to_owned(), None),
+            Some(f) => (
+                f.error.id().to_owned(),
+                Some(format!("{}: {}", f.stage, f.reason)),
+            ),
+        },
+        // The profile could not be read or written: not a sign-in outcome.
+        Err(e) => ("error".to_owned(), Some(format!("{e:#}"))),
+    };
+    Record {
+        started: began.duration_since(start),
+        took: began.elapsed(),
+        outcome,
+        why,
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
