@@ -18,7 +18,7 @@ use serde::Serialize;
 use lyncsim_lab::{Lab, Machine, Seen};
 
 use crate::exec::ExecOptions;
-use crate::scenario::{Expect, Scenario, Step};
+use crate::scenario::{Control, Expect, Scenario, Step};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -185,13 +185,21 @@ pub async fn run_all(
     let limit = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let count = scenarios.len();
+    // Scenarios take their places in the order of the files: each task asks for a place only
+    // once the one before it has one (the order tasks are first run in is the runtime's).
+    let (first, mut turn) = tokio::sync::oneshot::channel::<()>();
+    let _ = first.send(());
     for (i, scenario) in scenarios.into_iter().enumerate() {
         let limit = limit.clone();
         let opts = opts.clone();
         let dir = scratch.as_ref().map(|d| d.path().join(i.to_string()));
         let config = shared.clone();
+        let (next, next_turn) = tokio::sync::oneshot::channel::<()>();
+        let my_turn = std::mem::replace(&mut turn, next_turn);
         tasks.spawn(async move {
+            let _ = my_turn.await;
             let permit = limit.acquire_owned().await;
+            let _ = next.send(());
             let report = run_in(&scenario, &opts, config, dir.as_deref()).await;
             (i, report, permit)
         });
@@ -296,6 +304,8 @@ async fn prepare_in(
     Ok((lab, machine))
 }
 
+/// The scenario on its broken machine: what it shows, the remedies and what they restore,
+/// the second account, and each control on a copy of the broken machine.
 async fn steps(
     s: &Scenario,
     opts: &RunOptions,
@@ -322,7 +332,6 @@ async fn steps(
     } else {
         Some(machine.copy("broken")?)
     };
-
     if let Err(e) = apply(s, opts, &mut machine, &s.remedies, &mut report.log).await {
         report.fail(format!("{e:#}"));
         return Ok(());
@@ -341,58 +350,77 @@ async fn steps(
             after.describe()
         ));
     }
-
     if let Some(second) = &s.second_account {
-        let other = machine.sign_in(second).await?;
-        report.log.push(format!(
-            "the second account {second} on the same machine: {}",
-            other.describe()
-        ));
-        report.second_account = Some(other.seen());
-        if !other.signed_in() {
-            report.fail(format!(
-                "the known-good account {second} should sign in on the same machine, but saw {}",
-                other.describe()
-            ));
-        }
+        second_account(&machine, second, report).await?;
     }
-
     if let Some(snapshot) = snapshot {
         for (i, control) in s.controls.iter().enumerate() {
-            let mut copy = snapshot.copy(&format!("control-{i}"))?;
-            let mut log = Vec::new();
-            if let Err(e) = apply(s, opts, &mut copy, &control.remedies, &mut log).await {
-                report.fail(format!("control {}: {e:#}", i + 1));
-                continue;
-            }
-            let result = copy.sign_in(&s.user).await?;
-            let seen = result.seen();
-            let held = control.outcome.met_by(seen.error);
-            report
-                .log
-                .extend(log.into_iter().map(|l| format!("control {}: {l}", i + 1)));
-            report.log.push(format!(
-                "control {}: sign-in after {}: {}",
-                i + 1,
-                remedy_list(&control.remedies),
-                result.describe()
-            ));
-            report.controls.push(ControlReport {
-                remedies: control.remedies.iter().map(Step::to_string).collect(),
-                expected: control.outcome,
-                seen: Some(seen),
-                held,
-            });
-            if !held {
-                report.fail(format!(
-                    "control {}: after {} alone: expected {}, saw {}",
-                    i + 1,
-                    remedy_list(&control.remedies),
-                    control.outcome,
-                    result.describe()
-                ));
-            }
+            run_control(s, opts, &snapshot, (i + 1, control), report).await?;
         }
+    }
+    Ok(())
+}
+
+/// The KB's check of a machine against the account: a known-good second account must sign
+/// in on the same machine.
+async fn second_account(
+    machine: &Machine,
+    second: &str,
+    report: &mut ScenarioReport,
+) -> anyhow::Result<()> {
+    let other = machine.sign_in(second).await?;
+    report.log.push(format!(
+        "the second account {second} on the same machine: {}",
+        other.describe()
+    ));
+    report.second_account = Some(other.seen());
+    if !other.signed_in() {
+        report.fail(format!(
+            "the known-good account {second} should sign in on the same machine, but saw {}",
+            other.describe()
+        ));
+    }
+    Ok(())
+}
+
+/// Control `n`: its remedies alone, on a copy of the broken machine, must give its outcome.
+async fn run_control(
+    s: &Scenario,
+    opts: &RunOptions,
+    snapshot: &Machine,
+    (n, control): (usize, &Control),
+    report: &mut ScenarioReport,
+) -> anyhow::Result<()> {
+    let mut copy = snapshot.copy(&format!("control-{}", n - 1))?;
+    let mut log = Vec::new();
+    if let Err(e) = apply(s, opts, &mut copy, &control.remedies, &mut log).await {
+        report.fail(format!("control {n}: {e:#}"));
+        return Ok(());
+    }
+    let result = copy.sign_in(&s.user).await?;
+    let seen = result.seen();
+    let held = control.outcome.met_by(seen.error);
+    report
+        .log
+        .extend(log.into_iter().map(|l| format!("control {n}: {l}")));
+    report.log.push(format!(
+        "control {n}: sign-in after {}: {}",
+        remedy_list(&control.remedies),
+        result.describe()
+    ));
+    report.controls.push(ControlReport {
+        remedies: control.remedies.iter().map(Step::to_string).collect(),
+        expected: control.outcome,
+        seen: Some(seen),
+        held,
+    });
+    if !held {
+        report.fail(format!(
+            "control {n}: after {} alone: expected {}, saw {}",
+            remedy_list(&control.remedies),
+            control.outcome,
+            result.describe()
+        ));
     }
     Ok(())
 }

@@ -321,202 +321,33 @@ pub fn parse_all(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Ve
     let src = Source { file, text };
     let raw: RawScenario = toml::from_str(text)
         .map_err(|e| vec![src.error(e.span(), e.message().trim_end().to_owned())])?;
+    let mut check = Check {
+        src,
+        errors: Vec::new(),
+    };
+    let clients = check.clients(&raw);
+    let pairs = clients.as_ref().map_or(&[][..], |c| &c.pairs[..]);
+    let builds = check.builds(&raw, pairs);
+    let (user, second_account) = check.accounts(&raw);
+    check.faults(&raw, pairs);
+    let (remedies, controls) = check.remedies(&raw, pairs);
+    check.errors.sort_by_key(|e| e.at);
+    let Some(clients) = clients else {
+        return Err(check.errors);
+    };
+    if !check.errors.is_empty() {
+        return Err(check.errors);
+    }
     let stem = Path::new(file)
         .file_stem()
         .map_or_else(|| file.to_owned(), |s| s.to_string_lossy().into_owned());
-    let mut errors: Vec<ScenarioError> = Vec::new();
-    let keep = |r: Result<(), ScenarioError>, errors: &mut Vec<ScenarioError>| {
-        if let Err(e) = r {
-            errors.push(e);
-        }
-    };
-
-    let ids = |field: &Spanned<OneOrMany>| -> Vec<String> {
-        field
-            .get_ref()
-            .items()
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
-    };
-    let products = ids(&raw.client.product)
+    let several = clients.pairs.len() > 1;
+    Ok(clients
+        .pairs
         .iter()
-        .map(|p| p.parse::<Product>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| src.error(Some(raw.client.product.span()), e.to_string()));
-    let oses = ids(&raw.client.os)
-        .iter()
-        .map(|o| o.parse::<Os>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| src.error(Some(raw.client.os.span()), e.to_string()));
-    let pairs = match (products, oses) {
-        (Ok(products), Ok(oses)) => match client_pairs(&src, &raw, &products, &oses) {
-            Ok(pairs) => Some((pairs, products.len() > 1, oses.len() > 1)),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        },
-        (products, oses) => {
-            errors.extend(products.err());
-            errors.extend(oses.err());
-            None
-        }
-    };
-    let no_pairs = Vec::new();
-    let pair_list = pairs.as_ref().map_or(&no_pairs, |(p, ..)| p);
-
-    let build_of = |field: &Option<Spanned<String>>,
-                    pick: &dyn Fn(Product, Release) -> Build|
-     -> Result<Vec<Option<Build>>, ScenarioError> {
-        pair_list
-            .iter()
-            .map(|(product, _)| match field {
-                None => Ok(None),
-                Some(text) => match release_or_build(text.get_ref()) {
-                    Ok(Some(release)) => Ok(Some(pick(*product, release))),
-                    Ok(None) => Ok(Some(text.get_ref().parse().map_err(
-                        |e: lyncsim_domain::ParseBuildError| {
-                            src.error(Some(text.span()), e.to_string())
-                        },
-                    )?)),
-                    Err(e) => Err(src.error(
-                        Some(text.span()),
-                        format!("{e}; or one of outdated, installed, latest"),
-                    )),
-                },
-            })
-            .collect()
-    };
-    let builds = build_of(&raw.client.build, &|p, r| p.build(r)).unwrap_or_else(|e| {
-        errors.push(e);
-        Vec::new()
-    });
-    let sias = build_of(&raw.client.sign_in_assistant, &|_, r| {
-        lyncsim_domain::sign_in_assistant(r)
-    })
-    .unwrap_or_else(|e| {
-        errors.push(e);
-        Vec::new()
-    });
-    if let Some(sia) = &raw.client.sign_in_assistant
-        && let Some((p, _)) = pair_list.iter().find(|(p, _)| !p.uses_sign_in_assistant())
-    {
-        errors.push(src.error(
-            Some(sia.span()),
-            format!("{} does not use the Sign-In Assistant", p.display_name()),
-        ));
-    }
-
-    let user_check = |user: &Spanned<String>| -> Result<String, ScenarioError> {
-        Lab::tenant_password(user.get_ref())
-            .map(|_| user.get_ref().to_ascii_lowercase())
-            .ok_or_else(|| {
-                src.error(
-                    Some(user.span()),
-                    format!(
-                        "{:?} is not a user of the built-in tenant (alice, bob or carol @contoso.com)",
-                        user.get_ref()
-                    ),
-                )
-            })
-    };
-    let user = match raw.setup.user.as_ref().map(user_check) {
-        Some(Ok(u)) => u,
-        Some(Err(e)) => {
-            errors.push(e);
-            String::new()
-        }
-        None => "alice@contoso.com".to_owned(),
-    };
-    let second_account = match raw.second_account.as_ref().map(user_check) {
-        Some(Ok(u)) => Some(u),
-        Some(Err(e)) => {
-            errors.push(e);
-            None
-        }
-        None => None,
-    };
-    if second_account.is_some() && second_account.as_deref() == Some(user.as_str()) {
-        errors.push(src.error(
-            raw.second_account.as_ref().map(|s| s.span()),
-            "second_account must be another account than the one that signs in",
-        ));
-    }
-
-    for fault in &raw.faults {
-        let spec = fault.get_ref();
-        let foreign = spec.foreign_settings();
-        if !foreign.is_empty() {
-            errors.push(src.error(
-                Some(fault.span()),
-                format!(
-                    "{} does not belong to cause {}",
-                    foreign.join(", "),
-                    spec.cause
-                ),
-            ));
-        }
-        if let Some((product, os)) = pair_list
-            .iter()
-            .find(|(product, os)| !spec.cause.exists_on(*product, *os))
-        {
-            errors.push(src.error(
-                Some(fault.span()),
-                format!(
-                    "cause {} does not exist on {} on {}",
-                    spec.cause,
-                    product.display_name(),
-                    os.display_name()
-                ),
-            ));
-        }
-    }
-
-    let check_offered = |steps: &[Step], span: std::ops::Range<usize>| {
-        for step in steps {
-            if let Step::Remedy(remedy) = step {
-                for (product, os) in pair_list {
-                    remedy
-                        .offered_on(*product, *os)
-                        .map_err(|why| src.error(Some(span.clone()), format!("{remedy}: {why}")))?;
-                }
-            }
-        }
-        Ok::<(), ScenarioError>(())
-    };
-    let remedies = match &raw.remedies {
-        Some(r) => {
-            keep(check_offered(r.get_ref(), r.span()), &mut errors);
-            r.get_ref().clone()
-        }
-        None => Vec::new(),
-    };
-    let mut controls = Vec::new();
-    for control in &raw.controls {
-        keep(
-            check_offered(&control.get_ref().remedies, control.span()),
-            &mut errors,
-        );
-        controls.push(Control {
-            remedies: control.get_ref().remedies.clone(),
-            outcome: control.get_ref().outcome.unwrap_or(Expect::Fails),
-        });
-    }
-
-    errors.sort_by_key(|e| e.at);
-    let Some((pairs, vary_product, vary_os)) = pairs else {
-        return Err(errors);
-    };
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let several = pairs.len() > 1;
-    Ok(pairs
-        .iter()
-        .zip(builds.into_iter().zip(sias))
+        .zip(builds)
         .map(|(&(product, os), (build, sia))| Scenario {
-            name: match (several, vary_product, vary_os) {
+            name: match (several, clients.vary_product, clients.vary_os) {
                 (false, ..) => stem.clone(),
                 (true, true, true) => format!("{stem}/{product}/{os}"),
                 (true, true, false) => format!("{stem}/{product}"),
@@ -540,6 +371,226 @@ pub fn parse_all(file: &str, dir: &Path, text: &str) -> Result<Vec<Scenario>, Ve
             controls: controls.clone(),
         })
         .collect())
+}
+
+/// The (product, OS) pairs a file stands for, and whether it names several products or
+/// several OSes (which its scenarios' names then carry).
+struct Clients {
+    pairs: Vec<(Product, Os)>,
+    vary_product: bool,
+    vary_os: bool,
+}
+
+/// A file's checks, section by section, with every mistake found so far.
+struct Check<'a> {
+    src: Source<'a>,
+    errors: Vec<ScenarioError>,
+}
+
+impl Check<'_> {
+    /// Keeps a mistake; the value when there was none.
+    fn keep<T>(&mut self, r: Result<T, ScenarioError>) -> Option<T> {
+        r.map_err(|e| self.errors.push(e)).ok()
+    }
+
+    /// `[client]`'s products and OSes, and the pairs of them that exist.
+    fn clients(&mut self, raw: &RawScenario) -> Option<Clients> {
+        let ids = |field: &Spanned<OneOrMany>| -> Vec<String> {
+            field
+                .get_ref()
+                .items()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        };
+        let products = ids(&raw.client.product)
+            .iter()
+            .map(|p| p.parse::<Product>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                self.src
+                    .error(Some(raw.client.product.span()), e.to_string())
+            });
+        let oses = ids(&raw.client.os)
+            .iter()
+            .map(|o| o.parse::<Os>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.src.error(Some(raw.client.os.span()), e.to_string()));
+        let (products, oses) = (self.keep(products), self.keep(oses));
+        let (products, oses) = (products?, oses?);
+        let pairs = client_pairs(&self.src, raw, &products, &oses);
+        Some(Clients {
+            pairs: self.keep(pairs)?,
+            vary_product: products.len() > 1,
+            vary_os: oses.len() > 1,
+        })
+    }
+
+    /// The client build and Sign-In Assistant of each pair (a release's or a number).
+    fn builds(
+        &mut self,
+        raw: &RawScenario,
+        pairs: &[(Product, Os)],
+    ) -> Vec<(Option<Build>, Option<Build>)> {
+        let builds = self.build_of(&raw.client.build, pairs, &|p, r| p.build(r));
+        let sias = self.build_of(&raw.client.sign_in_assistant, pairs, &|_, r| {
+            lyncsim_domain::sign_in_assistant(r)
+        });
+        if let Some(sia) = &raw.client.sign_in_assistant
+            && let Some((p, _)) = pairs.iter().find(|(p, _)| !p.uses_sign_in_assistant())
+        {
+            self.errors.push(self.src.error(
+                Some(sia.span()),
+                format!("{} does not use the Sign-In Assistant", p.display_name()),
+            ));
+        }
+        builds.into_iter().zip(sias).collect()
+    }
+
+    /// One build field for each pair; a mistake leaves every pair without one.
+    fn build_of(
+        &mut self,
+        field: &Option<Spanned<String>>,
+        pairs: &[(Product, Os)],
+        pick: &dyn Fn(Product, Release) -> Build,
+    ) -> Vec<Option<Build>> {
+        let src = &self.src;
+        let builds: Result<Vec<Option<Build>>, ScenarioError> = pairs
+            .iter()
+            .map(|(product, _)| match field {
+                None => Ok(None),
+                Some(text) => match release_or_build(text.get_ref()) {
+                    Ok(Some(release)) => Ok(Some(pick(*product, release))),
+                    Ok(None) => Ok(Some(text.get_ref().parse().map_err(
+                        |e: lyncsim_domain::ParseBuildError| {
+                            src.error(Some(text.span()), e.to_string())
+                        },
+                    )?)),
+                    Err(e) => Err(src.error(
+                        Some(text.span()),
+                        format!("{e}; or one of outdated, installed, latest"),
+                    )),
+                },
+            })
+            .collect();
+        self.keep(builds).unwrap_or_else(|| vec![None; pairs.len()])
+    }
+
+    /// The user who signs in (alice by default) and the known-good second account, both of
+    /// the built-in tenant, and not the same.
+    fn accounts(&mut self, raw: &RawScenario) -> (String, Option<String>) {
+        let src = &self.src;
+        let user_check = |user: &Spanned<String>| -> Result<String, ScenarioError> {
+            Lab::tenant_password(user.get_ref())
+                .map(|_| user.get_ref().to_ascii_lowercase())
+                .ok_or_else(|| {
+                    src.error(
+                        Some(user.span()),
+                        format!(
+                            "{:?} is not a user of the built-in tenant (alice, bob or carol @contoso.com)",
+                            user.get_ref()
+                        ),
+                    )
+                })
+        };
+        let user = raw.setup.user.as_ref().map(user_check);
+        let second = raw.second_account.as_ref().map(user_check);
+        let user = match user {
+            Some(u) => self.keep(u).unwrap_or_default(),
+            None => "alice@contoso.com".to_owned(),
+        };
+        let second = second.and_then(|s| self.keep(s));
+        if second.as_deref() == Some(user.as_str()) {
+            self.errors.push(self.src.error(
+                raw.second_account.as_ref().map(|s| s.span()),
+                "second_account must be another account than the one that signs in",
+            ));
+        }
+        (user, second)
+    }
+
+    /// Each `[[fault]]`: its settings its cause's, and the cause one that exists on every
+    /// pair.
+    fn faults(&mut self, raw: &RawScenario, pairs: &[(Product, Os)]) {
+        for fault in &raw.faults {
+            let spec = fault.get_ref();
+            let foreign = spec.foreign_settings();
+            if !foreign.is_empty() {
+                self.errors.push(self.src.error(
+                    Some(fault.span()),
+                    format!(
+                        "{} does not belong to cause {}",
+                        foreign.join(", "),
+                        spec.cause
+                    ),
+                ));
+            }
+            if let Some((product, os)) = pairs
+                .iter()
+                .find(|(product, os)| !spec.cause.exists_on(*product, *os))
+            {
+                self.errors.push(self.src.error(
+                    Some(fault.span()),
+                    format!(
+                        "cause {} does not exist on {} on {}",
+                        spec.cause,
+                        product.display_name(),
+                        os.display_name()
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// The remedies and the controls' remedies, each offered on every pair.
+    fn remedies(
+        &mut self,
+        raw: &RawScenario,
+        pairs: &[(Product, Os)],
+    ) -> (Vec<Step>, Vec<Control>) {
+        let remedies = match &raw.remedies {
+            Some(r) => {
+                let offered = offered(&self.src, r.get_ref(), r.span(), pairs);
+                self.keep(offered);
+                r.get_ref().clone()
+            }
+            None => Vec::new(),
+        };
+        let mut controls = Vec::new();
+        for control in &raw.controls {
+            let offered = offered(
+                &self.src,
+                &control.get_ref().remedies,
+                control.span(),
+                pairs,
+            );
+            self.keep(offered);
+            controls.push(Control {
+                remedies: control.get_ref().remedies.clone(),
+                outcome: control.get_ref().outcome.unwrap_or(Expect::Fails),
+            });
+        }
+        (remedies, controls)
+    }
+}
+
+/// Whether every remedy of `steps` is offered on every pair.
+fn offered(
+    src: &Source<'_>,
+    steps: &[Step],
+    span: std::ops::Range<usize>,
+    pairs: &[(Product, Os)],
+) -> Result<(), ScenarioError> {
+    for step in steps {
+        if let Step::Remedy(remedy) = step {
+            for (product, os) in pairs {
+                remedy
+                    .offered_on(*product, *os)
+                    .map_err(|why| src.error(Some(span.clone()), format!("{remedy}: {why}")))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The (product, OS) pairs a file's client stands for, or why there are none.

@@ -118,34 +118,54 @@ pub async fn troubleshoot(
         return Ok(report);
     }
     for (i, remedies) in Remedy::procedure(product, os).into_iter().enumerate() {
-        let mut did = Vec::new();
-        for remedy in &remedies {
-            did.push(match lyncsim_client::apply_remedy(profile, *remedy).await {
-                Ok(text) => text,
-                Err(e) => format!("could not: {e:#}"),
-            });
-        }
-        let seen = sign_in_as_user_would(profile, &accounts.user, typed)
-            .await?
-            .seen();
-        let restored = seen.error.is_none();
-        report.steps.push(StepReport {
-            number: i + 1,
-            remedies: remedies.clone(),
-            did,
-            sign_in: seen,
-        });
+        let step = take_step(profile, accounts, i + 1, remedies).await?;
+        let restored = step.sign_in.error.is_none();
+        let name = step_name(&step.remedies);
+        report.steps.push(step);
         if restored {
             report.restored_by = Some(i + 1);
             report.verdict = Verdict::Restored;
-            report.conclusion = format!(
-                "sign-in restored by step {}: {}",
-                i + 1,
-                step_name(&remedies)
-            );
+            report.conclusion = format!("sign-in restored by step {}: {name}", i + 1);
             return Ok(report);
         }
     }
+    check_second_account(profile, accounts, &mut report).await?;
+    Ok(report)
+}
+
+/// One step of the procedure: its remedies applied, then a sign-in.
+async fn take_step(
+    profile: &mut Profile,
+    accounts: &Accounts,
+    number: usize,
+    remedies: Vec<Remedy>,
+) -> anyhow::Result<StepReport> {
+    let mut did = Vec::new();
+    for remedy in &remedies {
+        did.push(match lyncsim_client::apply_remedy(profile, *remedy).await {
+            Ok(text) => text,
+            Err(e) => format!("could not: {e:#}"),
+        });
+    }
+    let typed = accounts.password.as_deref();
+    let seen = sign_in_as_user_would(profile, &accounts.user, typed)
+        .await?
+        .seen();
+    Ok(StepReport {
+        number,
+        remedies,
+        did,
+        sign_in: seen,
+    })
+}
+
+/// No step restored sign-in: the KB tells the account from the machine by signing in a
+/// known-good second account on the same machine.
+async fn check_second_account(
+    profile: &Profile,
+    accounts: &Accounts,
+    report: &mut Troubleshooting,
+) -> anyhow::Result<()> {
     let last = report.steps.last().map_or(&report.before, |s| &s.sign_in);
     let last_unreachable = last.error == Some(ErrorId::EUnreachable);
     let Some((second, password)) = &accounts.second else {
@@ -154,7 +174,7 @@ pub async fn troubleshoot(
             not run (give a known-good account with --second-user and --second-password to \
             tell the account from the machine)"
             .into();
-        return Ok(report);
+        return Ok(());
     };
     let req = lyncsim_client::SignInRequest {
         user: second.clone(),
@@ -181,7 +201,7 @@ pub async fn troubleshoot(
         ),
     };
     report.second_account = Some((second.clone(), other));
-    Ok(report)
+    Ok(())
 }
 
 /// The walk for a person to read, one line per step.
