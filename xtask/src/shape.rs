@@ -120,117 +120,140 @@ fn code_only(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    let blank = |out: &mut Vec<u8>, c: u8| out.push(if c == b'\n' { b'\n' } else { b' ' });
     while i < b.len() {
         let c = b[i];
-        if c == b'/' && b.get(i + 1) == Some(&b'/') {
-            while i < b.len() && b[i] != b'\n' {
-                out.push(b' ');
-                i += 1;
-            }
+        i = if c == b'/' && b.get(i + 1) == Some(&b'/') {
+            line_comment(b, i, &mut out)
         } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 0;
-            while i < b.len() {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                    depth += 1;
-                    out.extend_from_slice(b"  ");
-                    i += 2;
-                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    out.extend_from_slice(b"  ");
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
-            }
+            block_comment(b, i, &mut out)
         } else if c == b'r' && matches!(b.get(i + 1), Some(b'"' | b'#')) && !ident_before(b, i) {
-            // A raw string: r"…", r#"…"#.
-            let mut j = i + 1;
-            let mut hashes = 0;
-            while b.get(j) == Some(&b'#') {
-                hashes += 1;
-                j += 1;
-            }
-            if b.get(j) != Some(&b'"') {
-                out.push(c);
-                i += 1;
-                continue;
-            }
-            out.push(b'"');
-            j += 1;
-            loop {
-                if j >= b.len() {
-                    break;
-                }
-                if b[j] == b'"'
-                    && b[j + 1..]
-                        .iter()
-                        .take(hashes)
-                        .filter(|h| **h == b'#')
-                        .count()
-                        == hashes
-                {
-                    j += 1 + hashes;
-                    break;
-                }
-                blank(&mut out, b[j]);
-                j += 1;
-            }
-            out.push(b'"');
-            i = j;
+            raw_string(b, i, &mut out)
         } else if c == b'"' {
-            out.push(b'"');
-            i += 1;
-            while i < b.len() && b[i] != b'"' {
-                if b[i] == b'\\' {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
-                if i < b.len() {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
-            }
-            out.push(b'"');
-            i += 1;
+            string(b, i, &mut out)
         } else if c == b'\'' {
-            // A character literal ('x', '\n', '\u{…}', '{'), or a lifetime ('a).
-            let close = if b.get(i + 1) == Some(&b'\\') {
-                b[i + 2..]
-                    .iter()
-                    .position(|x| *x == b'\'')
-                    .map(|p| i + 2 + p)
-            } else {
-                // One character, of one to four bytes, then the quote.
-                (2..=5)
-                    .map(|n| i + n)
-                    .find(|&j| b.get(j) == Some(&b'\''))
-                    .filter(|&j| {
-                        std::str::from_utf8(&b[i + 1..j]).is_ok_and(|s| s.chars().count() == 1)
-                    })
-            };
-            match close {
-                Some(j) => {
-                    out.push(b'\'');
-                    out.extend(std::iter::repeat_n(b' ', j - i - 1));
-                    out.push(b'\'');
-                    i = j + 1;
-                }
-                None => {
-                    out.push(c);
-                    i += 1;
-                }
-            }
+            character(b, i, &mut out)
         } else {
             out.push(c);
+            i + 1
+        };
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A byte of a comment or literal as it is blanked: a space, or the line end it was.
+fn blank(out: &mut Vec<u8>, c: u8) {
+    out.push(if c == b'\n' { b'\n' } else { b' ' });
+}
+
+/// `// …` up to the line end; where the text goes on.
+fn line_comment(b: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
+    while i < b.len() && b[i] != b'\n' {
+        out.push(b' ');
+        i += 1;
+    }
+    i
+}
+
+/// `/* … */`, nested as Rust nests them.
+fn block_comment(b: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
+    let mut depth = 0;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            depth += 1;
+            out.extend_from_slice(b"  ");
+            i += 2;
+        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+            depth -= 1;
+            out.extend_from_slice(b"  ");
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            blank(out, b[i]);
             i += 1;
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    i
+}
+
+/// A raw string, `r"…"` or `r#"…"#`; an `r` that starts none is itself.
+fn raw_string(b: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
+    let mut j = i + 1;
+    let mut hashes = 0;
+    while b.get(j) == Some(&b'#') {
+        hashes += 1;
+        j += 1;
+    }
+    if b.get(j) != Some(&b'"') {
+        out.push(b[i]);
+        return i + 1;
+    }
+    out.push(b'"');
+    j += 1;
+    while j < b.len() {
+        let closes = b[j] == b'"'
+            && b[j + 1..]
+                .iter()
+                .take(hashes)
+                .filter(|h| **h == b'#')
+                .count()
+                == hashes;
+        if closes {
+            j += 1 + hashes;
+            break;
+        }
+        blank(out, b[j]);
+        j += 1;
+    }
+    out.push(b'"');
+    j
+}
+
+/// A string, its escapes included.
+fn string(b: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
+    out.push(b'"');
+    i += 1;
+    while i < b.len() && b[i] != b'"' {
+        if b[i] == b'\\' {
+            blank(out, b[i]);
+            i += 1;
+        }
+        if i < b.len() {
+            blank(out, b[i]);
+            i += 1;
+        }
+    }
+    out.push(b'"');
+    i + 1
+}
+
+/// A character literal (`'x'`, `'\n'`, `'\u{…}'`, `'{'`), or a lifetime (`'a`).
+fn character(b: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
+    let close = if b.get(i + 1) == Some(&b'\\') {
+        b[i + 2..]
+            .iter()
+            .position(|x| *x == b'\'')
+            .map(|p| i + 2 + p)
+    } else {
+        // One character, of one to four bytes, then the quote.
+        (2..=5)
+            .map(|n| i + n)
+            .find(|&j| b.get(j) == Some(&b'\''))
+            .filter(|&j| std::str::from_utf8(&b[i + 1..j]).is_ok_and(|s| s.chars().count() == 1))
+    };
+    match close {
+        Some(j) => {
+            out.push(b'\'');
+            out.extend(std::iter::repeat_n(b' ', j - i - 1));
+            out.push(b'\'');
+            j + 1
+        }
+        None => {
+            out.push(b[i]);
+            i + 1
+        }
+    }
 }
 
 fn ident_before(b: &[u8], i: usize) -> bool {
