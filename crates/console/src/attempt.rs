@@ -139,7 +139,7 @@ pub(crate) enum ViewError {
 /// Why a step was not taken.
 pub(crate) enum StepError {
     /// The machine's product does not offer it; why.
-    NotOffered(String),
+    NotOffered(lyncsim_domain::NotOffered),
     Failed(anyhow::Error),
 }
 

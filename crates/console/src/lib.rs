@@ -373,7 +373,7 @@ async fn step(
     let done = a.step(remedy).await.map_err(|e| match e {
         // A step the machine does not offer (Fix it on Lync 2013) is the request's fault,
         // not the console's: refused, and nothing recorded.
-        attempt::StepError::NotOffered(why) => Failed(StatusCode::BAD_REQUEST, why),
+        attempt::StepError::NotOffered(why) => Failed(StatusCode::BAD_REQUEST, why.to_string()),
         attempt::StepError::Failed(e) => e.into(),
     })?;
     shared.changed(&a);

@@ -75,21 +75,38 @@ impl Cause {
     }
 }
 
+/// A remedy that a product does not offer (its UI has no such option), and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct NotOffered {
+    /// The remedy.
+    pub remedy: Remedy,
+    /// The product that does not offer it.
+    pub product: Product,
+    /// Why, for a person.
+    pub why: &'static str,
+}
+
 impl Remedy {
     /// Whether the product's UI or the OS offers the remedy; `Err` says why not.
-    pub fn offered_on(self, product: Product, _os: Os) -> Result<(), String> {
-        match (self, product) {
-            (Remedy::DeleteSigninInfo, Product::Lync2010) => Err(
-                "\"Delete my sign-in information\" is a Lync 2013 option; Lync 2010 does not offer it (use fixit)".into(),
-            ),
-            (Remedy::Fixit, Product::Lync2013) => Err(
-                "Fix it 20045/50935 is for Lync 2010; on Lync 2013 use delete-signin-info".into(),
-            ),
-            (Remedy::DesktopSetup, Product::Lync2013) => Err(
-                "Desktop Setup updates the Sign-In Assistant, which Lync 2013 does not use".into(),
-            ),
-            _ => Ok(()),
-        }
+    pub fn offered_on(self, product: Product, _os: Os) -> Result<(), NotOffered> {
+        let why = match (self, product) {
+            (Remedy::DeleteSigninInfo, Product::Lync2010) => {
+                "\"Delete my sign-in information\" is a Lync 2013 option; Lync 2010 does not offer it (use fixit)"
+            }
+            (Remedy::Fixit, Product::Lync2013) => {
+                "Fix it 20045/50935 is for Lync 2010; on Lync 2013 use delete-signin-info"
+            }
+            (Remedy::DesktopSetup, Product::Lync2013) => {
+                "Desktop Setup updates the Sign-In Assistant, which Lync 2013 does not use"
+            }
+            _ => return Ok(()),
+        };
+        Err(NotOffered {
+            remedy: self,
+            product,
+            why,
+        })
     }
 
     /// The Fix it package for an OS: 20045 on Windows 8, 50935 elsewhere.
@@ -247,7 +264,8 @@ mod tests {
         let err = Remedy::DeleteSigninInfo
             .offered_on(Product::Lync2010, Os::Win7)
             .unwrap_err();
-        assert!(err.contains("Lync 2013 option"), "{err}");
+        assert_eq!(err.remedy, Remedy::DeleteSigninInfo);
+        assert!(err.to_string().contains("Lync 2013 option"), "{err}");
         assert!(
             Remedy::Fixit
                 .offered_on(Product::Lync2013, Os::Win8)

@@ -15,8 +15,10 @@ mod time;
 pub use build::{Build, ParseBuildError};
 pub use catalogue::{ErrorId, FailureKind, Stage};
 pub use ids::{Os, ParseIdError, Product};
-pub use kb::{Cause, Release, Remedy, default_minimum_sign_in_assistant, sign_in_assistant};
+pub use kb::{
+    Cause, NotOffered, Release, Remedy, default_minimum_sign_in_assistant, sign_in_assistant,
+};
 pub use time::{
-    DEFAULT_TOLERANCE_SECS, MAX_CLOCK_OFFSET_SECS, MAX_TOLERANCE_SECS, Skew, check_clock_offset,
-    check_tolerance,
+    ClockRangeError, DEFAULT_TOLERANCE_SECS, MAX_CLOCK_OFFSET_SECS, MAX_TOLERANCE_SECS, Skew,
+    check_clock_offset, check_tolerance,
 };

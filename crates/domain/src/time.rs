@@ -14,25 +14,37 @@ pub const MAX_CLOCK_OFFSET_SECS: i64 = 100 * 365 * 24 * 3600;
 /// added to any date a certificate can carry, without overflowing.
 pub const MAX_TOLERANCE_SECS: i64 = 365 * 24 * 3600;
 
+/// A clock setting out of its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClockRangeError {
+    /// An offset past [`MAX_CLOCK_OFFSET_SECS`] either way.
+    #[error(
+        "a clock offset of {0} seconds is out of range: at most {MAX_CLOCK_OFFSET_SECS} (100 years) either way"
+    )]
+    Offset(i64),
+    /// A tolerance below 0 or above [`MAX_TOLERANCE_SECS`].
+    #[error(
+        "a tolerance of {0} seconds is out of range: from 0 to {MAX_TOLERANCE_SECS} (one year)"
+    )]
+    Tolerance(i64),
+}
+
 /// Checks a clock offset (seconds ahead of the system clock) against [`MAX_CLOCK_OFFSET_SECS`].
-pub fn check_clock_offset(secs: i64) -> Result<i64, String> {
+pub fn check_clock_offset(secs: i64) -> Result<i64, ClockRangeError> {
     if secs.unsigned_abs() <= MAX_CLOCK_OFFSET_SECS.unsigned_abs() {
         Ok(secs)
     } else {
-        Err(format!(
-            "a clock offset of {secs} seconds is out of range: at most {MAX_CLOCK_OFFSET_SECS} (100 years) either way"
-        ))
+        Err(ClockRangeError::Offset(secs))
     }
 }
 
 /// Checks a tolerance: from 0 to [`MAX_TOLERANCE_SECS`].
-pub fn check_tolerance(secs: i64) -> Result<i64, String> {
+pub fn check_tolerance(secs: i64) -> Result<i64, ClockRangeError> {
     if (0..=MAX_TOLERANCE_SECS).contains(&secs) {
         Ok(secs)
     } else {
-        Err(format!(
-            "a tolerance of {secs} seconds is out of range: from 0 to {MAX_TOLERANCE_SECS} (one year)"
-        ))
+        Err(ClockRangeError::Tolerance(secs))
     }
 }
 
@@ -141,14 +153,17 @@ mod tests {
             Ok(-MAX_CLOCK_OFFSET_SECS)
         );
         assert!(check_clock_offset(MAX_CLOCK_OFFSET_SECS + 1).is_err());
-        assert!(
-            check_clock_offset(i64::MIN)
-                .unwrap_err()
-                .contains("100 years")
-        );
+        let err = check_clock_offset(i64::MIN).unwrap_err();
+        assert_eq!(err, ClockRangeError::Offset(i64::MIN));
+        assert!(err.to_string().contains("100 years"));
         assert_eq!(check_tolerance(0), Ok(0));
         assert!(check_tolerance(-1).is_err());
-        assert!(check_tolerance(i64::MAX).unwrap_err().contains("one year"));
+        assert!(
+            check_tolerance(i64::MAX)
+                .unwrap_err()
+                .to_string()
+                .contains("one year")
+        );
     }
 
     #[test]

@@ -155,7 +155,7 @@ async fn set_clock(
         .state
         .clock
         .set(settings)
-        .map_err(|reason| ApiError(Problem::bad_request(reason)))?;
+        .map_err(|reason| ApiError(Problem::bad_request(reason.to_string())))?;
     Ok(Json(settings))
 }
 

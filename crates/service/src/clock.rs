@@ -70,7 +70,7 @@ impl ServiceClock {
     /// Replaces the settings, after checking both against the bounds of the domain crate
     /// (an offset of at most a century, a tolerance from 0 to a year); out of range, nothing
     /// changes and the reason is returned.
-    pub fn set(&self, settings: ClockSettings) -> Result<(), String> {
+    pub fn set(&self, settings: ClockSettings) -> Result<(), lyncsim_domain::ClockRangeError> {
         lyncsim_domain::check_clock_offset(settings.offset_secs)?;
         lyncsim_domain::check_tolerance(settings.tolerance_secs)?;
         self.offset_secs

@@ -186,8 +186,8 @@ impl Registrar {
 
     /// Answers one request on the connection.
     fn handle(&self, session: &mut Session, conn: &ConnInfo, request: &Message) -> Option<Reply> {
-        let method = *request.method()?;
-        if method == sip::Method::Ack {
+        let method = request.method()?;
+        if *method == sip::Method::Ack {
             return None;
         }
         let user = request
@@ -196,7 +196,7 @@ impl Registrar {
         if let Some(reply) = self.in_outage(session, request, user.as_deref()) {
             return Some(reply);
         }
-        if method != sip::Method::Register {
+        if *method != sip::Method::Register {
             let mut r = Message::response_to(request, 405, &session.to_tag);
             r.push("Allow", "REGISTER, ACK");
             return Some(self.finish(session, r));

@@ -1,15 +1,12 @@
 //! SIP as the registrar and its clients speak it: messages framed on a stream (RFC 3261 over
-//! TLS, with the CRLF keep-alives between them), parsed with [`rsip`], the `TLS-DSK`
+//! TLS, with the CRLF keep-alives between them) and read into [`Message`], the `TLS-DSK`
 //! authentication headers of [MS-SIPAE], and the signature over a message's fields that both
 //! sides compute once the security association is up (the form pidgin-sipe's `sipe-sign.c`
 //! builds for version 4).
 
 use aws_lc_rs::hmac;
-use rsip::{Header, Headers, SipMessage};
 
 use crate::WireError;
-
-pub use rsip::Method;
 
 /// The most a message's start line and headers may take.
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -200,40 +197,161 @@ pub fn refusal(raw: &[u8], code: u16, reason: &str, to_tag: &str) -> Option<Vec<
     Some(out.into_bytes())
 }
 
-/// One SIP message.
+/// A request's method. The registrar speaks REGISTER (and takes ACK); any other is carried
+/// as it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message(pub SipMessage);
+pub enum Method {
+    /// REGISTER.
+    Register,
+    /// ACK.
+    Ack,
+    /// Any other method, as written (a token of RFC 3261's grammar).
+    Other(String),
+}
+
+impl Method {
+    fn parse(token: &str) -> Option<Method> {
+        let is_token = !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
+        is_token.then(|| match token {
+            "REGISTER" => Method::Register,
+            "ACK" => Method::Ack,
+            other => Method::Other(other.to_owned()),
+        })
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::Register => "REGISTER",
+            Method::Ack => "ACK",
+            Method::Other(m) => m,
+        })
+    }
+}
+
+/// A message's first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StartLine {
+    Request { method: Method, uri: String },
+    Response { code: u16, reason: String },
+}
+
+/// The header names of RFC 3261's compact forms (section 7.3.3), by their one letter.
+const COMPACT: [(&str, &str); 10] = [
+    ("i", "Call-ID"),
+    ("m", "Contact"),
+    ("e", "Content-Encoding"),
+    ("l", "Content-Length"),
+    ("c", "Content-Type"),
+    ("f", "From"),
+    ("s", "Subject"),
+    ("k", "Supported"),
+    ("t", "To"),
+    ("v", "Via"),
+];
+
+/// Whether a header named `written` is the header `name` (either in its compact form).
+fn same_header(written: &str, name: &str) -> bool {
+    let full = |n: &str| {
+        COMPACT
+            .iter()
+            .find(|(short, _)| short.eq_ignore_ascii_case(n))
+            .map_or(n, |(_, long)| long)
+            .to_owned()
+    };
+    full(written.trim()).eq_ignore_ascii_case(&full(name))
+}
+
+/// One SIP message (RFC 3261 section 7): its first line, its headers in order as written,
+/// and its body. Read and written here, as the registrar and its clients need it: a header
+/// is found by its name or its compact form, and a message is written back with its
+/// Content-Length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    start: StartLine,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn malformed(why: impl Into<String>) -> WireError {
+    WireError::Malformed(format!("not a SIP message: {}", why.into()))
+}
 
 impl Message {
-    /// Parses one whole message (see [`next_frame`]).
+    /// Parses one whole message (see [`next_frame`]): a request line (`METHOD URI SIP/2.0`)
+    /// or a status line (`SIP/2.0 CODE REASON`), headers (`Name: value`, a line that starts
+    /// with a space or tab continuing the one before, RFC 3261 section 7.3.1), an empty line,
+    /// and the body.
     pub fn parse(bytes: &[u8]) -> Result<Message, WireError> {
-        SipMessage::try_from(bytes)
-            .map(Message)
-            .map_err(|e| WireError::Malformed(format!("not a SIP message: {e}")))
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| malformed("no end of the head"))?;
+        let head = std::str::from_utf8(&bytes[..end])
+            .map_err(|_| malformed("a head that is not UTF-8"))?;
+        let mut lines = head.split("\r\n");
+        let start = parse_start(lines.next().unwrap_or_default())?;
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in lines {
+            if line.starts_with([' ', '\t']) {
+                let (_, value) = headers
+                    .last_mut()
+                    .ok_or_else(|| malformed("a continuation line before any header"))?;
+                value.push(' ');
+                value.push_str(line.trim());
+                continue;
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| malformed(format!("{line:?} is not a header")))?;
+            let name = name.trim_end();
+            if Method::parse(name).is_none() {
+                return Err(malformed(format!("{name:?} is not a header name")));
+            }
+            if value.contains(|c: char| c.is_control() && c != '\t') {
+                return Err(malformed(format!(
+                    "the header {name} holds a control character"
+                )));
+            }
+            headers.push((name.to_owned(), value.trim().to_owned()));
+        }
+        Ok(Message {
+            start,
+            headers,
+            body: bytes[end + 4..].to_vec(),
+        })
     }
 
     /// A request.
-    pub fn request(method: rsip::Method, uri: &str) -> Result<Message, WireError> {
-        let uri = rsip::Uri::try_from(uri)
-            .map_err(|e| WireError::Malformed(format!("not a SIP URI {uri:?}: {e}")))?;
-        Ok(Message(SipMessage::Request(rsip::Request {
-            method,
-            uri,
-            version: rsip::Version::V2,
-            headers: Headers::default(),
+    pub fn request(method: Method, uri: &str) -> Result<Message, WireError> {
+        if !uri.contains(':') || uri.contains(char::is_whitespace) {
+            return Err(WireError::Malformed(format!("not a SIP URI {uri:?}")));
+        }
+        Ok(Message {
+            start: StartLine::Request {
+                method,
+                uri: uri.to_owned(),
+            },
+            headers: Vec::new(),
             body: Vec::new(),
-        })))
+        })
     }
 
     /// The answer to `request` with `code`: its Via, From, To (with `to_tag` when it has none),
     /// Call-ID and CSeq copied.
     pub fn response_to(request: &Message, code: u16, to_tag: &str) -> Message {
-        let mut response = Message(SipMessage::Response(rsip::Response {
-            status_code: rsip::StatusCode::from(code),
-            version: rsip::Version::V2,
-            headers: Headers::default(),
+        let mut response = Message {
+            start: StartLine::Response {
+                code,
+                reason: reason_phrase(code).to_owned(),
+            },
+            headers: Vec::new(),
             body: Vec::new(),
-        }));
+        };
         for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
             for value in request.all(name) {
                 let value = if name == "To" && !value.contains(";tag=") {
@@ -248,66 +366,41 @@ impl Message {
     }
 
     /// The request's method.
-    pub fn method(&self) -> Option<&rsip::Method> {
-        match &self.0 {
-            SipMessage::Request(r) => Some(&r.method),
-            SipMessage::Response(_) => None,
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
         }
     }
 
     /// The response's status code.
     pub fn status(&self) -> Option<u16> {
-        match &self.0 {
-            SipMessage::Request(_) => None,
-            SipMessage::Response(r) => Some(r.status_code.code()),
+        match &self.start {
+            StartLine::Request { .. } => None,
+            StartLine::Response { code, .. } => Some(*code),
         }
     }
 
-    fn headers(&self) -> &Headers {
-        match &self.0 {
-            SipMessage::Request(r) => &r.headers,
-            SipMessage::Response(r) => &r.headers,
-        }
-    }
-
-    fn headers_mut(&mut self) -> &mut Headers {
-        match &mut self.0 {
-            SipMessage::Request(r) => &mut r.headers,
-            SipMessage::Response(r) => &mut r.headers,
-        }
-    }
-
-    /// Every value of the header `name` (case-insensitive), in order.
+    /// Every value of the header `name` (case-insensitive, or its compact form), in order.
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.headers()
+        self.headers
             .iter()
-            .filter_map(|h| {
-                // An untyped header has its name at hand; a typed one is written out to
-                // find it.
-                if let Header::Other(n, v) = h {
-                    return n
-                        .trim()
-                        .eq_ignore_ascii_case(name)
-                        .then(|| v.trim().to_owned());
-                }
-                let text = h.to_string();
-                let (n, v) = text.split_once(':')?;
-                n.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_owned())
-            })
+            .filter(|(n, _)| same_header(n, name))
+            .map(|(_, v)| v.clone())
             .collect()
     }
 
-    /// The first value of the header `name` (case-insensitive).
+    /// The first value of the header `name` (case-insensitive, or its compact form).
     pub fn header(&self, name: &str) -> Option<String> {
-        self.all(name).into_iter().next()
+        self.headers
+            .iter()
+            .find(|(n, _)| same_header(n, name))
+            .map(|(_, v)| v.clone())
     }
 
     /// Adds a header at the end.
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
-        self.headers_mut()
-            .push(Header::Other(name.to_owned(), value.into()));
+        self.headers.push((name.to_owned(), value.into()));
     }
 
     /// The `TLS-DSK` authentication parameters in the header `name`, if it has them.
@@ -319,21 +412,73 @@ impl Message {
 
     /// The message on the wire, with its Content-Length.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut m = self.clone();
-        let len = match &m.0 {
-            SipMessage::Request(r) => r.body.len(),
-            SipMessage::Response(r) => r.body.len(),
+        let mut out = match &self.start {
+            StartLine::Request { method, uri } => format!("{method} {uri} SIP/2.0\r\n"),
+            StartLine::Response { code, reason } => format!("SIP/2.0 {code} {reason}\r\n"),
         };
-        m.headers_mut()
-            .retain(|h| !matches!(h, Header::ContentLength(_)));
-        m.push("Content-Length", len.to_string());
-        m.0.to_string().into_bytes()
+        for (name, value) in &self.headers {
+            if !same_header(name, "Content-Length") {
+                out.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        out.push_str(&format!("Content-Length: {}\r\n\r\n", self.body.len()));
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
     }
 
     /// The SIP address in a header such as From or To (`sip:bob@contoso.com`), the way
     /// pidgin-sipe reads it: inside `<…>`, or up to the first `;`.
     pub fn address(&self, name: &str) -> Option<String> {
         self.header(name).and_then(|v| address_of(&v))
+    }
+}
+
+/// Reads a request line or a status line.
+fn parse_start(line: &str) -> Result<StartLine, WireError> {
+    if let Some(rest) = line.strip_prefix("SIP/2.0 ") {
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let code: u16 = code
+            .parse()
+            .ok()
+            .filter(|c| (100..700).contains(c))
+            .ok_or_else(|| malformed(format!("status {code:?} is not a SIP status code")))?;
+        return Ok(StartLine::Response {
+            code,
+            reason: reason.to_owned(),
+        });
+    }
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some("SIP/2.0"), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed(format!("{line:?} is not a request line")));
+    };
+    let method =
+        Method::parse(method).ok_or_else(|| malformed(format!("{method:?} is not a method")))?;
+    if !uri.contains(':') || uri.contains(|c: char| c.is_control()) {
+        return Err(malformed(format!("{uri:?} is not a SIP URI")));
+    }
+    Ok(StartLine::Request {
+        method,
+        uri: uri.to_owned(),
+    })
+}
+
+/// The reason phrase RFC 3261 (section 21) gives a status code the registrar answers with.
+fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        301 => "Moved Permanently",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        503 => "Service Unavailable",
+        513 => "Message Too Large",
+        _ => "",
     }
 }
 
@@ -619,7 +764,7 @@ Content-Length: 0\r\n\r\n";
     #[test]
     fn reads_what_sipe_sends() {
         let m = Message::parse(SIPE_REGISTER.as_bytes()).unwrap();
-        assert_eq!(m.method(), Some(&rsip::Method::Register));
+        assert_eq!(m.method(), Some(&Method::Register));
         assert_eq!(m.address("From").as_deref(), Some("sip:bob@contoso.com"));
         assert_eq!(m.all("Supported").len(), 2);
         let auth = m.auth("Authorization").unwrap();
