@@ -108,7 +108,7 @@ async fn a_failed_signin_prints_exactly_the_catalogue_text_and_exits_1() {
         json["reason"]
             .as_str()
             .unwrap()
-            .contains("skew -5m01s, tolerance 5m00s"),
+            .contains("STS rejected the request timestamp: skew -5m01s ("),
         "{json}"
     );
 

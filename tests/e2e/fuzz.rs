@@ -203,7 +203,7 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
         CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest, WebTicketResponse,
     };
     use lyncsim_wire::soap::SoapFault;
-    use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
+    use lyncsim_wire::sts::{RealmInfo, StsFault, TokenRequest, TokenResponse};
     use lyncsim_wire::wsse::{Lifetime, p_sha1};
     let target = crate::hardening::Target::new(world);
     let alice = "alice@contoso.com";
@@ -271,7 +271,7 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
         (
             "login.microsoftonline.com",
             lyncsim_wire::paths::TOKEN,
-            rst2.into_bytes(),
+            rst2.clone().into_bytes(),
         ),
         (
             "pool-a.online.lync.com",
@@ -319,6 +319,14 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
         .to_xml()
         .into_bytes(),
         token.to_xml().into_bytes(),
+        post(
+            "login.microsoftonline.com",
+            lyncsim_wire::paths::TOKEN,
+            rst2.replace("<wsse:Password>", "<wsse:Password>x")
+                .as_bytes(),
+        )
+        .1
+        .into_bytes(),
         ticket_answer.into_bytes(),
         cert_answer.into_bytes(),
         CertProvMex {
@@ -352,6 +360,12 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
                 &body,
             ));
             match status {
+                // RST2.srf answers a token or Passport's fault, both with 200.
+                200 if *path == lyncsim_wire::paths::TOKEN => prop_assert!(
+                    TokenResponse::from_xml(&text).is_ok() || StsFault::from_xml(&text).is_ok(),
+                    "a 200 from the STS that is neither a token nor its fault: {}",
+                    text
+                ),
                 200 => {}
                 500 => prop_assert!(
                     matches!(SoapFault::read(&text), Ok(Some(_))),
@@ -372,6 +386,7 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
             let _ = autodiscover::User::from_xml(&text);
             let _ = RealmInfo::from_xml(&text);
             let _ = TokenResponse::from_xml(&text);
+            let _ = StsFault::from_xml(&text);
             let _ = WebTicketResponse::from_xml(&text);
             let _ = CertResponse::from_xml(&text);
             let _ = CertProvMex::from_xml(&text);

@@ -183,9 +183,13 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
         s[14]
     );
 
+    // The STS refuses with HTTP 200 and Passport's fault, so pidgin-sipe shows Passport's
+    // own words under its "Web ticket request … failed" (sipe-webticket.c reads
+    // Body/Fault/Detail/error/internalerror/text).
     assert!(
-        s[16].starts_with("connection-error: Web ticket request to"),
-        "the old password fails at the web ticket: {}",
+        s[16].starts_with("connection-error: Web ticket request to")
+            && s[16].ends_with("failed\\n(The entered and stored passwords do not match.)"),
+        "the old password fails at the STS: {}",
         s[16]
     );
     assert_eq!(s[17], "signed-on", "the new password signs in");

@@ -11,6 +11,8 @@ use std::process::{Command, Stdio};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lyncsim_pki::{PersonalKey, make_csr};
+use lyncsim_wire::FromXml;
+use lyncsim_wire::sts::{StsFault, idcrl};
 
 use crate::support::{World, admin_get, password};
 
@@ -428,31 +430,80 @@ async fn the_sts_refuses_a_timestamp_5_min_01_s_off_and_takes_4_min_59_s() {
         let (status, answer) = rst2(&curl, user, offset);
         assert_eq!(status, 200, "{offset} ms: {answer}");
         assert!(answer.contains("<EncryptedData"), "{answer}");
+        assert!(answer.contains("<psf:serverInfo ServerTime=\""), "{answer}");
     }
     for offset in [301_000, -301_000] {
         let (status, answer) = rst2(&curl, user, offset);
-        assert_eq!(status, 500, "{offset} ms: {answer}");
-        assert!(answer.contains("MessageExpired"), "{answer}");
+        // As RST2.srf answered: HTTP 200, Passport's header, IDCRL's code for a timestamp.
+        assert_eq!(status, 200, "{offset} ms: {answer}");
+        let refusal = StsFault::from_xml(&answer).unwrap();
+        assert_eq!(refusal.fault.code.local, "MessageExpired", "{answer}");
+        assert_eq!(refusal.value(), Some(idcrl::INVALID_SERVICE_TIMESTAMP));
         assert!(
-            answer.contains("STS rejected the request timestamp"),
+            refusal.server_time_ms.abs_diff(now_ms()) < 60_000,
             "{answer}"
         );
+        // The wire says which check failed, not by how much: the journal does.
+        assert!(!answer.contains("skew"), "{answer}");
+        let seen = world.journal().await;
+        let last = seen.last().unwrap();
+        assert!(
+            last.reason
+                .starts_with("STS rejected the request timestamp: skew ")
+                && last.reason.ends_with(", tolerance 5m00s"),
+            "{last:?}"
+        );
     }
-    // A wrong password is the fault Azure AD gave.
-    let body = fill(
-        &template("rst2.xml"),
-        &[
-            ("USER", user),
-            ("PASSWORD", "not-the-password"),
-            ("CREATED", &time(now_ms())),
-            ("EXPIRES", &time(now_ms() + 300_000)),
-        ],
+}
+
+/// Each refusal of RST2.srf carries its own IDCRL code; a wrong password is Passport's own
+/// fault, word for word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sts_refusal_carries_its_own_passport_code() {
+    let world = World::start().await;
+    let curl = Curl::new(&world);
+    let ask = |user: &str, password: &str| {
+        let body = fill(
+            &template("rst2.xml"),
+            &[
+                ("USER", user),
+                ("PASSWORD", password),
+                ("CREATED", &time(now_ms())),
+                ("EXPIRES", &time(now_ms() + 300_000)),
+            ],
+        );
+        let (status, answer) = curl.post("login.microsoftonline.com", "/RST2.srf", SOAP12, &body);
+        assert_eq!(status, 200, "{answer}");
+        (StsFault::from_xml(&answer).unwrap(), answer)
+    };
+    let (wrong, answer) = ask("alice@contoso.com", "not-the-password");
+    assert_eq!(wrong.fault.code.local, "FailedAuthentication");
+    assert_eq!(wrong.value(), Some(idcrl::BAD_MEMBER_NAME_OR_PASSWORD));
+    assert!(
+        answer.contains("<psf:code>0x80041012</psf:code><psf:text>The entered and stored passwords do not match.&#xD;\n</psf:text>"),
+        "{answer}"
     );
-    let (status, answer) = curl.post("login.microsoftonline.com", "/RST2.srf", SOAP12, &body);
-    assert_eq!(status, 500, "{answer}");
-    for text in ["FailedAuthentication", "0x80048821", "0x80041012"] {
-        assert!(answer.contains(text), "{text}: {answer}");
-    }
+    assert!(
+        answer.contains("<psf:reqstatus>0x80048821</psf:reqstatus>"),
+        "{answer}"
+    );
+    let (unknown, _) = ask("mallory@contoso.com", "x");
+    assert_eq!(unknown.value(), Some(idcrl::BAD_MEMBER_NAME_OR_PASSWORD));
+    assert_ne!(unknown, wrong, "an unknown name is not a wrong password");
+    let (malformed, _) = ask("not an address", "x");
+    assert_eq!(malformed.value(), Some(idcrl::INVALID_MEMBER_NAME));
+    let reasons: Vec<String> = world
+        .journal()
+        .await
+        .iter()
+        .map(|e| e.reason.clone())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "no user mallory@contoso.com in this tenant"),
+        "{reasons:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

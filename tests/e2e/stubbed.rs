@@ -201,6 +201,7 @@ async fn machine(
         expires_ms: (now() + 3600) * 1000,
     };
     let token = TokenResponse {
+        server_time_ms: now() * 1000,
         lifetime: life,
         applies_to: "urn:x".into(),
         token: EncryptedToken {

@@ -42,13 +42,13 @@ while IFS= read -r line; do
         rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
         agent=$(echo "$line" | cut -s -d' ' -f4-)
         out=$(SIPE_HOST_HOME="$work/home.$n" LD_PRELOAD="$shim" "$host" "$2" "$3" "$agent" 40 || true)
-        echo "step $n: $out"
+        printf "step %s: %s\n" "$n" "$out"
         ;;
     signin-at)
         rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
         out=$(SIPE_HOST_SERVER="$2" SIPE_HOST_HOME="$work/home.$n" LD_PRELOAD="$shim" \
             "$host" "$3" "$4" "" 40 || true)
-        echo "step $n: $out"
+        printf "step %s: %s\n" "$n" "$out"
         ;;
     live)
         rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
@@ -69,14 +69,14 @@ while IFS= read -r line; do
         echo "advance 7200" >&3
         wait "$pid" || true
         exec 3>&-
-        echo "step $n: $(tr '\n' '|' < "$out")"
+        printf "step %s: %s\n" "$n" "$(tr '\n' '|' < "$out")"
         ;;
     fault)
         json=${line#fault }
-        echo "step $n: $(curl -sS -X POST -H 'content-type: application/json' --data-binary "$json" "$admin/faults")"
+        printf "step %s: %s\n" "$n" "$(curl -sS -X POST -H 'content-type: application/json' --data-binary "$json" "$admin/faults")"
         ;;
     clear)
-        echo "step $n: $(curl -sS -X DELETE "$admin/faults")"
+        printf "step %s: %s\n" "$n" "$(curl -sS -X DELETE "$admin/faults")"
         ;;
     esac
 done < "$steps"

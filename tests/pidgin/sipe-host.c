@@ -4,7 +4,7 @@
  * A libpurple host in the manner of libpurple's example nullclient.c: a GLib main loop, no
  * user interface, the protocol plugin `prpl-sipe` as Debian installs it, unmodified. It prints
  * `signed-on` when the account is connected, or `connection-error: <text>` with the text
- * pidgin-sipe gives the user, and exits (0 on sign-on, 1 on an error, 2 on a timeout or a
+ * pidgin-sipe gives the user (a line break in it written as `\n`), and exits (0 on sign-on, 1 on an error, 2 on a timeout or a
  * usage error). Any question libpurple would ask the user (an untrusted certificate, ...) is
  * printed as `request: <title>: <text>` and refused.
  *
@@ -207,7 +207,13 @@ static void connection_error(PurpleConnection *gc, PurpleConnectionError err,
 	(void)gc;
 	(void)err;
 	(void)data;
-	printf("connection-error: %s\n", desc ? desc : "");
+	/* One line per outcome: a line break in the text (pidgin-sipe puts the service's own
+	 * words on a second line, in parentheses) is written as the two characters \n. */
+	gchar **lines = g_strsplit(desc ? desc : "", "\n", -1);
+	gchar *one = g_strjoinv("\\n", lines);
+	printf("connection-error: %s\n", one);
+	g_free(one);
+	g_strfreev(lines);
 	fflush(stdout);
 	finish(1);
 }

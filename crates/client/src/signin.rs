@@ -20,7 +20,7 @@ use lyncsim_wire::paths;
 use lyncsim_wire::pool::{
     CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest, WebTicketResponse,
 };
-use lyncsim_wire::sts::{self, RealmInfo, TokenRequest, TokenResponse};
+use lyncsim_wire::sts::{self, RealmInfo, StsFault, TokenRequest, TokenResponse, idcrl};
 use lyncsim_wire::wsse::{Lifetime, format_time, p_sha1};
 use lyncsim_wire::{FromXml, ToXml};
 use serde::Serialize;
@@ -594,19 +594,52 @@ impl Run<'_, '_> {
         );
         let call = Call::post(paths::TOKEN, sts::SOAP12_MEDIA, request.to_xml())
             .header(header::USER_AGENT, agent);
-        let token = self
-            .exchange(Stage::Token, "STS", &sts, call, TokenResponse::from_xml)
-            .await?;
+        let me = describe_client(&machine, via_sia);
+        let token = self.sts_answer(&sts, call, &me).await?;
         self.step(
             Stage::Token,
             format!(
-                "wst:RequestSecurityTokenResponse: EncryptedData ({} bytes), Lifetime {} to {}",
+                "wst:RequestSecurityTokenResponse: EncryptedData ({} bytes), Lifetime {} to {}; psf:serverInfo ServerTime {}",
                 token.token.cipher.len(),
                 format_time(token.lifetime.created_ms),
-                format_time(token.lifetime.expires_ms)
+                format_time(token.lifetime.expires_ms),
+                format_time(token.server_time_ms)
             ),
         );
         Ok(token)
+    }
+
+    /// RST2.srf's answer: the token, or Passport's refusal (a fault sent with HTTP 200).
+    async fn sts_answer(
+        &mut self,
+        sts: &Target,
+        call: Call<'_>,
+        me: &str,
+    ) -> Result<TokenResponse, SignInFailure> {
+        let reply = self.call(Stage::Token, "STS", sts, call).await?;
+        // This machine's clock when the answer came, to set against the STS's ServerTime.
+        let received_ms = self.profile.machine().now_ms();
+        let text = match reply.text(sts) {
+            Ok(text) => text,
+            Err(e) => return Err(self.fail(SignInFailure::http(Stage::Token, "STS", e))),
+        };
+        let not_token = match TokenResponse::from_xml(&text) {
+            Ok(token) => return Ok(token),
+            Err(e) => e,
+        };
+        let failure = match StsFault::from_xml(&text) {
+            Ok(refusal) => SignInFailure::new(
+                Stage::Token,
+                FailureKind::Rejected,
+                sts_refused(&refusal, received_ms, me),
+            ),
+            Err(_) => SignInFailure::http(
+                Stage::Token,
+                "STS",
+                HttpFailure::BadResponse(format!("{}: {not_token}", sts.host)),
+            ),
+        };
+        Err(self.fail(failure))
     }
 
     /// Certificate: the stored one unless expired (and only with its private key), else a new
@@ -985,6 +1018,47 @@ impl Run<'_, '_> {
 const SOAP11_MEDIA: &str = "text/xml; charset=utf-8";
 
 /// A GET of an Autodiscover resource, asking for its XML form.
+/// What the client makes of Passport's refusal: the fault and IDCRL's name for its code;
+/// when the STS refused the request's timestamp, how far this machine's clock (when the answer
+/// came: `received_ms`) was from the STS's (`ServerTime`); when it refused the client, which
+/// client this is (`me`). The server says which check failed; the client works out the rest from what it
+/// knows of itself.
+fn sts_refused(refusal: &StsFault, received_ms: i64, me: &str) -> String {
+    let mut reason = format!("STS: {}", refusal.fault.describe());
+    if let Some(name) = refusal.value().and_then(idcrl::name) {
+        reason.push_str(&format!(" [{name}]"));
+    }
+    match refusal.value() {
+        Some(idcrl::INVALID_SERVICE_TIMESTAMP) => {
+            let skew = Skew::from_millis(Skew::millis_between(received_ms, refusal.server_time_ms));
+            reason.push_str(&format!(
+                "; the STS rejected the request timestamp: skew {skew} (this machine's clock read {} when the STS's answer came, the STS's ServerTime {})",
+                format_time(received_ms),
+                format_time(refusal.server_time_ms)
+            ));
+        }
+        Some(idcrl::CLIENT_DEPRECATED) => {
+            reason.push_str(&format!("; this client is {me}"));
+        }
+        _ => {}
+    }
+    reason
+}
+
+/// The client as it names itself in a trace: the product and build, and the Sign-In
+/// Assistant it went through.
+fn describe_client(machine: &crate::machine::MachineSettings, via_sia: bool) -> String {
+    let mut me = format!("{} {}", machine.product.display_name(), machine.build);
+    match (&machine.sign_in_assistant, via_sia) {
+        (Some(sia), true) => me.push_str(&format!(
+            " through the Microsoft Online Services Sign-In Assistant {sia}"
+        )),
+        (None, true) => me.push_str(" without the Microsoft Online Services Sign-In Assistant"),
+        _ => {}
+    }
+    me
+}
+
 fn discover_get(path: &str) -> Call<'_> {
     Call::get(path).header(header::ACCEPT, autodiscover::MEDIA_XML)
 }

@@ -149,6 +149,22 @@ impl SoapFault {
 impl ToXml for SoapFault {
     /// The whole envelope.
     fn to_xml(&self) -> String {
+        self.envelope("")
+    }
+}
+
+impl SoapFault {
+    /// The whole envelope, with `header` (already written, in the envelope's namespace
+    /// prefix `S`/`s`) as the content of its Header when it is not empty.
+    pub(crate) fn envelope(&self, header: &str) -> String {
+        let header = if header.is_empty() {
+            String::new()
+        } else {
+            match self.version {
+                SoapVersion::Soap12 => format!("<S:Header>{header}</S:Header>"),
+                SoapVersion::Soap11 => format!("<s:Header>{header}</s:Header>"),
+            }
+        };
         let detail = match &self.detail {
             None => String::new(),
             Some(FaultDetail::Passport {
@@ -181,7 +197,7 @@ impl ToXml for SoapFault {
         };
         match self.version {
             SoapVersion::Soap12 => format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\"><S:Body><S:Fault><S:Code>{code12}</S:Code><S:Reason><S:Text xml:lang=\"en-US\">{reason}</S:Text></S:Reason>{detail}</S:Fault></S:Body></S:Envelope>",
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\">{header}<S:Body><S:Fault><S:Code>{code12}</S:Code><S:Reason><S:Text xml:lang=\"en-US\">{reason}</S:Text></S:Reason>{detail}</S:Fault></S:Body></S:Envelope>",
                 s = ns::SOAP12,
                 reason = esc(&self.reason),
                 detail = if detail.is_empty() {
@@ -191,7 +207,7 @@ impl ToXml for SoapFault {
                 }
             ),
             SoapVersion::Soap11 => format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?><s:Envelope xmlns:s=\"{s}\"><s:Body><s:Fault><faultcode xmlns:a=\"{a}\">{code}</faultcode><faultstring xml:lang=\"en-US\">{reason}</faultstring>{detail}</s:Fault></s:Body></s:Envelope>",
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><s:Envelope xmlns:s=\"{s}\">{header}<s:Body><s:Fault><faultcode xmlns:a=\"{a}\">{code}</faultcode><faultstring xml:lang=\"en-US\">{reason}</faultstring>{detail}</s:Fault></s:Body></s:Envelope>",
                 s = ns::SOAP11,
                 a = esc(&self.code.ns),
                 reason = esc(&self.reason),

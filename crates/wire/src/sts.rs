@@ -1,11 +1,13 @@
 //! Azure AD's STS at `login.microsoftonline.com`: the realm lookup (`getuserrealm.srf`) and
 //! `RST2.srf`, a SOAP 1.2 WS-Trust 2005/02 request with a `wsse:UsernameToken`, answered with
-//! an encrypted SAML token and its `Lifetime`.
+//! an encrypted SAML token and its `Lifetime`, or refused with a SOAP fault carrying Passport's
+//! error detail. Either answer carries Passport's `psf:pp` header with the server's time.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::wsse::Lifetime;
+use crate::soap::{FaultDetail, SoapFault};
+use crate::wsse::{Lifetime, format_time, parse_time};
 use crate::xml::{self, esc, ns};
 use crate::{FromXml, ToXml, WireError};
 
@@ -223,9 +225,157 @@ impl FromXml for StsAssertion {
     }
 }
 
+/// The IDCRL codes (HRESULTs) that the STS's answers carry, as Passport's client library
+/// names them. The values and names are IDCRL's published table ("HRESULT success and error
+/// codes", Lync Online SDK: learn.microsoft.com, hh472110); which refusal carries which is in
+/// the README's fidelity table, with the pairings that are lyncsim's own marked as such.
+pub mod idcrl {
+    /// PPCRL_AUTHSTATE_S_AUTHENTICATED_PASSWORD: `psf:authstate` of a token.
+    pub const AUTHENTICATED_PASSWORD: &str = "0x48803";
+    /// PPCRL_AUTHSTATE_E_UNAUTHENTICATED: `psf:authstate` of a refusal.
+    pub const UNAUTHENTICATED: &str = "0x80048800";
+    /// PPCRL_REQUEST_E_BAD_MEMBER_NAME_OR_PASSWORD.
+    pub const BAD_MEMBER_NAME_OR_PASSWORD: &str = "0x80048821";
+    /// PPCRL_REQUEST_E_PARTNER_NOT_FOUND.
+    pub const PARTNER_NOT_FOUND: &str = "0x8004882A";
+    /// PPCRL_REQUEST_E_INVALID_MEMBER_NAME.
+    pub const INVALID_MEMBER_NAME: &str = "0x8004882D";
+    /// PPCRL_REQUEST_E_MISSING_PRIMARY_CREDENTIAL.
+    pub const MISSING_PRIMARY_CREDENTIAL: &str = "0x8004882E";
+    /// PPCRL_REQUEST_E_INVALID_SERVICE_TIMESTAMP.
+    pub const INVALID_SERVICE_TIMESTAMP: &str = "0x8004885C";
+    /// PPCRL_REQUEST_E_CLIENT_DEPRECATED.
+    pub const CLIENT_DEPRECATED: &str = "0x800488E1";
+    /// PP_E_BAD_PASSWORD: the internal code of a wrong password, with the text
+    /// [`BAD_PASSWORD_TEXT`] (Passport's answers as captured and published by its users).
+    pub const PP_E_BAD_PASSWORD: &str = "0x80041012";
+    /// Passport's own text for a wrong password, with the CR LF it ended with.
+    pub const BAD_PASSWORD_TEXT: &str = "The entered and stored passwords do not match.\r\n";
+
+    /// IDCRL's name of a code this module knows, for a trace.
+    pub fn name(code: &str) -> Option<&'static str> {
+        let names = [
+            (
+                AUTHENTICATED_PASSWORD,
+                "PPCRL_AUTHSTATE_S_AUTHENTICATED_PASSWORD",
+            ),
+            (UNAUTHENTICATED, "PPCRL_AUTHSTATE_E_UNAUTHENTICATED"),
+            (
+                BAD_MEMBER_NAME_OR_PASSWORD,
+                "PPCRL_REQUEST_E_BAD_MEMBER_NAME_OR_PASSWORD",
+            ),
+            (PARTNER_NOT_FOUND, "PPCRL_REQUEST_E_PARTNER_NOT_FOUND"),
+            (INVALID_MEMBER_NAME, "PPCRL_REQUEST_E_INVALID_MEMBER_NAME"),
+            (
+                MISSING_PRIMARY_CREDENTIAL,
+                "PPCRL_REQUEST_E_MISSING_PRIMARY_CREDENTIAL",
+            ),
+            (
+                INVALID_SERVICE_TIMESTAMP,
+                "PPCRL_REQUEST_E_INVALID_SERVICE_TIMESTAMP",
+            ),
+            (CLIENT_DEPRECATED, "PPCRL_REQUEST_E_CLIENT_DEPRECATED"),
+            (PP_E_BAD_PASSWORD, "PP_E_BAD_PASSWORD"),
+        ];
+        names
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(code))
+            .map(|(_, n)| *n)
+    }
+}
+
+/// Passport's `psf:pp` header block, on every answer of RST2.srf: the authentication's state,
+/// the request's status and, in `psf:serverInfo`, the server's time (as in Passport's answers
+/// captured by its users; the server name in `serverInfo` is lyncsim's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassportHeader {
+    /// `psf:authstate`.
+    pub authstate: String,
+    /// `psf:reqstatus`: `0x0`, or the refusal's `psf:value`.
+    pub reqstatus: String,
+    /// `psf:serverInfo@ServerTime`, by the service clock.
+    pub server_time_ms: i64,
+}
+
+impl PassportHeader {
+    fn xml(&self) -> String {
+        format!(
+            "<psf:pp xmlns:psf=\"{psf}\"><psf:serverVersion>1</psf:serverVersion><psf:authstate>{}</psf:authstate><psf:reqstatus>{}</psf:reqstatus><psf:serverInfo ServerTime=\"{}\">lyncsim</psf:serverInfo></psf:pp>",
+            esc(&self.authstate),
+            esc(&self.reqstatus),
+            format_time(self.server_time_ms),
+            psf = ns::PSF,
+        )
+    }
+
+    /// The header of an envelope.
+    fn read(root: roxmltree::Node<'_, '_>) -> Result<PassportHeader, WireError> {
+        let header = xml::need(root, ns::SOAP12, "Header")?;
+        let pp = xml::need(header, ns::PSF, "pp")?;
+        let get = |name: &str| xml::unique(pp, ns::PSF, name).map(|n| n.map(xml::text));
+        let info = xml::need(pp, ns::PSF, "serverInfo")?;
+        let time = info
+            .attribute("ServerTime")
+            .ok_or_else(|| WireError::Missing("serverInfo/@ServerTime".into()))?;
+        Ok(PassportHeader {
+            authstate: get("authstate")?.unwrap_or_default(),
+            reqstatus: get("reqstatus")?.unwrap_or_default(),
+            server_time_ms: parse_time(time)?,
+        })
+    }
+}
+
+/// The STS's refusal: HTTP 200 (pidgin-sipe's `sipe_svc_https_response` reads a body only
+/// from a 200, and shows `Fault/Detail/error/internalerror/text`), a SOAP 1.2 fault with
+/// Passport's detail, and Passport's header with the server's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsFault {
+    /// The fault; its detail is Passport's (`FaultDetail::Passport`).
+    pub fault: SoapFault,
+    /// `psf:serverInfo@ServerTime`, by the service clock.
+    pub server_time_ms: i64,
+}
+
+impl StsFault {
+    /// The fault's `psf:value`, when it has Passport's detail.
+    pub fn value(&self) -> Option<&str> {
+        match &self.fault.detail {
+            Some(FaultDetail::Passport { value, .. }) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+impl ToXml for StsFault {
+    /// The whole envelope.
+    fn to_xml(&self) -> String {
+        let header = PassportHeader {
+            authstate: idcrl::UNAUTHENTICATED.into(),
+            reqstatus: self.value().unwrap_or(idcrl::UNAUTHENTICATED).into(),
+            server_time_ms: self.server_time_ms,
+        };
+        self.fault.envelope(&header.xml())
+    }
+}
+
+impl FromXml for StsFault {
+    /// Reads an envelope that holds a fault; anything else is an error.
+    fn from_xml(text: &str) -> Result<Self, WireError> {
+        let fault = SoapFault::read(text)?.ok_or_else(|| WireError::Missing("Fault".into()))?;
+        let doc = xml::parse(text)?;
+        let header = PassportHeader::read(doc.root_element())?;
+        Ok(StsFault {
+            fault,
+            server_time_ms: header.server_time_ms,
+        })
+    }
+}
+
 /// The STS's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenResponse {
+    /// `psf:serverInfo@ServerTime`, by the service clock.
+    pub server_time_ms: i64,
     /// The token's `Lifetime`, by the STS's clock.
     pub lifetime: Lifetime,
     /// `wsp:AppliesTo`.
@@ -238,13 +388,18 @@ impl ToXml for TokenResponse {
     /// The whole envelope.
     fn to_xml(&self) -> String {
         format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\" xmlns:wsu=\"{wsu}\" xmlns:wsa=\"{wsa}\" xmlns:wsp=\"{wsp}\" xmlns:wst=\"{wst}\"><S:Header><psf:pp xmlns:psf=\"{psf}\"><psf:serverVersion>1</psf:serverVersion><psf:authstate>0x48803</psf:authstate><psf:reqstatus>0x0</psf:reqstatus></psf:pp></S:Header><S:Body><wst:RequestSecurityTokenResponse><wst:TokenType>urn:oasis:names:tc:SAML:1.0</wst:TokenType><wsp:AppliesTo><wsa:EndpointReference><wsa:Address>{applies}</wsa:Address></wsa:EndpointReference></wsp:AppliesTo><wst:Lifetime>{lifetime}</wst:Lifetime><wst:RequestedSecurityToken>{token}</wst:RequestedSecurityToken></wst:RequestSecurityTokenResponse></S:Body></S:Envelope>",
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><S:Envelope xmlns:S=\"{s}\" xmlns:wsu=\"{wsu}\" xmlns:wsa=\"{wsa}\" xmlns:wsp=\"{wsp}\" xmlns:wst=\"{wst}\"><S:Header>{header}</S:Header><S:Body><wst:RequestSecurityTokenResponse><wst:TokenType>urn:oasis:names:tc:SAML:1.0</wst:TokenType><wsp:AppliesTo><wsa:EndpointReference><wsa:Address>{applies}</wsa:Address></wsa:EndpointReference></wsp:AppliesTo><wst:Lifetime>{lifetime}</wst:Lifetime><wst:RequestedSecurityToken>{token}</wst:RequestedSecurityToken></wst:RequestSecurityTokenResponse></S:Body></S:Envelope>",
             s = ns::SOAP12,
             wsu = ns::WSU,
             wsa = ns::WSA,
             wsp = ns::WSP,
             wst = ns::WST_2005,
-            psf = ns::PSF,
+            header = PassportHeader {
+                authstate: idcrl::AUTHENTICATED_PASSWORD.into(),
+                reqstatus: "0x0".into(),
+                server_time_ms: self.server_time_ms,
+            }
+            .xml(),
             applies = esc(&self.applies_to),
             lifetime = self.lifetime.children_xml(),
             token = self.token.to_xml(),
@@ -262,6 +417,7 @@ impl FromXml for TokenResponse {
             "RequestSecurityTokenResponse",
         )?;
         Ok(TokenResponse {
+            server_time_ms: PassportHeader::read(doc.root_element())?.server_time_ms,
             lifetime: Lifetime::read(xml::need(rstr, ns::WST_2005, "Lifetime")?)?,
             applies_to: xml::find(rstr, ns::WSA, "Address")
                 .map(xml::text)
@@ -293,6 +449,7 @@ mod tests {
         };
         assert_eq!(TokenRequest::from_xml(&none.to_xml()).unwrap(), none);
         let resp = TokenResponse {
+            server_time_ms: 1_780_000_000_123,
             lifetime: Lifetime {
                 created_ms: 1_780_000_000_000,
                 expires_ms: 1_780_028_800_000,
@@ -304,6 +461,39 @@ mod tests {
             },
         };
         assert_eq!(TokenResponse::from_xml(&resp.to_xml()).unwrap(), resp);
+        let refusal = StsFault {
+            fault: SoapFault {
+                version: crate::soap::SoapVersion::Soap12,
+                code: crate::soap::FaultCode::new(ns::WST_2005, "FailedAuthentication"),
+                reason: "Authentication Failure".into(),
+                detail: Some(FaultDetail::Passport {
+                    value: idcrl::BAD_MEMBER_NAME_OR_PASSWORD.into(),
+                    internal_code: idcrl::PP_E_BAD_PASSWORD.into(),
+                    internal_text: idcrl::BAD_PASSWORD_TEXT.into(),
+                }),
+            },
+            server_time_ms: 1_780_000_000_456,
+        };
+        let written = refusal.to_xml();
+        assert!(
+            written.contains("<psf:reqstatus>0x80048821</psf:reqstatus>")
+                && written.contains("do not match.&#xD;\n</psf:text>"),
+            "{written}"
+        );
+        // A reader takes the text as pidgin-sipe does, stripped of its line end.
+        let mut read_back = refusal.clone();
+        if let Some(FaultDetail::Passport { internal_text, .. }) = &mut read_back.fault.detail {
+            *internal_text = internal_text.trim_end().to_owned();
+        }
+        assert_eq!(StsFault::from_xml(&written).unwrap(), read_back);
+        assert!(
+            StsFault::from_xml(&resp.to_xml()).is_err(),
+            "a token is no fault"
+        );
+        assert!(
+            TokenResponse::from_xml(&written).is_err(),
+            "a fault is no token"
+        );
         let realm = RealmInfo {
             login: "a@contoso.com".into(),
             domain: "contoso.com".into(),

@@ -56,7 +56,8 @@ pub mod ns {
 
 /// Escapes text for an element's content or an attribute value (double-quoted). A character
 /// that XML 1.0 does not allow at all (most control characters; they can reach a message in
-/// what a client sent, echoed in a fault) becomes U+FFFD, so that what is written always parses.
+/// what a client sent, echoed in a fault) becomes U+FFFD, so that what is written always parses;
+/// a CR is written as a character reference, so that it reads back.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -66,7 +67,10 @@ pub(crate) fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
+            // A CR written as itself would be read back as part of a line end and lost
+            // (XML 1.0 section 2.11); as a reference it stays, as in Passport's texts.
+            '\r' => out.push_str("&#xD;"),
+            '\t' | '\n' => out.push(c),
             c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }

@@ -59,13 +59,7 @@ async fn get_and_publish_cert(
     let user = req.ticket.user.trim_start_matches("sip:").to_owned();
     match issue(&state, &conn, &user, req) {
         Ok(answer) => answer,
-        Err(refusal) => refused(
-            &state,
-            &conn,
-            ReceivedCertRequest::NAME,
-            Some(&user),
-            refusal,
-        ),
+        Err(refusal) => refused::<ReceivedCertRequest>(&state, &conn, Some(&user), refusal),
     }
 }
 

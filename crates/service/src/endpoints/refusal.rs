@@ -37,55 +37,61 @@ impl IntoResponse for Soap {
     }
 }
 
-/// Why a request of the protocol is refused: the protocol's own fault, or, when the service
-/// itself failed, a problem.
+/// Why a request of the protocol is refused: the protocol's own fault, with the reason a
+/// person reads in the journal (which may say more than the wire does: the skew in seconds,
+/// the minimum build), or, when the service itself failed, a problem.
 pub(super) enum Refusal {
-    Fault(Box<SoapFault>),
+    Fault { fault: Box<SoapFault>, why: String },
     Internal(Box<Problem>),
 }
 
 impl From<SoapFault> for Refusal {
+    /// A fault whose detail says all there is to say: the journal reads it.
     fn from(fault: SoapFault) -> Refusal {
-        Refusal::Fault(Box::new(fault))
-    }
-}
-
-impl Refusal {
-    /// The service failed (not the request): 500 with a problem document.
-    pub(super) fn internal(why: impl std::fmt::Display) -> Refusal {
-        Refusal::Internal(Box::new(Problem::internal(why.to_string())))
-    }
-
-    /// The reason a person reads in the journal: the fault's detail, or the problem's.
-    fn reason(&self) -> String {
-        match self {
-            Refusal::Fault(fault) => match &fault.detail {
-                Some(FaultDetail::Passport { internal_text, .. }) => internal_text.clone(),
-                Some(FaultDetail::Diagnostics { reason, .. }) => reason.clone(),
-                None => fault.reason.clone(),
-            },
-            Refusal::Internal(problem) => problem.detail.clone(),
+        let why = match &fault.detail {
+            Some(FaultDetail::Passport { internal_text, .. }) => internal_text.trim().to_owned(),
+            Some(FaultDetail::Diagnostics { reason, .. }) => reason.clone(),
+            None => fault.reason.clone(),
+        };
+        Refusal::Fault {
+            fault: Box::new(fault),
+            why,
         }
     }
 }
 
-/// Records a refusal in the journal (its reason, for a person) and answers with it.
-pub(super) fn refused(
+impl Refusal {
+    /// The protocol's `fault`, with `why` in the journal.
+    pub(super) fn fault(fault: SoapFault, why: impl Into<String>) -> Refusal {
+        Refusal::Fault {
+            fault: Box::new(fault),
+            why: why.into(),
+        }
+    }
+
+    /// The service failed (not the request): 500 with a problem document.
+    pub(super) fn internal(why: impl std::fmt::Display) -> Refusal {
+        Refusal::Internal(Box::new(Problem::internal(why.to_string())))
+    }
+}
+
+/// Records a refusal of endpoint `T` in the journal (its reason, for a person) and answers
+/// with it, in `T`'s way.
+pub(super) fn refused<T: Endpoint>(
     state: &State,
     conn: &ConnInfo,
-    endpoint: &str,
     user: Option<&str>,
     refusal: Refusal,
 ) -> Response {
-    state.journal.record(
-        &conn.host,
-        endpoint,
-        user,
-        JournalOutcome::Rejected,
-        refusal.reason(),
-    );
+    let why = match &refusal {
+        Refusal::Fault { why, .. } => why.clone(),
+        Refusal::Internal(problem) => problem.detail.clone(),
+    };
+    state
+        .journal
+        .record(&conn.host, T::NAME, user, JournalOutcome::Rejected, why);
     match refusal {
-        Refusal::Fault(fault) => Soap(*fault).into_response(),
+        Refusal::Fault { fault, .. } => T::answer(*fault, state),
         Refusal::Internal(problem) => ApiError(*problem).into_response(),
     }
 }
@@ -99,6 +105,10 @@ pub(super) trait Endpoint: FromXml + Send {
     /// The fault it answers a body that does not read as this message with (a header block
     /// it must understand and does not is SOAP's `MustUnderstand` at every endpoint).
     fn unreadable(error: &WireError) -> SoapFault;
+    /// How it answers with a fault: by default as both SOAP bindings say, with HTTP 500.
+    fn answer(fault: SoapFault, _state: &State) -> Response {
+        Soap(fault).into_response()
+    }
 }
 
 /// The endpoint's message, read from the request's body: a body too large is a problem
@@ -131,7 +141,7 @@ impl<T: Endpoint> FromRequest<Shared> for SoapRequest<T> {
                 JournalOutcome::Rejected,
                 e.to_string(),
             );
-            Soap(fault).into_response()
+            T::answer(fault, state)
         })
     }
 }

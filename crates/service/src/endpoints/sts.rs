@@ -1,7 +1,8 @@
 //! Azure AD's STS at `login.microsoftonline.com`: the realm lookup (`getuserrealm.srf`) and
 //! `RST2.srf`, which checks the request's timestamp (the sender's clock) against the service
 //! clock, what the token is for, the user and password, then the client's versions, and
-//! issues its token. A refusal is SOAP 1.2 with Passport's error detail.
+//! issues its token. A refusal is HTTP 200 with a SOAP 1.2 fault carrying Passport's error
+//! detail, and every answer Passport's header with the service clock's time.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -13,7 +14,7 @@ use lyncsim_domain::Skew;
 use lyncsim_wire::admin::JournalOutcome;
 use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::soap::{FaultCode, FaultDetail, SoapFault, SoapVersion};
-use lyncsim_wire::sts::{RealmInfo, TokenRequest, TokenResponse};
+use lyncsim_wire::sts::{RealmInfo, SOAP12_MEDIA, StsFault, TokenRequest, TokenResponse, idcrl};
 use lyncsim_wire::xml::ns;
 use lyncsim_wire::{ToXml, WireError, paths};
 use serde::Deserialize;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use super::refusal::{Endpoint, Refusal, SoapRequest, refused};
 use super::{Shared, xml_ok};
 use crate::audience::relying_party;
+use crate::config::check_address;
 use crate::conn::ConnInfo;
 use crate::problem::{ApiError, accept};
 use crate::state::{State, UserRecord};
@@ -55,37 +57,56 @@ async fn realm(
     Ok(xml_ok("text/xml; charset=utf-8", info.to_xml()))
 }
 
-/// An STS refusal, in the form Azure AD's RST2.srf gave: SOAP 1.2, Passport's error detail
-/// (`psf:value`, and the internal error's code and text).
-fn sts_fault(
+/// An STS refusal, in the form Azure AD's RST2.srf gave: SOAP 1.2 with Passport's error
+/// detail, `psf:value` the IDCRL code of the refusal, and the internal error's code and text.
+/// What the wire says is Passport's; `why`, for the journal, is lyncsim's precise reason.
+fn sts_refusal(
     code: FaultCode,
     reason: &str,
     (value, internal_code): (&str, &str),
-    text: String,
-) -> SoapFault {
-    SoapFault {
+    text: &str,
+    why: String,
+) -> Refusal {
+    let fault = SoapFault {
         version: SoapVersion::Soap12,
         code,
         reason: reason.into(),
         detail: Some(FaultDetail::Passport {
             value: value.into(),
             internal_code: internal_code.into(),
-            internal_text: text,
+            internal_text: text.into(),
         }),
-    }
+    };
+    Refusal::fault(fault, why)
 }
 
 impl Endpoint for TokenRequest {
     const NAME: &'static str = "token";
     const VERSION: SoapVersion = SoapVersion::Soap12;
 
-    fn unreadable(error: &WireError) -> SoapFault {
-        sts_fault(
-            FaultCode::new(ns::WSSE, "InvalidSecurity"),
-            "An error was discovered processing the <wsse:Security> header",
-            ("0x80048821", "0x80048821"),
-            format!("the request is not a WS-Trust RST with a UsernameToken: {error}"),
-        )
+    /// PPCRL_REQUEST_E_MISSING_PRIMARY_CREDENTIAL: no member name and password to check (the
+    /// pairing and the text are lyncsim's own).
+    fn unreadable(_error: &WireError) -> SoapFault {
+        SoapFault {
+            version: SoapVersion::Soap12,
+            code: FaultCode::new(ns::WSSE, "InvalidSecurity"),
+            reason: "An error was discovered processing the <wsse:Security> header".into(),
+            detail: Some(FaultDetail::Passport {
+                value: idcrl::MISSING_PRIMARY_CREDENTIAL.into(),
+                internal_code: idcrl::MISSING_PRIMARY_CREDENTIAL.into(),
+                internal_text: "The request does not carry a member name and password.".into(),
+            }),
+        }
+    }
+
+    /// HTTP 200, with Passport's header and the service clock's time, as RST2.srf answered
+    /// every request (pidgin-sipe reads a fault's text only from a 200).
+    fn answer(fault: SoapFault, state: &State) -> Response {
+        let answer = StsFault {
+            fault,
+            server_time_ms: state.clock.now_ms(),
+        };
+        xml_ok(SOAP12_MEDIA, answer.to_xml())
     }
 }
 
@@ -98,7 +119,7 @@ async fn token(
 ) -> Response {
     match issue(&state, &conn, &headers, &req) {
         Ok(answer) => answer,
-        Err(refusal) => refused(&state, &conn, TokenRequest::NAME, Some(&req.user), refusal),
+        Err(refusal) => refused::<TokenRequest>(&state, &conn, Some(&req.user), refusal),
     }
 }
 
@@ -111,24 +132,27 @@ fn issue(
 ) -> Result<Response, Refusal> {
     let skew_note = check_timestamp(state, req)?;
     check_relying_party(conn, req)?;
-    let record = check_password(state, req)?;
+    let record = check_member(state, req)?;
     let agent = UserAgent::parse(
         headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default(),
     );
-    check_versions(state, &agent).map_err(|reason| {
-        sts_fault(
+    check_versions(state, &agent).map_err(|why| {
+        // PPCRL_REQUEST_E_CLIENT_DEPRECATED; the text is lyncsim's own.
+        sts_refusal(
             FaultCode::new(ns::WST_2005, "RequestFailed"),
             "The request failed",
-            ("0x80048821", "0x80048821"),
-            reason,
+            (idcrl::CLIENT_DEPRECATED, idcrl::CLIENT_DEPRECATED),
+            "This version of the client is no longer supported.",
+            why,
         )
     })?;
+    let now_ms = state.clock.now_ms();
     let (lifetime, token) = state
         .sts_key
-        .issue(&record.address, &req.applies_to, state.clock.now_ms())
+        .issue(&record.address, &req.applies_to, now_ms)
         .map_err(Refusal::internal)?;
     state.journal.record(
         &conn.host,
@@ -138,27 +162,34 @@ fn issue(
         format!("token issued, {skew_note}"),
     );
     let response = TokenResponse {
+        server_time_ms: now_ms,
         lifetime,
         applies_to: req.applies_to.clone(),
         token,
     };
-    Ok(xml_ok("application/soap+xml; charset=utf-8", response.to_xml()).into_response())
+    Ok(xml_ok(SOAP12_MEDIA, response.to_xml()).into_response())
 }
 
 /// The request's timestamp (the sender's clock) against the service clock, within the
 /// tolerance; a request with none (pidgin-sipe sends none) is not clock-checked. Returns the
-/// skew, for the journal.
+/// skew, for the journal. A refusal is PPCRL_REQUEST_E_INVALID_SERVICE_TIMESTAMP under
+/// WS-Security's `MessageExpired` (the pairing and the text are lyncsim's own); the skew and
+/// the tolerance are the journal's, not the wire's.
 fn check_timestamp(state: &State, req: &TokenRequest) -> Result<String, Refusal> {
     let Some(ts) = req.timestamp else {
         return Ok("no timestamp".into());
     };
     let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
-    let expired = |text: String| {
-        sts_fault(
+    let expired = |why: String| {
+        sts_refusal(
             FaultCode::new(ns::WSU, "MessageExpired"),
             "The message has expired",
-            ("0x80048821", "0x80048821"),
-            text,
+            (
+                idcrl::INVALID_SERVICE_TIMESTAMP,
+                idcrl::INVALID_SERVICE_TIMESTAMP,
+            ),
+            "The request's timestamp is outside the time this server accepts.",
+            why,
         )
     };
     let skew_ms = Skew::millis_between(ts.created_ms, now_ms);
@@ -167,11 +198,12 @@ fn check_timestamp(state: &State, req: &TokenRequest) -> Result<String, Refusal>
         return Err(expired(format!(
             "STS rejected the request timestamp: skew {skew}, tolerance {}",
             Skew(tolerance)
-        ))
-        .into());
+        )));
     }
     if let Err(reason) = check_lifetime("the request's timestamp", &ts, now_ms, tolerance) {
-        return Err(expired(format!("STS rejected the request timestamp: {reason}")).into());
+        return Err(expired(format!(
+            "STS rejected the request timestamp: {reason}"
+        )));
     }
     Ok(format!("skew {skew}"))
 }
@@ -181,40 +213,63 @@ fn check_relying_party(conn: &ConnInfo, req: &TokenRequest) -> Result<(), Refusa
     if relying_party(&req.applies_to, conn.https_port).is_some() {
         return Ok(());
     }
-    // PPCRL_REQUEST_E_PARTNER_NOT_FOUND, 0x8004882A in IDCRL's table ("HRESULT success and
-    // error codes", Lync Online SDK); the pairing with WS-Trust's InvalidScope (the scope is
-    // the AppliesTo) is lyncsim's own.
-    Err(sts_fault(
+    // PPCRL_REQUEST_E_PARTNER_NOT_FOUND; the pairing with WS-Trust's InvalidScope (the scope
+    // is the AppliesTo) and the text are lyncsim's own.
+    Err(sts_refusal(
         FaultCode::new(ns::WST_2005, "InvalidScope"),
         "The request scope is invalid or unsupported",
-        ("0x8004882A", "0x8004882A"),
+        (idcrl::PARTNER_NOT_FOUND, idcrl::PARTNER_NOT_FOUND),
+        "The service the token is requested for is not known to this server.",
         format!(
             "no relying party {:?}: this STS issues tokens for Lync's web authentication and its pools' web ticket services",
             req.applies_to
         ),
-    )
-    .into())
+    ))
 }
 
-/// The user, and the password they typed.
-fn check_password(state: &State, req: &TokenRequest) -> Result<UserRecord, Refusal> {
-    let failed = |internal: &str, text: String| {
-        sts_fault(
+/// The member name (a well-formed address of this tenant) and the password typed. A wrong
+/// password is answered in Passport's own words (PP_E_BAD_PASSWORD under
+/// PPCRL_REQUEST_E_BAD_MEMBER_NAME_OR_PASSWORD); a name that is not an address is
+/// PPCRL_REQUEST_E_INVALID_MEMBER_NAME and an unknown one BAD_MEMBER_NAME_OR_PASSWORD with
+/// itself as the internal code (those two texts are lyncsim's own).
+fn check_member(state: &State, req: &TokenRequest) -> Result<UserRecord, Refusal> {
+    let failed = |codes: (&str, &str), text: &str, why: String| {
+        sts_refusal(
             FaultCode::new(ns::WST_2005, "FailedAuthentication"),
             "Authentication Failure",
-            ("0x80048821", internal),
+            codes,
             text,
+            why,
         )
     };
+    let own_domain = req
+        .user
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or_default();
+    if let Err(e) = check_address(&req.user, own_domain) {
+        return Err(failed(
+            (idcrl::INVALID_MEMBER_NAME, idcrl::INVALID_MEMBER_NAME),
+            "The member name is not valid.",
+            format!("{e}"),
+        ));
+    }
     let Some(record) = state.user(&req.user) else {
-        return Err(failed("0x80041034", format!("no user {} in this tenant", req.user)).into());
+        return Err(failed(
+            (
+                idcrl::BAD_MEMBER_NAME_OR_PASSWORD,
+                idcrl::BAD_MEMBER_NAME_OR_PASSWORD,
+            ),
+            "The member name does not exist.",
+            format!("no user {} in this tenant", req.user),
+        ));
     };
     if record.password != req.password {
         return Err(failed(
-            "0x80041012",
+            (idcrl::BAD_MEMBER_NAME_OR_PASSWORD, idcrl::PP_E_BAD_PASSWORD),
+            idcrl::BAD_PASSWORD_TEXT,
             "the password is not correct (the entered and stored passwords do not match)".into(),
-        )
-        .into());
+        ));
     }
     Ok(record)
 }

@@ -58,13 +58,7 @@ async fn web_ticket(
     let claimed = req.claim.trim_start_matches("sip:").to_owned();
     match issue(&state, &conn, &req) {
         Ok(answer) => answer,
-        Err(refusal) => refused(
-            &state,
-            &conn,
-            WebTicketRequest::NAME,
-            Some(&claimed),
-            refusal,
-        ),
+        Err(refusal) => refused::<WebTicketRequest>(&state, &conn, Some(&claimed), refusal),
     }
 }
 
