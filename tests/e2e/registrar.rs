@@ -199,6 +199,13 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
     assert_eq!(ok.status(), Some(200), "{ok:?}");
     assert_eq!(ok.header("Expires").as_deref(), Some("7200"));
     assert!(signed_by_registrar(&ok, &keys));
+    // Every answer carries the registrar's Date (RFC 3261 section 20.17), by the service
+    // clock, outside the signed buffer.
+    let date = ok.header("Date").expect("a Date header");
+    let at = chrono::NaiveDateTime::parse_from_str(&date, "%a, %d %b %Y %H:%M:%S GMT")
+        .unwrap_or_else(|e| panic!("{date:?}: {e}"))
+        .and_utc();
+    assert!((chrono::Utc::now() - at).num_seconds().abs() < 60, "{date}");
     // A replayed cnum is refused.
     let replay = sip.signed(&keys.client, &opaque, 1).await;
     assert_eq!(replay.status(), Some(401), "{replay:?}");

@@ -239,8 +239,9 @@ impl Dialog {
         };
         let target_name = challenge.get("targetname").unwrap_or_default().to_owned();
         notes.push(format!(
-            "{where_} asks for TLS-DSK (targetname {target_name}, certificates from {})",
-            challenge.get("sts-uri").unwrap_or("?")
+            "{where_} asks for TLS-DSK (targetname {target_name}, certificates from {}; Date {})",
+            challenge.get("sts-uri").unwrap_or("?"),
+            answer.header("Date").unwrap_or_else(|| "none".into())
         ));
         Ok(Challenge {
             target_name,

@@ -144,6 +144,14 @@ impl Registrar {
 
     /// The refusal's `ms-diagnostics`, and the same as `ms-diagnostics-public`, which a client
     /// outside the company network (pidgin-sipe) shows.
+    /// A response to `request`, with the registrar's `Date` by the service clock (as
+    /// [MS-SIPAE]'s example challenges carry it; not part of the signed buffer).
+    fn response(&self, request: &Message, code: u16, to_tag: &str) -> Message {
+        let mut r = Message::response_to(request, code, to_tag);
+        r.push("Date", sip::sip_date(self.state.clock.now_ms()));
+        r
+    }
+
     fn diagnose(&self, response: &mut Message, id: u32, reason: &str) {
         let value = format!(
             "{id};reason=\"{}\";source=\"{}\"",
@@ -165,7 +173,7 @@ impl Registrar {
         (code, id): (u16, u32),
         (why, shown): (String, Option<&str>),
     ) -> Reply {
-        let mut r = Message::response_to(request, code, &session.to_tag);
+        let mut r = self.response(request, code, &session.to_tag);
         self.diagnose(&mut r, id, shown.unwrap_or(&why));
         self.journal("register", user, JournalOutcome::Rejected, why);
         self.finish(session, r)
@@ -197,7 +205,7 @@ impl Registrar {
             return Some(reply);
         }
         if *method != sip::Method::Register {
-            let mut r = Message::response_to(request, 405, &session.to_tag);
+            let mut r = self.response(request, 405, &session.to_tag);
             r.push("Allow", "REGISTER, ACK");
             return Some(self.finish(session, r));
         }
@@ -208,7 +216,7 @@ impl Registrar {
                 JournalOutcome::Rejected,
                 "REGISTER without a From address".into(),
             );
-            let r = Message::response_to(request, 400, &session.to_tag);
+            let r = self.response(request, 400, &session.to_tag);
             return Some(self.finish(session, r));
         };
         if let Err(why) = self.check_client_build(request) {
@@ -233,7 +241,7 @@ impl Registrar {
         match self.outages.mode(&self.host)? {
             OutageMode::Status503 => {
                 self.journal("sip", user, JournalOutcome::Rejected, "outage: 503".into());
-                let mut r = Message::response_to(request, 503, &session.to_tag);
+                let mut r = self.response(request, 503, &session.to_tag);
                 let why = format!("{} is in an outage", self.host);
                 self.diagnose(&mut r, diag::OUTAGE, &why);
                 r.push("Retry-After", "30");
@@ -245,7 +253,7 @@ impl Registrar {
             OutageMode::CutOff => {
                 let why = "outage: response cut off".to_owned();
                 self.journal("sip", user, JournalOutcome::Rejected, why);
-                let mut bytes = Message::response_to(request, 401, &session.to_tag).to_bytes();
+                let mut bytes = self.response(request, 401, &session.to_tag).to_bytes();
                 bytes.truncate(bytes.len() / 2);
                 Some(Reply { bytes, close: true })
             }
@@ -286,7 +294,7 @@ impl Registrar {
         } else {
             self.host.clone()
         };
-        let mut r = Message::response_to(request, 401, &session.to_tag);
+        let mut r = self.response(request, 401, &session.to_tag);
         r.push(
             "WWW-Authenticate",
             Auth::tls_dsk()
@@ -323,7 +331,7 @@ impl Registrar {
     ) -> Reply {
         match self.step_handshake(session, auth) {
             Ok((opaque, send)) => {
-                let mut r = Message::response_to(request, 401, &session.to_tag);
+                let mut r = self.response(request, 401, &session.to_tag);
                 r.push(
                     "WWW-Authenticate",
                     Auth::tls_dsk()
@@ -424,7 +432,7 @@ impl Registrar {
         if let Some(bytes) = refused.alert {
             header = header.quoted("gssapi-data", B64.encode(bytes));
         }
-        let mut r = Message::response_to(request, 401, &session.to_tag);
+        let mut r = self.response(request, 401, &session.to_tag);
         r.push(
             "WWW-Authenticate",
             header
@@ -542,7 +550,7 @@ impl Registrar {
             JournalOutcome::Ok,
             format!("redirected to the home pool {pool}"),
         );
-        let mut r = Message::response_to(request, 301, &session.to_tag);
+        let mut r = self.response(request, 301, &session.to_tag);
         r.push(
             "Contact",
             format!("<sip:{pool}:{};transport=tls>", conn.https_port),
@@ -579,7 +587,7 @@ impl Registrar {
             format!("registered with certificate {thumbprint}")
         };
         self.journal("register", Some(user), JournalOutcome::Ok, done);
-        let mut r = Message::response_to(request, 200, &session.to_tag);
+        let mut r = self.response(request, 200, &session.to_tag);
         if let Some(contact) = request.header("Contact") {
             r.push("Contact", format!("{contact};expires={expires}"));
         }

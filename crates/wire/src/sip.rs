@@ -14,6 +14,16 @@ pub const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
 /// The realm of Lync's registrars.
 pub const REALM: &str = "SIP Communications Service";
+
+/// A time as SIP's `Date` header writes it (RFC 3261 section 20.17: RFC 1123's form, always
+/// GMT): `Sat, 13 Nov 2010 23:29:00 GMT`. [MS-SIPAE]'s example challenges carry it, and
+/// [MS-SIP] has the client use it to tell that its clock is off.
+pub fn sip_date(unix_ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(unix_ms)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
 /// The authentication protocol.
 pub const TLS_DSK: &str = "TLS-DSK";
 /// The version of [MS-SIPAE] spoken (signatures over the form with To's URL and
@@ -659,6 +669,12 @@ pub fn verify(key: &[u8], input: &str, signature: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_is_written_as_rfc_3261_asks() {
+        // RFC 3261 section 20.17's own example.
+        assert_eq!(sip_date(1_289_690_940_000), "Sat, 13 Nov 2010 23:29:00 GMT");
+    }
 
     /// A REGISTER as pidgin-sipe 1.25 sends it (`sip-transport.c`).
     const SIPE_REGISTER: &str = "REGISTER sip:contoso.com SIP/2.0\r\n\
