@@ -200,7 +200,8 @@ fn token_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> 
 fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u64 {
     use lyncsim_wire::autodiscover;
     use lyncsim_wire::pool::{
-        CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest, WebTicketResponse,
+        CertErrorInfo, CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest,
+        WebTicketResponse,
     };
     use lyncsim_wire::soap::SoapFault;
     use lyncsim_wire::sts::{RealmInfo, StsFault, TokenRequest, TokenResponse};
@@ -366,6 +367,12 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
                     "a 200 from the STS that is neither a token nor its fault: {}",
                     text
                 ),
+                // GetAndPublishCert answers a certificate or its ErrorInfo, both with 200.
+                200 if *path == lyncsim_wire::paths::CERT_PROV_PROOF_PATH => prop_assert!(
+                    CertResponse::from_xml(&text).is_ok() || CertErrorInfo::from_xml(&text).is_ok(),
+                    "a 200 from GetAndPublishCert that is neither a certificate nor ErrorInfo: {}",
+                    text
+                ),
                 200 => {}
                 500 => prop_assert!(
                     matches!(SoapFault::read(&text), Ok(Some(_))),
@@ -389,6 +396,7 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
             let _ = StsFault::from_xml(&text);
             let _ = WebTicketResponse::from_xml(&text);
             let _ = CertResponse::from_xml(&text);
+            let _ = CertErrorInfo::from_xml(&text);
             let _ = CertProvMex::from_xml(&text);
             let _ = WebTicketMex::from_xml(&text);
             let _ = SoapFault::read(&text);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lyncsim_domain::{Os, Product};
 use lyncsim_pki::{PersonalKey, make_csr};
-use lyncsim_wire::pool::{CertRequest, WebTicketRequest, WebTicketResponse};
+use lyncsim_wire::pool::{CertErrorInfo, CertRequest, WebTicketRequest, WebTicketResponse};
 use lyncsim_wire::soap::SoapFault;
 use lyncsim_wire::sts::{StsFault, TokenRequest, TokenResponse};
 use lyncsim_wire::wsse::{Lifetime, p_sha1};
@@ -55,6 +55,9 @@ enum Expect {
     /// request, says this text: HTTP 500 from a pool, HTTP 200 with Passport's header and its
     /// `ServerTime` from the STS (as RST2.srf answered).
     Fault(&'static str),
+    /// GetAndPublishCert's refusal of the request itself: HTTP 200, `ErrorInfo` in the
+    /// response ([MS-OCAUTHWS] 3.1.4.1), whose reason says this text.
+    ErrorInfo(&'static str),
     /// A SIP response with this status, and then the connection closed.
     Sip(u16),
 }
@@ -586,17 +589,17 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
         gapc(
             "an RSA-1024 request",
             gapc_body(creds, key, &creds.csr_1024),
-            Expect::Fault("RSA of 2048 bits or more, not 1024"),
+            Expect::ErrorInfo("RSA of 2048 bits or more, not 1024"),
         ),
         gapc(
             "a request for another user",
             gapc_body(creds, key, &creds.csr_bob),
-            Expect::Fault("is not the signed-in user"),
+            Expect::ErrorInfo("is not the signed-in user"),
         ),
         gapc(
             "a PKCS#10 of garbage",
             gapc_body(creds, key, &[0x30, 0x03, 1, 2, 3]),
-            Expect::Fault("does not parse"),
+            Expect::ErrorInfo("does not parse"),
         ),
         gapc(
             "base64 that is not",
@@ -1381,6 +1384,13 @@ fn check(case: &Case, got: &[u8], journal_reason: &str) -> Result<(), String> {
             }
             Ok(())
         }
+        (Expect::ErrorInfo(text), Some(a)) => match CertErrorInfo::from_xml(&a.body) {
+            Ok(info) if a.status == 200 && info.reason.contains(text) => Ok(()),
+            _ => Err(format!(
+                "expected HTTP 200 with ErrorInfo saying {text:?}, got {} {}",
+                a.status, a.body
+            )),
+        },
         (Expect::Status(s), Some(a)) if a.status == *s => Ok(()),
         (Expect::Status(s), Some(a)) => Err(format!("expected {s}, got {} {}", a.status, a.body)),
         (Expect::Problem(status, kind, detail), Some(a)) => {

@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lyncsim_pki::{PersonalKey, make_csr};
 use lyncsim_wire::FromXml;
+use lyncsim_wire::pool::CertErrorInfo;
 use lyncsim_wire::sts::{StsFault, idcrl};
 
 use crate::support::{World, admin_get, password};
@@ -522,11 +523,16 @@ async fn get_and_publish_cert_refuses_a_wrong_hmac_and_another_users_request() {
     assert!(answer.contains("FailedCheck"), "{answer}");
 
     let bob = make_csr(&key, "bob@contoso.com").unwrap();
+    // A refusal of the request itself is ErrorInfo in the response, not a SOAP fault
+    // ([MS-OCAUTHWS] 3.1.4.1).
     let (status, answer) = get_and_publish_cert(&curl, user, &ticket, &ticket.proof_key, &bob);
-    assert_eq!(status, 500, "{answer}");
-    assert!(answer.contains("OCSDiagnosticsFault"), "{answer}");
+    assert_eq!(status, 200, "{answer}");
+    assert!(!answer.contains("Fault"), "{answer}");
+    let info = CertErrorInfo::from_xml(&answer).unwrap();
+    assert_eq!(info.error_id, 28024);
     assert!(
-        answer.contains("CN=sip:bob@contoso.com is not the signed-in user sip:alice@contoso.com"),
+        info.reason
+            .contains("CN=sip:bob@contoso.com is not the signed-in user sip:alice@contoso.com"),
         "{answer}"
     );
 

@@ -18,7 +18,8 @@ use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::autodiscover;
 use lyncsim_wire::paths;
 use lyncsim_wire::pool::{
-    CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest, WebTicketResponse,
+    CertErrorInfo, CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest,
+    WebTicketResponse,
 };
 use lyncsim_wire::sts::{self, RealmInfo, StsFault, TokenRequest, TokenResponse, idcrl};
 use lyncsim_wire::wsse::{Lifetime, format_time, p_sha1};
@@ -961,16 +962,25 @@ impl Run<'_, '_> {
             header::HeaderName::from_static("soapaction"),
             format!("\"{}\"", lyncsim_wire::pool::ACTION_GET_AND_PUBLISH_CERT),
         );
-        let response = self
-            .exchange(
-                CERT,
-                "GetAndPublishCert",
-                &cert_target,
-                call,
-                CertResponse::from_xml,
-            )
+        // The certificate, or the service's refusal of the request in ErrorInfo.
+        let answer = self
+            .exchange(CERT, "GetAndPublishCert", &cert_target, call, |text| {
+                CertResponse::from_xml(text)
+                    .map(Ok)
+                    .or_else(|e| CertErrorInfo::from_xml(text).map(Err).map_err(|_| e))
+            })
             .await?;
-        Ok(response.cert_der)
+        match answer {
+            Ok(response) => Ok(response.cert_der),
+            Err(info) => Err(self.fail(SignInFailure::new(
+                CERT,
+                FailureKind::Rejected,
+                format!(
+                    "GetAndPublishCert: ErrorInfo {}: {}",
+                    info.error_id, info.reason
+                ),
+            ))),
+        }
     }
 
     /// What GetAndPublishCert returned: a certificate for `user`, valid by the machine's

@@ -496,10 +496,75 @@ impl FromXml for CertResponse {
     }
 }
 
+/// GetAndPublishCert's refusal of the request itself (the user, the account, the PKCS#10),
+/// sent, as [MS-OCAUTHWS] 3.1.4.1 says, "using the ErrorInfo element in
+/// GetAndPublishCertResponse", with HTTP 200, not as a SOAP fault. The spec's schema of
+/// `ErrorInfo` is not among the sources this project could read: its children here are those
+/// the spec gives `Ms-Diagnostics-Fault` (`ErrorId`, `Reason`), lyncsim's own choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertErrorInfo {
+    /// `ErrorId`.
+    pub error_id: u32,
+    /// `Reason`.
+    pub reason: String,
+}
+
+impl ToXml for CertErrorInfo {
+    /// The whole envelope.
+    fn to_xml(&self) -> String {
+        response11(&format!(
+            "<GetAndPublishCertResponse xmlns=\"{authws}\"><ErrorInfo><ErrorId>{}</ErrorId><Reason>{}</Reason></ErrorInfo></GetAndPublishCertResponse>",
+            self.error_id,
+            esc(&self.reason),
+            authws = ns::AUTHWS,
+        ))
+    }
+}
+
+impl FromXml for CertErrorInfo {
+    /// Reads an envelope whose response holds `ErrorInfo`; anything else is an error.
+    fn from_xml(text: &str) -> Result<Self, WireError> {
+        let doc = xml::parse(text)?;
+        let body = soap11_body(&doc)?;
+        let response = xml::need(body, ns::AUTHWS, "GetAndPublishCertResponse")?;
+        let info = xml::need(response, ns::AUTHWS, "ErrorInfo")?;
+        let id = xml::text(xml::need(info, ns::AUTHWS, "ErrorId")?);
+        Ok(CertErrorInfo {
+            error_id: id
+                .trim()
+                .parse()
+                .map_err(|_| WireError::Malformed(format!("ErrorId {id:?} is not a number")))?,
+            reason: xml::unique(info, ns::AUTHWS, "Reason")?
+                .map(xml::text)
+                .unwrap_or_default(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wsse::p_sha1;
+
+    #[test]
+    fn get_and_publish_cert_refuses_in_error_info() {
+        let info = CertErrorInfo {
+            error_id: 28024,
+            reason: "the request's subject <CN=bob> is not the signed-in user".into(),
+        };
+        let written = info.to_xml();
+        assert!(written.contains("<GetAndPublishCertResponse"), "{written}");
+        assert_eq!(CertErrorInfo::from_xml(&written).unwrap(), info);
+        assert!(
+            CertResponse::from_xml(&written).is_err(),
+            "no certificate in it"
+        );
+        let issued = CertResponse {
+            cert_der: vec![1, 2, 3],
+            request_id: "r".into(),
+        };
+        assert!(CertErrorInfo::from_xml(&issued.to_xml()).is_err());
+    }
 
     fn life() -> Lifetime {
         Lifetime {

@@ -1,7 +1,8 @@
 //! A pool's certificate provisioning ([MS-OCAUTHWS]): its `mex`, and `GetAndPublishCert`,
 //! which takes a PKCS#10 signed with a web ticket's proof key. It checks the ticket (this
 //! pool's, within its lifetime), the signature and the signed timestamp, then the user and
-//! the request, and issues the personal certificate.
+//! the request, and issues the personal certificate. A refusal of the security header is a
+//! SOAP fault; a refusal of the request itself is `ErrorInfo` in the response.
 
 use axum::Router;
 use axum::extract::{Extension, State as AxState};
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lyncsim_pki::RequestedCert;
 use lyncsim_wire::admin::JournalOutcome;
-use lyncsim_wire::pool::{CertProvMex, CertResponse, ReceivedCertRequest};
+use lyncsim_wire::pool::{CertErrorInfo, CertProvMex, CertResponse, ReceivedCertRequest};
 use lyncsim_wire::soap::{FaultCode, SoapFault, SoapVersion};
 use lyncsim_wire::xml::ns;
 use lyncsim_wire::{ToXml, WireError, paths};
@@ -162,14 +163,18 @@ fn check_signed(state: &State, conn: &ConnInfo, req: &ReceivedCertRequest) -> Re
     Ok(())
 }
 
-/// A refusal of the certificate request itself.
-fn refused_request(id: u32, why: String) -> SoapFault {
-    pool_fault(
-        FaultCode::new(ns::SOAP11, "Client"),
-        "The certificate request was refused",
-        id,
+/// A refusal of the certificate request itself: `ErrorInfo` in the response, with HTTP 200
+/// ([MS-OCAUTHWS] 3.1.4.1: "SOAP faults SHOULD NOT be used"). What failed before the
+/// operation (the message, its security header) stays a SOAP fault, as WS-Security has it.
+fn refused_request(id: u32, why: String) -> Refusal {
+    let info = CertErrorInfo {
+        error_id: id,
+        reason: why.clone(),
+    };
+    Refusal::Answer {
+        answer: Box::new(xml_ok(SOAP11_MEDIA, info.to_xml())),
         why,
-    )
+    }
 }
 
 /// The user (known, a readable account, homed here) and the PKCS#10 (acceptable, for them).
@@ -192,8 +197,7 @@ fn check_request(
                 "the request's subject CN={} is not the signed-in user sip:{user}",
                 requested.subject_cn
             ),
-        )
-        .into());
+        ));
     }
     Ok(requested)
 }

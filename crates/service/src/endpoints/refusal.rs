@@ -41,7 +41,15 @@ impl IntoResponse for Soap {
 /// person reads in the journal (which may say more than the wire does: the skew in seconds,
 /// the minimum build), or, when the service itself failed, a problem.
 pub(super) enum Refusal {
-    Fault { fault: Box<SoapFault>, why: String },
+    Fault {
+        fault: Box<SoapFault>,
+        why: String,
+    },
+    /// An answer of the operation's own that says no (GetAndPublishCert's `ErrorInfo`).
+    Answer {
+        answer: Box<Response>,
+        why: String,
+    },
     Internal(Box<Problem>),
 }
 
@@ -84,7 +92,7 @@ pub(super) fn refused<T: Endpoint>(
     refusal: Refusal,
 ) -> Response {
     let why = match &refusal {
-        Refusal::Fault { why, .. } => why.clone(),
+        Refusal::Fault { why, .. } | Refusal::Answer { why, .. } => why.clone(),
         Refusal::Internal(problem) => problem.detail.clone(),
     };
     state
@@ -92,6 +100,7 @@ pub(super) fn refused<T: Endpoint>(
         .record(&conn.host, T::NAME, user, JournalOutcome::Rejected, why);
     match refusal {
         Refusal::Fault { fault, .. } => T::answer(*fault, state),
+        Refusal::Answer { answer, .. } => *answer,
         Refusal::Internal(problem) => ApiError(*problem).into_response(),
     }
 }
