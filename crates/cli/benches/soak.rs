@@ -165,7 +165,7 @@ async fn main() {
             &dir.path().join(format!("pc-{i}")),
             InitOptions {
                 product: Product::Lync2013,
-                os: [Os::Win7, Os::Win8, Os::Vista][i % 3],
+                os: [Os::Win7, Os::Win8][i % 2],
                 build: None,
                 service: info.clone(),
                 root_pem: root_pem.clone(),

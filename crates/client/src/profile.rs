@@ -83,7 +83,7 @@ impl Profile {
     pub fn check_supported(product: Product, os: Os) -> anyhow::Result<()> {
         if !product.runs_on(os) {
             bail!(
-                "{} does not run on {}: use --product lync2010 for an XP machine.",
+                "{} does not run on {} (Office 2013 needs Windows 7 or later): use --product lync2010 on XP and Vista.",
                 product.display_name(),
                 os.display_name()
             );

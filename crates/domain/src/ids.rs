@@ -54,7 +54,7 @@ id_enum!(
     Product, "product", {
         /// Lync 2010: signs in through the Microsoft Online Services Sign-In Assistant.
         Lync2010 => "lync2010",
-        /// Lync 2013: has its own sign-in; does not run on Windows XP.
+        /// Lync 2013: has its own sign-in; runs on Windows 7 and 8 only.
         Lync2013 => "lync2013",
     }
 );
@@ -74,12 +74,13 @@ id_enum!(
 );
 
 impl Product {
-    /// Whether the product installs on the OS. Lync 2013 requires Windows 7 or later
-    /// (Vista is not supported either; XP is the case the KB calls out).
+    /// Whether the product installs on the OS. Lync 2013 is part of Office 2013, which
+    /// requires Windows 7 or later (Office 2013's system requirements): neither XP, which the
+    /// KB calls out, nor Vista. Lync 2010 ran on all four.
     pub fn runs_on(self, os: Os) -> bool {
         match self {
             Product::Lync2010 => true,
-            Product::Lync2013 => os != Os::Xp,
+            Product::Lync2013 => matches!(os, Os::Win7 | Os::Win8),
         }
     }
 
