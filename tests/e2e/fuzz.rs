@@ -294,19 +294,22 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
     let documents: Vec<Vec<u8>> = vec![
         autodiscover::Root {
             user: Some("https://x/y".into()),
+            domain: Some("https://x/d".into()),
             redirect: None,
         }
         .to_xml()
         .into_bytes(),
         autodiscover::User {
-            internal: autodiscover::Access {
-                fqdn: "p".into(),
-                port: 443,
-            },
-            external: autodiscover::Access {
-                fqdn: "p".into(),
-                port: 443,
-            },
+            access: Some(autodiscover::SipAccess {
+                internal: autodiscover::Access {
+                    fqdn: "p".into(),
+                    port: 443,
+                },
+                external: autodiscover::Access {
+                    fqdn: "p".into(),
+                    port: 443,
+                },
+            }),
             redirect: None,
         }
         .to_xml()
@@ -391,6 +394,7 @@ fn soap_target(budget: Budget, rt: &tokio::runtime::Runtime, world: &World) -> u
             let text = String::from_utf8_lossy(&changed);
             let _ = autodiscover::Root::from_xml(&text);
             let _ = autodiscover::User::from_xml(&text);
+            let _ = autodiscover::Domain::from_xml(&text);
             let _ = RealmInfo::from_xml(&text);
             let _ = TokenResponse::from_xml(&text);
             let _ = StsFault::from_xml(&text);

@@ -312,9 +312,29 @@ async fn curl_gets_a_token_a_web_ticket_and_a_certificate_that_openssl_verifies(
     let user = "alice@contoso.com";
 
     // Autodiscover names the home pool, in its media type.
+    // Over HTTPS the root links to the User and the Domain resources ([MS-OCDISCWS] 3.1.5.2).
     let (status, root) = curl.get("webdir.online.lync.com", &format!("/?sipuri=sip:{user}"));
     assert_eq!(status, 200, "{root}");
-    assert!(root.contains("<Link token=\"User\""), "{root}");
+    assert!(
+        root.contains("<Link token=\"User\"") && root.contains("<Link token=\"Domain\""),
+        "{root}"
+    );
+    assert!(!root.contains("Redirect"), "{root}");
+    let (status, domain) = curl.get(
+        "webdir.online.lync.com",
+        &format!("/autodiscover/autodiscoverservice.svc/root/domain?sipuri=sip:{user}"),
+    );
+    assert_eq!(status, 200, "{domain}");
+    assert!(
+        domain.contains("<Domain><SipClientInternalAccess fqdn=\"sipdir.online.lync.com\""),
+        "{domain}"
+    );
+    // A user the service does not know: 404 with an empty body (3.1.5.3).
+    let (status, unknown) = curl.get(
+        "webdir.online.lync.com",
+        "/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:mallory@contoso.com",
+    );
+    assert_eq!((status, unknown.as_str()), (404, ""));
     let (status, found) = curl.get(
         "webdir.online.lync.com",
         &format!("/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:{user}"),
@@ -324,8 +344,8 @@ async fn curl_gets_a_token_a_web_ticket_and_a_certificate_that_openssl_verifies(
         found.contains("<SipClientExternalAccess fqdn=\"pool-a.online.lync.com\""),
         "{found}"
     );
-    // Over plain HTTP too, as the real Autodiscover answered; its links lead to HTTPS. And in
-    // JSON for a client that asks for JSON.
+    // Over plain HTTP the root answers a single Redirect to webdir's HTTPS root (3.1.5.2).
+    // And in JSON for a client that asks for JSON.
     let info = world.info();
     let plain = Command::new("curl")
         .args(["-sS", "--max-time", "10", "-i", "--resolve"])
@@ -347,7 +367,7 @@ async fn curl_gets_a_token_a_web_ticket_and_a_certificate_that_openssl_verifies(
     );
     assert!(
         plain.contains(&format!(
-            "href=\"https://lyncdiscover.contoso.com:{}/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:alice@contoso.com\"",
+            "<Root><Link token=\"Redirect\" href=\"https://webdir.online.lync.com:{}/autodiscover/autodiscoverservice.svc/root?sipuri=sip:alice@contoso.com\"/></Root>",
             info.https_port
         )),
         "{plain}"

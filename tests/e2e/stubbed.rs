@@ -185,6 +185,7 @@ async fn machine(
             "https://lyncdiscover.contoso.com{}?sipuri=sip:{USER}",
             paths::AUTODISCOVER_USER
         )),
+        domain: None,
         redirect: None,
     };
     let pool = Access {
@@ -192,8 +193,10 @@ async fn machine(
         port: 443,
     };
     let home = autodiscover::User {
-        internal: pool.clone(),
-        external: pool,
+        access: Some(autodiscover::SipAccess {
+            internal: pool.clone(),
+            external: pool,
+        }),
         redirect: None,
     };
     let life = Lifetime {
@@ -484,4 +487,94 @@ async fn a_certificate_for_the_wrong_subject_is_not_stored() {
         f.reason
     );
     assert!(unchanged, "the wrong certificate must not be stored");
+}
+
+/// Mounts an Autodiscover document at `at`, ahead of the machine's own.
+async fn autodiscover_at(mock: &MockServer, at: &str, body: String) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, autodiscover::MEDIA_XML))
+        .with_priority(2)
+        .mount(mock)
+        .await;
+}
+
+/// Lync 2013 follows Autodiscover's `Redirect` links, of a root and of a User document, to
+/// the next hop ([MS-OCDISCWS] 3.1.5.2-3.1.5.3), and refuses a redirect loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autodiscover_redirects_are_followed_and_a_loop_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (profile, mock) = machine(
+        &dir.path().join("m"),
+        Product::Lync2013,
+        ResponseTemplateOrIssue::WrongSubject,
+        None,
+    )
+    .await;
+    let port = profile.machine().network.https_port;
+    let url = |p: &str| format!("https://webdir.online.lync.com:{port}{p}?sipuri=sip:{USER}");
+    let redirect = |to: String| autodiscover::Root {
+        user: None,
+        domain: None,
+        redirect: Some(to),
+    };
+    autodiscover_at(
+        &mock,
+        paths::AUTODISCOVER,
+        redirect(url("/hop/root")).to_xml(),
+    )
+    .await;
+    let hop = autodiscover::User {
+        access: None,
+        redirect: Some(url("/home/user")),
+    };
+    autodiscover_at(&mock, "/hop/root", hop.to_xml()).await;
+    let pool_b = Access {
+        fqdn: "pool-b.online.lync.com".into(),
+        port,
+    };
+    let home = autodiscover::User {
+        access: Some(autodiscover::SipAccess {
+            internal: pool_b.clone(),
+            external: pool_b,
+        }),
+        redirect: None,
+    };
+    autodiscover_at(&mock, "/home/user", home.to_xml()).await;
+    let again = SignInRequest {
+        user: USER.into(),
+        password: Some(PASSWORD.into()),
+        save_password: false,
+    };
+    let failure = lyncsim_client::sign_in(&profile, &again)
+        .await
+        .unwrap()
+        .expect_err("the stub issues a certificate for the wrong subject");
+    assert_eq!(failure.stage, Stage::Certificate, "{}", failure.reason);
+    let trace = std::fs::read_to_string(profile.trace_file()).unwrap();
+    for seen in [
+        format!("Link token=Redirect: {}", url("/hop/root")),
+        format!("Link token=Redirect: {}", url("/home/user")),
+        "SipClientExternalAccess fqdn=pool-b.online.lync.com".to_owned(),
+    ] {
+        assert!(trace.contains(&seen), "{seen}: {trace}");
+    }
+
+    // A root that redirects to itself.
+    autodiscover_at(&mock, "/loop/root", redirect(url("/loop/root")).to_xml()).await;
+    Mock::given(method("GET"))
+        .and(path(paths::AUTODISCOVER))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            redirect(url("/loop/root")).to_xml(),
+            autodiscover::MEDIA_XML,
+        ))
+        .with_priority(1)
+        .mount(&mock)
+        .await;
+    let failure = lyncsim_client::sign_in(&profile, &again)
+        .await
+        .unwrap()
+        .expect_err("a loop");
+    assert_eq!(failure.stage, Stage::Discover, "{}", failure.reason);
+    assert!(failure.reason.contains("in a loop"), "{}", failure.reason);
 }

@@ -327,9 +327,11 @@ impl Https {
         if let Ok(Some(fault)) = SoapFault::read(&String::from_utf8_lossy(&bytes)) {
             return Err(HttpFailure::Fault(fault.describe()));
         }
-        let detail = serde_json::from_slice::<Problem>(&bytes)
-            .map(|p| p.detail)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+        let detail = match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(problem) => problem.detail,
+            Err(_) if bytes.is_empty() => "an empty body".into(),
+            Err(_) => String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+        };
         match status {
             StatusCode::BAD_GATEWAY
             | StatusCode::SERVICE_UNAVAILABLE

@@ -458,50 +458,80 @@ impl Run<'_, '_> {
         Ok(found.external.fqdn)
     }
 
-    /// Autodiscover at `lyncdiscover.<domain>`: the root, then its User link.
+    /// Autodiscover at `lyncdiscover.<domain>` over HTTPS: the root, its User link, and every
+    /// `Redirect` (of a root or of a User document) to the next hop, as [MS-OCDISCWS] 3.1.5.2
+    /// and 3.1.5.3 have it; a loop, or more than [`MAX_AUTODISCOVER_HOPS`] documents, is
+    /// refused.
     async fn autodiscover(
         &mut self,
         user: &str,
         domain: &str,
-    ) -> Result<autodiscover::User, SignInFailure> {
+    ) -> Result<autodiscover::SipAccess, SignInFailure> {
         let host = format!("lyncdiscover.{domain}");
-        let target = self.resolve(Stage::Discover, &host).await?;
-        let root_path = format!("{}?sipuri=sip:{user}", paths::AUTODISCOVER);
-        self.step(
-            Stage::Discover,
-            format!(
-                "GET https://{host}{root_path} (Accept: {})",
-                autodiscover::MEDIA_XML
-            ),
+        let mut near = self.resolve(Stage::Discover, &host).await?;
+        let port = self.profile.machine().network.https_port;
+        let mut next = format!(
+            "https://{host}:{port}{}?sipuri=sip:{user}",
+            paths::AUTODISCOVER
         );
-        let root = self
-            .exchange(
+        let mut asked = std::collections::HashSet::new();
+        for _ in 0..MAX_AUTODISCOVER_HOPS {
+            if !asked.insert(next.clone()) {
+                return Err(self.fail(SignInFailure::new(
+                    Stage::Discover,
+                    FailureKind::BadResponse,
+                    format!("Autodiscover redirected in a loop: {next} again"),
+                )));
+            }
+            self.step(
                 Stage::Discover,
-                "Autodiscover",
-                &target,
-                discover_get(&root_path),
-                autodiscover::Root::from_xml,
-            )
-            .await?;
-        let Some(href) = root.user else {
-            return Err(self.fail(SignInFailure::new(
-                Stage::Discover,
-                FailureKind::BadResponse,
-                "Autodiscover's root has no Link token=\"User\"",
-            )));
-        };
-        self.step(Stage::Discover, format!("Link token=User: GET {href}"));
-        let (user_target, path) = self
-            .follow(Stage::Discover, "Autodiscover", &href, &target)
-            .await?;
-        self.exchange(
+                format!("GET {next} (Accept: {})", autodiscover::MEDIA_XML),
+            );
+            let (target, path) = self
+                .follow(Stage::Discover, "Autodiscover", &next, &near)
+                .await?;
+            let doc = self
+                .exchange(
+                    Stage::Discover,
+                    "Autodiscover",
+                    &target,
+                    discover_get(&path),
+                    AutodiscoverDoc::read,
+                )
+                .await?;
+            near = target;
+            next = match doc {
+                AutodiscoverDoc::User(autodiscover::User {
+                    access: Some(access),
+                    ..
+                }) => return Ok(access),
+                AutodiscoverDoc::User(autodiscover::User {
+                    redirect: Some(to), ..
+                })
+                | AutodiscoverDoc::Root(autodiscover::Root {
+                    redirect: Some(to), ..
+                }) => {
+                    self.step(Stage::Discover, format!("Link token=Redirect: {to}"));
+                    to
+                }
+                AutodiscoverDoc::Root(autodiscover::Root { user: Some(to), .. }) => {
+                    self.step(Stage::Discover, format!("Link token=User: {to}"));
+                    to
+                }
+                AutodiscoverDoc::Root(_) | AutodiscoverDoc::User(_) => {
+                    return Err(self.fail(SignInFailure::new(
+                        Stage::Discover,
+                        FailureKind::BadResponse,
+                        "Autodiscover's answer has neither a User link, a Redirect nor the user's access",
+                    )));
+                }
+            };
+        }
+        Err(self.fail(SignInFailure::new(
             Stage::Discover,
-            "Autodiscover",
-            &user_target,
-            discover_get(&path),
-            autodiscover::User::from_xml,
-        )
-        .await
+            FailureKind::BadResponse,
+            format!("Autodiscover sent more than {MAX_AUTODISCOVER_HOPS} documents without the user's access"),
+        )))
     }
 
     /// The director that SRV `_sip._tls.<domain>` names.
@@ -509,7 +539,7 @@ impl Run<'_, '_> {
         &mut self,
         user: &str,
         domain: &str,
-    ) -> Result<autodiscover::User, SignInFailure> {
+    ) -> Result<autodiscover::SipAccess, SignInFailure> {
         let srv = format!("_sip._tls.{domain}");
         let resolver = self.resolver.as_mut().ok_or_else(|| {
             SignInFailure::new(Stage::Resolve, FailureKind::Unreachable, "no resolver")
@@ -531,14 +561,23 @@ impl Run<'_, '_> {
         let target = self.resolve(Stage::Discover, &host).await?;
         let path = format!("{}?sipuri=sip:{user}", paths::DIRECTOR);
         self.step(Stage::Discover, format!("GET https://{host}{path}"));
-        self.exchange(
-            Stage::Discover,
-            "director",
-            &target,
-            discover_get(&path),
-            autodiscover::User::from_xml,
-        )
-        .await
+        let found = self
+            .exchange(
+                Stage::Discover,
+                "director",
+                &target,
+                discover_get(&path),
+                autodiscover::User::from_xml,
+            )
+            .await?;
+        match found.access {
+            Some(access) => Ok(access),
+            None => Err(self.fail(SignInFailure::new(
+                Stage::Discover,
+                FailureKind::BadResponse,
+                "the director's answer names no access",
+            ))),
+        }
     }
 
     /// Token: on every sign-in, the realm, then RST2.srf with the password and a timestamp from
@@ -1067,6 +1106,25 @@ fn describe_client(machine: &crate::machine::MachineSettings, via_sia: bool) -> 
         _ => {}
     }
     me
+}
+
+/// The most Autodiscover documents one discovery reads ([MS-OCDISCWS] sets no number; this
+/// one is lyncsim's own).
+const MAX_AUTODISCOVER_HOPS: usize = 8;
+
+/// An Autodiscover answer: a root (links onward) or a User document.
+enum AutodiscoverDoc {
+    Root(autodiscover::Root),
+    User(autodiscover::User),
+}
+
+impl AutodiscoverDoc {
+    fn read(text: &str) -> Result<AutodiscoverDoc, lyncsim_wire::WireError> {
+        match autodiscover::User::from_xml(text) {
+            Ok(user) => Ok(AutodiscoverDoc::User(user)),
+            Err(_) => autodiscover::Root::from_xml(text).map(AutodiscoverDoc::Root),
+        }
+    }
 }
 
 fn discover_get(path: &str) -> Call<'_> {

@@ -88,6 +88,8 @@ pub(crate) struct ConnInfo {
     pub(crate) host: String,
     /// The host's HTTPS port: the addresses the service's documents give point there.
     pub(crate) https_port: u16,
+    /// Whether the connection is TLS (HTTPS or SIP), not Autodiscover's plain HTTP.
+    pub(crate) secure: bool,
 }
 
 /// Something that accepts connections: a [`TcpListener`], or a script of results in tests.

@@ -5,6 +5,9 @@ use std::net::IpAddr;
 use crate::NetworkLayout;
 use crate::pools::{POOLS, pool_fqdn};
 
+/// The director's name.
+pub(crate) const DIRECTOR: &str = "sipdir.online.lync.com";
+
 /// What a host does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -44,7 +47,7 @@ pub(crate) fn host_defs(domain: &str, layout: &NetworkLayout) -> Vec<HostDef> {
             role: Role::Sts,
         },
         HostDef {
-            fqdn: "sipdir.online.lync.com".into(),
+            fqdn: DIRECTOR.into(),
             aliases: vec![],
             ip: layout.ip(12),
             role: Role::Director,

@@ -62,6 +62,46 @@ pub(crate) enum Transport {
     Plain,
 }
 
+/// One TLS connection: the handshake within its limit, then HTTPS, or SIP when the host has a
+/// registrar and the first line says so.
+async fn serve_tls(
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    acceptor: TlsAcceptor,
+    (router, registrar): (Router, Option<Arc<Registrar>>),
+    info: ConnInfo,
+    stop: CancellationToken,
+) {
+    let host = &info.host;
+    let tls = match tokio::time::timeout(LIMITS.handshake, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%host, %peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%host, %peer, "TLS handshake not done within {}s", LIMITS.handshake.as_secs());
+            return;
+        }
+    };
+    let Some(registrar) = registrar else {
+        serve_http(tls, router, Some(info), LIMITS, stop).await;
+        return;
+    };
+    // SIP and HTTPS share the port, as on Lync Online's 443: the first line tells.
+    let mut tls = tls;
+    let began = tokio::time::Instant::now();
+    match first_line(&mut tls, 4096, LIMITS.header).await {
+        Ok((true, read)) => {
+            serve_sip(tls, (read, began), registrar, info, LIMITS, stop).await;
+        }
+        Ok((false, read)) => {
+            serve_http(Prefixed::new(read, tls), router, Some(info), LIMITS, stop).await;
+        }
+        Err(e) => tracing::debug!(%peer, "connection failed before its first line: {e}"),
+    }
+}
+
 /// Accepts connections for `host` on `listener` until `stop`, serving each with its router
 /// within the limits of [`crate::conn`], over TLS or plain. In a `reset` outage each connection
 /// is reset as soon as it is accepted. `https_port` is where the host's HTTPS is, for the
@@ -87,58 +127,37 @@ pub(crate) async fn serve_host(
     let acceptor = TlsAcceptor::from(tls);
     let conn_stop = stop.clone();
     let name = host.clone();
-    accept_loop(listener, &name, permits, stop, move |(tcp, peer), permit| {
-        if outages.resets(&host) {
-            // Close with a reset: the client sees "connection reset".
-            let _ = tcp.set_zero_linger();
-            return;
-        }
-        let (acceptor, router, host, stop, registrar) = (
-            acceptor.clone(),
-            router.clone(),
-            host.clone(),
-            conn_stop.clone(),
-            registrar.clone(),
-        );
-        if transport == Transport::Plain {
-            let info = ConnInfo { host, https_port };
+    accept_loop(
+        listener,
+        &name,
+        permits,
+        stop,
+        move |(tcp, peer), permit| {
+            if outages.resets(&host) {
+                // Close with a reset: the client sees "connection reset".
+                let _ = tcp.set_zero_linger();
+                return;
+            }
+            let (acceptor, router, stop, registrar) = (
+                acceptor.clone(),
+                router.clone(),
+                conn_stop.clone(),
+                registrar.clone(),
+            );
+            let info = ConnInfo {
+                host: host.clone(),
+                https_port,
+                secure: transport == Transport::Tls,
+            };
             tracker.spawn(async move {
                 let _permit = permit;
-                serve_http(tcp, router, Some(info), LIMITS, stop).await;
+                if transport == Transport::Plain {
+                    serve_http(tcp, router, Some(info), LIMITS, stop).await;
+                } else {
+                    serve_tls(tcp, peer, acceptor, (router, registrar), info, stop).await;
+                }
             });
-            return;
-        }
-        tracker.spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(LIMITS.handshake, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%host, %peer, "TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%host, %peer, "TLS handshake not done within {}s", LIMITS.handshake.as_secs());
-                    return;
-                }
-            };
-            let info = ConnInfo { host, https_port };
-            let Some(registrar) = registrar else {
-                serve_http(tls, router, Some(info), LIMITS, stop).await;
-                return;
-            };
-            // SIP and HTTPS share the port, as on Lync Online's 443: the first line tells.
-            let mut tls = tls;
-            let began = tokio::time::Instant::now();
-            match first_line(&mut tls, 4096, LIMITS.header).await {
-                Ok((true, read)) => {
-                    serve_sip(tls, (read, began), registrar, info, LIMITS, stop).await;
-                }
-                Ok((false, read)) => {
-                    serve_http(Prefixed::new(read, tls), router, Some(info), LIMITS, stop).await;
-                }
-                Err(e) => tracing::debug!(%peer, "connection failed before its first line: {e}"),
-            }
-        });
-    })
+        },
+    )
     .await;
 }

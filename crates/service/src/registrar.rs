@@ -570,7 +570,7 @@ impl Registrar {
     ) -> Reply {
         let pool_conn = ConnInfo {
             host: self.host.clone(),
-            https_port: conn.https_port,
+            ..conn.clone()
         };
         if let Err((id, why)) = homed_here(&self.state, &pool_conn, user) {
             let code = if id == diag::NO_USER { 404 } else { 403 };

@@ -1,6 +1,9 @@
-//! Lync Autodiscover ([MS-OCDISCWS]): the root resource links to the User resource, which
-//! names where a client signs in (`SipClientInternalAccess` / `SipClientExternalAccess`).
-//! XML by default (`application/vnd.microsoft.rtc.autodiscover+xml;v=1`), JSON when asked.
+//! Lync Autodiscover ([MS-OCDISCWS]): the root resource links to the User and Domain resources
+//! (or, over plain HTTP or for a user it cannot serve, redirects to the next hop); the User
+//! resource names where a client signs in (`SipClientInternalAccess` /
+//! `SipClientExternalAccess`), or redirects; the Domain resource names the topology's own
+//! entry. XML by default (`application/vnd.microsoft.rtc.autodiscover+xml;v=1`), JSON when
+//! asked.
 
 use serde_json::json;
 
@@ -12,11 +15,14 @@ pub const MEDIA_XML: &str = "application/vnd.microsoft.rtc.autodiscover+xml;v=1"
 /// The JSON media type.
 pub const MEDIA_JSON: &str = "application/vnd.microsoft.rtc.autodiscover+json;v=1";
 
-/// Where the root resource points.
+/// Where the root resource points: with no `Redirect`, [MS-OCDISCWS] 3.1.5.2 has both `User`
+/// and `Domain`; over plain HTTP, a single `Redirect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Root {
     /// `Link token="User"`.
     pub user: Option<String>,
+    /// `Link token="Domain"`.
+    pub domain: Option<String>,
     /// `Link token="Redirect"`: ask another Autodiscover.
     pub redirect: Option<String>,
 }
@@ -30,15 +36,30 @@ pub struct Access {
     pub port: u16,
 }
 
-/// The User resource.
+/// The User resource: where the user signs in, or ([MS-OCDISCWS] 3.1.5.3) only a `Redirect`
+/// when another server holds the user's home.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// `SipClientInternalAccess` and `SipClientExternalAccess`; `None` in a redirect.
+    pub access: Option<SipAccess>,
+    /// `Link token="Redirect"`: the user is served by another deployment.
+    pub redirect: Option<String>,
+}
+
+/// Where clients sign in, inside and outside the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipAccess {
     /// `SipClientInternalAccess`.
     pub internal: Access,
     /// `SipClientExternalAccess`.
     pub external: Access,
-    /// `Link token="Redirect"`: the user is served by another deployment.
-    pub redirect: Option<String>,
+}
+
+/// The Domain resource ([MS-OCDISCWS] 3.1.5.4): the topology's own entry (here its director).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// Where clients of the domain sign in first.
+    pub access: SipAccess,
 }
 
 fn links(pairs: &[(&str, &Option<String>)]) -> String {
@@ -58,6 +79,9 @@ impl Root {
         if let Some(u) = &self.user {
             l.insert("user".into(), json!({ "href": u }));
         }
+        if let Some(d) = &self.domain {
+            l.insert("domain".into(), json!({ "href": d }));
+        }
         if let Some(r) = &self.redirect {
             l.insert("redirect".into(), json!({ "href": r }));
         }
@@ -70,7 +94,11 @@ impl ToXml for Root {
     fn to_xml(&self) -> String {
         format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><AutodiscoverResponse AccessLocation=\"External\"><Root>{}</Root></AutodiscoverResponse>",
-            links(&[("User", &self.user), ("Redirect", &self.redirect)])
+            links(&[
+                ("Domain", &self.domain),
+                ("User", &self.user),
+                ("Redirect", &self.redirect)
+            ])
         )
     }
 }
@@ -83,6 +111,7 @@ impl FromXml for Root {
             .ok_or_else(|| WireError::Missing("Root".into()))?;
         Ok(Root {
             user: link(root, "User"),
+            domain: link(root, "Domain"),
             redirect: link(root, "Redirect"),
         })
     }
@@ -96,45 +125,29 @@ fn link(parent: roxmltree::Node<'_, '_>, token: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-impl User {
-    /// The JSON form.
-    pub fn to_json(&self) -> String {
+impl SipAccess {
+    fn json(&self) -> serde_json::Value {
         let access = |a: &Access| json!({ "fqdn": a.fqdn, "port": a.port });
-        let mut v = json!({
-            "AccessLocation": "External",
+        json!({
             "SipClientInternalAccess": access(&self.internal),
             "SipClientExternalAccess": access(&self.external),
-        });
-        if let Some(r) = &self.redirect {
-            v["_links"] = json!({ "redirect": { "href": r } });
-        }
-        v.to_string()
+        })
     }
-}
 
-impl ToXml for User {
-    /// The XML form.
-    fn to_xml(&self) -> String {
+    fn xml(&self) -> String {
         let access = |name: &str, a: &Access| {
             format!("<{name} fqdn=\"{}\" port=\"{}\"/>", esc(&a.fqdn), a.port)
         };
         format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><AutodiscoverResponse AccessLocation=\"External\"><User>{}{}{}</User></AutodiscoverResponse>",
+            "{}{}",
             access("SipClientInternalAccess", &self.internal),
-            access("SipClientExternalAccess", &self.external),
-            links(&[("Redirect", &self.redirect)])
+            access("SipClientExternalAccess", &self.external)
         )
     }
-}
 
-impl FromXml for User {
-    /// Reads the XML form.
-    fn from_xml(text: &str) -> Result<Self, WireError> {
-        let doc = xml::parse(text)?;
-        let user = xml::find_local(doc.root_element(), "User")
-            .ok_or_else(|| WireError::Missing("User".into()))?;
+    fn read(parent: roxmltree::Node<'_, '_>) -> Result<SipAccess, WireError> {
         let access = |name: &str| -> Result<Access, WireError> {
-            let node = user
+            let node = parent
                 .children()
                 .find(|n| n.tag_name().name() == name)
                 .ok_or_else(|| WireError::Missing(name.to_owned()))?;
@@ -150,10 +163,83 @@ impl FromXml for User {
                 port,
             })
         };
-        Ok(User {
+        Ok(SipAccess {
             internal: access("SipClientInternalAccess")?,
             external: access("SipClientExternalAccess")?,
-            redirect: link(user, "Redirect"),
+        })
+    }
+}
+
+impl User {
+    /// The JSON form.
+    pub fn to_json(&self) -> String {
+        let mut v = self
+            .access
+            .as_ref()
+            .map(SipAccess::json)
+            .unwrap_or_else(|| json!({}));
+        v["AccessLocation"] = json!("External");
+        if let Some(r) = &self.redirect {
+            v["_links"] = json!({ "redirect": { "href": r } });
+        }
+        v.to_string()
+    }
+}
+
+impl ToXml for User {
+    /// The XML form.
+    fn to_xml(&self) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><AutodiscoverResponse AccessLocation=\"External\"><User>{}{}</User></AutodiscoverResponse>",
+            self.access.as_ref().map(SipAccess::xml).unwrap_or_default(),
+            links(&[("Redirect", &self.redirect)])
+        )
+    }
+}
+
+impl FromXml for User {
+    /// Reads the XML form: the access, or only a `Redirect`.
+    fn from_xml(text: &str) -> Result<Self, WireError> {
+        let doc = xml::parse(text)?;
+        let user = xml::find_local(doc.root_element(), "User")
+            .ok_or_else(|| WireError::Missing("User".into()))?;
+        let redirect = link(user, "Redirect");
+        let access = match SipAccess::read(user) {
+            Ok(access) => Some(access),
+            Err(_) if redirect.is_some() => None,
+            Err(e) => return Err(e),
+        };
+        Ok(User { access, redirect })
+    }
+}
+
+impl Domain {
+    /// The JSON form.
+    pub fn to_json(&self) -> String {
+        let mut v = self.access.json();
+        v["AccessLocation"] = json!("External");
+        v.to_string()
+    }
+}
+
+impl ToXml for Domain {
+    /// The XML form.
+    fn to_xml(&self) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><AutodiscoverResponse AccessLocation=\"External\"><Domain>{}</Domain></AutodiscoverResponse>",
+            self.access.xml()
+        )
+    }
+}
+
+impl FromXml for Domain {
+    /// Reads the XML form.
+    fn from_xml(text: &str) -> Result<Self, WireError> {
+        let doc = xml::parse(text)?;
+        let domain = xml::find_local(doc.root_element(), "Domain")
+            .ok_or_else(|| WireError::Missing("Domain".into()))?;
+        Ok(Domain {
+            access: SipAccess::read(domain)?,
         })
     }
 }
@@ -166,18 +252,20 @@ mod tests {
     fn documents_round_trip() {
         let root = Root {
             user: Some("https://lyncdiscover.contoso.com/x?sipuri=sip:a@contoso.com&y=1".into()),
+            domain: Some("https://lyncdiscover.contoso.com/d?sipuri=sip:a@contoso.com".into()),
             redirect: None,
         };
         assert_eq!(Root::from_xml(&root.to_xml()).unwrap(), root);
+        let pool = Access {
+            fqdn: "pool-a.online.lync.com".into(),
+            port: 443,
+        };
+        let access = SipAccess {
+            internal: pool.clone(),
+            external: pool,
+        };
         let user = User {
-            internal: Access {
-                fqdn: "pool-a.online.lync.com".into(),
-                port: 443,
-            },
-            external: Access {
-                fqdn: "pool-a.online.lync.com".into(),
-                port: 443,
-            },
+            access: Some(access.clone()),
             redirect: None,
         };
         assert_eq!(User::from_xml(&user.to_xml()).unwrap(), user);
@@ -186,5 +274,14 @@ mod tests {
             j["SipClientExternalAccess"]["fqdn"],
             "pool-a.online.lync.com"
         );
+        // A user homed elsewhere: only a Redirect ([MS-OCDISCWS] 3.1.5.3).
+        let elsewhere = User {
+            access: None,
+            redirect: Some("https://webdir2.online.lync.com/Autodiscover/AutodiscoverService.svc/root?sipuri=sip:a@contoso.com".into()),
+        };
+        assert_eq!(User::from_xml(&elsewhere.to_xml()).unwrap(), elsewhere);
+        assert!(User::from_xml("<AutodiscoverResponse><User/></AutodiscoverResponse>").is_err());
+        let domain = Domain { access };
+        assert_eq!(Domain::from_xml(&domain.to_xml()).unwrap(), domain);
     }
 }

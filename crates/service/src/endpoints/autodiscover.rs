@@ -1,22 +1,25 @@
 //! Autodiscover at `lyncdiscover.<tenant>` (webdir) and the director's User resource: where a
-//! user signs in, their home pool ([MS-OCDISCWS]).
+//! user signs in, their home pool ([MS-OCDISCWS]). Over HTTPS the root links to the User and
+//! Domain resources (3.1.5.2); over plain HTTP it answers a single `Redirect` to the HTTPS root
+//! of webdir, the next hop; an unknown user is a 404 with an empty body (3.1.5.3).
 
 use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Query, State as AxState};
-use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lyncsim_wire::ToXml;
 use lyncsim_wire::admin::JournalOutcome;
-use lyncsim_wire::autodiscover::{self, Access};
-use lyncsim_wire::{Problem, paths};
+use lyncsim_wire::autodiscover::{self, Access, SipAccess};
+use lyncsim_wire::paths;
 use serde::Deserialize;
 
-use super::{Shared, base_url, refuse, xml_ok};
+use super::{Shared, base_url, xml_ok};
 use crate::conn::ConnInfo;
+use crate::hosts::DIRECTOR;
 use crate::pools::pool_fqdn;
 use crate::problem::{ApiError, accept};
 
@@ -28,6 +31,11 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/Autodiscover/AutodiscoverService.svc/root", get(root))
         .route(paths::AUTODISCOVER_USER, get(user))
         .route("/Autodiscover/AutodiscoverService.svc/root/user", get(user))
+        .route(paths::AUTODISCOVER_DOMAIN, get(domain))
+        .route(
+            "/Autodiscover/AutodiscoverService.svc/root/domain",
+            get(domain),
+        )
 }
 
 /// The director's route.
@@ -56,30 +64,60 @@ fn reply(
     }
 }
 
-/// The Autodiscover root: a link to the User resource (the `sipuri` carried along).
+/// The Autodiscover root. Over HTTPS: links to the User and Domain resources (the `sipuri`
+/// carried along), on the name the client asked for; over plain HTTP: a single `Redirect` to
+/// the HTTPS root of webdir, as [MS-OCDISCWS] 3.1.5.2 has it.
 async fn root(
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = accept(query)?;
-    // The link names the host the client asked for (lyncdiscover.<domain> is an alias here).
+    let sipuri = q
+        .get("sipuri")
+        .map(|uri| format!("?sipuri={}", percent(uri)))
+        .unwrap_or_default();
+    if !conn.secure {
+        let root = autodiscover::Root {
+            user: None,
+            domain: None,
+            redirect: Some(format!(
+                "{}{}{sipuri}",
+                base_url(&conn),
+                paths::AUTODISCOVER
+            )),
+        };
+        return Ok(reply(&headers, || root.to_xml(), || root.to_json()));
+    }
+    // The links name the host the client asked for (lyncdiscover.<domain> is an alias here).
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(|h| h.split(':').next().unwrap_or(h).to_owned())
         .unwrap_or_else(|| conn.host.clone());
     let base = base_url(&ConnInfo { host, ..conn });
-    let mut href = format!("{base}{}", paths::AUTODISCOVER_USER);
-    if let Some(uri) = q.get("sipuri") {
-        href.push_str("?sipuri=");
-        href.push_str(&percent(uri));
-    }
     let root = autodiscover::Root {
-        user: Some(href),
+        user: Some(format!("{base}{}{sipuri}", paths::AUTODISCOVER_USER)),
+        domain: Some(format!("{base}{}{sipuri}", paths::AUTODISCOVER_DOMAIN)),
         redirect: None,
     };
     Ok(reply(&headers, || root.to_xml(), || root.to_json()))
+}
+
+/// The Domain resource ([MS-OCDISCWS] 3.1.5.4): always 200, naming the topology's director
+/// (which access a Domain document names is lyncsim's own choice).
+async fn domain(Extension(conn): Extension<ConnInfo>, headers: HeaderMap) -> Response {
+    let director = Access {
+        fqdn: DIRECTOR.into(),
+        port: conn.https_port,
+    };
+    let doc = autodiscover::Domain {
+        access: SipAccess {
+            internal: director.clone(),
+            external: director,
+        },
+    };
+    reply(&headers, || doc.to_xml(), || doc.to_json())
 }
 
 /// Percent-encodes what a query value must not carry as it is.
@@ -115,13 +153,16 @@ async fn user(
         "autodiscover"
     };
     let Some(record) = state.user(user) else {
-        return Err(refuse(
-            &state,
-            &conn,
+        // [MS-OCDISCWS] 3.1.5.3: an unknown user is a 404 with an empty body; the journal
+        // says why.
+        state.journal.record(
+            &conn.host,
             endpoint,
             Some(user),
-            Problem::not_found(format!("no user sip:{user} in this tenant")),
-        ));
+            JournalOutcome::Rejected,
+            format!("no user sip:{user} in this tenant"),
+        );
+        return Ok(StatusCode::NOT_FOUND.into_response());
     };
     let pool = pool_fqdn(&record.home_pool);
     state.journal.record(
@@ -136,8 +177,10 @@ async fn user(
         port: conn.https_port,
     };
     let doc = autodiscover::User {
-        internal: access.clone(),
-        external: access,
+        access: Some(SipAccess {
+            internal: access.clone(),
+            external: access,
+        }),
         redirect: None,
     };
     Ok(reply(&headers, || doc.to_xml(), || doc.to_json()))

@@ -17,7 +17,6 @@ use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use lyncsim_wire::Problem;
-use lyncsim_wire::admin::JournalOutcome;
 
 use crate::conn::{ConnInfo, LIMITS};
 use crate::hosts::Role;
@@ -26,24 +25,6 @@ use crate::problem::{ApiError, method_not_allowed};
 use crate::state::State;
 
 pub(crate) type Shared = Arc<State>;
-
-/// Records a refusal at the HTTP level in the journal and returns it as the response.
-fn refuse(
-    state: &State,
-    conn: &ConnInfo,
-    endpoint: &str,
-    user: Option<&str>,
-    problem: Problem,
-) -> ApiError {
-    state.journal.record(
-        &conn.host,
-        endpoint,
-        user,
-        JournalOutcome::Rejected,
-        problem.detail.clone(),
-    );
-    ApiError(problem)
-}
 
 /// A 200 answer carrying a document of the protocol.
 fn xml_ok(media: &'static str, body: String) -> Response {
