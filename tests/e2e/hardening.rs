@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use lyncsim_domain::{Os, Product};
 use lyncsim_pki::{PersonalKey, make_csr};
-use lyncsim_wire::pool::{CertErrorInfo, CertRequest, WebTicketRequest, WebTicketResponse};
+use lyncsim_wire::pool::{
+    CertErrorInfo, CertRequest, WebTicket, WebTicketRequest, WebTicketResponse,
+};
 use lyncsim_wire::soap::SoapFault;
 use lyncsim_wire::sts::{StsFault, TokenRequest, TokenResponse};
 use lyncsim_wire::wsse::{Lifetime, p_sha1};
@@ -106,6 +108,25 @@ fn bad_request() -> Expect {
     problem(400, "bad-request")
 }
 
+/// An `X-MS-WebTicket` whose assertion names webdir's web ticket service as its issuer but
+/// was sealed by no key of this service.
+fn forged_ticket(https_port: u16) -> String {
+    let ticket = WebTicket {
+        assertion_id: "uuid-forged".into(),
+        issuer: format!(
+            "https://webdir.online.lync.com:{https_port}{}",
+            paths::WEB_TICKET_PATH
+        ),
+        user: "sip:alice@contoso.com".into(),
+        lifetime: Lifetime {
+            created_ms: now_ms(),
+            expires_ms: now_ms() + 3_600_000,
+        },
+        key_cipher: vec![0; 60],
+    };
+    WebTicket::header_value(&ticket.to_xml())
+}
+
 const HOSTS: [&str; 5] = [
     "webdir.online.lync.com",
     "login.microsoftonline.com",
@@ -170,6 +191,8 @@ struct Credentials {
     token_for_b: TokenResponse,
     /// Carol's web ticket from pool-a, its proof key and a request of hers.
     carol: Option<(WebTicketResponse, Vec<u8>, Vec<u8>)>,
+    /// The service's HTTPS port.
+    https_port: u16,
 }
 
 /// A GetAndPublishCert of alice's, signed with `key`.
@@ -571,6 +594,7 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
         cert_prov: String::new(),
         token_for_b: creds.token.clone(),
         carol: None,
+        https_port: creds.https_port,
     };
     cases.extend([
         gapc(
@@ -611,9 +635,12 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
     ]);
     cases.extend(security_cases(creds));
     cases.extend(sip_cases());
-    for (host, path) in [
-        (HOSTS[0], paths::AUTODISCOVER_USER),
-        (HOSTS[2], paths::DIRECTOR),
+    // Autodiscover's User resource asks for a web ticket before it looks the user up
+    // ([MS-OCDISCWS] 3.1.5.3: 401, then 404 for an unknown user); the director answers as it
+    // is.
+    for (host, path, unknown) in [
+        (HOSTS[0], paths::AUTODISCOVER_USER, Expect::Empty(401)),
+        (HOSTS[2], paths::DIRECTOR, Expect::Empty(404)),
     ] {
         let long = format!("{path}?sipuri={}", "a".repeat(20_000));
         cases.extend([
@@ -633,22 +660,49 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
                     &[],
                     b"",
                 ),
-                Expect::Empty(404),
+                unknown.clone(),
             ),
             case(
                 format!("{host}: a 20 kB sipuri"),
                 To::Tls(host),
                 request("GET", &long, host, &[], b""),
-                Expect::Empty(404),
+                unknown.clone(),
             ),
             case(
                 format!("{host}: a sipuri of bytes that are not UTF-8"),
                 To::Tls(host),
                 request("GET", &format!("{path}?sipuri=%ff%fe"), host, &[], b""),
-                Expect::Empty(404),
+                unknown.clone(),
             ),
         ]);
     }
+    let forged = forged_ticket(creds.https_port);
+    cases.extend([
+        case(
+            "webdir.online.lync.com: an X-MS-WebTicket that is not base64",
+            To::Tls(HOSTS[0]),
+            request(
+                "GET",
+                &format!("{}?sipuri=sip:alice@contoso.com", paths::AUTODISCOVER_USER),
+                HOSTS[0],
+                &[("x-ms-webticket", "opaque=!!!")],
+                b"",
+            ),
+            Expect::Empty(401),
+        ),
+        case(
+            "webdir.online.lync.com: an X-MS-WebTicket of a forged assertion",
+            To::Tls(HOSTS[0]),
+            request(
+                "GET",
+                &format!("{}?sipuri=sip:alice@contoso.com", paths::AUTODISCOVER_USER),
+                HOSTS[0],
+                &[("x-ms-webticket", forged.as_str())],
+                b"",
+            ),
+            Expect::Empty(401),
+        ),
+    ]);
 
     let admin = |name: &str, method: &str, path: &str, body: Value, expect: Expect| {
         case(
@@ -1465,6 +1519,7 @@ async fn every_case_of_the_bad_input_corpus_is_refused_and_the_service_keeps_ser
         cert_prov,
         token_for_b: target.token(alice, &bearer_b).await,
         carol: Some((carol_ticket, carol_key, make_csr(&key, carol).unwrap())),
+        https_port: target.https_port,
     };
 
     let cases = corpus(&creds);

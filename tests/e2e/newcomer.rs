@@ -31,8 +31,12 @@ async fn an_unknown_sign_in_address_shows_the_sign_in_text() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Lync 2013 learns it at the STS: Autodiscover's User resource asks for a web ticket
+    // before it looks anyone up ([MS-OCDISCWS] 3.1.5.3), and the STS answers an address it
+    // does not know with IDCRL's invalid member name.
     assert_eq!(json["error"], "E_SIGNIN", "{json}");
-    assert_eq!(json["stage"], "discover", "{json}");
+    assert_eq!(json["stage"], "token", "{json}");
+    assert_eq!(json["kind"], "unknown_address", "{json}");
     let out = lyncsim(&[
         "signin",
         "--profile",

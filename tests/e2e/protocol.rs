@@ -57,11 +57,40 @@ impl Curl<'_> {
 
     /// A request; the status (0 when no HTTP answer came) and the body.
     fn send(&self, host: &str, path: &str, post: Option<(&str, &str)>) -> (u16, String) {
+        self.send_with(host, path, post, &[], false)
+    }
+
+    /// A GET with these request headers; with `include`, the answer's head comes before its
+    /// body (curl's `-i`).
+    pub(crate) fn get_with(
+        &self,
+        host: &str,
+        path: &str,
+        headers: &[String],
+        include: bool,
+    ) -> (u16, String) {
+        self.send_with(host, path, None, headers, include)
+    }
+
+    fn send_with(
+        &self,
+        host: &str,
+        path: &str,
+        post: Option<(&str, &str)>,
+        headers: &[String],
+        include: bool,
+    ) -> (u16, String) {
         let (resolve, url) = self.url(host, path);
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "--max-time", "10", "--cacert"])
             .arg(&self.root)
             .args(["--resolve", &resolve, "-w", "\n%{http_code}"]);
+        if include {
+            cmd.arg("-i");
+        }
+        for header in headers {
+            cmd.args(["-H", header]);
+        }
         if let Some((media, body)) = post {
             cmd.args([
                 "-H",
@@ -209,24 +238,31 @@ pub(crate) struct Ticket {
 
 /// A token from RST2.srf, then a web ticket from `user`'s home pool.
 pub(crate) fn web_ticket(curl: &Curl<'_>, user: &str, pool: &str) -> Ticket {
-    let (status, answer) = rst2(curl, user, 0);
-    assert_eq!(status, 200, "{answer}");
-    let (_, lifetime) = raw(&answer, "Lifetime");
-    let (encrypted, _) = raw(&answer, "EncryptedData");
-    let entropy: [u8; 32] = rand::random();
     let host = format!("{pool}.online.lync.com");
-    let to = format!("https://{host}/WebTicket/WebTicketService.svc/WsFedBearer");
     // The ticket is for the pool's certificate provisioning: the address of its port, which
     // sipe takes from the `mex` (`service_metadata`, sipe-webticket.c).
     let (_, applies_to) = curl.url(
         &host,
         "/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1",
     );
+    web_ticket_at(curl, user, &host, &applies_to)
+}
+
+/// A token from RST2.srf, then a web ticket from the web ticket service on `host`, for the
+/// service at `applies_to`.
+pub(crate) fn web_ticket_at(curl: &Curl<'_>, user: &str, host: &str, applies_to: &str) -> Ticket {
+    let (status, answer) = rst2(curl, user, 0);
+    assert_eq!(status, 200, "{answer}");
+    let (_, lifetime) = raw(&answer, "Lifetime");
+    let (encrypted, _) = raw(&answer, "EncryptedData");
+    let entropy: [u8; 32] = rand::random();
+    let host = host.to_owned();
+    let to = format!("https://{host}/WebTicket/WebTicketService.svc/WsFedBearer");
     let body = fill(
         &template("webticket.xml"),
         &[
             ("TO", &to),
-            ("APPLIES_TO", &applies_to),
+            ("APPLIES_TO", applies_to),
             ("LIFETIME", lifetime),
             ("ENCRYPTED_DATA", encrypted),
             ("USER", user),
@@ -329,17 +365,36 @@ async fn curl_gets_a_token_a_web_ticket_and_a_certificate_that_openssl_verifies(
         domain.contains("<Domain><SipClientInternalAccess fqdn=\"sipdir.online.lync.com\""),
         "{domain}"
     );
-    // A user the service does not know: 404 with an empty body (3.1.5.3).
-    let (status, unknown) = curl.get(
-        "webdir.online.lync.com",
-        "/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:mallory@contoso.com",
+
+    // The User resource asks for a web ticket first, naming webdir's web ticket service
+    // ([MS-OCDISCWS] 3.1.5.3), and answers with one for itself.
+    let user_path = format!("/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:{user}");
+    let (status, challenge) = curl.get_with("webdir.online.lync.com", &user_path, &[], true);
+    assert_eq!(status, 401, "{challenge}");
+    let (_, service) = curl.url("webdir.online.lync.com", "/WebTicket/WebTicketService.svc");
+    assert!(
+        challenge.to_ascii_lowercase().contains(&format!(
+            "x-ms-webticketurl: {}",
+            service.to_ascii_lowercase()
+        )),
+        "{challenge}"
     );
-    assert_eq!((status, unknown.as_str()), (404, ""));
-    let (status, found) = curl.get(
-        "webdir.online.lync.com",
-        &format!("/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:{user}"),
+    let (_, user_url) = curl.url("webdir.online.lync.com", &user_path);
+    let ticket = web_ticket_at(&curl, user, "webdir.online.lync.com", &user_url);
+    let header = format!(
+        "X-MS-WebTicket: opaque={}",
+        B64.encode(ticket.assertion.as_bytes())
     );
+    let (status, found) = curl.get_with("webdir.online.lync.com", &user_path, &[header], false);
     assert_eq!(status, 200, "{found}");
+    // A pool's ticket is not Autodiscover's.
+    let pool_ticket = web_ticket(&curl, user, "pool-a");
+    let wrong = format!(
+        "X-MS-WebTicket: opaque={}",
+        B64.encode(pool_ticket.assertion.as_bytes())
+    );
+    let (status, _) = curl.get_with("webdir.online.lync.com", &user_path, &[wrong], false);
+    assert_eq!(status, 401);
     assert!(
         found.contains("<SipClientExternalAccess fqdn=\"pool-a.online.lync.com\""),
         "{found}"
@@ -372,23 +427,20 @@ async fn curl_gets_a_token_a_web_ticket_and_a_certificate_that_openssl_verifies(
         )),
         "{plain}"
     );
-    let json = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "-H"])
-        .arg("Accept: application/vnd.microsoft.rtc.autodiscover+json;v=1")
-        .arg("--cacert")
-        .arg(world.dir().join("protocol-root.pem"))
-        .arg("--resolve")
-        .arg(format!(
-            "webdir.online.lync.com:{}:{}",
-            info.https_port, info.hosts["webdir.online.lync.com"]
-        ))
-        .arg(format!(
-            "https://webdir.online.lync.com:{}/autodiscover/autodiscoverservice.svc/root/user?sipuri=sip:{user}",
-            info.https_port
-        ))
-        .output()
-        .expect("curl is installed");
-    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let (status, json) = curl.get_with(
+        "webdir.online.lync.com",
+        &user_path,
+        &[
+            "Accept: application/vnd.microsoft.rtc.autodiscover+json;v=1".to_owned(),
+            format!(
+                "X-MS-WebTicket: opaque={}",
+                B64.encode(ticket.assertion.as_bytes())
+            ),
+        ],
+        false,
+    );
+    assert_eq!(status, 200, "{json}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(
         json["SipClientExternalAccess"]["fqdn"], "pool-a.online.lync.com",
         "{json}"
@@ -509,7 +561,7 @@ async fn each_sts_refusal_carries_its_own_passport_code() {
         "{answer}"
     );
     let (unknown, _) = ask("mallory@contoso.com", "x");
-    assert_eq!(unknown.value(), Some(idcrl::BAD_MEMBER_NAME_OR_PASSWORD));
+    assert_eq!(unknown.value(), Some(idcrl::INVALID_MEMBER_NAME));
     assert_ne!(unknown, wrong, "an unknown name is not a wrong password");
     let (malformed, _) = ask("not an address", "x");
     assert_eq!(malformed.value(), Some(idcrl::INVALID_MEMBER_NAME));

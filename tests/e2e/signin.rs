@@ -52,9 +52,11 @@ async fn a_sign_in_keeps_one_connection_per_host_and_counts_its_public_key_work(
     let handshakes = |op: &PublicKeyOp| matches!(op, PublicKeyOp::KeyExchange(_));
     let tls_dsk = |op: &PublicKeyOp| matches!(op, PublicKeyOp::RsaDecrypt(_));
     let keys = |op: &PublicKeyOp| matches!(op, PublicKeyOp::Generate(_));
-    // First: Autodiscover, the STS (realm and token on one connection), the pool's HTTPS
-    // (both mex documents, the web ticket and GetAndPublishCert on one), the registrar.
-    assert_eq!(count(&first.cost, handshakes), 4, "{:?}", first.cost);
+    // First: Autodiscover at lyncdiscover.contoso.com, the STS (realm and token on one
+    // connection), webdir's web ticket service (the name the User resource's 401 gave), the
+    // pool's HTTPS (both mex documents, the web ticket and GetAndPublishCert on one), the
+    // registrar.
+    assert_eq!(count(&first.cost, handshakes), 5, "{:?}", first.cost);
     assert_eq!(count(&first.cost, keys), 1, "{:?}", first.cost);
     // Warm: the STS and the registrar; no new key.
     assert_eq!(count(&warm.cost, handshakes), 2, "{:?}", warm.cost);

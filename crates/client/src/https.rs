@@ -42,6 +42,9 @@ pub(crate) enum HttpFailure {
     Tls(String),
     /// A SOAP fault: the service understood the request and refused it.
     Fault(String),
+    /// A 401 that names, in `X-MS-WebTicketURL`, the web ticket service to get a ticket from
+    /// ([MS-OCDISCWS] 3.1.5.3).
+    NeedsWebTicket(String),
     /// A 4xx with the service's problem document.
     Refusal {
         status: u16,
@@ -69,9 +72,10 @@ impl HttpFailure {
             | HttpFailure::Reset(_)
             | HttpFailure::CutOff(_)
             | HttpFailure::Unavailable { .. } => FailureKind::Unreachable,
-            HttpFailure::TlsAlert(_) | HttpFailure::Refusal { .. } | HttpFailure::Fault(_) => {
-                FailureKind::Rejected
-            }
+            HttpFailure::TlsAlert(_)
+            | HttpFailure::Refusal { .. }
+            | HttpFailure::Fault(_)
+            | HttpFailure::NeedsWebTicket(_) => FailureKind::Rejected,
             HttpFailure::Tls(_) => FailureKind::Rejected,
             HttpFailure::Sip { status, .. } if *status >= 500 => FailureKind::Unreachable,
             HttpFailure::Sip { .. } => FailureKind::Rejected,
@@ -88,6 +92,9 @@ impl HttpFailure {
             HttpFailure::TlsAlert(d) => format!("the server refused the TLS handshake: {d}"),
             HttpFailure::Tls(d) => format!("TLS failed: {d}"),
             HttpFailure::Fault(d) => d.clone(),
+            HttpFailure::NeedsWebTicket(url) => {
+                format!("HTTP 401: a web ticket from {url} is needed")
+            }
             HttpFailure::Refusal { status, detail } => format!("HTTP {status}: {detail}"),
             HttpFailure::Unavailable { status, detail } => format!("HTTP {status}: {detail}"),
             HttpFailure::Sip { status, detail } => format!("SIP {status}: {detail}"),
@@ -157,6 +164,13 @@ impl<'a> Call<'a> {
         self.headers.push((name, value.into()));
         self
     }
+}
+
+/// An HTTP answer as it came: its status, the web ticket service a 401 named, its body.
+struct Answer {
+    status: StatusCode,
+    web_ticket_url: Option<String>,
+    bytes: Bytes,
 }
 
 /// A successful answer.
@@ -313,7 +327,11 @@ impl Https {
         target: &Target,
         call: Call<'_>,
     ) -> Result<Reply, HttpFailure> {
-        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(target, call))
+        let Answer {
+            status,
+            web_ticket_url,
+            bytes,
+        } = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(target, call))
             .await
             .map_err(|_| {
                 HttpFailure::TimedOut(format!(
@@ -323,6 +341,9 @@ impl Https {
             })??;
         if status.is_success() {
             return Ok(Reply { body: bytes });
+        }
+        if let (StatusCode::UNAUTHORIZED, Some(url)) = (status, web_ticket_url) {
+            return Err(HttpFailure::NeedsWebTicket(url));
         }
         if let Ok(Some(fault)) = SoapFault::read(&String::from_utf8_lossy(&bytes)) {
             return Err(HttpFailure::Fault(fault.describe()));
@@ -350,11 +371,7 @@ impl Https {
         }
     }
 
-    async fn exchange(
-        &self,
-        target: &Target,
-        call: Call<'_>,
-    ) -> Result<(StatusCode, Bytes), HttpFailure> {
+    async fn exchange(&self, target: &Target, call: Call<'_>) -> Result<Answer, HttpFailure> {
         let where_ = format!("{} at {}", target.host, target.addr);
         let (media, payload) = match call.body {
             Some((media, b)) => (Some(media), Bytes::from(b)),
@@ -418,20 +435,29 @@ impl Https {
         where_: &str,
         conn: &mut Idle,
         req: Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, Bytes), HttpFailure> {
+    ) -> Result<Answer, HttpFailure> {
         let resp = conn
             .sender
             .send_request(req)
             .await
             .map_err(|e| hyper_failure(&e, where_))?;
         let status = resp.status();
+        let web_ticket_url = resp
+            .headers()
+            .get("x-ms-webticketurl")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = resp
             .into_body()
             .collect()
             .await
             .map_err(|e| hyper_failure(&e, where_))?
             .to_bytes();
-        Ok((status, bytes))
+        Ok(Answer {
+            status,
+            web_ticket_url,
+            bytes,
+        })
     }
 }
 

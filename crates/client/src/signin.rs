@@ -18,8 +18,8 @@ use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::autodiscover;
 use lyncsim_wire::paths;
 use lyncsim_wire::pool::{
-    CertErrorInfo, CertProvMex, CertRequest, CertResponse, WebTicketMex, WebTicketRequest,
-    WebTicketResponse,
+    CertErrorInfo, CertProvMex, CertRequest, CertResponse, WebTicket, WebTicketMex,
+    WebTicketRequest, WebTicketResponse,
 };
 use lyncsim_wire::sts::{self, RealmInfo, StsFault, TokenRequest, TokenResponse, idcrl};
 use lyncsim_wire::wsse::{Lifetime, format_time, p_sha1};
@@ -130,6 +130,7 @@ pub async fn sign_in(profile: &Profile, request: &SignInRequest) -> anyhow::Resu
         resolver: None,
         https: None,
         cached_pool: None,
+        token: None,
     };
     let outcome = run.stages(request).await;
     if let Some(resolver) = &run.resolver {
@@ -166,6 +167,8 @@ struct Run<'a, 't> {
     https: Option<Https>,
     /// The home pool the endpoint cache named, if it named one.
     cached_pool: Option<String>,
+    /// The STS's token, once this sign-in has one (Lync 2013 gets it during Autodiscover).
+    token: Option<TokenResponse>,
 }
 
 /// `?` for stage results: a failure ends the sign-in with `Ok(Err(failure))`.
@@ -349,7 +352,7 @@ impl Run<'_, '_> {
             machine.now(),
         ));
 
-        let home_pool = stage!(self.home_pool(user, &who.domain).await);
+        let home_pool = stage!(self.home_pool(&who).await);
         let token = stage!(self.token(&who).await);
         let pool = stage!(self.resolve(Stage::Certificate, &home_pool).await);
         let (cert_der, key, new_certificate) = stage!(self.certificate(user, &pool, &token).await);
@@ -433,7 +436,8 @@ impl Run<'_, '_> {
     }
 
     /// Discover: the endpoint cache, else Autodiscover (2013) or the director via SRV (2010).
-    async fn home_pool(&mut self, user: &str, domain: &str) -> Result<String, SignInFailure> {
+    async fn home_pool(&mut self, who: &Who) -> Result<String, SignInFailure> {
+        let (user, domain) = (who.user.as_str(), who.domain.as_str());
         if let Some(cache) = endpoint_cache::read(self.profile.layout(), user) {
             self.step(
                 Stage::Discover,
@@ -443,9 +447,7 @@ impl Run<'_, '_> {
             return Ok(cache.home_pool);
         }
         let (what, found) = match self.profile.machine().product {
-            lyncsim_domain::Product::Lync2013 => {
-                ("Autodiscover", self.autodiscover(user, domain).await?)
-            }
+            lyncsim_domain::Product::Lync2013 => ("Autodiscover", self.autodiscover(who).await?),
             lyncsim_domain::Product::Lync2010 => ("director", self.director(user, domain).await?),
         };
         self.step(
@@ -462,11 +464,8 @@ impl Run<'_, '_> {
     /// `Redirect` (of a root or of a User document) to the next hop, as [MS-OCDISCWS] 3.1.5.2
     /// and 3.1.5.3 have it; a loop, or more than [`MAX_AUTODISCOVER_HOPS`] documents, is
     /// refused.
-    async fn autodiscover(
-        &mut self,
-        user: &str,
-        domain: &str,
-    ) -> Result<autodiscover::SipAccess, SignInFailure> {
+    async fn autodiscover(&mut self, who: &Who) -> Result<autodiscover::SipAccess, SignInFailure> {
+        let (user, domain) = (who.user.as_str(), who.domain.as_str());
         let host = format!("lyncdiscover.{domain}");
         let mut near = self.resolve(Stage::Discover, &host).await?;
         let port = self.profile.machine().network.https_port;
@@ -483,22 +482,7 @@ impl Run<'_, '_> {
                     format!("Autodiscover redirected in a loop: {next} again"),
                 )));
             }
-            self.step(
-                Stage::Discover,
-                format!("GET {next} (Accept: {})", autodiscover::MEDIA_XML),
-            );
-            let (target, path) = self
-                .follow(Stage::Discover, "Autodiscover", &next, &near)
-                .await?;
-            let doc = self
-                .exchange(
-                    Stage::Discover,
-                    "Autodiscover",
-                    &target,
-                    discover_get(&path),
-                    AutodiscoverDoc::read,
-                )
-                .await?;
+            let (target, doc) = self.autodiscover_get(who, &next, &near).await?;
             near = target;
             next = match doc {
                 AutodiscoverDoc::User(autodiscover::User {
@@ -532,6 +516,75 @@ impl Run<'_, '_> {
             FailureKind::BadResponse,
             format!("Autodiscover sent more than {MAX_AUTODISCOVER_HOPS} documents without the user's access"),
         )))
+    }
+
+    /// One Autodiscover document at `url`. A 401 that names a web ticket service
+    /// (`X-MS-WebTicketURL`, the User resource's, [MS-OCDISCWS] 3.1.5.3) is answered once: the
+    /// STS's token, a web ticket from that service for this address, and the same GET with
+    /// `X-MS-WebTicket`.
+    async fn autodiscover_get(
+        &mut self,
+        who: &Who,
+        url: &str,
+        near: &Target,
+    ) -> Result<(Target, AutodiscoverDoc), SignInFailure> {
+        let (target, path) = self
+            .follow(Stage::Discover, "Autodiscover", url, near)
+            .await?;
+        self.step(
+            Stage::Discover,
+            format!("GET {url} (Accept: {})", autodiscover::MEDIA_XML),
+        );
+        let first = match &self.https {
+            Some(https) => https.request(&target, discover_get(&path)).await,
+            None => Err(HttpFailure::Refused("no HTTPS client".into())),
+        };
+        let service = match first {
+            Err(HttpFailure::NeedsWebTicket(service)) => service,
+            answer => {
+                let doc = self.autodiscover_doc(&target, answer)?;
+                return Ok((target, doc));
+            }
+        };
+        self.step(
+            Stage::Discover,
+            format!("401: X-MS-WebTicketURL {service}: a web ticket is needed"),
+        );
+        let token = self.token(who).await?;
+        let (ticket, _proof_key) = self
+            .web_ticket(Stage::Discover, &who.user, &target, &token, (&service, url))
+            .await?;
+        self.step(
+            Stage::Discover,
+            format!(
+                "GET {url} with X-MS-WebTicket (AssertionID {})",
+                ticket.assertion_id
+            ),
+        );
+        let call = discover_get(&path).header(
+            header::HeaderName::from_static("x-ms-webticket"),
+            WebTicket::header_value(&ticket.assertion_xml),
+        );
+        let again = match &self.https {
+            Some(https) => https.request(&target, call).await,
+            None => Err(HttpFailure::Refused("no HTTPS client".into())),
+        };
+        let doc = self.autodiscover_doc(&target, again)?;
+        Ok((target, doc))
+    }
+
+    /// An Autodiscover answer read as a document, or the stage's failure.
+    fn autodiscover_doc(
+        &mut self,
+        target: &Target,
+        answer: Result<crate::https::Reply, HttpFailure>,
+    ) -> Result<AutodiscoverDoc, SignInFailure> {
+        let read = answer.and_then(|reply| {
+            let text = reply.text(target)?;
+            AutodiscoverDoc::read(&text)
+                .map_err(|e| HttpFailure::BadResponse(format!("{}: {e}", target.host)))
+        });
+        read.map_err(|e| self.fail(SignInFailure::http(Stage::Discover, "Autodiscover", e)))
     }
 
     /// The director that SRV `_sip._tls.<domain>` names.
@@ -580,9 +633,19 @@ impl Run<'_, '_> {
         }
     }
 
+    /// The STS's token for this sign-in: the one it already has, or a new one.
+    async fn token(&mut self, who: &Who) -> Result<TokenResponse, SignInFailure> {
+        if let Some(token) = &self.token {
+            return Ok(token.clone());
+        }
+        let token = self.fetch_token(who).await?;
+        self.token = Some(token.clone());
+        Ok(token)
+    }
+
     /// Token: on every sign-in, the realm, then RST2.srf with the password and a timestamp from
     /// the machine's clock (through the Sign-In Assistant on Lync 2010).
-    async fn token(&mut self, who: &Who) -> Result<TokenResponse, SignInFailure> {
+    async fn fetch_token(&mut self, who: &Who) -> Result<TokenResponse, SignInFailure> {
         let machine = self.profile.machine();
         let sts = self
             .resolve(Stage::Token, "login.microsoftonline.com")
@@ -668,9 +731,15 @@ impl Run<'_, '_> {
             Err(e) => e,
         };
         let failure = match StsFault::from_xml(&text) {
+            // IDCRL's invalid member name says the address itself is wrong: the text that
+            // asks the user to check it. Any other refusal is the token's.
             Ok(refusal) => SignInFailure::new(
                 Stage::Token,
-                FailureKind::Rejected,
+                if refusal.value() == Some(idcrl::INVALID_MEMBER_NAME) {
+                    FailureKind::UnknownAddress
+                } else {
+                    FailureKind::Rejected
+                },
                 sts_refused(&refusal, received_ms, me),
             ),
             Err(_) => SignInFailure::http(
@@ -852,7 +921,15 @@ impl Run<'_, '_> {
         let csr =
             lyncsim_pki::make_csr(&key, user).map_err(|e| self.fail(unreadable(e.to_string())))?;
         let mex = self.cert_prov_mex(pool).await?;
-        let (ticket, proof_key) = self.web_ticket(user, pool, token, &mex).await?;
+        let (ticket, proof_key) = self
+            .web_ticket(
+                CERT,
+                user,
+                pool,
+                token,
+                (&mex.web_ticket_service, &mex.address),
+            )
+            .await?;
         let request = CertRequest {
             to: &mex.address,
             ticket: &ticket,
@@ -904,22 +981,24 @@ impl Run<'_, '_> {
         Ok(mex)
     }
 
-    /// A web ticket for certificate provisioning, for the STS's token: the web ticket
-    /// service's `mex`, then its `WsFedBearer` port. The ticket, and its proof key.
+    /// A web ticket for the service at `applies_to`, from the web ticket service at
+    /// `service`, for the STS's token: the web ticket service's `mex`, then its `WsFedBearer`
+    /// port. The ticket, and its proof key. Its failures are `stage`'s.
     async fn web_ticket(
         &mut self,
+        stage: Stage,
         user: &str,
-        pool: &Target,
+        near: &Target,
         token: &TokenResponse,
-        mex: &CertProvMex,
+        (service, applies_to): (&str, &str),
     ) -> Result<(WebTicketResponse, Vec<u8>), SignInFailure> {
-        let wt_mex_url = format!("{}/mex", mex.web_ticket_service);
+        let wt_mex_url = format!("{service}/mex");
         let (wt_target, wt_mex_path) = self
-            .follow(CERT, "web ticket service", &wt_mex_url, pool)
+            .follow(stage, "web ticket service", &wt_mex_url, near)
             .await?;
         let wt_mex = self
             .exchange(
-                CERT,
+                stage,
                 "web ticket service",
                 &wt_target,
                 Call::get(&wt_mex_path),
@@ -928,7 +1007,7 @@ impl Run<'_, '_> {
             .await?;
         let (bearer_target, bearer_path) = self
             .follow(
-                CERT,
+                stage,
                 "web ticket service",
                 &wt_mex.ws_fed_bearer,
                 &wt_target,
@@ -941,13 +1020,13 @@ impl Run<'_, '_> {
             sts_token: token.token.clone(),
             // The address of the port from the `mex`, as pidgin-sipe asks (`sipe_svc_webticket`
             // with `service_auth_uri`, sipe-webticket.c).
-            applies_to: mex.address.clone(),
+            applies_to: applies_to.to_owned(),
             claim: format!("sip:{user}"),
             entropy: entropy.to_vec(),
             context: lyncsim_wire::random_guid(),
         };
         self.step(
-            CERT,
+            stage,
             format!(
                 "POST {}: wst:RequestSecurityToken (WS-Trust 1.3) Claims sip:{user}, 256-bit Entropy, KeyType SymmetricKey",
                 wt_mex.ws_fed_bearer
@@ -959,7 +1038,7 @@ impl Run<'_, '_> {
         );
         let ticket = self
             .exchange(
-                CERT,
+                stage,
                 "web ticket service",
                 &bearer_target,
                 call,
@@ -968,7 +1047,7 @@ impl Run<'_, '_> {
             .await?;
         let proof_key = p_sha1(&entropy, &ticket.entropy, entropy.len());
         self.step(
-            CERT,
+            stage,
             format!(
                 "web ticket saml:Assertion AssertionID={}, Lifetime to {}; proof key = P_SHA1(client entropy, server entropy)",
                 ticket.assertion_id,

@@ -62,6 +62,8 @@ impl ErrorId {
     pub fn shown_for(stage: Stage, kind: FailureKind) -> ErrorId {
         match (stage, kind) {
             (_, FailureKind::Unreachable) => ErrorId::EUnreachable,
+            // "You may have entered your sign-in address … incorrectly".
+            (_, FailureKind::UnknownAddress) => ErrorId::ESignin,
             (Stage::Discover, FailureKind::Rejected) => ErrorId::ESignin,
             (Stage::Resolve | Stage::Discover, _) => ErrorId::EUnreachable,
             (Stage::Credentials, _) => ErrorId::ESignin,
@@ -129,6 +131,9 @@ pub enum FailureKind {
     Unreadable,
     /// The service answered with something the client could not understand.
     BadResponse,
+    /// The service said the sign-in address names no one it knows (the STS's IDCRL code for
+    /// an invalid member name, wherever in the sign-in it was asked).
+    UnknownAddress,
 }
 
 impl FailureKind {
@@ -139,6 +144,7 @@ impl FailureKind {
             FailureKind::Rejected => "rejected",
             FailureKind::Unreadable => "unreadable",
             FailureKind::BadResponse => "bad_response",
+            FailureKind::UnknownAddress => "unknown_address",
         }
     }
 }
@@ -191,5 +197,6 @@ mod tests {
         check(Certificate, BadResponse, ErrorId::ECert);
         check(Register, Rejected, ErrorId::ECert);
         check(Credentials, Unreadable, ErrorId::ESignin);
+        check(Token, UnknownAddress, ErrorId::ESignin);
     }
 }

@@ -1,9 +1,11 @@
 //! What a token or a ticket is for: the relying parties this service's STS issues tokens to,
-//! and the addresses that name one of its pools' services. Every token and ticket is bound to
+//! and the addresses that name one of its web services (a pool's certificate provisioning,
+//! Autodiscover's User resource). Every token and ticket is bound to
 //! what it was issued for, and each service checks it was issued for itself.
 
 use lyncsim_wire::paths;
 
+use crate::hosts::WEBDIR;
 use crate::pools::{POOLS, pool_fqdn};
 
 /// The relying party the emulated clients name in `RST2.srf`'s `AppliesTo`: Lync's web
@@ -16,13 +18,14 @@ pub(crate) const LYNC_WEB_AUTHENTICATION: &str =
 /// Who a token of the STS may be for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RelyingParty {
-    /// Lync's web authentication, for any pool's web ticket service.
+    /// Lync's web authentication, for any of the service's web ticket services.
     LyncWebAuthentication,
-    /// One pool's web ticket service, by its bearer port's address: what pidgin-sipe asks for
-    /// (`sipe_svc_webticket_lmc` with the `WsFedBearer` address, `sipe-webticket.c`).
+    /// One web ticket service (a pool's, or Autodiscover's on webdir), by its bearer port's
+    /// address: what pidgin-sipe asks for (`sipe_svc_webticket_lmc` with the `WsFedBearer`
+    /// address, `sipe-webticket.c`).
     WebTicketService {
-        /// The pool's host name.
-        pool: String,
+        /// The host name of the web ticket service.
+        host: String,
     },
 }
 
@@ -75,16 +78,17 @@ pub(crate) fn relying_party(applies_to: &str, https_port: u16) -> Option<Relying
     POOLS
         .iter()
         .map(|pool| pool_fqdn(pool))
-        .find(|pool| address.is_on(pool, https_port))
-        .map(|pool| RelyingParty::WebTicketService { pool })
+        .chain(std::iter::once(WEBDIR.to_owned()))
+        .find(|host| address.is_on(host, https_port))
+        .map(|host| RelyingParty::WebTicketService { host })
 }
 
 impl RelyingParty {
-    /// Whether a token for this relying party may be used at `pool`'s web ticket service.
-    pub(crate) fn admits(&self, pool: &str) -> bool {
+    /// Whether a token for this relying party may be used at `host`'s web ticket service.
+    pub(crate) fn admits(&self, host: &str) -> bool {
         match self {
             RelyingParty::LyncWebAuthentication => true,
-            RelyingParty::WebTicketService { pool: own } => own.eq_ignore_ascii_case(pool),
+            RelyingParty::WebTicketService { host: own } => own.eq_ignore_ascii_case(host),
         }
     }
 }
@@ -98,6 +102,19 @@ pub(crate) fn is_cert_provisioning_of(applies_to: &str, pool: &str, https_port: 
             && a.path
                 .to_ascii_lowercase()
                 .starts_with(&paths::CERT_PROV_PATH.to_ascii_lowercase())
+    })
+}
+
+/// Whether a web ticket request's `AppliesTo` names Autodiscover's User resource on one of
+/// `names` (webdir, or the `lyncdiscover.<tenant>` the client asked for): the address a 401
+/// of the User resource sent the client from (`sipe_lync_autodiscover_cb` passes it on as the
+/// web ticket's service address).
+pub(crate) fn is_autodiscover_user_on(applies_to: &str, names: &[&str], https_port: u16) -> bool {
+    HttpsAddress::parse(applies_to.trim()).is_some_and(|a| {
+        names.iter().any(|name| a.is_on(name, https_port))
+            && a.path
+                .to_ascii_lowercase()
+                .starts_with(paths::AUTODISCOVER_USER)
     })
 }
 
@@ -130,6 +147,13 @@ mod tests {
         ] {
             assert_eq!(relying_party(other, port), None, "{other}");
         }
+        let webdir = format!(
+            "https://webdir.online.lync.com:{port}{}",
+            paths::WS_FED_BEARER_PATH
+        );
+        let autodiscover = relying_party(&webdir, port).unwrap();
+        assert!(autodiscover.admits("webdir.online.lync.com"));
+        assert!(!autodiscover.admits("pool-a.online.lync.com"));
         // On 443, the port may be left out.
         assert!(
             relying_party(
@@ -138,6 +162,24 @@ mod tests {
             )
             .is_some()
         );
+    }
+
+    #[test]
+    fn an_autodiscover_ticket_is_for_the_user_resource() {
+        let names = ["webdir.online.lync.com", "lyncdiscover.contoso.com"];
+        for ok in [
+            "https://lyncdiscover.contoso.com:4443/Autodiscover/AutodiscoverService.svc/root/user?sipuri=sip:a@contoso.com",
+            "https://webdir.online.lync.com:4443/autodiscover/autodiscoverservice.svc/root/user",
+        ] {
+            assert!(is_autodiscover_user_on(ok, &names, 4443), "{ok}");
+        }
+        for no in [
+            "https://lyncdiscover.contoso.com:443/autodiscover/autodiscoverservice.svc/root/user",
+            "https://pool-a.online.lync.com:4443/autodiscover/autodiscoverservice.svc/root/user",
+            "https://webdir.online.lync.com:4443/autodiscover/autodiscoverservice.svc/root",
+        ] {
+            assert!(!is_autodiscover_user_on(no, &names, 4443), "{no}");
+        }
     }
 
     #[test]

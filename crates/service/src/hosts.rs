@@ -5,6 +5,9 @@ use std::net::IpAddr;
 use crate::NetworkLayout;
 use crate::pools::{POOLS, pool_fqdn};
 
+/// Autodiscover's server name (`lyncdiscover.<tenant>` is a CNAME to it).
+pub(crate) const WEBDIR: &str = "webdir.online.lync.com";
+
 /// The director's name.
 pub(crate) const DIRECTOR: &str = "sipdir.online.lync.com";
 
@@ -35,7 +38,7 @@ pub(crate) struct HostDef {
 pub(crate) fn host_defs(domain: &str, layout: &NetworkLayout) -> Vec<HostDef> {
     let mut hosts = vec![
         HostDef {
-            fqdn: "webdir.online.lync.com".into(),
+            fqdn: WEBDIR.into(),
             aliases: vec![format!("lyncdiscover.{domain}")],
             ip: layout.ip(10),
             role: Role::Webdir,

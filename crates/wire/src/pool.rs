@@ -267,6 +267,29 @@ pub struct WebTicket {
 }
 
 impl WebTicket {
+    /// The `X-MS-WebTicket` header's value that carries `assertion_xml` (the assertion as the
+    /// web ticket service sent it): `opaque=` and its base64, as pidgin-sipe writes it
+    /// (`sipe_lync_autodiscover_webticket`) for [MS-OCDISCWS] 2.2.2.2.
+    pub fn header_value(assertion_xml: &str) -> String {
+        format!("opaque={}", B64.encode(assertion_xml))
+    }
+
+    /// The ticket an `X-MS-WebTicket` header carries.
+    pub fn from_header(value: &str) -> Result<WebTicket, WireError> {
+        let opaque = value
+            .split(',')
+            .map(str::trim)
+            .find_map(|part| part.strip_prefix("opaque="))
+            .ok_or_else(|| WireError::Missing("X-MS-WebTicket opaque=".into()))?;
+        let bytes = B64
+            .decode(opaque.trim_matches('"'))
+            .map_err(|e| WireError::Malformed(format!("X-MS-WebTicket is not base64: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| WireError::Malformed("X-MS-WebTicket is not UTF-8".into()))?;
+        let doc = xml::parse(&text)?;
+        WebTicket::read(doc.root_element())
+    }
+
     /// Reads the `saml:Assertion` under `node`.
     pub fn read(node: roxmltree::Node<'_, '_>) -> Result<WebTicket, WireError> {
         let assertion = xml::need(node, ns::SAML, "Assertion")?;
@@ -545,6 +568,22 @@ impl FromXml for CertErrorInfo {
 mod tests {
     use super::*;
     use crate::wsse::p_sha1;
+
+    #[test]
+    fn a_web_ticket_travels_in_its_header() {
+        let ticket = WebTicket {
+            assertion_id: "uuid-1".into(),
+            issuer: "https://webdir.online.lync.com/WebTicket/WebTicketService.svc".into(),
+            user: "sip:alice@contoso.com".into(),
+            lifetime: life(),
+            key_cipher: vec![7; 60],
+        };
+        let header = WebTicket::header_value(&ticket.to_xml());
+        assert!(header.starts_with("opaque="), "{header}");
+        assert_eq!(WebTicket::from_header(&header).unwrap(), ticket);
+        assert!(WebTicket::from_header("opaque=!!").is_err());
+        assert!(WebTicket::from_header("nothing").is_err());
+    }
 
     #[test]
     fn get_and_publish_cert_refuses_in_error_info() {

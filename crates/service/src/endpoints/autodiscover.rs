@@ -15,6 +15,12 @@ use lyncsim_wire::ToXml;
 use lyncsim_wire::admin::JournalOutcome;
 use lyncsim_wire::autodiscover::{self, Access, SipAccess};
 use lyncsim_wire::paths;
+use lyncsim_wire::pool::WebTicket;
+
+/// The header that carries a web ticket to Autodiscover's User resource.
+const WEB_TICKET_HEADER: &str = "x-ms-webticket";
+/// The header of a 401 of the User resource that names the web ticket service.
+const WEB_TICKET_URL_HEADER: &str = "x-ms-webticketurl";
 use serde::Deserialize;
 
 use super::{Shared, base_url, xml_ok};
@@ -22,6 +28,8 @@ use crate::conn::ConnInfo;
 use crate::hosts::DIRECTOR;
 use crate::pools::pool_fqdn;
 use crate::problem::{ApiError, accept};
+use crate::state::State;
+use crate::tokens::check_lifetime;
 
 /// Autodiscover's routes on webdir (`lyncdiscover.<tenant>`).
 pub(super) fn routes() -> Router<Shared> {
@@ -138,6 +146,72 @@ struct SipUri {
     sipuri: String,
 }
 
+/// The web ticket service that Autodiscover's User resource sends a client to.
+fn web_ticket_service(conn: &ConnInfo) -> String {
+    format!("{}{}", base_url(conn), paths::WEB_TICKET_PATH)
+}
+
+/// The User resource's check of the `X-MS-WebTicket` a client sent ([MS-OCDISCWS] 3.1.5.3):
+/// a ticket of webdir's own web ticket service, unchanged, within its lifetime by the service
+/// clock, for the user asked about. Without one the answer is [`challenge`]; a ticket that was
+/// sent and refused is journaled with why (the first challenge, like the registrar's, is not).
+fn authenticated(state: &State, conn: &ConnInfo, headers: &HeaderMap, user: &str) -> bool {
+    let Some(sent) = headers
+        .get(WEB_TICKET_HEADER)
+        .map(|v| v.to_str().unwrap_or_default())
+    else {
+        return false;
+    };
+    let checked = WebTicket::from_header(sent)
+        .map_err(|e| e.to_string())
+        .and_then(|ticket| {
+            state.sts_key.open_proof_key(&ticket)?;
+            if ticket.issuer != web_ticket_service(conn) {
+                return Err(format!(
+                    "the web ticket was issued by {}, not by {}",
+                    ticket.issuer,
+                    web_ticket_service(conn)
+                ));
+            }
+            check_lifetime(
+                "the web ticket",
+                &ticket.lifetime,
+                state.clock.now_ms(),
+                state.clock.tolerance(),
+            )?;
+            let named = ticket.user.trim_start_matches("sip:");
+            if !named.eq_ignore_ascii_case(user) {
+                return Err(format!(
+                    "the web ticket is for sip:{named}, not for sip:{user}"
+                ));
+            }
+            Ok(())
+        });
+    match checked {
+        Ok(()) => true,
+        Err(why) => {
+            state.journal.record(
+                &conn.host,
+                "autodiscover",
+                Some(user),
+                JournalOutcome::Rejected,
+                format!("X-MS-WebTicket refused: {why}"),
+            );
+            false
+        }
+    }
+}
+
+/// 401, naming the web ticket service to get a ticket from in `X-MS-WebTicketURL` (the header
+/// pidgin-sipe's `sipe_lync_autodiscover_cb` reads).
+fn challenge(conn: &ConnInfo) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(WEB_TICKET_URL_HEADER, web_ticket_service(conn))],
+    )
+        .into_response()
+}
+
 /// The User resource (and the director's redirect): where this user signs in, their home pool.
 async fn user(
     AxState(state): AxState<Shared>,
@@ -152,6 +226,9 @@ async fn user(
     } else {
         "autodiscover"
     };
+    if endpoint == "autodiscover" && !authenticated(&state, &conn, &headers, user) {
+        return Ok(challenge(&conn));
+    }
     let Some(record) = state.user(user) else {
         // [MS-OCDISCWS] 3.1.5.3: an unknown user is a 404 with an empty body; the journal
         // says why.

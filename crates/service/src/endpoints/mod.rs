@@ -50,7 +50,7 @@ async fn not_found() -> ApiError {
 /// The router of one host.
 pub(crate) fn router(role: &Role, state: Shared, guard: OutageGuard) -> Router {
     let routes = match role {
-        Role::Webdir => autodiscover::routes(),
+        Role::Webdir => autodiscover::routes().merge(webticket::routes()),
         Role::Director => autodiscover::director_routes(),
         Role::Sts => sts::routes(),
         Role::Pool(_) => webticket::routes().merge(certprov::routes()),

@@ -229,9 +229,9 @@ fn check_relying_party(conn: &ConnInfo, req: &TokenRequest) -> Result<(), Refusa
 
 /// The member name (a well-formed address of this tenant) and the password typed. A wrong
 /// password is answered in Passport's own words (PP_E_BAD_PASSWORD under
-/// PPCRL_REQUEST_E_BAD_MEMBER_NAME_OR_PASSWORD); a name that is not an address is
-/// PPCRL_REQUEST_E_INVALID_MEMBER_NAME and an unknown one BAD_MEMBER_NAME_OR_PASSWORD with
-/// itself as the internal code (those two texts are lyncsim's own).
+/// PPCRL_REQUEST_E_BAD_MEMBER_NAME_OR_PASSWORD); a name that is not an address, or that no
+/// user has, is PPCRL_REQUEST_E_INVALID_MEMBER_NAME (the pairing and the two texts are
+/// lyncsim's own).
 fn check_member(state: &State, req: &TokenRequest) -> Result<UserRecord, Refusal> {
     let failed = |codes: (&str, &str), text: &str, why: String| {
         sts_refusal(
@@ -256,10 +256,7 @@ fn check_member(state: &State, req: &TokenRequest) -> Result<UserRecord, Refusal
     }
     let Some(record) = state.user(&req.user) else {
         return Err(failed(
-            (
-                idcrl::BAD_MEMBER_NAME_OR_PASSWORD,
-                idcrl::BAD_MEMBER_NAME_OR_PASSWORD,
-            ),
+            (idcrl::INVALID_MEMBER_NAME, idcrl::INVALID_MEMBER_NAME),
             "The member name does not exist.",
             format!("no user {} in this tenant", req.user),
         ));

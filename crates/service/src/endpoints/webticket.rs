@@ -1,7 +1,8 @@
-//! A pool's web ticket service ([MS-OCAUTHWS]): its `mex`, and the `WsFedBearer` port, which
-//! takes the STS's token (checked by the service clock within the tolerance, for this web
-//! ticket service) and the client's entropy, and answers a SAML assertion for this pool's
-//! certificate provisioning, with the proof key sealed in it, and the server's entropy.
+//! A web ticket service ([MS-OCAUTHWS]), a pool's or Autodiscover's on webdir: its `mex`, and
+//! the `WsFedBearer` port, which takes the STS's token (checked by the service clock within the
+//! tolerance, for this web ticket service) and the client's entropy, and answers a SAML
+//! assertion for the service it serves (the pool's certificate provisioning, Autodiscover's
+//! User resource), with the proof key sealed in it, and the server's entropy.
 //! Proof key = P_SHA1(client entropy, server entropy).
 
 use axum::Router;
@@ -19,9 +20,10 @@ use super::refusal::{
     Endpoint, Refusal, SoapRequest, malformed, pool_fault, refused, security_fault,
 };
 use super::{SOAP11_MEDIA, Shared, base_url, xml_ok};
-use crate::audience::{is_cert_provisioning_of, relying_party};
+use crate::audience::{is_autodiscover_user_on, is_cert_provisioning_of, relying_party};
 use crate::conn::ConnInfo;
 use crate::diag;
+use crate::hosts::WEBDIR;
 use crate::state::State;
 use crate::tokens::{TICKET_LIFETIME_SECS, check_lifetime};
 
@@ -101,6 +103,18 @@ fn issue(state: &State, conn: &ConnInfo, req: &WebTicketRequest) -> Result<Respo
     Ok(xml_ok(SOAP11_MEDIA, answer.to_xml()).into_response())
 }
 
+/// Whether a ticket for `applies_to` is this web ticket service's to issue: on webdir, for
+/// Autodiscover's User resource (on webdir or `lyncdiscover.<tenant>`); on a pool, for its
+/// certificate provisioning.
+fn serves(state: &State, conn: &ConnInfo, applies_to: &str) -> bool {
+    if conn.host.eq_ignore_ascii_case(WEBDIR) {
+        let alias = format!("lyncdiscover.{}", state.domain);
+        is_autodiscover_user_on(applies_to, &[WEBDIR, &alias], conn.https_port)
+    } else {
+        is_cert_provisioning_of(applies_to, &conn.host, conn.https_port)
+    }
+}
+
 /// The STS's token: this service's, within its lifetime by the service clock, issued for this
 /// web ticket service; the request for this pool's certificate provisioning; the claim the
 /// token's user.
@@ -128,16 +142,22 @@ fn check_token(
         )
         .into());
     }
-    if !is_cert_provisioning_of(&req.applies_to, &conn.host, conn.https_port) {
+    if !serves(state, conn, &req.applies_to) {
         return Err(pool_fault(
             FaultCode::new(ns::WST_13, "InvalidScope"),
             "The request scope is invalid or unsupported",
             diag::AUDIENCE,
             format!(
-                "a web ticket for {:?}: this web ticket service issues tickets for {}'s certificate provisioning only",
-                req.applies_to, conn.host
+                "a web ticket for {:?}: this web ticket service issues tickets for {} only",
+                req.applies_to,
+                if conn.host.eq_ignore_ascii_case(WEBDIR) {
+                    "Autodiscover's User resource".to_owned()
+                } else {
+                    format!("{}'s certificate provisioning", conn.host)
+                }
             ),
-        ).into());
+        )
+        .into());
     }
     let claimed = req.claim.trim_start_matches("sip:");
     if !assertion.user.eq_ignore_ascii_case(claimed) {
