@@ -204,6 +204,14 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
         registered.contains(&("alice@contoso.com".into(), "pool-b.online.lync.com".into())),
         "after move-user alice registers on pool-b: {registered:?}"
     );
+    // pidgin-sipe answered Autodiscover's 401 as the real service asked: a web ticket from
+    // webdir's web ticket service, then the User resource with it.
+    assert!(
+        run.journal
+            .iter()
+            .any(|e| e.host == "webdir.online.lync.com" && e.endpoint == "WebTicket"),
+        "webdir issued pidgin-sipe a web ticket for Autodiscover"
+    );
     let redirected = run.journal.iter().any(|e| {
         e.host == "sipdir.online.lync.com"
             && e.reason == "redirected to the home pool pool-b.online.lync.com"
