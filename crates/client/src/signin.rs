@@ -304,16 +304,21 @@ impl Run<'_, '_> {
         target: &Target,
         call: Call<'_>,
     ) -> Result<crate::https::Reply, SignInFailure> {
-        let Some(https) = &self.https else {
-            return Err(SignInFailure::new(
-                stage,
-                FailureKind::Unreachable,
-                "no HTTPS client",
-            ));
-        };
-        match https.request(target, call).await {
+        match self.request(target, call).await {
             Ok(v) => Ok(v),
             Err(e) => Err(self.fail(SignInFailure::http(stage, what, e))),
+        }
+    }
+
+    /// One request, not traced: the caller says what its failure means.
+    async fn request(
+        &self,
+        target: &Target,
+        call: Call<'_>,
+    ) -> Result<crate::https::Reply, HttpFailure> {
+        match &self.https {
+            Some(https) => https.request(target, call).await,
+            None => Err(HttpFailure::Refused("no HTTPS client".into())),
         }
     }
 
@@ -485,24 +490,24 @@ impl Run<'_, '_> {
             let (target, doc) = self.autodiscover_get(who, &next, &near).await?;
             near = target;
             next = match doc {
-                AutodiscoverDoc::User(autodiscover::User {
+                autodiscover::Answer::User(autodiscover::User {
                     access: Some(access),
                     ..
                 }) => return Ok(access),
-                AutodiscoverDoc::User(autodiscover::User {
+                autodiscover::Answer::User(autodiscover::User {
                     redirect: Some(to), ..
                 })
-                | AutodiscoverDoc::Root(autodiscover::Root {
+                | autodiscover::Answer::Root(autodiscover::Root {
                     redirect: Some(to), ..
                 }) => {
                     self.step(Stage::Discover, format!("Link token=Redirect: {to}"));
                     to
                 }
-                AutodiscoverDoc::Root(autodiscover::Root { user: Some(to), .. }) => {
+                autodiscover::Answer::Root(autodiscover::Root { user: Some(to), .. }) => {
                     self.step(Stage::Discover, format!("Link token=User: {to}"));
                     to
                 }
-                AutodiscoverDoc::Root(_) | AutodiscoverDoc::User(_) => {
+                autodiscover::Answer::Root(_) | autodiscover::Answer::User(_) => {
                     return Err(self.fail(SignInFailure::new(
                         Stage::Discover,
                         FailureKind::BadResponse,
@@ -527,7 +532,7 @@ impl Run<'_, '_> {
         who: &Who,
         url: &str,
         near: &Target,
-    ) -> Result<(Target, AutodiscoverDoc), SignInFailure> {
+    ) -> Result<(Target, autodiscover::Answer), SignInFailure> {
         let (target, path) = self
             .follow(Stage::Discover, "Autodiscover", url, near)
             .await?;
@@ -535,10 +540,7 @@ impl Run<'_, '_> {
             Stage::Discover,
             format!("GET {url} (Accept: {})", autodiscover::MEDIA_XML),
         );
-        let first = match &self.https {
-            Some(https) => https.request(&target, discover_get(&path)).await,
-            None => Err(HttpFailure::Refused("no HTTPS client".into())),
-        };
+        let first = self.request(&target, discover_get(&path)).await;
         let service = match first {
             Err(HttpFailure::NeedsWebTicket(service)) => service,
             answer => {
@@ -565,10 +567,7 @@ impl Run<'_, '_> {
             header::HeaderName::from_static("x-ms-webticket"),
             WebTicket::header_value(&ticket.assertion_xml),
         );
-        let again = match &self.https {
-            Some(https) => https.request(&target, call).await,
-            None => Err(HttpFailure::Refused("no HTTPS client".into())),
-        };
+        let again = self.request(&target, call).await;
         let doc = self.autodiscover_doc(&target, again)?;
         Ok((target, doc))
     }
@@ -578,10 +577,10 @@ impl Run<'_, '_> {
         &mut self,
         target: &Target,
         answer: Result<crate::https::Reply, HttpFailure>,
-    ) -> Result<AutodiscoverDoc, SignInFailure> {
+    ) -> Result<autodiscover::Answer, SignInFailure> {
         let read = answer.and_then(|reply| {
             let text = reply.text(target)?;
-            AutodiscoverDoc::read(&text)
+            autodiscover::Answer::from_xml(&text)
                 .map_err(|e| HttpFailure::BadResponse(format!("{}: {e}", target.host)))
         });
         read.map_err(|e| self.fail(SignInFailure::http(Stage::Discover, "Autodiscover", e)))
@@ -1190,21 +1189,6 @@ fn describe_client(machine: &crate::machine::MachineSettings, via_sia: bool) -> 
 /// The most Autodiscover documents one discovery reads ([MS-OCDISCWS] sets no number; this
 /// one is lyncsim's own).
 const MAX_AUTODISCOVER_HOPS: usize = 8;
-
-/// An Autodiscover answer: a root (links onward) or a User document.
-enum AutodiscoverDoc {
-    Root(autodiscover::Root),
-    User(autodiscover::User),
-}
-
-impl AutodiscoverDoc {
-    fn read(text: &str) -> Result<AutodiscoverDoc, lyncsim_wire::WireError> {
-        match autodiscover::User::from_xml(text) {
-            Ok(user) => Ok(AutodiscoverDoc::User(user)),
-            Err(_) => autodiscover::Root::from_xml(text).map(AutodiscoverDoc::Root),
-        }
-    }
-}
 
 fn discover_get(path: &str) -> Call<'_> {
     Call::get(path).header(header::ACCEPT, autodiscover::MEDIA_XML)

@@ -3,6 +3,7 @@
 //! Autodiscover's User resource). Every token and ticket is bound to
 //! what it was issued for, and each service checks it was issued for itself.
 
+use axum::http::Uri;
 use lyncsim_wire::paths;
 
 use crate::hosts::WEBDIR;
@@ -38,24 +39,17 @@ pub(crate) struct HttpsAddress {
 }
 
 impl HttpsAddress {
-    /// Reads `https://host[:port]/path`; `None` for anything else.
+    /// Reads `https://host[:port]/path` (by `http`'s URI parser); `None` for anything else.
     pub(crate) fn parse(address: &str) -> Option<HttpsAddress> {
-        let rest = address
-            .get(..8)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
-            .map(|_| &address[8..])?;
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) => (host, port.parse().ok()?),
-            None => (authority, 443),
-        };
-        if host.is_empty() {
+        let uri: Uri = address.parse().ok()?;
+        if !uri.scheme_str()?.eq_ignore_ascii_case("https") {
             return None;
         }
+        let host = uri.host().filter(|h| !h.is_empty())?;
         Some(HttpsAddress {
             host: host.to_ascii_lowercase(),
-            port,
-            path: path.to_owned(),
+            port: uri.port_u16().unwrap_or(443),
+            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
         })
     }
 
@@ -97,12 +91,7 @@ impl RelyingParty {
 /// service a web ticket is for, as pidgin-sipe and Lync ask for it (the address of its port
 /// from the `mex`).
 pub(crate) fn is_cert_provisioning_of(applies_to: &str, pool: &str, https_port: u16) -> bool {
-    HttpsAddress::parse(applies_to.trim()).is_some_and(|a| {
-        a.is_on(pool, https_port)
-            && a.path
-                .to_ascii_lowercase()
-                .starts_with(&paths::CERT_PROV_PATH.to_ascii_lowercase())
-    })
+    names_service(applies_to, &[pool], https_port, paths::CERT_PROV_PATH)
 }
 
 /// Whether a web ticket request's `AppliesTo` names Autodiscover's User resource on one of
@@ -110,11 +99,17 @@ pub(crate) fn is_cert_provisioning_of(applies_to: &str, pool: &str, https_port: 
 /// of the User resource sent the client from (`sipe_lync_autodiscover_cb` passes it on as the
 /// web ticket's service address).
 pub(crate) fn is_autodiscover_user_on(applies_to: &str, names: &[&str], https_port: u16) -> bool {
+    names_service(applies_to, names, https_port, paths::AUTODISCOVER_USER)
+}
+
+/// Whether `applies_to` is an address on one of `hosts` (this service's HTTPS port) under
+/// `path` (compared without regard to case).
+fn names_service(applies_to: &str, hosts: &[&str], https_port: u16, path: &str) -> bool {
     HttpsAddress::parse(applies_to.trim()).is_some_and(|a| {
-        names.iter().any(|name| a.is_on(name, https_port))
+        hosts.iter().any(|host| a.is_on(host, https_port))
             && a.path
                 .to_ascii_lowercase()
-                .starts_with(paths::AUTODISCOVER_USER)
+                .starts_with(&path.to_ascii_lowercase())
     })
 }
 

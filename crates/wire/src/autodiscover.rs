@@ -109,11 +109,41 @@ impl FromXml for Root {
         let doc = xml::parse(text)?;
         let root = xml::find_local(doc.root_element(), "Root")
             .ok_or_else(|| WireError::Missing("Root".into()))?;
-        Ok(Root {
+        Ok(Root::read(root))
+    }
+}
+
+impl Root {
+    fn read(root: roxmltree::Node<'_, '_>) -> Root {
+        Root {
             user: link(root, "User"),
             domain: link(root, "Domain"),
             redirect: link(root, "Redirect"),
-        })
+        }
+    }
+}
+
+/// What an Autodiscover resource answered: a root (links onward) or a User document, told
+/// apart by the element the response holds, from one parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `Root`.
+    Root(Root),
+    /// `User`.
+    User(User),
+}
+
+impl FromXml for Answer {
+    /// Reads the XML form of either.
+    fn from_xml(text: &str) -> Result<Self, WireError> {
+        let doc = xml::parse(text)?;
+        let top = doc.root_element();
+        if let Some(user) = xml::find_local(top, "User") {
+            return User::read(user).map(Answer::User);
+        }
+        let root = xml::find_local(top, "Root")
+            .ok_or_else(|| WireError::Missing("Root or User".into()))?;
+        Ok(Answer::Root(Root::read(root)))
     }
 }
 
@@ -203,6 +233,12 @@ impl FromXml for User {
         let doc = xml::parse(text)?;
         let user = xml::find_local(doc.root_element(), "User")
             .ok_or_else(|| WireError::Missing("User".into()))?;
+        User::read(user)
+    }
+}
+
+impl User {
+    fn read(user: roxmltree::Node<'_, '_>) -> Result<User, WireError> {
         let redirect = link(user, "Redirect");
         let access = match SipAccess::read(user) {
             Ok(access) => Some(access),
@@ -283,5 +319,13 @@ mod tests {
         assert!(User::from_xml("<AutodiscoverResponse><User/></AutodiscoverResponse>").is_err());
         let domain = Domain { access };
         assert_eq!(Domain::from_xml(&domain.to_xml()).unwrap(), domain);
+        assert_eq!(
+            Answer::from_xml(&root.to_xml()).unwrap(),
+            Answer::Root(root)
+        );
+        assert_eq!(
+            Answer::from_xml(&user.to_xml()).unwrap(),
+            Answer::User(user)
+        );
     }
 }

@@ -88,7 +88,11 @@ impl SoapFault {
     /// The fault in a response body, if it is one.
     pub fn read(text: &str) -> Result<Option<SoapFault>, WireError> {
         let doc = xml::parse(text)?;
-        let root = doc.root_element();
+        SoapFault::read_in(doc.root_element())
+    }
+
+    /// The fault in a parsed envelope, if it holds one.
+    pub(crate) fn read_in(root: Node<'_, '_>) -> Result<Option<SoapFault>, WireError> {
         if let Some(fault) = xml::find(root, ns::SOAP12, "Fault") {
             let code_node = xml::find(fault, ns::SOAP12, "Subcode")
                 .and_then(|s| xml::find(s, ns::SOAP12, "Value"))

@@ -361,9 +361,10 @@ impl ToXml for StsFault {
 impl FromXml for StsFault {
     /// Reads an envelope that holds a fault; anything else is an error.
     fn from_xml(text: &str) -> Result<Self, WireError> {
-        let fault = SoapFault::read(text)?.ok_or_else(|| WireError::Missing("Fault".into()))?;
         let doc = xml::parse(text)?;
-        let header = PassportHeader::read(doc.root_element())?;
+        let root = doc.root_element();
+        let fault = SoapFault::read_in(root)?.ok_or_else(|| WireError::Missing("Fault".into()))?;
+        let header = PassportHeader::read(root)?;
         Ok(StsFault {
             fault,
             server_time_ms: header.server_time_ms,

@@ -162,15 +162,15 @@ fn authenticated(state: &State, conn: &ConnInfo, headers: &HeaderMap, user: &str
     else {
         return false;
     };
+    let own = web_ticket_service(conn);
     let checked = WebTicket::from_header(sent)
         .map_err(|e| e.to_string())
         .and_then(|ticket| {
             state.sts_key.open_proof_key(&ticket)?;
-            if ticket.issuer != web_ticket_service(conn) {
+            if ticket.issuer != own {
                 return Err(format!(
-                    "the web ticket was issued by {}, not by {}",
-                    ticket.issuer,
-                    web_ticket_service(conn)
+                    "the web ticket was issued by {}, not by {own}",
+                    ticket.issuer
                 ));
             }
             check_lifetime(
@@ -221,12 +221,11 @@ async fn user(
 ) -> Result<Response, ApiError> {
     let Query(q) = accept(query)?;
     let user = q.sipuri.trim_start_matches("sip:");
-    let endpoint = if conn.host.starts_with("sipdir.") {
-        "director"
-    } else {
-        "autodiscover"
-    };
-    if endpoint == "autodiscover" && !authenticated(&state, &conn, &headers, user) {
+    // The director's User document is its own (Lync 2010 asks it without a ticket);
+    // Autodiscover's asks for a web ticket first.
+    let director = conn.host.eq_ignore_ascii_case(DIRECTOR);
+    let endpoint = if director { "director" } else { "autodiscover" };
+    if !director && !authenticated(&state, &conn, &headers, user) {
         return Ok(challenge(&conn));
     }
     let Some(record) = state.user(user) else {

@@ -57,17 +57,15 @@ async fn realm(
     Ok(xml_ok("text/xml; charset=utf-8", info.to_xml()))
 }
 
-/// An STS refusal, in the form Azure AD's RST2.srf gave: SOAP 1.2 with Passport's error
-/// detail, `psf:value` the IDCRL code of the refusal, and the internal error's code and text.
-/// What the wire says is Passport's; `why`, for the journal, is lyncsim's precise reason.
-fn sts_refusal(
+/// A fault in the form Azure AD's RST2.srf gave: SOAP 1.2 with Passport's error detail,
+/// `psf:value` the IDCRL code of the refusal, and the internal error's code and text.
+fn passport_fault(
     code: FaultCode,
     reason: &str,
     (value, internal_code): (&str, &str),
     text: &str,
-    why: String,
-) -> Refusal {
-    let fault = SoapFault {
+) -> SoapFault {
+    SoapFault {
         version: SoapVersion::Soap12,
         code,
         reason: reason.into(),
@@ -76,8 +74,19 @@ fn sts_refusal(
             internal_code: internal_code.into(),
             internal_text: text.into(),
         }),
-    };
-    Refusal::fault(fault, why)
+    }
+}
+
+/// An STS refusal: what the wire says is Passport's ([`passport_fault`]); `why`, for the
+/// journal, is lyncsim's precise reason.
+fn sts_refusal(
+    code: FaultCode,
+    reason: &str,
+    codes: (&str, &str),
+    text: &str,
+    why: String,
+) -> Refusal {
+    Refusal::fault(passport_fault(code, reason, codes, text), why)
 }
 
 impl Endpoint for TokenRequest {
@@ -87,16 +96,15 @@ impl Endpoint for TokenRequest {
     /// PPCRL_REQUEST_E_MISSING_PRIMARY_CREDENTIAL: no member name and password to check (the
     /// pairing and the text are lyncsim's own).
     fn unreadable(_error: &WireError) -> SoapFault {
-        SoapFault {
-            version: SoapVersion::Soap12,
-            code: FaultCode::new(ns::WSSE, "InvalidSecurity"),
-            reason: "An error was discovered processing the <wsse:Security> header".into(),
-            detail: Some(FaultDetail::Passport {
-                value: idcrl::MISSING_PRIMARY_CREDENTIAL.into(),
-                internal_code: idcrl::MISSING_PRIMARY_CREDENTIAL.into(),
-                internal_text: "The request does not carry a member name and password.".into(),
-            }),
-        }
+        passport_fault(
+            FaultCode::new(ns::WSSE, "InvalidSecurity"),
+            "An error was discovered processing the <wsse:Security> header",
+            (
+                idcrl::MISSING_PRIMARY_CREDENTIAL,
+                idcrl::MISSING_PRIMARY_CREDENTIAL,
+            ),
+            "The request does not carry a member name and password.",
+        )
     }
 
     /// HTTP 200, with Passport's header and the service clock's time, as RST2.srf answered
