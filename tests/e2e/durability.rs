@@ -47,6 +47,10 @@ async fn serve_survives_clients_that_hang_up_without_reading() {
     let tls = tls_connector(&String::from_utf8(root).unwrap());
     let port = serve.info.https_port;
     for (host, ip) in serve.info.hosts.clone() {
+        if host.starts_with("lyncdiscover.") {
+            // A CNAME to webdir, whose certificate does not name it: webdir is asked below.
+            continue;
+        }
         for _ in 0..10 {
             let tcp = tokio::net::TcpStream::connect((ip, port)).await.unwrap();
             let name = rustls_pki_types::ServerName::try_from(host.clone()).unwrap();

@@ -62,9 +62,11 @@ fn build(work: &Path) -> (PathBuf, PathBuf) {
     (host, shim)
 }
 
-/// What a run gave: each step's line, and the service's journal.
+/// What a run gave: each step's line, the questions libpurple asked (step number and
+/// text), and the service's journal.
 struct Run {
     steps: Vec<String>,
+    prompts: Vec<(usize, String)>,
     journal: Vec<JournalEntry>,
 }
 
@@ -98,11 +100,17 @@ fn run(steps: &[String]) -> Run {
     );
     let mut run = Run {
         steps: Vec::new(),
+        prompts: Vec::new(),
         journal: Vec::new(),
     };
     for line in stdout.lines() {
         if let Some(journal) = line.strip_prefix("journal: ") {
             run.journal = serde_json::from_str(journal).unwrap();
+        } else if let Some((n, text)) = line
+            .strip_prefix("prompt ")
+            .and_then(|rest| rest.split_once(": "))
+        {
+            run.prompts.push((n.parse().unwrap(), text.to_owned()));
         } else if let Some((_, rest)) = line.split_once(": ").filter(|_| line.starts_with("step "))
         {
             run.steps.push(rest.to_owned());
@@ -172,7 +180,7 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
     assert_eq!(s[10], "signed-on");
     assert_eq!(
         s[11],
-        "signed-on|connection-error: Failed to authenticate to server|"
+        "signed-on|connection-error: Failed to authenticate to server"
     );
     assert_eq!(s[12], "signed-on", "signs in again once reconnected");
     assert!(
@@ -204,6 +212,23 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
         registered.contains(&("alice@contoso.com".into(), "pool-b.online.lync.com".into())),
         "after move-user alice registers on pool-b: {registered:?}"
     );
+    // Autodiscover's real path: lyncdiscover.contoso.com over HTTPS shows webdir's
+    // certificate, which does not name it (libpurple asks the user, who does not answer);
+    // over plain HTTP the root redirects to webdir's HTTPS root, and pidgin-sipe signs in
+    // through that.
+    assert!(
+        run.prompts.iter().any(|(n, text)| *n == 1
+            && text.contains("lyncdiscover.contoso.com")
+            && text.contains("claims to be from \"webdir.online.lync.com\"")),
+        "{:?}",
+        run.prompts
+    );
+    assert!(run.journal.iter().any(|e| {
+        e.host == "webdir.online.lync.com"
+            && e.user.as_deref() == Some("alice@contoso.com")
+            && e.reason
+                .starts_with("plain HTTP: Redirect to https://webdir.online.lync.com/")
+    }));
     // pidgin-sipe answered Autodiscover's 401 as the real service asked: a web ticket from
     // webdir's web ticket service, then the User resource with it.
     assert!(

@@ -36,6 +36,57 @@ async fn both_products_sign_in_on_every_os_they_run_on() {
     assert!(journal.iter().any(|e| e.endpoint == "autodiscover"));
 }
 
+/// Office 365's `lyncdiscover.<tenant>` is a CNAME to webdir, whose certificate names webdir
+/// only: Lync 2013's HTTPS attempt fails name validation and it asks again over plain HTTP,
+/// whose Redirect leads to webdir's HTTPS root (Lync Server 2013, "Certificate summary -
+/// Autodiscover": the first request over port 80 needs no certificate for the tenant's name).
+/// A tenant that publishes its own certificate is answered over HTTPS at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lync_2013_asks_autodiscover_over_http_when_the_certificate_names_webdir_only() {
+    let user = "alice@contoso.com";
+    let world = World::start().await;
+    let profile = world.profile("o365", Product::Lync2013, Os::Win7);
+    sign_in(&profile, user).await.unwrap();
+    let trace = std::fs::read_to_string(profile.trace_file()).unwrap();
+    let port = world.info().http_port;
+    let order = [
+        "certificate not valid for name \"lyncdiscover.contoso.com\"".to_owned(),
+        format!("GET http://lyncdiscover.contoso.com:{port}/"),
+        "Link token=Redirect: https://webdir.online.lync.com".to_owned(),
+        "Link token=User: https://webdir.online.lync.com".to_owned(),
+    ];
+    let mut at = 0;
+    for step in &order {
+        at += trace[at..]
+            .find(step.as_str())
+            .unwrap_or_else(|| panic!("{step:?} after byte {at} of the trace:\n{trace}"));
+    }
+    let journal = world.journal().await;
+    assert!(journal.iter().any(|e| {
+        e.host == "webdir.online.lync.com"
+            && e.endpoint == "autodiscover"
+            && e.reason
+                .starts_with("plain HTTP: Redirect to https://webdir.online.lync.com")
+    }));
+
+    let own = lyncsim_service::ServiceConfig {
+        tenant: lyncsim_service::Tenant {
+            own_lyncdiscover_certificate: true,
+            ..lyncsim_service::Tenant::contoso()
+        },
+        ..Default::default()
+    };
+    let world = World::with_config(own).await;
+    let profile = world.profile("own", Product::Lync2013, Os::Win7);
+    sign_in(&profile, user).await.unwrap();
+    let trace = std::fs::read_to_string(profile.trace_file()).unwrap();
+    assert!(
+        trace.contains("Link token=User: https://lyncdiscover.contoso.com"),
+        "{trace}"
+    );
+    assert!(!trace.contains("GET http://"), "{trace}");
+}
+
 fn count(cost: &PublicKeyCost, which: fn(&PublicKeyOp) -> bool) -> u32 {
     cost.iter()
         .filter(|(op, _)| which(op))
@@ -52,11 +103,11 @@ async fn a_sign_in_keeps_one_connection_per_host_and_counts_its_public_key_work(
     let handshakes = |op: &PublicKeyOp| matches!(op, PublicKeyOp::KeyExchange(_));
     let tls_dsk = |op: &PublicKeyOp| matches!(op, PublicKeyOp::RsaDecrypt(_));
     let keys = |op: &PublicKeyOp| matches!(op, PublicKeyOp::Generate(_));
-    // First: Autodiscover at lyncdiscover.contoso.com, the STS (realm and token on one
-    // connection), webdir's web ticket service (the name the User resource's 401 gave), the
-    // pool's HTTPS (both mex documents, the web ticket and GetAndPublishCert on one), the
-    // registrar.
-    assert_eq!(count(&first.cost, handshakes), 5, "{:?}", first.cost);
+    // First: webdir (Autodiscover's root and User resource, and its web ticket service, on
+    // one connection; lyncdiscover.contoso.com's handshake failed on its name and plain HTTP
+    // has none), the STS (realm and token on one connection), the pool's HTTPS (both mex
+    // documents, the web ticket and GetAndPublishCert on one), the registrar.
+    assert_eq!(count(&first.cost, handshakes), 4, "{:?}", first.cost);
     assert_eq!(count(&first.cost, keys), 1, "{:?}", first.cost);
     // Warm: the STS and the registrar; no new key.
     assert_eq!(count(&warm.cost, handshakes), 2, "{:?}", warm.cost);
@@ -90,6 +141,7 @@ async fn a_second_sign_in_reuses_the_stored_certificate() {
             .filter(|e| {
                 (e.endpoint == "director" || e.endpoint == "autodiscover")
                     && e.user.as_deref() == Some(user)
+                    && e.reason.starts_with("home pool")
             })
             .count();
         assert_eq!(discoveries, 1);

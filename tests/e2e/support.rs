@@ -29,6 +29,13 @@ impl World {
         }
     }
 
+    /// A world whose service has `config`.
+    pub async fn with_config(config: lyncsim_service::ServiceConfig) -> World {
+        World {
+            lab: Lab::with_config(config).await.expect("service starts"),
+        }
+    }
+
     pub fn info(&self) -> &ServiceInfo {
         self.lab.info()
     }

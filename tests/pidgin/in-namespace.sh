@@ -3,7 +3,8 @@
 # serve on 443 (HTTPS and SIP), 80 (Autodiscover's plain HTTP) and 53 (DNS), where
 # pidgin-sipe looks; resolv.conf names lyncsim's DNS and /etc/ssl/certs holds only lyncsim's
 # root. Then each line of the steps file, in order:
-#   signin USER PASSWORD [USER-AGENT]   one pidgin-sipe sign-in (prints sipe-host's line)
+#   signin USER PASSWORD [USER-AGENT]   one pidgin-sipe sign-in (prints sipe-host's outcome;
+#                                       each question it was asked is a `prompt N:` line)
 #   signin-at SERVER USER PASSWORD      the same, with the account's server set (no discovery)
 #   live USER PASSWORD JSON             a sign-in that stays signed in while the fault JSON is
 #                                       posted; then pidgin-sipe's clock moves two hours on, so
@@ -33,6 +34,13 @@ mkdir -p "$work/certs"
 curl -sS "$admin/ca/root.pem" > "$work/certs/lyncsim-root.pem"
 mount --bind "$work/certs" /etc/ssl/certs
 
+# Step N's outcome (sipe-host's lines, joined with |), and a `prompt N:` line for each
+# question libpurple asked (sipe-host's `request:` lines).
+report() {
+    printf "%s\n" "$2" | sed -n "s/^request: /prompt $1: /p"
+    printf "step %s: %s\n" "$1" "$(printf "%s\n" "$2" | grep -v '^request: ' | paste -sd '|' -)"
+}
+
 n=0
 while IFS= read -r line; do
     n=$((n + 1))
@@ -42,13 +50,13 @@ while IFS= read -r line; do
         rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
         agent=$(echo "$line" | cut -s -d' ' -f4-)
         out=$(SIPE_HOST_HOME="$work/home.$n" LD_PRELOAD="$shim" "$host" "$2" "$3" "$agent" 40 || true)
-        printf "step %s: %s\n" "$n" "$out"
+        report "$n" "$out"
         ;;
     signin-at)
         rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
         out=$(SIPE_HOST_SERVER="$2" SIPE_HOST_HOME="$work/home.$n" LD_PRELOAD="$shim" \
             "$host" "$3" "$4" "" 40 || true)
-        printf "step %s: %s\n" "$n" "$out"
+        report "$n" "$out"
         ;;
     live)
         rm -rf "$work/home.$n" && mkdir -p "$work/home.$n"
@@ -59,7 +67,9 @@ while IFS= read -r line; do
         pid=$!
         exec 3> "$cue"
         i=0
-        while [ ! -s "$out" ] && kill -0 "$pid" 2> /dev/null && [ $i -lt 400 ]; do
+        # The fault goes in once the sign-in has ended (sipe-host may print a question first).
+        while ! grep -q -e '^signed-on' -e '^connection-error' "$out" \
+            && kill -0 "$pid" 2> /dev/null && [ $i -lt 400 ]; do
             i=$((i + 1))
             sleep 0.1
         done
@@ -69,7 +79,7 @@ while IFS= read -r line; do
         echo "advance 7200" >&3
         wait "$pid" || true
         exec 3>&-
-        printf "step %s: %s\n" "$n" "$(tr '\n' '|' < "$out")"
+        report "$n" "$(cat "$out")"
         ;;
     fault)
         json=${line#fault }

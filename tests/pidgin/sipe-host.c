@@ -6,7 +6,7 @@
  * `signed-on` when the account is connected, or `connection-error: <text>` with the text
  * pidgin-sipe gives the user (a line break in it written as `\n`), and exits (0 on sign-on, 1 on an error, 2 on a timeout or a
  * usage error). Any question libpurple would ask the user (an untrusted certificate, ...) is
- * printed as `request: <title>: <text>` and refused.
+ * printed as `request: <title>: <text>` (one line, as above) and answered no.
  *
  * With SIPE_HOST_STAY set it stays signed in after `signed-on` and reads its standard input:
  * the line `advance SECONDS` moves pidgin-sipe's clock on (its timers are the host's to run),
@@ -218,17 +218,55 @@ static void connection_error(PurpleConnection *gc, PurpleConnectionError err,
 	finish(1);
 }
 
-/* Every question is answered "no": the test must not depend on anyone's answer. */
+/* A refusal, given from the main loop once the question has been asked. */
+struct refusal {
+	PurpleRequestActionCb cb;
+	void *user_data;
+	int index;
+};
+
+static gboolean refuse(gpointer data)
+{
+	struct refusal *r = data;
+	r->cb(r->user_data, r->index);
+	g_free(r);
+	return FALSE;
+}
+
+/* Every question is answered "no" (its Cancel, Reject or No action), as a careful user
+ * answers an untrusted certificate: the test must not depend on anyone's judgement. */
 static void *request_action(const char *title, const char *primary, const char *secondary,
 			    int default_action, PurpleAccount *account, const char *who,
 			    PurpleConversation *conv, void *user_data, size_t action_count,
 			    va_list actions)
 {
-	(void)default_action; (void)account; (void)who; (void)conv; (void)user_data;
-	(void)action_count; (void)actions;
-	printf("request: %s: %s %s\n", title ? title : "", primary ? primary : "",
-	       secondary ? secondary : "");
+	(void)default_action; (void)account; (void)who; (void)conv;
+	gchar *text = g_strdup_printf("%s: %s %s", title ? title : "", primary ? primary : "",
+				      secondary ? secondary : "");
+	gchar **lines = g_strsplit(text, "\n", -1);
+	gchar *one = g_strjoinv("\\n", lines);
+	printf("request: %s\n", one);
+	g_free(one);
+	g_strfreev(lines);
+	g_free(text);
 	fflush(stdout);
+	for (size_t i = 0; i < action_count; i++) {
+		const char *label = va_arg(actions, const char *);
+		PurpleRequestActionCb cb = va_arg(actions, PurpleRequestActionCb);
+		gchar *plain = purple_strreplace(label ? label : "", "_", "");
+		gboolean no = g_ascii_strcasecmp(plain, "Cancel") == 0 ||
+			g_ascii_strcasecmp(plain, "Reject") == 0 ||
+			g_ascii_strcasecmp(plain, "No") == 0;
+		g_free(plain);
+		if (no && cb) {
+			struct refusal *r = g_new0(struct refusal, 1);
+			r->cb = cb;
+			r->user_data = user_data;
+			r->index = (int)i;
+			g_idle_add(refuse, r);
+			break;
+		}
+	}
 	return NULL;
 }
 

@@ -83,6 +83,19 @@ impl HttpFailure {
         }
     }
 
+    /// Whether the request failed before the server answered it: no connection, or a TLS
+    /// handshake that failed (the client refused the server's certificate, or the server it).
+    pub(crate) fn before_answer(&self) -> bool {
+        matches!(
+            self,
+            HttpFailure::Refused(_)
+                | HttpFailure::TimedOut(_)
+                | HttpFailure::Reset(_)
+                | HttpFailure::Tls(_)
+                | HttpFailure::TlsAlert(_)
+        )
+    }
+
     pub(crate) fn describe(&self) -> String {
         match self {
             HttpFailure::Refused(d) => format!("connection refused ({d})"),

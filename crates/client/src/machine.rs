@@ -1,5 +1,5 @@
 //! `machine.toml`: the emulated machine's settings (product, build, Sign-In Assistant, OS,
-//! clock offset, Windows account, DNS server, HTTPS port, trusted roots).
+//! clock offset, Windows account, DNS server, HTTPS and HTTP ports, trusted roots).
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,6 +15,10 @@ pub struct NetworkSettings {
     pub dns_server: SocketAddr,
     /// The port HTTPS connections go to (443 on a real machine).
     pub https_port: u16,
+    /// The port plain HTTP goes to (80 on a real machine): Autodiscover's fallback when its
+    /// HTTPS attempt fails. 0 (a profile from before it existed): no fallback.
+    #[serde(default)]
+    pub http_port: u16,
     /// The trusted time source that sync-time uses (the service's `/time`).
     pub time_source: String,
 }

@@ -124,6 +124,7 @@ impl Profile {
             network: NetworkSettings {
                 dns_server: opts.service.dns_addr,
                 https_port: opts.service.https_port,
+                http_port: opts.service.http_port,
                 time_source: format!("{}/time", opts.service.admin_url),
             },
             trusted_roots: vec![opts.root_pem],

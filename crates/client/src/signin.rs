@@ -285,7 +285,7 @@ impl Run<'_, '_> {
                 format!("{what} gave {url:?}, which is not an https URL"),
             )));
         };
-        let target = if parsed.host.eq_ignore_ascii_case(&near.host) {
+        let target = if near.tls && parsed.host.eq_ignore_ascii_case(&near.host) {
             near.clone()
         } else {
             let port = parsed
@@ -465,31 +465,15 @@ impl Run<'_, '_> {
         Ok(found.external.fqdn)
     }
 
-    /// Autodiscover at `lyncdiscover.<domain>` over HTTPS: the root, its User link, and every
-    /// `Redirect` (of a root or of a User document) to the next hop, as [MS-OCDISCWS] 3.1.5.2
-    /// and 3.1.5.3 have it; a loop, or more than [`MAX_AUTODISCOVER_HOPS`] documents, is
-    /// refused.
+    /// Autodiscover: its first document ([`Self::autodiscover_first`]), then its User link and
+    /// every `Redirect` (of a root or of a User document) to the next hop, as [MS-OCDISCWS]
+    /// 3.1.5.2 and 3.1.5.3 have it; a loop, or more than [`MAX_AUTODISCOVER_HOPS`] documents,
+    /// is refused.
     async fn autodiscover(&mut self, who: &Who) -> Result<autodiscover::SipAccess, SignInFailure> {
-        let (user, domain) = (who.user.as_str(), who.domain.as_str());
-        let host = format!("lyncdiscover.{domain}");
-        let mut near = self.resolve(Stage::Discover, &host).await?;
-        let port = self.profile.machine().network.https_port;
-        let mut next = format!(
-            "https://{host}:{port}{}?sipuri=sip:{user}",
-            paths::AUTODISCOVER
-        );
-        let mut asked = std::collections::HashSet::new();
-        for _ in 0..MAX_AUTODISCOVER_HOPS {
-            if !asked.insert(next.clone()) {
-                return Err(self.fail(SignInFailure::new(
-                    Stage::Discover,
-                    FailureKind::BadResponse,
-                    format!("Autodiscover redirected in a loop: {next} again"),
-                )));
-            }
-            let (target, doc) = self.autodiscover_get(who, &next, &near).await?;
-            near = target;
-            next = match doc {
+        let (mut near, first, mut doc) = self.autodiscover_first(who).await?;
+        let mut asked = std::collections::HashSet::from([first]);
+        loop {
+            let next = match doc {
                 autodiscover::Answer::User(autodiscover::User {
                     access: Some(access),
                     ..
@@ -515,12 +499,60 @@ impl Run<'_, '_> {
                     )));
                 }
             };
+            let why = if !asked.insert(next.clone()) {
+                format!("Autodiscover redirected in a loop: {next} again")
+            } else if asked.len() > MAX_AUTODISCOVER_HOPS {
+                format!(
+                    "Autodiscover sent more than {MAX_AUTODISCOVER_HOPS} documents without the user's access"
+                )
+            } else {
+                (near, doc) = self.autodiscover_get(who, &next, &near).await?;
+                continue;
+            };
+            return Err(self.fail(SignInFailure::new(
+                Stage::Discover,
+                FailureKind::BadResponse,
+                why,
+            )));
         }
-        Err(self.fail(SignInFailure::new(
+    }
+
+    /// Autodiscover's first document, at `lyncdiscover.<domain>`: the root over HTTPS, and
+    /// when that fails before any answer (a certificate that does not name the host, as
+    /// webdir's did not name `lyncdiscover.<tenant>`, or no connection) the root over plain
+    /// HTTP, whose `Redirect` leads to HTTPS (Lync Server 2013, "Certificate summary -
+    /// Autodiscover": a first request over port 80 needs no certificate for the tenant's
+    /// name). pidgin-sipe's `sipe_lync_autodiscover_request` sends both at once; HTTPS first,
+    /// then HTTP, is lyncsim's own order. The emulated machine is outside the tenant's
+    /// network: the real client's first question, `lyncdiscoverinternal.<domain>`, which does
+    /// not exist for an Office 365 tenant, is not asked. The target that answered, the URL
+    /// asked, and the document.
+    async fn autodiscover_first(
+        &mut self,
+        who: &Who,
+    ) -> Result<(Target, String, autodiscover::Answer), SignInFailure> {
+        let host = format!("lyncdiscover.{}", who.domain);
+        let tls = self.resolve(Stage::Discover, &host).await?;
+        let network = &self.profile.machine().network;
+        let (port, http_port) = (network.https_port, network.http_port);
+        let path = format!("{}?sipuri=sip:{}", paths::AUTODISCOVER, who.user);
+        let url = format!("https://{}:{port}{path}", tls.host);
+        self.step(
             Stage::Discover,
-            FailureKind::BadResponse,
-            format!("Autodiscover sent more than {MAX_AUTODISCOVER_HOPS} documents without the user's access"),
-        )))
+            format!("GET {url} (Accept: {})", autodiscover::MEDIA_XML),
+        );
+        let (target, url, answer) = match self.request(&tls, discover_get(&path)).await {
+            Err(e) if e.before_answer() && http_port != 0 => {
+                let plain = Target::plain(&tls.host, tls.addr.ip(), http_port);
+                let http_url = format!("http://{}:{http_port}{path}", tls.host);
+                self.step(Stage::Discover, format!("{}; GET {http_url}", e.describe()));
+                let answer = self.request(&plain, discover_get(&path)).await;
+                (plain, http_url, answer)
+            }
+            answer => (tls, url, answer),
+        };
+        let doc = self.autodiscover_doc(&target, answer)?;
+        Ok((target, url, doc))
     }
 
     /// One Autodiscover document at `url`. A 401 that names a web ticket service

@@ -20,6 +20,13 @@ pub struct Tenant {
     /// The users.
     #[serde(default)]
     pub users: Vec<TenantUser>,
+    /// Whether Autodiscover's certificate also names `lyncdiscover.<domain>`, as a deployment
+    /// that publishes its own Autodiscover can arrange. Office 365's did not: the tenant's
+    /// `lyncdiscover` is a CNAME to `webdir.online.lync.com`, whose certificate names only
+    /// Microsoft's domains, so a client's HTTPS attempt fails name validation and it goes on
+    /// over plain HTTP (off by default, as in Office 365).
+    #[serde(default)]
+    pub own_lyncdiscover_certificate: bool,
 }
 
 /// One user of the tenant.

@@ -28,7 +28,8 @@ pub(crate) enum Role {
 #[derive(Debug, Clone)]
 pub(crate) struct HostDef {
     pub(crate) fqdn: String,
-    /// Other names on the same server certificate.
+    /// Other names that lead to it in DNS (CNAMEs). Its certificate names them only where the
+    /// tenant says so ([`crate::Tenant::own_lyncdiscover_certificate`]).
     pub(crate) aliases: Vec<String>,
     pub(crate) ip: IpAddr,
     pub(crate) role: Role,

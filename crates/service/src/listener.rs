@@ -1,7 +1,6 @@
-//! A host's listener: its certificates by SNI, and the TLS accept loop that hands each
+//! A host's listener: the TLS accept loop that hands each
 //! connection to the host's router, or to its SIP registrar when the connection speaks SIP.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -18,27 +17,16 @@ use crate::conn::{ConnInfo, LIMITS, Prefixed, accept_loop, serve_http};
 use crate::outage::Outages;
 use crate::registrar::{Registrar, first_line, serve_sip};
 
-/// Chooses the server certificate by SNI among every host's.
-#[derive(Debug, Default)]
-pub(crate) struct SniCerts(HashMap<String, Arc<CertifiedKey>>);
+/// A host's one server certificate, whatever name the client's SNI asked for: a server with
+/// one certificate bound to its address and port, as Microsoft's were. A client that came by
+/// another name (`lyncdiscover.<tenant>`, a CNAME to webdir) gets the host's certificate and
+/// judges its names itself.
+#[derive(Debug)]
+pub(crate) struct OneCert(pub(crate) Arc<CertifiedKey>);
 
-impl SniCerts {
-    pub(crate) fn insert(
-        &mut self,
-        names: impl IntoIterator<Item = String>,
-        key: Arc<CertifiedKey>,
-    ) {
-        for n in names {
-            self.0.insert(n.to_ascii_lowercase(), key.clone());
-        }
-    }
-}
-
-impl ResolvesServerCert for SniCerts {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.0
-            .get(&hello.server_name()?.to_ascii_lowercase())
-            .cloned()
+impl ResolvesServerCert for OneCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
     }
 }
 

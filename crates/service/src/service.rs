@@ -23,7 +23,7 @@ use crate::conn::{MAX_ADMIN_CONNECTIONS, serve_plain};
 use crate::dns::HostRecord;
 use crate::faults::Faults;
 use crate::hosts::{HostDef, Role, host_defs};
-use crate::listener::{HostService, SniCerts};
+use crate::listener::{HostService, OneCert};
 use crate::network::Network;
 use crate::outage::{OutageGuard, Outages};
 use crate::registrar::Registrar;
@@ -331,7 +331,6 @@ impl Hosts {
         outages: &Arc<Outages>,
     ) -> anyhow::Result<Hosts> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let certs = Arc::new(server_certificates(state, &provider, https)?);
         let registrar_identity = registrar_identity(state, https)?;
         let guard = OutageGuard {
             outages: outages.clone(),
@@ -351,10 +350,11 @@ impl Hosts {
                 fqdn: host.fqdn.clone(),
                 ip: host.ip,
             });
+            let cert = server_certificate(state, &provider, host)?;
             let mut tls = ServerConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()?
                 .with_no_client_auth()
-                .with_cert_resolver(certs.clone());
+                .with_cert_resolver(Arc::new(OneCert(cert)));
             tls.alpn_protocols = vec![b"http/1.1".to_vec()];
             let registrar = matches!(host.role, Role::Director | Role::Pool(_)).then(|| {
                 Arc::new(Registrar {
@@ -377,24 +377,20 @@ impl Hosts {
     }
 }
 
-/// Every host's server certificate (its names and aliases), from the public root.
-fn server_certificates(
+/// A host's server certificate, from the public root: its name, and its DNS aliases only
+/// where the tenant publishes a certificate of its own for them (Office 365's webdir
+/// certificate did not name `lyncdiscover.<tenant>`).
+fn server_certificate(
     state: &State,
     provider: &Arc<CryptoProvider>,
-    https: &[(HostDef, TcpListener, Option<TcpListener>)],
-) -> anyhow::Result<SniCerts> {
-    let now = state.clock.now();
-    let mut certs = SniCerts::default();
-    for (host, _, _) in https {
-        let mut names = vec![host.fqdn.clone()];
+    host: &HostDef,
+) -> anyhow::Result<Arc<CertifiedKey>> {
+    let mut names = vec![host.fqdn.clone()];
+    if state.own_lyncdiscover_certificate {
         names.extend(host.aliases.iter().cloned());
-        let id = state.public_root.issue_server(&names, now)?;
-        certs.insert(
-            names,
-            certified_key(provider, id.cert_der, id.key_pkcs8_der)?,
-        );
     }
-    Ok(certs)
+    let id = state.public_root.issue_server(&names, state.clock.now())?;
+    certified_key(provider, id.cert_der, id.key_pkcs8_der)
 }
 
 /// One RSA identity for the inner handshake of every registrar (director and pools).

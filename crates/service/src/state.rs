@@ -196,6 +196,9 @@ impl Default for Policy {
 pub(crate) struct State {
     pub(crate) clock: ServiceClock,
     pub(crate) domain: String,
+    /// Whether webdir's certificate also names `lyncdiscover.<domain>`
+    /// ([`crate::Tenant::own_lyncdiscover_certificate`]).
+    pub(crate) own_lyncdiscover_certificate: bool,
     pub(crate) personal_validity_secs: i64,
     pub(crate) journal: Journal,
     pub(crate) public_root: Authority,
@@ -639,6 +642,7 @@ impl State {
             journal: Journal::new(clock.clone()),
             clock,
             domain: config.tenant.domain.to_ascii_lowercase(),
+            own_lyncdiscover_certificate: config.tenant.own_lyncdiscover_certificate,
             personal_validity_secs: config.personal_validity_secs,
             public_root: loaded.public_root,
             communications_server: RwLock::new(Arc::new(loaded.cs)),

@@ -92,7 +92,9 @@ pub(crate) async fn section() {
 
     // lyncsim serve, and the document it gives.
     let (serve, info) = crate::serve::Serve::start(dir.path());
-    let host = format!("lyncdiscover.{}", info.tenant);
+    // Autodiscover's HTTPS root, on webdir (whose certificate does not name
+    // lyncdiscover.<tenant>).
+    let host = "webdir.online.lync.com".to_owned();
     let path = format!("{}?sipuri=sip:alice@{}", paths::AUTODISCOVER, info.tenant);
     let root_pem = String::from_utf8(
         lyncsim_lab::fetch_plain(&format!("{}/ca/root.pem", info.admin_url))

@@ -76,6 +76,7 @@ fn reply(
 /// carried along), on the name the client asked for; over plain HTTP: a single `Redirect` to
 /// the HTTPS root of webdir, as [MS-OCDISCWS] 3.1.5.2 has it.
 async fn root(
+    AxState(state): AxState<Shared>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -86,14 +87,18 @@ async fn root(
         .map(|uri| format!("?sipuri={}", percent(uri)))
         .unwrap_or_default();
     if !conn.secure {
+        let to = format!("{}{}{sipuri}", base_url(&conn), paths::AUTODISCOVER);
+        state.journal.record(
+            &conn.host,
+            "autodiscover",
+            q.get("sipuri").map(|u| u.trim_start_matches("sip:")),
+            JournalOutcome::Ok,
+            format!("plain HTTP: Redirect to {to}"),
+        );
         let root = autodiscover::Root {
             user: None,
             domain: None,
-            redirect: Some(format!(
-                "{}{}{sipuri}",
-                base_url(&conn),
-                paths::AUTODISCOVER
-            )),
+            redirect: Some(to),
         };
         return Ok(reply(&headers, || root.to_xml(), || root.to_json()));
     }
