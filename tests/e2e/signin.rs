@@ -30,9 +30,11 @@ async fn both_products_sign_in_on_every_os_they_run_on() {
             );
         }
     }
-    // Lync 2010 found its pool through SRV and the director, Lync 2013 through Autodiscover.
+    // Lync 2010 found its pool through SRV and the director's 301, Lync 2013 through
+    // Autodiscover.
     let journal = world.journal().await;
-    assert!(journal.iter().any(|e| e.endpoint == "director"));
+    assert!(journal.iter().any(|e| e.host == "sipdir.online.lync.com"
+        && e.reason == "redirected to the home pool pool-a.online.lync.com"));
     assert!(journal.iter().any(|e| e.endpoint == "autodiscover"));
 }
 
@@ -87,6 +89,83 @@ async fn lync_2013_asks_autodiscover_over_http_when_the_certificate_names_webdir
     assert!(!trace.contains("GET http://"), "{trace}");
 }
 
+/// `steps` appear in `text` in this order.
+fn in_order(text: &str, steps: &[&str]) {
+    let mut at = 0;
+    for step in steps {
+        at += text[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step:?} after byte {at} of:\n{text}"));
+    }
+}
+
+/// Both products REGISTER first: the registrar's 401 challenges for TLS-DSK and names
+/// certificate provisioning in `sts-uri`, the client provisions there, then answers the
+/// challenge (pidgin-sipe's `initialize_auth_context` in `sip-transport.c`; [MS-SIPAE]
+/// 3.2.5.1). Lync 2010 meets the STS first (its Sign-In Assistant) and reaches its home pool
+/// by the director's 301; Lync 2013 meets it in Autodiscover. The journal agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_products_sign_in_in_the_real_order() {
+    let world = World::start().await;
+    let user = "carol@contoso.com";
+    let lync2010 = world.profile("2010", Product::Lync2010, Os::Xp);
+    sign_in(&lync2010, user).await.unwrap();
+    let trace = std::fs::read_to_string(lync2010.trace_file()).unwrap();
+    in_order(
+        &trace,
+        &[
+            "[token] POST https://login.microsoftonline.com:443/RST2.srf",
+            "SRV _sip._tls.contoso.com names sipdir.online.lync.com",
+            "REGISTER sip:carol@contoso.com at sipdir.online.lync.com",
+            "401: sipdir.online.lync.com at",
+            "sts-uri https://pool-b.online.lync.com:",
+            "[certificate] GET https://pool-b.online.lync.com:",
+            "GetAndPublishCert with a PKCS#10",
+            "TLS-DSK security association",
+            "301: go to pool-b.online.lync.com",
+            "REGISTER sip:carol@contoso.com at pool-b.online.lync.com",
+            "401: pool-b.online.lync.com at",
+            "registered at pool-b.online.lync.com",
+        ],
+    );
+    let journal = world.journal().await;
+    let said: Vec<String> = journal
+        .iter()
+        .filter(|e| e.user.as_deref() == Some(user))
+        .map(|e| format!("{} {}: {}", e.host, e.endpoint, e.reason))
+        .collect();
+    let said = said.join("\n");
+    in_order(
+        &said,
+        &[
+            "login.microsoftonline.com token",
+            "pool-b.online.lync.com WebTicket",
+            "pool-b.online.lync.com GetAndPublishCert: issued",
+            "sipdir.online.lync.com register: redirected to the home pool pool-b.online.lync.com",
+            "pool-b.online.lync.com register: registered",
+        ],
+    );
+
+    let user = "alice@contoso.com";
+    let lync2013 = world.profile("2013", Product::Lync2013, Os::Win8);
+    sign_in(&lync2013, user).await.unwrap();
+    let trace = std::fs::read_to_string(lync2013.trace_file()).unwrap();
+    in_order(
+        &trace,
+        &[
+            "GET https://lyncdiscover.contoso.com:",
+            "401: X-MS-WebTicketURL https://webdir.online.lync.com:",
+            "[token] POST https://login.microsoftonline.com:443/RST2.srf",
+            "SipClientExternalAccess fqdn=pool-a.online.lync.com",
+            "REGISTER sip:alice@contoso.com at pool-a.online.lync.com",
+            "sts-uri https://pool-a.online.lync.com:",
+            "GetAndPublishCert with a PKCS#10",
+            "TLS-DSK security association",
+            "registered at pool-a.online.lync.com",
+        ],
+    );
+}
+
 fn count(cost: &PublicKeyCost, which: fn(&PublicKeyOp) -> bool) -> u32 {
     cost.iter()
         .filter(|(op, _)| which(op))
@@ -109,8 +188,8 @@ async fn a_sign_in_keeps_one_connection_per_host_and_counts_its_public_key_work(
     // documents, the web ticket and GetAndPublishCert on one), the registrar.
     assert_eq!(count(&first.cost, handshakes), 4, "{:?}", first.cost);
     assert_eq!(count(&first.cost, keys), 1, "{:?}", first.cost);
-    // Warm: the STS and the registrar; no new key.
-    assert_eq!(count(&warm.cost, handshakes), 2, "{:?}", warm.cost);
+    // Warm: webdir (Autodiscover, at every sign-in), the STS and the registrar; no new key.
+    assert_eq!(count(&warm.cost, handshakes), 3, "{:?}", warm.cost);
     assert_eq!(count(&warm.cost, keys), 0, "{:?}", warm.cost);
     for cost in [&first.cost, &warm.cost] {
         assert_eq!(count(cost, tls_dsk), 1, "{cost:?}");
@@ -133,18 +212,24 @@ async fn a_second_sign_in_reuses_the_stored_certificate() {
             1,
             "{product}: one issuance for two sign-ins"
         );
-        // The second sign-in skipped discovery: the endpoint cache named the pool.
-        let discoveries = world
-            .journal()
-            .await
+        // Lync 2013 asks Autodiscover at every sign-in; Lync 2010 went to the director (and
+        // its 301) only the first time: then the endpoint cache named the home pool.
+        let journal = world.journal().await;
+        let mine = |e: &&lyncsim_wire::admin::JournalEntry| e.user.as_deref() == Some(user);
+        let discoveries = journal
             .iter()
-            .filter(|e| {
-                (e.endpoint == "director" || e.endpoint == "autodiscover")
-                    && e.user.as_deref() == Some(user)
-                    && e.reason.starts_with("home pool")
-            })
+            .filter(mine)
+            .filter(|e| e.endpoint == "autodiscover" && e.reason.starts_with("home pool"))
             .count();
-        assert_eq!(discoveries, 1);
+        let redirects = journal
+            .iter()
+            .filter(mine)
+            .filter(|e| e.host == "sipdir.online.lync.com" && e.reason.starts_with("redirected"))
+            .count();
+        match product {
+            Product::Lync2013 => assert_eq!((discoveries, redirects), (2, 0)),
+            Product::Lync2010 => assert_eq!((discoveries, redirects), (0, 1)),
+        }
     }
 }
 
@@ -240,8 +325,9 @@ async fn a_stopped_service_cannot_be_reached() {
     let failure = sign_in(&profile, "carol@contoso.com")
         .await
         .expect_err("service is gone");
+    // Lync 2013 asks Autodiscover first, at every sign-in.
     assert_eq!(failure.error, ErrorId::EUnreachable);
-    assert_eq!(failure.stage, Stage::Token);
+    assert_eq!(failure.stage, Stage::Discover);
     assert!(
         failure.reason.contains("connection refused"),
         "{}",

@@ -84,15 +84,34 @@ async fn front(upstream: SocketAddr, cut_after: Option<usize>) -> Front {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                let mut first = vec![0u8; 16 * 1024];
+                let Ok(n) = tls.read(&mut first).await else {
+                    return;
+                };
+                if first[..n].starts_with(b"REGISTER ") {
+                    registrar(tls, first[..n].to_vec(), addr.port()).await;
+                    return;
+                }
                 let Ok(mut up) = TcpStream::connect(upstream).await else {
                     return;
+                };
+                if up.write_all(&first[..n]).await.is_err() {
+                    return;
+                }
+                let cuts = |request: &[u8]| {
+                    let text = String::from_utf8_lossy(request);
+                    text.contains("GetAndPublishCert").then(|| {
+                        let earlier =
+                            provisioning_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        cut_after.filter(|_| earlier >= 1)
+                    })
                 };
                 // The client keeps the connection alive for several requests: each request
                 // is looked at as it comes, and the answer to a GetAndPublishCert after the
                 // first is forwarded for `cut_after` bytes, then the connection is dropped
                 // without a TLS close_notify: a response cut off.
                 let (mut from_client, mut from_up) = (vec![0u8; 16 * 1024], vec![0u8; 4096]);
-                let mut cut: Option<usize> = None;
+                let mut cut: Option<usize> = cuts(&first[..n]).flatten();
                 loop {
                     tokio::select! {
                         read = tls.read(&mut from_client) => {
@@ -100,11 +119,8 @@ async fn front(upstream: SocketAddr, cut_after: Option<usize>) -> Front {
                             if n == 0 || up.write_all(&from_client[..n]).await.is_err() {
                                 return;
                             }
-                            let text = String::from_utf8_lossy(&from_client[..n]);
-                            if text.contains("GetAndPublishCert") {
-                                let earlier = provisioning_calls
-                                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                cut = cut_after.filter(|_| earlier >= 1);
+                            if let Some(this) = cuts(&from_client[..n]) {
+                                cut = this;
                             }
                         }
                         read = up.read(&mut from_up) => {
@@ -132,6 +148,55 @@ async fn front(upstream: SocketAddr, cut_after: Option<usize>) -> Front {
     Front {
         addr,
         root_pem: root.cert_pem(),
+    }
+}
+
+/// The stub's SIP registrar: it challenges a REGISTER without credentials for TLS-DSK,
+/// naming the stub's certificate provisioning (`sts-uri`), as the real registrar does, and
+/// answers any other REGISTER 403: the stub registers no one.
+async fn registrar(
+    mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+    mut buf: Vec<u8>,
+    port: u16,
+) {
+    use lyncsim_wire::sip::{self, Auth, Message};
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        while let Ok(Some(frame)) = sip::next_frame(&buf) {
+            let end = frame.skip + frame.len;
+            let Ok(request) = Message::parse(&buf[frame.skip..end]) else {
+                return;
+            };
+            buf.drain(..end);
+            let answer = if request.header("Authorization").is_none() {
+                let mut r = Message::response_to(&request, 401, "stub");
+                r.push(
+                    "WWW-Authenticate",
+                    Auth::tls_dsk()
+                        .quoted("realm", sip::REALM)
+                        .quoted("targetname", "pool-a.online.lync.com")
+                        .bare("version", sip::AUTH_VERSION.to_string())
+                        .quoted(
+                            "sts-uri",
+                            format!(
+                                "https://pool-a.online.lync.com:{port}{}",
+                                paths::CERT_PROV_PATH
+                            ),
+                        )
+                        .to_string(),
+                );
+                r
+            } else {
+                Message::response_to(&request, 403, "stub")
+            };
+            if tls.write_all(&answer.to_bytes()).await.is_err() {
+                return;
+            }
+        }
+        match tls.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
     }
 }
 
@@ -179,6 +244,7 @@ async fn machine(
     cut_after: Option<usize>,
 ) -> (Profile, MockServer) {
     let mock = MockServer::start().await;
+    let front = front(*mock.address(), cut_after).await;
     let ca = Arc::new(Authority::generate(AuthorityKind::CommunicationsServer, now(), 1).unwrap());
     let root = autodiscover::Root {
         user: Some(format!(
@@ -190,7 +256,7 @@ async fn machine(
     };
     let pool = Access {
         fqdn: "pool-a.online.lync.com".into(),
-        port: 443,
+        port: front.addr.port(),
     };
     let home = autodiscover::User {
         access: Some(autodiscover::SipAccess {
@@ -239,7 +305,6 @@ async fn machine(
     for (verb, p, body) in [
         ("GET", paths::AUTODISCOVER, root.to_xml()),
         ("GET", paths::AUTODISCOVER_USER, home.to_xml()),
-        ("GET", paths::DIRECTOR, home.to_xml()),
         ("GET", paths::REALM, realm.to_xml()),
         ("POST", paths::TOKEN, token.to_xml()),
         ("GET", mex_cert.as_str(), cert_mex.to_xml()),
@@ -278,7 +343,6 @@ async fn machine(
         }
     }
 
-    let front = front(*mock.address(), cut_after).await;
     let info = ServiceInfo {
         admin_url: "http://127.0.0.1:9".into(),
         dns_addr: "127.0.0.1:9".parse().unwrap(),
@@ -325,8 +389,8 @@ async fn machine(
     )
     .unwrap();
 
-    // The first sign-in provisions and stores a certificate; it stops at REGISTER, because
-    // the stub has no SIP registrar (wiremock answers the SIP request as bad HTTP).
+    // The first sign-in provisions and stores a certificate at the sts-uri that the stub's
+    // registrar names; it stops at REGISTER, which the stub refuses (403) once authenticated.
     let first = SignInRequest {
         user: USER.into(),
         password: Some(PASSWORD.into()),

@@ -1,13 +1,17 @@
-//! One sign-in, stage by stage, as the real client does it.
+//! One sign-in, stage by stage, in the order the real client speaks.
 //!
-//! credentials → resolve → discover (unless the endpoint cache names the home pool:
-//! Autodiscover's root and User resources on Lync 2013, the director found by SRV on Lync 2010)
-//! → token (every time: the realm, then RST2.srf with a UsernameToken and a timestamp from the
-//! machine's clock; through the Sign-In Assistant on Lync 2010) → certificate (the stored one
-//! unless it expired by the machine's clock, else key container → CSR → certificate
-//! provisioning's metadata → a web ticket for the STS's token → GetAndPublishCert signed with
-//! the ticket's proof key) → SIP REGISTER with TLS-DSK → endpoint cache. Neither product
-//! replaces an unexpired stored certificate by itself, even one the registrar rejects.
+//! credentials → (Lync 2010: the STS, through the Sign-In Assistant, at every sign-in) →
+//! Lync 2013: Autodiscover at every sign-in (`lyncdiscover.<domain>` over HTTPS, else plain
+//! HTTP, to webdir; the User resource's 401 asks for a web ticket, so the STS's token comes
+//! here: the realm, then RST2.srf with a UsernameToken and a timestamp from the machine's
+//! clock) → the registrar: the pool the endpoint cache names, else Autodiscover's (Lync 2013)
+//! or the director that SRV names (Lync 2010) → REGISTER, whose 401 challenges for TLS-DSK and
+//! names certificate provisioning (`sts-uri`) → the personal certificate: the stored one
+//! unless it expired by the machine's clock, else key container → CSR → provisioning's
+//! metadata → a web ticket for the STS's token → GetAndPublishCert signed with the ticket's
+//! proof key → TLS-DSK with it → 200 (or the director's 301 to the home pool, and REGISTER
+//! there) → endpoint cache. Neither product replaces an unexpired stored certificate by
+//! itself, even one the registrar rejects.
 //!
 //! Every message is the real one, written and read through `lyncsim_wire`; the trace names
 //! each (never a password).
@@ -357,20 +361,25 @@ impl Run<'_, '_> {
             machine.now(),
         ));
 
-        let home_pool = stage!(self.home_pool(&who).await);
-        let token = stage!(self.token(&who).await);
-        let pool = stage!(self.resolve(Stage::Certificate, &home_pool).await);
-        let (cert_der, key, new_certificate) = stage!(self.certificate(user, &pool, &token).await);
-        let registered = stage!(self.register(user, &pool, cert_der.clone(), &key).await);
+        // Lync 2010: the Sign-In Assistant signs the user in to Microsoft Online Services
+        // before Lync signs in, at every sign-in (KB 2604176 names it among the causes: it
+        // authenticates the user). Lync 2013 meets the STS in Autodiscover (below).
+        if machine.product.uses_sign_in_assistant() {
+            stage!(self.token(&who).await);
+        }
+        let (registrar, port) = stage!(self.registrar(&who).await);
+        let (registered, cert_der, new_certificate) =
+            stage!(self.register(&who, &registrar, port).await);
 
         let layout = profile.layout();
-        // Written when discovery found it; a pool that came from the cache is there already.
-        if self.cached_pool.as_deref() != Some(home_pool.as_str()) {
+        // The pool that registered the user: where the next sign-in goes first. Written when
+        // it is not the one the cache named already.
+        if self.cached_pool.as_deref() != Some(registered.pool.as_str()) {
             endpoint_cache::write(
                 layout,
                 &EndpointCache {
                     user: user.to_owned(),
-                    home_pool: home_pool.clone(),
+                    home_pool: registered.pool.clone(),
                     written: rfc3339(machine.now()),
                 },
             )?;
@@ -440,29 +449,41 @@ impl Run<'_, '_> {
         }))
     }
 
-    /// Discover: the endpoint cache, else Autodiscover (2013) or the director via SRV (2010).
-    async fn home_pool(&mut self, who: &Who) -> Result<String, SignInFailure> {
-        let (user, domain) = (who.user.as_str(), who.domain.as_str());
-        if let Some(cache) = endpoint_cache::read(self.profile.layout(), user) {
+    /// Where the first REGISTER goes. Lync 2013 asks Autodiscover at every sign-in, so that
+    /// it holds a web ticket for the User resource (which needs the STS's token: how a skewed
+    /// clock fails a machine that already holds a certificate); that it asks even when its
+    /// endpoint cache names a pool is lyncsim's own reading of the KB, which has a stale cache
+    /// fail the sign-in until it is deleted. Then the pool the endpoint cache names, else
+    /// Autodiscover's (Lync 2013) or the director that SRV `_sip._tls.<domain>` names (Lync
+    /// 2010, which reaches the home pool by the director's 301, as pidgin-sipe does).
+    async fn registrar(&mut self, who: &Who) -> Result<(String, u16), SignInFailure> {
+        let https_port = self.profile.machine().network.https_port;
+        let discovered = match self.profile.machine().product {
+            lyncsim_domain::Product::Lync2013 => {
+                let found = self.autodiscover(who).await?;
+                self.step(
+                    Stage::Discover,
+                    format!(
+                        "Autodiscover: SipClientExternalAccess fqdn={} port={}: the home pool",
+                        found.external.fqdn, found.external.port
+                    ),
+                );
+                Some((found.external.fqdn, found.external.port))
+            }
+            lyncsim_domain::Product::Lync2010 => None,
+        };
+        if let Some(cache) = endpoint_cache::read(self.profile.layout(), &who.user) {
             self.step(
                 Stage::Discover,
                 format!("endpoint cache names home pool {}", cache.home_pool),
             );
             self.cached_pool = Some(cache.home_pool.clone());
-            return Ok(cache.home_pool);
+            return Ok((cache.home_pool, https_port));
         }
-        let (what, found) = match self.profile.machine().product {
-            lyncsim_domain::Product::Lync2013 => ("Autodiscover", self.autodiscover(who).await?),
-            lyncsim_domain::Product::Lync2010 => ("director", self.director(user, domain).await?),
-        };
-        self.step(
-            Stage::Discover,
-            format!(
-                "{what}: SipClientExternalAccess fqdn={} port={}: the home pool",
-                found.external.fqdn, found.external.port
-            ),
-        );
-        Ok(found.external.fqdn)
+        match discovered {
+            Some(found) => Ok(found),
+            None => self.director(&who.domain).await,
+        }
     }
 
     /// Autodiscover: its first document ([`Self::autodiscover_first`]), then its User link and
@@ -618,48 +639,24 @@ impl Run<'_, '_> {
         read.map_err(|e| self.fail(SignInFailure::http(Stage::Discover, "Autodiscover", e)))
     }
 
-    /// The director that SRV `_sip._tls.<domain>` names.
-    async fn director(
-        &mut self,
-        user: &str,
-        domain: &str,
-    ) -> Result<autodiscover::SipAccess, SignInFailure> {
+    /// The director that SRV `_sip._tls.<domain>` names, and its port.
+    async fn director(&mut self, domain: &str) -> Result<(String, u16), SignInFailure> {
         let srv = format!("_sip._tls.{domain}");
         let resolver = self.resolver.as_mut().ok_or_else(|| {
             SignInFailure::new(Stage::Resolve, FailureKind::Unreachable, "no resolver")
         })?;
-        let (host, _port, source) = match resolver.resolve_srv(&srv).await {
-            Ok(found) => found,
-            Err(e) => {
-                return Err(self.fail(SignInFailure::new(
+        match resolver.resolve_srv(&srv).await {
+            Ok((host, port, source)) => {
+                self.step(
                     Stage::Resolve,
-                    FailureKind::Unreachable,
-                    e.to_string(),
-                )));
+                    format!("SRV {srv} names {host}:{port} ({})", source.describe()),
+                );
+                Ok((host, port))
             }
-        };
-        self.step(
-            Stage::Resolve,
-            format!("SRV {srv} names {host} ({})", source.describe()),
-        );
-        let target = self.resolve(Stage::Discover, &host).await?;
-        let path = format!("{}?sipuri=sip:{user}", paths::DIRECTOR);
-        self.step(Stage::Discover, format!("GET https://{host}{path}"));
-        let found = self
-            .exchange(
-                Stage::Discover,
-                "director",
-                &target,
-                discover_get(&path),
-                autodiscover::User::from_xml,
-            )
-            .await?;
-        match found.access {
-            Some(access) => Ok(access),
-            None => Err(self.fail(SignInFailure::new(
-                Stage::Discover,
-                FailureKind::BadResponse,
-                "the director's answer names no access",
+            Err(e) => Err(self.fail(SignInFailure::new(
+                Stage::Resolve,
+                FailureKind::Unreachable,
+                e.to_string(),
             ))),
         }
     }
@@ -783,16 +780,18 @@ impl Run<'_, '_> {
     }
 
     /// Certificate: the stored one unless expired (and only with its private key), else a new
-    /// one.
+    /// one from the certificate provisioning service the registrar's challenge named
+    /// (`sts-uri`), for the STS's token. The certificate, its key, and whether it is new.
     async fn certificate(
         &mut self,
-        user: &str,
-        pool: &Target,
-        token: &TokenResponse,
+        who: &Who,
+        sts_uri: Option<&str>,
+        near: &Target,
     ) -> Result<(Vec<u8>, Vec<u8>, bool), SignInFailure> {
         let profile = self.profile;
         let machine = profile.machine();
         let master = profile.master_key();
+        let user = who.user.as_str();
         // A locked container fails the sign-in; a missing one makes the certificate useless.
         if let Some(der) = self.stored_certificate(user)? {
             match keycontainer::open_pkcs8(profile.layout(), &master, user, &machine.machine_guid)
@@ -811,41 +810,64 @@ impl Run<'_, '_> {
                 }
             }
         }
-        let (der, key) = self.provision(user, pool, token, &master).await?;
+        let Some(sts_uri) = sts_uri else {
+            return Err(self.fail(SignInFailure::new(
+                Stage::Register,
+                FailureKind::BadResponse,
+                format!(
+                    "{}'s challenge names no certificate provisioning service (sts-uri)",
+                    near.host
+                ),
+            )));
+        };
+        let token = self.token(who).await?;
+        let (der, key) = self
+            .provision(user, (sts_uri, near), &token, &master)
+            .await?;
         Ok((der, key.pkcs8_der(), true))
     }
 
-    /// REGISTER with TLS-DSK and the personal certificate, following the registrar's
-    /// redirects (a director sends the client to the home pool).
+    /// REGISTER first, as both products do: the registrar's 401 challenges for TLS-DSK and
+    /// names the certificate provisioning service (`sts-uri`); the personal certificate
+    /// (stored, else provisioned there: [`Self::certificate`]) then authenticates the
+    /// dialog. A director's 301 sends the client to the home pool, where it registers again
+    /// with the same certificate. Where it registered, the certificate, and whether it is new.
     async fn register(
         &mut self,
-        user: &str,
-        pool: &Target,
-        cert_der: Vec<u8>,
-        key_pkcs8: &[u8],
-    ) -> Result<Registered, SignInFailure> {
+        who: &Who,
+        registrar: &str,
+        port: u16,
+    ) -> Result<(Registered, Vec<u8>, bool), SignInFailure> {
         const MAX_REDIRECTS: usize = 3;
-        let thumbprint = lyncsim_pki::thumbprint(&cert_der);
-        let mut target = pool.clone();
+        let user = who.user.as_str();
+        let mut target = self.resolve_port(Stage::Register, registrar, port).await?;
+        let mut certificate: Option<(Vec<u8>, Vec<u8>, bool)> = None;
         for _ in 0..=MAX_REDIRECTS {
             self.step(
                 Stage::Register,
+                format!("REGISTER sip:{user} at {}", target.host),
+            );
+            let challenged = self.challenge(user, &target).await?;
+            let (cert_der, key, new) = match certificate.take() {
+                Some(known) => known,
+                None => self.certificate(who, challenged.sts_uri(), &target).await?,
+            };
+            self.step(
+                Stage::Register,
                 format!(
-                    "REGISTER sip:{user} at {} with certificate {thumbprint} (TLS-DSK)",
-                    target.host
+                    "TLS-DSK with certificate {}",
+                    lyncsim_pki::thumbprint(&cert_der)
                 ),
             );
-            let Some(https) = &self.https else {
-                return Err(SignInFailure::new(
-                    Stage::Register,
-                    FailureKind::Unreachable,
-                    "no HTTPS client",
-                ));
-            };
             let mut notes = Vec::new();
-            let result =
-                crate::sip::register(https, &target, user, (&cert_der, key_pkcs8), &mut notes)
-                    .await;
+            let result = match &self.https {
+                Some(https) => {
+                    challenged
+                        .authenticate(https, (&cert_der, &key), &mut notes)
+                        .await
+                }
+                None => Err(HttpFailure::Refused("no HTTPS client".into())),
+            };
             for note in notes {
                 self.step(Stage::Register, note);
             }
@@ -855,14 +877,16 @@ impl Run<'_, '_> {
                         Stage::Register,
                         format!("registered at {} for {expires}s", target.host),
                     );
-                    return Ok(Registered {
+                    let registered = Registered {
                         user: user.to_owned(),
                         pool: target.host,
-                    });
+                    };
+                    return Ok((registered, cert_der, new));
                 }
                 Ok(Registration::Redirected { host, port }) => {
-                    self.step(Stage::Register, format!("redirected to {host}:{port}"));
+                    self.step(Stage::Register, format!("301: go to {host}:{port}"));
                     target = self.resolve_port(Stage::Register, &host, port).await?;
+                    certificate = Some((cert_der, key, new));
                 }
                 Err(e) => {
                     return Err(self.fail(SignInFailure::http(Stage::Register, "registrar", e)));
@@ -874,6 +898,23 @@ impl Run<'_, '_> {
             FailureKind::BadResponse,
             format!("registrar: more than {MAX_REDIRECTS} redirects"),
         )))
+    }
+
+    /// The first REGISTER at `target`, without credentials: its TLS-DSK challenge.
+    async fn challenge(
+        &mut self,
+        user: &str,
+        target: &Target,
+    ) -> Result<crate::sip::Challenged, SignInFailure> {
+        let mut notes = Vec::new();
+        let result = match &self.https {
+            Some(https) => crate::sip::challenge(https, target, user, &mut notes).await,
+            None => Err(HttpFailure::Refused("no HTTPS client".into())),
+        };
+        for note in notes {
+            self.step(Stage::Register, note);
+        }
+        result.map_err(|e| self.fail(SignInFailure::http(Stage::Register, "registrar", e)))
     }
 
     /// The newest stored Lync certificate of `user` that has not expired by the machine's clock.
@@ -935,7 +976,7 @@ impl Run<'_, '_> {
     async fn provision(
         &mut self,
         user: &str,
-        pool: &Target,
+        (sts_uri, near): (&str, &Target),
         token: &TokenResponse,
         master_key: &crate::dpapi::MasterKey,
     ) -> Result<(Vec<u8>, lyncsim_pki::PersonalKey), SignInFailure> {
@@ -951,12 +992,12 @@ impl Run<'_, '_> {
         .map_err(|reason| self.fail(unreadable(reason)))?;
         let csr =
             lyncsim_pki::make_csr(&key, user).map_err(|e| self.fail(unreadable(e.to_string())))?;
-        let mex = self.cert_prov_mex(pool).await?;
+        let (pool, mex) = self.cert_prov_mex(sts_uri, near).await?;
         let (ticket, proof_key) = self
             .web_ticket(
                 CERT,
                 user,
-                pool,
+                &pool,
                 token,
                 (&mex.web_ticket_service, &mex.address),
             )
@@ -970,7 +1011,9 @@ impl Run<'_, '_> {
             csr_der: &csr,
             request_id: &lyncsim_wire::random_guid(),
         };
-        let der = self.get_and_publish_cert(user, pool, &mex, request).await?;
+        let der = self
+            .get_and_publish_cert(user, &pool, &mex, request)
+            .await?;
         let info = self.check_issued(user, &der)?;
         if let Some(https) = &self.https {
             https.count_provisioning(new_key.then_some(info.key), &der);
@@ -987,15 +1030,23 @@ impl Run<'_, '_> {
         Ok((der, key))
     }
 
-    /// Certificate provisioning's metadata: its signed port and the web ticket service.
-    async fn cert_prov_mex(&mut self, pool: &Target) -> Result<CertProvMex, SignInFailure> {
-        let mex_path = format!("{}/mex", paths::CERT_PROV_PATH);
-        self.step(CERT, format!("GET https://{}{mex_path}", pool.host));
+    /// Certificate provisioning's metadata, at the `sts-uri` the registrar named: its signed
+    /// port and the web ticket service. The provisioning host, and the metadata.
+    async fn cert_prov_mex(
+        &mut self,
+        sts_uri: &str,
+        near: &Target,
+    ) -> Result<(Target, CertProvMex), SignInFailure> {
+        let mex_url = format!("{sts_uri}/mex");
+        let (pool, mex_path) = self
+            .follow(CERT, "certificate provisioning", &mex_url, near)
+            .await?;
+        self.step(CERT, format!("GET {mex_url}"));
         let mex = self
             .exchange(
                 CERT,
                 "certificate provisioning",
-                pool,
+                &pool,
                 Call::get(&mex_path),
                 CertProvMex::from_xml,
             )
@@ -1009,7 +1060,7 @@ impl Run<'_, '_> {
                 mex.web_ticket_service
             ),
         );
-        Ok(mex)
+        Ok((pool, mex))
     }
 
     /// A web ticket for the service at `applies_to`, from the web ticket service at

@@ -1,8 +1,9 @@
 //! REGISTER at a registrar: SIP over TLS, authenticated with TLS-DSK ([MS-SIPAE]) and the
 //! personal certificate, as Lync and pidgin-sipe do it.
 //!
-//! The first REGISTER has no credentials and draws the registrar's `TLS-DSK` challenge; the
-//! inner TLS handshake (the personal certificate presented in it) then travels in
+//! The first REGISTER has no credentials and draws the registrar's `TLS-DSK` challenge, which
+//! names the certificate provisioning service (`sts-uri`); with a personal certificate (stored,
+//! or provisioned there) the inner TLS handshake (the personal certificate presented in it) then travels in
 //! `gssapi-data` over 401s until both sides hold its keys; the REGISTER signed with them is
 //! answered with 200 (registered), 301 (go to the home pool) or a refusal. The registrar's
 //! signature on its answer is checked: a wrong one is refused the way pidgin-sipe refuses it.
@@ -186,17 +187,24 @@ fn loaded_identity(cert_der: &[u8], key_pkcs8: &[u8]) -> Result<Identity, TlsDsk
     Ok(identity)
 }
 
-/// Registers `user` at `target` with the personal certificate and its key (PKCS#8), noting
-/// each step in `notes`: REGISTER, the TLS-DSK challenge, the handshake carried in
-/// `gssapi-data`, then a REGISTER signed with the handshake's key, whose signed answer says
-/// registered or redirected.
-pub(crate) async fn register(
+/// A REGISTER dialog whose first REGISTER, without credentials, drew the registrar's TLS-DSK
+/// challenge ([MS-SIPAE] 3.2.5.1; pidgin-sipe's `initialize_auth_context` in
+/// `sip-transport.c` answers it the same way): the client then finds a personal certificate,
+/// from its store or from the certificate provisioning service the challenge names
+/// (`sts-uri`), and authenticates with it ([`Challenged::authenticate`]).
+pub(crate) struct Challenged {
+    dialog: Dialog,
+    challenge: Challenge,
+}
+
+/// Opens a dialog with the registrar at `target` and sends `user`'s first REGISTER, noting
+/// each step in `notes`.
+pub(crate) async fn challenge(
     https: &Https,
     target: &Target,
     user: &str,
-    (cert_der, key_pkcs8): (&[u8], &[u8]),
     notes: &mut Vec<String>,
-) -> Result<Registration, HttpFailure> {
+) -> Result<Challenged, HttpFailure> {
     let tls = https.connect(target, None).await?;
     let mut dialog = Dialog {
         tls,
@@ -209,22 +217,45 @@ pub(crate) async fn register(
         cseq: 0,
     };
     let challenge = dialog.challenge(notes).await?;
-    let identity = loaded_identity(cert_der, key_pkcs8)
-        .map_err(|e| HttpFailure::Tls(format!("the personal certificate cannot be used: {e}")))?;
-    let (opaque, keys, server_cert) = dialog.tls_dsk(&challenge, &identity).await?;
-    https.count_tls_dsk(cert_der, server_cert.as_deref());
-    notes.push(format!(
-        "TLS-DSK security association {opaque} with {}",
-        challenge.target_name
-    ));
-    let answer = dialog.signed_register(&challenge, &opaque, &keys).await?;
-    registration(&answer, target, &dialog.where_())
+    Ok(Challenged { dialog, challenge })
 }
 
-/// What the registrar's challenge names: its target name and realm.
+impl Challenged {
+    /// The certificate provisioning service the challenge names (`sts-uri`), if it names one.
+    pub(crate) fn sts_uri(&self) -> Option<&str> {
+        self.challenge.sts_uri.as_deref()
+    }
+
+    /// Authenticates with the personal certificate and its key (PKCS#8): the TLS-DSK
+    /// handshake carried in `gssapi-data`, then a REGISTER signed with the handshake's key,
+    /// whose signed answer says registered or redirected.
+    pub(crate) async fn authenticate(
+        mut self,
+        https: &Https,
+        (cert_der, key_pkcs8): (&[u8], &[u8]),
+        notes: &mut Vec<String>,
+    ) -> Result<Registration, HttpFailure> {
+        let (dialog, challenge) = (&mut self.dialog, &self.challenge);
+        let identity = loaded_identity(cert_der, key_pkcs8).map_err(|e| {
+            HttpFailure::Tls(format!("the personal certificate cannot be used: {e}"))
+        })?;
+        let (opaque, keys, server_cert) = dialog.tls_dsk(challenge, &identity).await?;
+        https.count_tls_dsk(cert_der, server_cert.as_deref());
+        notes.push(format!(
+            "TLS-DSK security association {opaque} with {}",
+            challenge.target_name
+        ));
+        let answer = dialog.signed_register(challenge, &opaque, &keys).await?;
+        registration(&answer, &dialog.target, &dialog.where_())
+    }
+}
+
+/// What the registrar's challenge names: its target name, realm, and where certificates
+/// come from.
 struct Challenge {
     target_name: String,
     realm: String,
+    sts_uri: Option<String>,
 }
 
 impl Dialog {
@@ -238,14 +269,16 @@ impl Dialog {
             _ => return Err(refusal(&answer, &where_)),
         };
         let target_name = challenge.get("targetname").unwrap_or_default().to_owned();
+        let sts_uri = challenge.get("sts-uri").map(str::to_owned);
         notes.push(format!(
-            "{where_} asks for TLS-DSK (targetname {target_name}, certificates from {}; Date {})",
-            challenge.get("sts-uri").unwrap_or("?"),
+            "401: {where_} asks for TLS-DSK (targetname {target_name}, sts-uri {}; Date {})",
+            sts_uri.as_deref().unwrap_or("none"),
             answer.header("Date").unwrap_or_else(|| "none".into())
         ));
         Ok(Challenge {
             target_name,
             realm: challenge.get("realm").unwrap_or(sip::REALM).to_owned(),
+            sts_uri,
         })
     }
 

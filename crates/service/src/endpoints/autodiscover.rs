@@ -1,5 +1,4 @@
-//! Autodiscover at `lyncdiscover.<tenant>` (webdir) and the director's User resource: where a
-//! user signs in, their home pool ([MS-OCDISCWS]). Over HTTPS the root links to the User and
+//! Autodiscover at `lyncdiscover.<tenant>` (webdir): where a user signs in, their home pool ([MS-OCDISCWS]). Over HTTPS the root links to the User and
 //! Domain resources (3.1.5.2); over plain HTTP it answers a single `Redirect` to the HTTPS root
 //! of webdir, the next hop; an unknown user is a 404 with an empty body (3.1.5.3).
 
@@ -44,11 +43,6 @@ pub(super) fn routes() -> Router<Shared> {
             "/Autodiscover/AutodiscoverService.svc/root/domain",
             get(domain),
         )
-}
-
-/// The director's route.
-pub(super) fn director_routes() -> Router<Shared> {
-    Router::new().route(paths::DIRECTOR, get(user))
 }
 
 /// Whether the client asked for JSON rather than XML.
@@ -217,7 +211,7 @@ fn challenge(conn: &ConnInfo) -> Response {
         .into_response()
 }
 
-/// The User resource (and the director's redirect): where this user signs in, their home pool.
+/// The User resource: where this user signs in, their home pool.
 async fn user(
     AxState(state): AxState<Shared>,
     Extension(conn): Extension<ConnInfo>,
@@ -226,11 +220,8 @@ async fn user(
 ) -> Result<Response, ApiError> {
     let Query(q) = accept(query)?;
     let user = q.sipuri.trim_start_matches("sip:");
-    // The director's User document is its own (Lync 2010 asks it without a ticket);
-    // Autodiscover's asks for a web ticket first.
-    let director = conn.host.eq_ignore_ascii_case(DIRECTOR);
-    let endpoint = if director { "director" } else { "autodiscover" };
-    if !director && !authenticated(&state, &conn, &headers, user) {
+    let endpoint = "autodiscover";
+    if !authenticated(&state, &conn, &headers, user) {
         return Ok(challenge(&conn));
     }
     let Some(record) = state.user(user) else {

@@ -51,7 +51,8 @@ async fn not_found() -> ApiError {
 pub(crate) fn router(role: &Role, state: Shared, guard: OutageGuard) -> Router {
     let routes = match role {
         Role::Webdir => autodiscover::routes().merge(webticket::routes()),
-        Role::Director => autodiscover::director_routes(),
+        // The director is a SIP registrar only: its HTTPS answers every path with 404.
+        Role::Director => Router::new(),
         Role::Sts => sts::routes(),
         Role::Pool(_) => webticket::routes().merge(certprov::routes()),
     };
