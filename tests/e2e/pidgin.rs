@@ -162,6 +162,11 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
         // Told to use the director, it is redirected (301) to the home pool and registers
         // there.
         "signin-at sipdir.online.lync.com:443 carol@contoso.com N3w!carol".to_owned(),
+        // Autodiscover is down: pidgin-sipe goes on by SRV _sip._tls to the director, whose
+        // 301 sends it to the home pool.
+        fault(r#"{"kind":"outage","hosts":["webdir.online.lync.com"],"mode":"503"}"#),
+        bob.clone(),
+        "clear".to_owned(),
     ];
     let run = run(&steps);
     let s = &run.steps;
@@ -202,6 +207,7 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
     );
     assert_eq!(s[17], "signed-on", "the new password signs in");
     assert_eq!(s[18], "signed-on", "through the director");
+    assert_eq!(s[20], "signed-on", "by SRV, with Autodiscover down");
     let registered: Vec<(String, String)> = run
         .journal
         .iter()
@@ -242,4 +248,10 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
             && e.reason == "redirected to the home pool pool-b.online.lync.com"
     });
     assert!(redirected, "the director redirected carol to pool-b");
+    let by_srv = run.journal.iter().any(|e| {
+        e.host == "sipdir.online.lync.com"
+            && e.user.as_deref() == Some("bob@contoso.com")
+            && e.reason == "redirected to the home pool pool-a.online.lync.com"
+    });
+    assert!(by_srv, "with Autodiscover down, bob came by SRV to the director");
 }
