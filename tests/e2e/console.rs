@@ -132,6 +132,7 @@ fn config(data: &Path) -> ConsoleConfig {
     ConsoleConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.to_owned(),
+        clock: Default::default(),
     }
 }
 
@@ -156,6 +157,12 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     open_exercise(&c, &console.url(), "Ann").await;
     assert_eq!(text_of(&c, "signin-error").await, ErrorId::ECert.text());
     screenshot(&c, "sign-in-window.png").await;
+    // The debrief, which names the answer, waits until the attempt ends.
+    let first = c.current_url().await.unwrap();
+    c.goto(&format!("{first}/debrief")).await.unwrap();
+    text_of(&c, "debrief-closed").await;
+    assert!(c.find(Locator::Id("points")).await.is_err());
+    c.goto(first.as_str()).await.unwrap();
     click(&c, "tool-datetime").await;
     assert_eq!(
         text_of(&c, "skew").await,
@@ -169,9 +176,12 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
         text_of(&c, "signed-in").await,
         "Signed in as alice@contoso.com"
     );
-    let first = c.current_url().await.unwrap();
     c.goto(&format!("{first}/debrief")).await.unwrap();
     assert_eq!(text_of(&c, "points").await, "100");
+    assert_eq!(
+        text_of(&c, "finished").await,
+        "Finished: the user signs in again."
+    );
     let path = c
         .find(Locator::Css(".shortest-path"))
         .await
@@ -182,12 +192,24 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     assert_eq!(path, "sync-time");
     screenshot(&c, "debrief.png").await;
 
-    // A reload of the attempt shows it where it was.
+    // A reload of the attempt shows it where it was: ended, and a step now is refused, with
+    // the reason, and the score stands.
     c.goto(first.as_str()).await.unwrap();
     assert_eq!(
         text_of(&c, "signed-in").await,
         "Signed in as alice@contoso.com"
     );
+    assert!(
+        text_of(&c, "ended")
+            .await
+            .contains("the user signed in again")
+    );
+    click(&c, "tool-certmgr").await;
+    click(&c, "step-delete-cert").await;
+    let refused = text_until(&c, "panel", "has ended").await;
+    assert!(refused.contains("its score stands"), "{refused}");
+    c.goto(&format!("{first}/debrief")).await.unwrap();
+    assert_eq!(text_of(&c, "points").await, "100");
 
     // The second trainee deletes the certificate first.
     open_exercise(&c, &console.url(), "Bob").await;
@@ -195,6 +217,25 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     click(&c, "tool-certmgr").await;
     text_of(&c, "certmgr").await;
     screenshot(&c, "certmgr.png").await;
+    // At 800 px wide the page fits: nothing to scroll sideways.
+    let wide = c.get_window_size().await.unwrap();
+    c.set_window_size(800, 900).await.unwrap();
+    let fits = c
+        .execute(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::Value::Bool(true),
+        "horizontal scroll at 800 px"
+    );
+    screenshot(&c, "attempt-800px.png").await;
+    c.set_window_size(wide.0 as u32, wide.1 as u32)
+        .await
+        .unwrap();
     click(&c, "step-delete-cert").await;
     text_of(&c, "done").await;
     click(&c, "tool-datetime").await;
@@ -237,7 +278,13 @@ async fn text_until(c: &Client, id: &str, wanted: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     let data = tempfile::tempdir().unwrap();
-    let console = lyncsim_console::start(config(data.path())).await.unwrap();
+    let clock = lyncsim_console::engine::ConsoleClock::default();
+    let console = lyncsim_console::start(ConsoleConfig {
+        clock: clock.clone(),
+        ..config(data.path())
+    })
+    .await
+    .unwrap();
     let (_driver, c) = browser().await;
 
     // The trainer makes a cohort and opens its board.
@@ -251,12 +298,37 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     form.submit().await.unwrap();
     let code = text_of(&c, "join-code").await;
     assert_eq!(code.len(), 6, "{code}");
+    let board_url = c.current_url().await.unwrap().to_string();
+    assert!(board_url.contains("/trainer/"), "{board_url}");
     let board = c.window().await.unwrap();
 
     // A trainee joins in another window and deletes the certificate.
     let trainee = c.new_window(false).await.unwrap();
     c.switch_to_window(trainee.handle.clone()).await.unwrap();
     c.goto(&console.url()).await.unwrap();
+    // A mistyped code: the form again, what she typed kept, and why.
+    let form = c.form(Locator::Id("join")).await.unwrap();
+    form.set_by_name("trainee", "Cleo").await.unwrap();
+    form.set_by_name("code", "ZZZZZ9").await.unwrap();
+    form.submit().await.unwrap();
+    let why = c
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("#join .failure"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(why.contains("no cohort with the join code ZZZZZ9"), "{why}");
+    let kept = c
+        .find(Locator::Css("#join input[name=trainee]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("Cleo"));
     let form = c.form(Locator::Id("join")).await.unwrap();
     form.set_by_name("trainee", "Cleo").await.unwrap();
     form.set_by_name("code", &code.to_lowercase())
@@ -264,15 +336,43 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
         .unwrap();
     form.submit().await.unwrap();
     text_of(&c, "signin-error").await;
+    let attempt_url = c.current_url().await.unwrap();
     click(&c, "tool-certmgr").await;
     click(&c, "step-delete-cert").await;
     text_of(&c, "done").await;
 
-    // The board shows her, flagged, without a reload.
+    // She comes back under the same name: her attempt, not a second one.
+    c.goto(&console.url()).await.unwrap();
+    let form = c.form(Locator::Id("join")).await.unwrap();
+    form.set_by_name("trainee", "cleo ").await.unwrap();
+    form.set_by_name("code", &code).await.unwrap();
+    form.submit().await.unwrap();
+    text_of(&c, "signin-error").await;
+    assert_eq!(c.current_url().await.unwrap(), attempt_url);
+
+    // The board shows her, flagged, without a reload; and when she has done nothing for six
+    // minutes (the console's clock moves on), it says so, still without a reload.
     c.switch_to_window(board.clone()).await.unwrap();
     let row = text_until(&c, "board-table", "destructive step").await;
     assert!(row.contains("Cleo"), "{row}");
+    assert_eq!(row.matches("Cleo").count(), 1, "{row}");
+    clock.advance(6 * 60);
+    let row = text_until(&c, "board-table", "no progress for 6 min").await;
+    assert!(row.contains("Cleo"), "{row}");
     screenshot(&c, "board.png").await;
+
+    // The trainer's view of her attempt reads only: nothing on it acts.
+    c.goto(&format!(
+        "{board_url}/attempts/{}",
+        attempt_url.path().rsplit('/').next().unwrap()
+    ))
+    .await
+    .unwrap();
+    let watched = text_of(&c, "watch-events").await;
+    assert!(watched.contains("delete-cert"), "{watched}");
+    assert!(c.find(Locator::Css("button")).await.is_err());
+    assert!(text_of(&c, "watch-score").await.contains("Still open"));
+    c.goto(&board_url).await.unwrap();
 
     // She fixes the clock and signs in; the board follows.
     c.switch_to_window(trainee.handle.clone()).await.unwrap();
@@ -293,20 +393,33 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     assert!(per_cause.contains("clock-skew"), "{per_cause}");
     assert!(per_cause.contains("100 %"), "{per_cause}");
     screenshot(&c, "results.png").await;
-    let csv = lyncsim_lab::fetch_plain(&format!("{}/cohorts/{code}/results.csv", console.url()))
+    // A second trainee, whose name a spreadsheet would run as a formula.
+    post_form(
+        &format!("{}/join", console.url()),
+        &format!("trainee=%3DHYPERLINK(1)&code={code}"),
+    );
+    let csv = lyncsim_lab::fetch_plain(&format!("{board_url}/results.csv"))
         .await
         .unwrap();
     let csv = String::from_utf8(csv).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
     assert!(
-        csv.starts_with("trainee,attempt,causes,points,finished,seconds,wrong_first_step\nCleo,a1,clock-skew,80,true,"),
+        rows[0].starts_with("attempt,trainee,product,os,causes,points,finished,ending"),
         "{csv}"
     );
-    assert!(csv.trim_end().ends_with(",delete-cert"), "{csv}");
-    let json = lyncsim_lab::fetch_plain(&format!("{}/cohorts/{code}/results.json", console.url()))
+    assert!(rows[1].starts_with("a1-"), "{csv}");
+    assert!(
+        rows[1].contains(",Cleo,lync2010,xp,clock-skew,80,true,signed-in,"),
+        "{csv}"
+    );
+    assert!(rows[1].ends_with(",delete-cert sync-time"), "{csv}");
+    assert!(rows[2].contains(",'=HYPERLINK(1),"), "{csv}");
+    let json = lyncsim_lab::fetch_plain(&format!("{board_url}/results.json"))
         .await
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(json["trainees"][0]["points"], 80);
+    assert_eq!(json["trainees"][0]["events"][1]["event"], "view");
     assert_eq!(json["causes"][0]["cause"], "clock-skew");
 
     c.close().await.unwrap();
@@ -337,19 +450,31 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
     let config = config(data.path());
     let console = lyncsim_console::start(config.clone()).await.unwrap();
     let url = console.url();
-    let page = post_form(
+    let (a1, page) = start(
         &format!("{url}/attempts"),
         "trainee=Ann&product=lync2010&os=xp&causes=clock-skew",
     );
     assert!(page.contains(ErrorId::ECert.text()), "{page}");
-    // A hint, at its cost: where the sign-in stopped, from the trace.
-    let hint = post_form(&format!("{url}/attempts/a1/hint"), "");
+    assert!(a1.contains("/attempts/a1-"), "an unguessable link: {a1}");
+    // Hints, at their cost, each saying more than the one before: where to look, what to
+    // look for, the KB's step; then none, at no cost.
+    let hints: Vec<String> = (0..4)
+        .map(|_| post_form(&format!("{a1}/hint"), ""))
+        .collect();
     assert!(
-        hint.contains("The last sign-in stopped at &quot;STS&quot;"),
-        "{hint}"
+        hints[0].contains("the computer&#39;s clock") || hints[0].contains("the computer's clock"),
+        "{}",
+        hints[0]
     );
-    assert!(hint.contains("This hint cost 10 points."), "{hint}");
-    let done = post_form(&format!("{url}/attempts/a1/step/sync-time"), "");
+    assert!(hints[1].contains("five minutes"), "{}", hints[1]);
+    assert!(hints[2].contains("Update now"), "{}", hints[2]);
+    assert!(
+        hints[0..3]
+            .iter()
+            .all(|h| h.contains("This hint cost 10 points."))
+    );
+    assert!(hints[3].contains("No hints left"), "{}", hints[3]);
+    let done = post_form(&format!("{a1}/step/sync-time"), "");
     assert!(done.contains("synchronised"), "{done}");
     console.shutdown().await;
 
@@ -357,34 +482,79 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
     // (the clock synchronised) and its service as it was (the machine still trusts it).
     let console = lyncsim_console::start(config).await.unwrap();
     let url = console.url();
+    // The home page lists no one's attempts but the browser's own.
     let home = get(&url).await;
     assert!(
-        home.contains("Ann") && !home.contains("could not take up"),
+        !home.contains("Ann") && !home.contains("could not take up"),
         "{home}"
     );
-    let desk = get(&format!("{url}/attempts/a1")).await;
+    let a1 = a1.replace(url_of(&a1).as_str(), &url);
+    let desk = get(&a1).await;
     assert!(desk.contains(ErrorId::ECert.text()), "{desk}");
-    let window = post_form(&format!("{url}/attempts/a1/signin"), "");
+    let window = post_form(&format!("{a1}/signin"), "");
     assert!(
         window.contains("Signed in as alice@contoso.com"),
         "{window}"
     );
-    let debrief = get(&format!("{url}/attempts/a1/debrief")).await;
+    let debrief = get(&format!("{a1}/debrief")).await;
     assert!(
-        debrief.contains(r#"id="points">90<"#),
-        "the hint cost 10: {debrief}"
+        debrief.contains(r#"id="points">70<"#),
+        "three hints cost 30: {debrief}"
     );
     // A new attempt takes the next number.
-    let next = post_form(
+    let (a2, next) = start(
         &format!("{url}/attempts"),
         "trainee=Bo&product=lync2013&os=win8&causes=stale-credentials",
     );
     assert!(next.contains("Attempt a2"), "{next}");
     // Lync 2013 has no Fix it: the step is refused as a bad request, and nothing recorded.
-    let (status, page) = post_form_status(&format!("{url}/attempts/a2/step/fixit"), "");
+    let (status, page) = post_form_status(&format!("{a2}/step/fixit"), "");
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("is for Lync 2010"), "{page}");
+    // With the saved password removed, Sign In asks for it, as Lync does; typed, it signs in.
+    let removed = post_form(&format!("{a2}/step/remove-credentials"), "");
+    assert!(removed.contains("Remove from vault"), "{removed}");
+    let asked = post_form(&format!("{a2}/signin"), "");
+    assert!(asked.contains("Lync needs the password"), "{asked}");
+    let desk = get(&a2).await;
+    let password = desk
+        .split(r#"id="user-password""#)
+        .nth(1)
+        .and_then(|rest| rest.split("<code>").nth(1))
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap_or_else(|| panic!("{desk}"))
+        .to_owned();
+    let window = post_form(&format!("{a2}/signin"), &format!("password={password}"));
+    assert!(window.contains("Signed in as alice@contoso.com"), "{window}");
     console.shutdown().await;
+}
+
+/// Starts an attempt with curl (a form body, redirects followed): the attempt's address and
+/// its page.
+fn start(url: &str, form: &str) -> (String, String) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-L",
+            "--max-time",
+            "120",
+            "-w",
+            "\n%{url_effective}",
+            "-d",
+            form,
+            url,
+        ])
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, at) = text.rsplit_once('\n').unwrap();
+    (at.to_owned(), body.to_owned())
+}
+
+/// `http://host:port` of a URL.
+fn url_of(url: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    format!("http://{}", rest.split('/').next().unwrap())
 }
 
 /// curl with a form body; the status and the body it got (no redirects followed).

@@ -253,5 +253,8 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
             && e.user.as_deref() == Some("bob@contoso.com")
             && e.reason == "redirected to the home pool pool-a.online.lync.com"
     });
-    assert!(by_srv, "with Autodiscover down, bob came by SRV to the director");
+    assert!(
+        by_srv,
+        "with Autodiscover down, bob came by SRV to the director"
+    );
 }

@@ -35,7 +35,7 @@ async fn a_clock_skew_exercise_is_solved_by_sync_time_and_deleting_the_certifica
     let paths = ex.shortest_paths(2).await.unwrap();
     assert_eq!(paths.paths, vec![vec![Remedy::SyncTime]], "{paths:?}");
     assert!(!paths.escalate);
-    let log = EventLog::open(&dir.path().join("first")).unwrap();
+    let log = EventLog::open(&dir.path().join("first"), Default::default()).unwrap();
     match sign_in(&ex, &log).await {
         Event::SignIn {
             error: Some(ErrorId::ECert),
@@ -54,12 +54,12 @@ async fn a_clock_skew_exercise_is_solved_by_sync_time_and_deleting_the_certifica
             reason: None
         }
     );
-    let s = score(&log.read().unwrap(), &paths);
+    let s = score(&log.read().unwrap(), &paths, None);
     assert_eq!((s.points, s.finished), (100, true), "{s:?}");
 
     // The second: deletes the certificate first (it was fine; the clock was wrong).
     let mut ex = Exercise::prepare(spec).await.unwrap();
-    let log = EventLog::open(&dir.path().join("second")).unwrap();
+    let log = EventLog::open(&dir.path().join("second"), Default::default()).unwrap();
     sign_in(&ex, &log).await;
     step(&mut ex, &log, Remedy::DeleteCert).await;
     assert!(matches!(
@@ -71,7 +71,7 @@ async fn a_clock_skew_exercise_is_solved_by_sync_time_and_deleting_the_certifica
     ));
     step(&mut ex, &log, Remedy::SyncTime).await;
     sign_in(&ex, &log).await;
-    let s = score(&log.read().unwrap(), &paths);
+    let s = score(&log.read().unwrap(), &paths, None);
     assert_eq!((s.points, s.finished), (80, true), "{s:?}");
     assert!(
         s.penalties[0]
@@ -102,6 +102,6 @@ async fn a_damaged_account_has_no_path_on_the_machine_and_escalating_is_right() 
             did: ex.apply(Remedy::Escalate).await.unwrap(),
         },
     ];
-    let s = score(&events, &paths);
+    let s = score(&events, &paths, None);
     assert_eq!((s.points, s.finished), (100, true), "{s:?}");
 }

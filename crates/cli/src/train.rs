@@ -21,6 +21,7 @@ pub(crate) async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let console = lyncsim_console::start(ConsoleConfig {
         listen: args.listen,
         data_dir: args.data_dir,
+        clock: Default::default(),
     })
     .await?;
     println!("{}", console.url());

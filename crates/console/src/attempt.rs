@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use crate::engine::{Event, EventLog, Exercise, ExerciseSpec, KbPaths, Logged, Score, score};
+use crate::engine::{
+    ConsoleClock, Ending, Event, EventLog, Exercise, ExerciseSpec, KbPaths, Logged, Score,
+    minutes_late, score,
+};
 use anyhow::{Context, bail};
 use lyncsim_client::views::{self, Certmgr, Credman};
 use lyncsim_domain::{Cause, Os, Product, Remedy, Skew};
@@ -15,17 +18,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Start {
     #[serde(default)]
-    trainee: String,
+    pub(crate) trainee: String,
     #[serde(default)]
-    seed: String,
+    pub(crate) seed: String,
     #[serde(default)]
-    product: String,
+    pub(crate) product: String,
     #[serde(default)]
-    os: String,
+    pub(crate) os: String,
     #[serde(default)]
-    causes: String,
+    pub(crate) causes: String,
     #[serde(default)]
-    user: String,
+    pub(crate) user: String,
 }
 
 impl Start {
@@ -99,8 +102,31 @@ struct Record {
     cohort: Option<String>,
     #[serde(default = "crate::cohort::default_hint_cost")]
     hint_cost: u32,
+    /// The cohort's time limit, minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time_limit_min: Option<u32>,
     spec: ExerciseSpec,
 }
+
+/// The cohort an attempt belongs to: its join code, what a hint costs, its time limit.
+#[derive(Debug, Clone)]
+pub(crate) struct Membership {
+    pub(crate) code: String,
+    pub(crate) hint_cost: u32,
+    pub(crate) time_limit_min: Option<u32>,
+}
+
+/// A request refused because the attempt has ended: its score stands.
+#[derive(Debug)]
+pub(crate) struct Ended(pub(crate) String);
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Ended {}
 
 /// What a view shows.
 pub(crate) enum Panel {
@@ -143,6 +169,12 @@ pub(crate) enum StepError {
     Failed(anyhow::Error),
 }
 
+impl From<anyhow::Error> for StepError {
+    fn from(e: anyhow::Error) -> Self {
+        StepError::Failed(e)
+    }
+}
+
 /// The debrief of an attempt.
 pub(crate) struct Debrief {
     pub(crate) paths: KbPaths,
@@ -158,9 +190,14 @@ pub(crate) struct Attempt {
     pub(crate) cohort: Option<String>,
     /// What a hint costs.
     pub(crate) hint_cost: u32,
+    /// The cohort's time limit, minutes.
+    pub(crate) time_limit_min: Option<u32>,
     pub(crate) exercise: Exercise,
     log: EventLog,
+    clock: ConsoleClock,
     pub(crate) last: Option<Seen>,
+    /// Lync asks for the password (none is saved).
+    pub(crate) asking: bool,
     paths: Option<KbPaths>,
 }
 
@@ -170,20 +207,22 @@ impl Attempt {
     pub(crate) async fn begin(
         id: &str,
         trainee: String,
-        cohort: Option<(String, u32)>,
+        cohort: Option<Membership>,
         spec: ExerciseSpec,
-        dir: &Path,
+        (dir, clock): (&Path, &ConsoleClock),
     ) -> anyhow::Result<Attempt> {
-        let log = EventLog::open(dir)?;
+        let log = EventLog::open(dir, clock.clone())?;
         let hint_cost = cohort
             .as_ref()
-            .map_or_else(crate::cohort::default_hint_cost, |(_, c)| *c);
-        let cohort = cohort.map(|(code, _)| code);
+            .map_or_else(crate::cohort::default_hint_cost, |c| c.hint_cost);
+        let time_limit_min = cohort.as_ref().and_then(|c| c.time_limit_min);
+        let cohort = cohort.map(|c| c.code);
         let record = Record {
             id: id.to_owned(),
             trainee: trainee.clone(),
             cohort: cohort.clone(),
             hint_cost,
+            time_limit_min,
             spec: spec.clone(),
         };
         let file = dir.join("attempt.json");
@@ -195,24 +234,27 @@ impl Attempt {
             trainee,
             cohort,
             hint_cost,
+            time_limit_min,
             exercise,
             log,
+            clock: clock.clone(),
             last: None,
+            asking: false,
             paths: None,
         };
-        attempt.sign_in().await?;
+        attempt.sign_in(None).await?;
         Ok(attempt)
     }
 
     /// An attempt begun before the console restarted, taken up where its event log ends: its
     /// service started again from its state, its machine as it was left.
-    pub(crate) async fn resume(dir: &Path) -> anyhow::Result<Attempt> {
+    pub(crate) async fn resume(dir: &Path, clock: &ConsoleClock) -> anyhow::Result<Attempt> {
         let file = dir.join("attempt.json");
         let record: Record = serde_json::from_slice(
             &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
         )
         .with_context(|| format!("reading {}", file.display()))?;
-        let log = EventLog::open(dir)?;
+        let log = EventLog::open(dir, clock.clone())?;
         let exercise = Exercise::reopen(&dir.join("exercise")).await?;
         let last = log.read()?.into_iter().rev().find_map(|e| match e {
             Event::SignIn { error, reason } => Some(Seen {
@@ -227,11 +269,24 @@ impl Attempt {
             trainee: record.trainee,
             cohort: record.cohort,
             hint_cost: record.hint_cost,
+            time_limit_min: record.time_limit_min,
             exercise,
             log,
+            clock: clock.clone(),
             last,
+            asking: false,
             paths: None,
         })
+    }
+
+    /// The attempt's number (`a3-…` is 3).
+    pub(crate) fn number(&self) -> usize {
+        self.label().trim_start_matches('a').parse().unwrap_or(0)
+    }
+
+    /// The attempt's short name (`a3`), without its secret.
+    pub(crate) fn label(&self) -> &str {
+        self.id.split('-').next().unwrap_or(&self.id)
     }
 
     /// "Lync 2010 on Windows XP, 3 steps".
@@ -264,9 +319,45 @@ impl Attempt {
         &self.exercise.spec.user
     }
 
-    /// Signs the user in on the machine (for real), and records what it showed.
-    pub(crate) async fn sign_in(&mut self) -> anyhow::Result<()> {
-        let seen = self.exercise.sign_in().await?;
+    /// How the attempt ended, if it has.
+    pub(crate) fn ending(&self) -> anyhow::Result<Option<Ending>> {
+        Ok(Ending::of(&self.log.read()?).map(|(_, e)| e))
+    }
+
+    /// `Err(Ended)` once the attempt has ended: nothing more is recorded, the score stands.
+    fn still_open(&self) -> anyhow::Result<()> {
+        let why = match self.ending()? {
+            None => return Ok(()),
+            Some(Ending::SignedIn) => "the user signed in again",
+            Some(Ending::Escalated) => "you escalated it to support",
+            Some(Ending::GaveUp) => "you gave up",
+        };
+        Err(Ended(format!(
+            "this attempt has ended ({why}): its score stands, and nothing more is recorded. The debrief shows how it went; start a new exercise to practise again."
+        ))
+        .into())
+    }
+
+    /// Gives up: the attempt ends, unfinished.
+    pub(crate) fn give_up(&mut self) -> anyhow::Result<()> {
+        self.still_open()?;
+        self.log.append(&Event::GiveUp)
+    }
+
+    /// Signs the user in on the machine (for real), and records what it showed. With no
+    /// password saved, Lync asks for one: without `typed`, nothing happens but the question
+    /// (`asking`), as Lync's window asks; with it, the sign-in types it and saves it.
+    pub(crate) async fn sign_in(&mut self, typed: Option<&str>) -> anyhow::Result<()> {
+        self.still_open()?;
+        let seen = match typed {
+            Some(password) => self.exercise.sign_in_typing(password).await?,
+            None if !self.exercise.password_saved()? => {
+                self.asking = true;
+                return Ok(());
+            }
+            None => self.exercise.sign_in().await?,
+        };
+        self.asking = false;
         self.log.append(&Event::SignIn {
             error: seen.error,
             reason: seen.reason.clone(),
@@ -352,6 +443,7 @@ impl Attempt {
 
     /// Applies a KB step (for real), and records it and what it did.
     pub(crate) async fn step(&mut self, remedy: Remedy) -> Result<String, StepError> {
+        self.still_open()?;
         let (product, os) = (self.exercise.spec.product, self.exercise.spec.os);
         remedy
             .offered_on(product, os)
@@ -373,6 +465,7 @@ impl Attempt {
     /// The command prompt: `ipconfig /displaydns` and `ipconfig /flushdns`; anything else is
     /// not a command here, as Windows says of a command it does not know.
     pub(crate) async fn command(&mut self, line: &str) -> anyhow::Result<String> {
+        self.still_open()?;
         let words: Vec<String> = line
             .split_whitespace()
             .map(str::to_ascii_lowercase)
@@ -405,30 +498,35 @@ impl Attempt {
         }
     }
 
-    /// A hint, at its cost: first where the last sign-in stopped (the part of the service the
-    /// trace names), then what the trace says. `None` once the user signs in.
-    pub(crate) fn hint(&mut self) -> anyhow::Result<Option<String>> {
-        let Some(Seen {
-            error: Some(_),
-            reason: Some(reason),
-            ..
-        }) = &self.last
-        else {
-            return Ok(None);
-        };
-        let taken = self
+    /// The hints of this exercise, in the order they are given: for each cause in turn, where
+    /// to look, then what to look for, then the KB's step ([`crate::text::hints`]).
+    pub(crate) fn hint_ladder(&self) -> Vec<String> {
+        let spec = &self.exercise.spec;
+        let ladders: Vec<[String; 3]> = spec
+            .causes
+            .iter()
+            .map(|c| crate::text::hints(*c, spec.product, spec.os))
+            .collect();
+        (0..3)
+            .flat_map(|level| ladders.iter().map(move |l| l[level].clone()))
+            .collect()
+    }
+
+    /// The hints taken so far.
+    pub(crate) fn hints_taken(&self) -> anyhow::Result<usize> {
+        Ok(self
             .log
             .read()?
             .iter()
             .filter(|e| matches!(e, Event::Hint { .. }))
-            .count();
-        let text = if taken == 0 {
-            let part = reason.split(':').next().unwrap_or(reason);
-            format!(
-                "The last sign-in stopped at \"{part}\". The end of the Lync trace log (the Lync folder) says why."
-            )
-        } else {
-            format!("The trace log says: {reason}")
+            .count())
+    }
+
+    /// The next hint, at its cost (recorded); `None`, at no cost, when every hint was given.
+    pub(crate) fn hint(&mut self) -> anyhow::Result<Option<String>> {
+        self.still_open()?;
+        let Some(text) = self.hint_ladder().get(self.hints_taken()?).cloned() else {
+            return Ok(None);
         };
         self.log.append(&Event::Hint {
             cost: self.hint_cost,
@@ -436,8 +534,30 @@ impl Attempt {
         Ok(Some(text))
     }
 
+    /// Points spent so far (steps off the path are only known at the debrief: hints here).
+    pub(crate) fn hint_points(&self) -> anyhow::Result<u32> {
+        Ok(self
+            .log
+            .read()?
+            .iter()
+            .map(|e| match e {
+                Event::Hint { cost } => *cost,
+                _ => 0,
+            })
+            .sum())
+    }
+
+    /// Minutes since the attempt began.
+    pub(crate) fn minutes_used(&self) -> Option<i64> {
+        let now = self.clock.now();
+        let log = self.log.read_timed().ok()?;
+        let start = chrono::DateTime::parse_from_rfc3339(&log.first()?.at).ok()?;
+        Some((now - start.with_timezone(&chrono::Utc)).num_minutes())
+    }
+
     /// The KB's second-account check, on a copy of the machine; recorded as looked at.
     pub(crate) async fn second_account(&mut self) -> anyhow::Result<(String, Seen)> {
+        self.still_open()?;
         let result = self.exercise.second_account().await?;
         self.log.append(&Event::View {
             view: "second-account".into(),
@@ -446,8 +566,18 @@ impl Attempt {
     }
 
     /// The shortest KB paths (found once, by real sign-ins on copies of the broken machine)
-    /// and the score of what the trainee did.
-    pub(crate) async fn debrief(&mut self) -> anyhow::Result<Debrief> {
+    /// and the score of what the trainee did; `None` while the attempt is open (the answer is
+    /// shown only once it has ended).
+    pub(crate) async fn debrief(&mut self) -> anyhow::Result<Option<Debrief>> {
+        if self.ending()?.is_none() {
+            return Ok(None);
+        }
+        self.assess().await.map(Some)
+    }
+
+    /// The debrief, ended or not: for the trainer's results, where an open attempt is scored
+    /// as it stands (unfinished).
+    pub(crate) async fn assess(&mut self) -> anyhow::Result<Debrief> {
         let paths = match &self.paths {
             Some(p) => p.clone(),
             None => {
@@ -456,8 +586,10 @@ impl Attempt {
                 p
             }
         };
-        let events = self.log.read()?;
-        let score = score(&events, &paths);
+        let log = self.log.read_timed()?;
+        let late = minutes_late(&log, self.time_limit_min, self.clock.now());
+        let events: Vec<Event> = log.into_iter().map(|l| l.event).collect();
+        let score = score(&events, &paths, late);
         Ok(Debrief {
             paths,
             score,

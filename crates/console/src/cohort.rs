@@ -27,6 +27,10 @@ pub(crate) struct Cohort {
     /// What a hint costs.
     #[serde(default = "default_hint_cost")]
     pub(crate) hint_cost: u32,
+    /// The trainer's key: the board, the results and the trainees' attempts are under
+    /// `/trainer/<key>`. The join code is the trainees'; this one is the trainer's alone.
+    #[serde(default)]
+    pub(crate) trainer_key: String,
 }
 
 /// What a hint costs when the trainer did not say.
@@ -38,21 +42,21 @@ pub(crate) fn default_hint_cost() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CohortForm {
     #[serde(default)]
-    name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    causes: String,
+    pub(crate) causes: String,
     #[serde(default)]
-    products: String,
+    pub(crate) products: String,
     #[serde(default)]
-    oses: String,
+    pub(crate) oses: String,
     #[serde(default)]
-    count: String,
+    pub(crate) count: String,
     #[serde(default)]
-    seed: String,
+    pub(crate) seed: String,
     #[serde(default)]
-    time_limit_min: String,
+    pub(crate) time_limit_min: String,
     #[serde(default)]
-    hint_cost: String,
+    pub(crate) hint_cost: String,
 }
 
 fn list<T: std::str::FromStr>(text: &str) -> anyhow::Result<Vec<T>>
@@ -107,6 +111,7 @@ impl CohortForm {
             seed,
             time_limit_min,
             hint_cost,
+            trainer_key: secret(20),
         };
         cohort.spec()?;
         Ok(cohort)
@@ -141,6 +146,15 @@ pub(crate) fn join_code() -> String {
         .collect()
 }
 
+/// A secret of `len` lower-case letters and digits (about 5 bits each), for a link that only
+/// the one it was given to can find.
+pub(crate) fn secret(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    (0..len)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 /// A join code as typed: trimmed, upper case; `None` when it cannot be one.
 pub(crate) fn normalise(code: &str) -> anyhow::Result<String> {
     let code = code.trim().to_ascii_uppercase();
@@ -158,8 +172,8 @@ pub(crate) struct BoardRow {
     pub(crate) steps: usize,
     pub(crate) last_sign_in: String,
     pub(crate) signed_in: bool,
-    /// A step that deleted what the user may need.
-    pub(crate) destructive: Option<String>,
+    /// Every step that deleted what the user may need, in order.
+    pub(crate) destructive: Vec<String>,
     /// Minutes since the trainee last did anything, when that is five or more and the user
     /// still cannot sign in.
     pub(crate) idle_min: Option<i64>,
@@ -184,12 +198,15 @@ pub(crate) fn board_row(
         _ => None,
     });
     let signed_in = matches!(last, Some(None));
-    let destructive = log.iter().find_map(|l| match &l.event {
-        Event::Step { remedy, .. } => {
-            deletes(*remedy).map(|what| format!("{} deleted {what}", remedy.id()))
-        }
-        _ => None,
-    });
+    let destructive = log
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::Step { remedy, .. } => {
+                deletes(*remedy).map(|what| format!("{} deleted {what}", remedy.id()))
+            }
+            _ => None,
+        })
+        .collect();
     let idle_min = log
         .last()
         .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok())
@@ -223,14 +240,31 @@ pub(crate) fn board_row(
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct TraineeResult {
     pub(crate) trainee: String,
+    /// The attempt's number (`a3` is 3): rows sort by it.
+    pub(crate) number: usize,
     pub(crate) attempt: String,
+    pub(crate) product: Product,
+    pub(crate) os: Os,
     pub(crate) causes: Vec<Cause>,
     pub(crate) points: u32,
     pub(crate) finished: bool,
+    /// How it ended, if it has.
+    pub(crate) ending: Option<crate::engine::Ending>,
     /// Seconds from the first event to the sign-in that finished it.
     pub(crate) seconds: Option<i64>,
     /// The first step, when it was on no shortest KB path.
     pub(crate) wrong_first_step: Option<String>,
+    /// Hints taken.
+    pub(crate) hints: usize,
+    /// Whether the trainee escalated.
+    pub(crate) escalated: bool,
+    /// The first event's time and the ending's (RFC 3339).
+    pub(crate) started: Option<String>,
+    pub(crate) ended: Option<String>,
+    /// The steps, in order.
+    pub(crate) steps: Vec<String>,
+    /// Every event, with its time (the JSON export carries them; the CSV does not).
+    pub(crate) events: Vec<Logged>,
 }
 
 /// The results of one cause over the cohort.
@@ -305,28 +339,52 @@ pub(crate) fn per_cause(results: &[TraineeResult]) -> Vec<CauseResult> {
         .collect()
 }
 
-/// The results as CSV: one line per trainee.
-pub(crate) fn csv(results: &[TraineeResult]) -> String {
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_owned()
-        }
+/// One CSV cell: quoted when it must be, and a text a spreadsheet would run as a formula
+/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) kept as text by a leading `'`
+/// (OWASP's advice against CSV injection).
+fn cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
     };
-    let mut out = String::from("trainee,attempt,causes,points,finished,seconds,wrong_first_step\n");
-    for r in results {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// The CSV's columns.
+pub(crate) const CSV_HEADER: &str = "attempt,trainee,product,os,causes,points,finished,ending,seconds,wrong_first_step,hints,escalated,started,ended,steps";
+
+/// The results as CSV: one line per trainee, in the order of their attempts.
+pub(crate) fn csv(results: &[TraineeResult]) -> String {
+    let mut sorted: Vec<&TraineeResult> = results.iter().collect();
+    sorted.sort_by_key(|r| r.number);
+    let mut out = format!("{CSV_HEADER}\n");
+    for r in sorted {
         let causes: Vec<&str> = r.causes.iter().map(|c| c.id()).collect();
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            field(&r.trainee),
-            field(&r.attempt),
-            field(&causes.join(" ")),
-            r.points,
-            r.finished,
+        let ending = r.ending.map(|e| e.id()).unwrap_or_default();
+        let cells = [
+            cell(&r.attempt),
+            cell(&r.trainee),
+            cell(r.product.id()),
+            cell(r.os.id()),
+            cell(&causes.join(" ")),
+            r.points.to_string(),
+            r.finished.to_string(),
+            cell(ending),
             r.seconds.map(|s| s.to_string()).unwrap_or_default(),
-            field(r.wrong_first_step.as_deref().unwrap_or("")),
-        ));
+            cell(r.wrong_first_step.as_deref().unwrap_or("")),
+            r.hints.to_string(),
+            r.escalated.to_string(),
+            cell(r.started.as_deref().unwrap_or("")),
+            cell(r.ended.as_deref().unwrap_or("")),
+            cell(&r.steps.join(" ")),
+        ];
+        out.push_str(&cells.join(","));
+        out.push('\n');
     }
     out
 }
@@ -353,12 +411,22 @@ mod tests {
     ) -> TraineeResult {
         TraineeResult {
             trainee: "t".into(),
+            number: 1,
             attempt: "a".into(),
+            product: Product::Lync2010,
+            os: Os::Xp,
             causes: vec![cause],
             points: if finished { 100 } else { 40 },
             finished,
+            ending: finished.then_some(crate::engine::Ending::SignedIn),
             seconds,
             wrong_first_step: wrong.map(str::to_owned),
+            hints: 0,
+            escalated: false,
+            started: None,
+            ended: None,
+            steps: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -384,11 +452,21 @@ mod tests {
         let row = board_row("a1", "Ann", &log, Some(5), now);
         assert_eq!(row.steps, 1);
         assert_eq!(row.last_sign_in, "E_CERT");
+        assert_eq!(row.destructive.len(), 1);
         assert!(
-            row.destructive
-                .unwrap()
-                .starts_with("delete-cert deleted the user's personal certificate")
+            row.destructive[0].starts_with("delete-cert deleted the user's personal certificate")
         );
+        let mut more = log.clone();
+        more.push(at(
+            90,
+            Event::Step {
+                remedy: Remedy::RemoveCredentials,
+                did: String::new(),
+            },
+        ));
+        let row2 = board_row("a1", "Ann", &more, Some(5), now);
+        assert_eq!(row2.destructive.len(), 2, "every destructive step is shown");
+        assert!(row2.destructive[1].starts_with("remove-credentials deleted the saved password"));
         assert_eq!(row.idle_min, Some(6));
         assert_eq!(row.over_time_min, Some(2), "7 minutes in, 5 allowed");
         let mut done = log.clone();
@@ -425,11 +503,37 @@ mod tests {
             Some("delete-cert")
         );
         let csv = csv(&rs);
-        assert!(
-            csv.starts_with("trainee,attempt,causes,points,finished,seconds,wrong_first_step\n")
-        );
+        assert!(csv.starts_with(&format!("{CSV_HEADER}\n")));
         assert_eq!(csv.lines().count(), 5);
-        assert!(csv.contains("t,a,clock-skew,100,true,100,\n"));
+        assert!(
+            csv.contains("a,t,lync2010,xp,clock-skew,100,true,signed-in,100,,0,false,,,\n"),
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn the_csv_keeps_formulas_as_text_and_sorts_by_attempt_number() {
+        let mut rs = vec![
+            result(Cause::ClockSkew, true, Some(1), None),
+            result(Cause::ClockSkew, true, Some(2), None),
+            result(Cause::ClockSkew, true, Some(3), None),
+        ];
+        rs[0].number = 10;
+        rs[0].trainee = "=HYPERLINK(\"http://x\",\"y\")".into();
+        rs[1].number = 2;
+        rs[1].trainee = "+1".into();
+        rs[2].number = 9;
+        rs[2].trainee = "@SUM(A1)".into();
+        let csv = csv(&rs);
+        let rows: Vec<&str> = csv.lines().skip(1).collect();
+        assert!(rows[0].starts_with("a,'+1,"), "{csv}");
+        assert!(rows[1].starts_with("a,'@SUM(A1),"), "{csv}");
+        assert!(
+            rows[2].starts_with("a,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\","),
+            "{csv}"
+        );
+        assert_eq!(cell("-2"), "'-2");
+        assert_eq!(cell("Ann"), "Ann");
     }
 
     #[test]

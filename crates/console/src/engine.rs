@@ -3,12 +3,16 @@
 //! log), the shortest KB path found by real sign-ins on copies of the broken machine, and the
 //! scoring rule.
 //!
-//! **The scoring rule.** An attempt is finished when the user signs in again (the last sign-in
-//! succeeded, after the last step), or when the trainee escalated an account that no client
-//! step can fix. It starts at 100 points; a step on no shortest KB path costs 10, or 20 when it
-//! deleted what the user needed (a certificate, saved credentials, the key container); escalating
-//! what a client step fixes costs 30; a hint costs what the trainer set. A finished attempt
-//! scores at least 50; an unfinished one at most 40, so it never outscores a finished one.
+//! **The scoring rule.** An attempt ends at the first of: the user signs in again, the trainee
+//! escalates, or the trainee gives up; nothing after that counts (the console refuses it). It is
+//! *finished* when it ended with the user signed in, or with an escalation of an account that no
+//! step on the computer fixes. It starts at 100 points; a step on no shortest KB path costs 10,
+//! or 20 when it deleted what the user needed (a certificate, saved credentials, the key
+//! container); a step done again costs 10; escalating what a step on the computer fixes costs
+//! 30; a hint costs what the trainer set; finishing after the cohort's time limit costs 20. A
+//! finished attempt scores at least 50; an unfinished one at most 40, and 0 when the trainee
+//! took no step at all (looking and hints are not trying): so an unfinished attempt never
+//! outscores a finished one, and doing nothing never scores like trying.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -216,6 +220,24 @@ impl Exercise {
         Ok(self.machine.sign_in(&self.spec.user).await?.seen())
     }
 
+    /// Whether Lync has the user's password saved, and so signs in without asking for it.
+    pub fn password_saved(&self) -> anyhow::Result<bool> {
+        lyncsim_lab::password_saved(self.machine.profile(), &self.spec.user)
+    }
+
+    /// Signs the user in typing `password` with "Save my password" ticked, as when Lync asks.
+    pub async fn sign_in_typing(&self, password: &str) -> anyhow::Result<Seen> {
+        let profile = self.machine.profile();
+        let done =
+            lyncsim_lab::sign_in_as_user_would(profile, &self.spec.user, Some(password)).await?;
+        Ok(done.seen())
+    }
+
+    /// The user's password now (what they say when Lync asks for it).
+    pub fn password(&self) -> Option<String> {
+        self.lab.password(&self.spec.user)
+    }
+
     /// The KB's second-account check: another user of the tenant signs in on a copy of the
     /// trainee's machine (the machine itself is left as it is). Who, and what it showed.
     pub async fn second_account(&mut self) -> anyhow::Result<(String, Seen)> {
@@ -373,6 +395,43 @@ pub enum Event {
         /// What it cost.
         cost: u32,
     },
+    /// Gave up: the attempt ends unfinished.
+    GiveUp,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ending {
+    /// The user signed in again.
+    SignedIn,
+    /// The trainee escalated to support.
+    Escalated,
+    /// The trainee gave up.
+    GaveUp,
+}
+
+impl Ending {
+    /// Its id: `signed-in`, `escalated`, `gave-up`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Ending::SignedIn => "signed-in",
+            Ending::Escalated => "escalated",
+            Ending::GaveUp => "gave-up",
+        }
+    }
+
+    /// The ending of `events`, if they ended, and the index of the event that ended them.
+    pub fn of(events: &[Event]) -> Option<(usize, Ending)> {
+        events.iter().enumerate().find_map(|(i, e)| match e {
+            Event::SignIn { error: None, .. } => Some((i, Ending::SignedIn)),
+            Event::Step { remedy, .. } if *remedy == Remedy::Escalate => {
+                Some((i, Ending::Escalated))
+            }
+            Event::GiveUp => Some((i, Ending::GaveUp)),
+            _ => None,
+        })
+    }
 }
 
 /// An event and when it was taken (RFC 3339, the console's clock).
@@ -386,25 +445,71 @@ pub struct Logged {
     pub event: Event,
 }
 
+/// The console's clock: the system clock plus an offset that only a test moves
+/// ([`ConsoleClock::advance`]). Every move wakes the trainers' live boards, as the passing
+/// minutes do in use, so that a time-based flag (no progress, over the time limit) arrives
+/// without anyone reloading, and a test sees it without waiting.
+#[derive(Debug, Clone)]
+pub struct ConsoleClock {
+    offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    ticks: tokio::sync::broadcast::Sender<()>,
+}
+
+impl Default for ConsoleClock {
+    fn default() -> Self {
+        ConsoleClock {
+            offset_ms: Default::default(),
+            ticks: tokio::sync::broadcast::channel(16).0,
+        }
+    }
+}
+
+impl ConsoleClock {
+    /// Now, by this clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let offset = self.offset_ms.load(std::sync::atomic::Ordering::SeqCst);
+        chrono::Utc::now() + chrono::Duration::milliseconds(offset)
+    }
+
+    /// Moves the clock on by `secs`, and wakes everything that shows time.
+    pub fn advance(&self, secs: i64) {
+        self.offset_ms.fetch_add(
+            secs.saturating_mul(1000),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        let _ = self.ticks.send(());
+    }
+
+    /// Wakes at each move of the clock.
+    pub fn ticks(&self) -> tokio::sync::broadcast::Receiver<()> {
+        self.ticks.subscribe()
+    }
+}
+
 /// An attempt's events, one JSON line each (with the time it was taken), appended and synced
 /// before the next is taken.
 pub struct EventLog {
     path: PathBuf,
+    clock: ConsoleClock,
 }
 
 impl EventLog {
-    /// The log in `dir` (made if missing).
-    pub fn open(dir: &Path) -> anyhow::Result<EventLog> {
+    /// The log in `dir` (made if missing), its events timed by `clock`.
+    pub fn open(dir: &Path, clock: ConsoleClock) -> anyhow::Result<EventLog> {
         std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
         Ok(EventLog {
             path: dir.join("events.jsonl"),
+            clock,
         })
     }
 
     /// Appends one event, timed now; it is on disk when this returns.
     pub fn append(&self, event: &Event) -> anyhow::Result<()> {
         let logged = Logged {
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            at: self
+                .clock
+                .now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             event: event.clone(),
         };
         let mut line = serde_json::to_vec(&logged)?;
@@ -462,6 +567,8 @@ pub struct Score {
     pub points: u32,
     /// Whether the user can sign in again (or the account was rightly escalated).
     pub finished: bool,
+    /// How the attempt ended, if it has.
+    pub ending: Option<Ending>,
     /// What cost points.
     pub penalties: Vec<Penalty>,
 }
@@ -480,20 +587,52 @@ pub fn deletes(remedy: Remedy) -> Option<&'static str> {
     }
 }
 
-/// Scores `events` against the shortest KB paths (see the module's rule).
-pub fn score(events: &[Event], paths: &KbPaths) -> Score {
+/// Scores `events` against the shortest KB paths (see the module's rule); `late_min`: how
+/// many minutes after the cohort's time limit the attempt ended, if it did.
+pub fn score(events: &[Event], paths: &KbPaths, late_min: Option<i64>) -> Score {
+    let ended = Ending::of(events);
+    let counted = &events[..ended.map_or(events.len(), |(i, _)| i + 1)];
+    let mut penalties = penalties(counted, paths);
+    let finished = match ended {
+        Some((_, Ending::SignedIn)) => true,
+        Some((_, Ending::Escalated)) => paths.escalate,
+        Some((_, Ending::GaveUp)) | None => false,
+    };
+    if let (true, Some(late), Some((i, _))) = (finished, late_min, ended) {
+        penalties.push(Penalty {
+            event: i,
+            points: 20,
+            why: format!("finished {late} min after the time limit"),
+        });
+    }
+    let tried = counted.iter().any(|e| matches!(e, Event::Step { .. }));
+    let lost: u32 = penalties.iter().map(|p| p.points).sum();
+    let raw = 100u32.saturating_sub(lost);
+    let points = match (finished, tried) {
+        (true, _) => raw.max(50),
+        (false, true) => raw.min(40),
+        (false, false) => 0,
+    };
+    Score {
+        points,
+        finished,
+        ending: ended.map(|(_, e)| e),
+        penalties,
+    }
+}
+
+/// What cost points among `events` (which end where the attempt ended).
+fn penalties(events: &[Event], paths: &KbPaths) -> Vec<Penalty> {
     let mut penalties = Vec::new();
-    let mut escalated = false;
     let mut used = std::collections::BTreeSet::new();
     for (i, e) in events.iter().enumerate() {
         match e {
             Event::Step { remedy, .. } if *remedy == Remedy::Escalate => {
-                escalated = true;
                 if !paths.escalate {
                     penalties.push(Penalty {
                         event: i,
                         points: 30,
-                        why: "escalated what a step on the machine fixes".into(),
+                        why: "escalated what a step on the computer fixes".into(),
                     });
                 }
             }
@@ -507,46 +646,51 @@ pub fn score(events: &[Event], paths: &KbPaths) -> Score {
                 } else {
                     format!("{} is on no shortest KB path", remedy.id())
                 };
-                match deletes(*remedy) {
-                    Some(what) if !again => penalties.push(Penalty {
+                penalties.push(match deletes(*remedy) {
+                    Some(what) if !again => Penalty {
                         event: i,
                         points: 20,
                         why: format!("{why}, and it deleted {what}, which the user needed"),
-                    }),
-                    _ => penalties.push(Penalty {
+                    },
+                    _ => Penalty {
                         event: i,
                         points: 10,
                         why: format!("{why}: not needed"),
-                    }),
-                }
+                    },
+                });
             }
             Event::Hint { cost } => penalties.push(Penalty {
                 event: i,
                 points: *cost,
                 why: "a hint".into(),
             }),
-            Event::SignIn { .. } | Event::View { .. } => {}
+            Event::SignIn { .. } | Event::View { .. } | Event::GiveUp => {}
         }
     }
-    let last_step = events.iter().rposition(|e| matches!(e, Event::Step { .. }));
-    let last_sign_in = events
-        .iter()
-        .rposition(|e| matches!(e, Event::SignIn { .. }));
-    let signed_in = match (last_sign_in, last_step) {
-        (Some(s), step) if step.is_none_or(|t| s > t) => {
-            matches!(events[s], Event::SignIn { error: None, .. })
-        }
-        _ => false,
+    penalties
+}
+
+/// Minutes after the time limit at which the log's attempt ended (or `now`, if it has not),
+/// when that is after it: from the first event, the start.
+pub fn minutes_late(
+    log: &[Logged],
+    limit_min: Option<u32>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<i64> {
+    let limit = limit_min?;
+    let time = |l: &Logged| {
+        chrono::DateTime::parse_from_rfc3339(&l.at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
     };
-    let finished = signed_in || (escalated && paths.escalate);
-    let lost: u32 = penalties.iter().map(|p| p.points).sum();
-    let raw = 100u32.saturating_sub(lost);
-    let points = if finished { raw.max(50) } else { raw.min(40) };
-    Score {
-        points,
-        finished,
-        penalties,
-    }
+    let start = time(log.first()?)?;
+    let events: Vec<Event> = log.iter().map(|l| l.event.clone()).collect();
+    let end = match Ending::of(&events) {
+        Some((i, _)) => time(&log[i])?,
+        None => now,
+    };
+    let over = (end - start).num_minutes() - i64::from(limit);
+    (over > 0).then_some(over)
 }
 
 #[cfg(test)]
@@ -584,6 +728,7 @@ mod tests {
         let s = score(
             &[failed(), step(Remedy::SyncTime), signed_in()],
             &sync_time(),
+            None,
         );
         assert_eq!((s.points, s.finished), (100, true));
         assert!(s.penalties.is_empty());
@@ -599,6 +744,7 @@ mod tests {
                 signed_in(),
             ],
             &sync_time(),
+            None,
         );
         assert_eq!(s.points, 90);
         let s = score(
@@ -609,6 +755,7 @@ mod tests {
                 signed_in(),
             ],
             &sync_time(),
+            None,
         );
         assert_eq!(s.points, 80);
         assert!(s.penalties[0].why.contains("personal certificate"), "{s:?}");
@@ -616,7 +763,7 @@ mod tests {
 
     #[test]
     fn an_unfinished_attempt_never_outscores_a_finished_one() {
-        let perfect_but_unfinished = score(&[failed(), step(Remedy::SyncTime)], &sync_time());
+        let perfect_but_unfinished = score(&[failed(), step(Remedy::SyncTime)], &sync_time(), None);
         assert!(!perfect_but_unfinished.finished);
         assert_eq!(perfect_but_unfinished.points, 40);
         let clumsy: Vec<Event> = [
@@ -631,13 +778,91 @@ mod tests {
         .map(step)
         .chain([signed_in()])
         .collect();
-        let finished = score(&clumsy, &sync_time());
+        let finished = score(&clumsy, &sync_time(), None);
         assert!(finished.finished);
         assert_eq!(finished.points, 50);
         assert!(finished.points > perfect_but_unfinished.points);
-        // A sign-in before the last step does not count.
-        let s = score(&[signed_in(), step(Remedy::SyncTime)], &sync_time());
-        assert!(!s.finished);
+        // The first sign-in that succeeds ends the attempt: a step after it does not count.
+        let s = score(
+            &[
+                failed(),
+                step(Remedy::SyncTime),
+                signed_in(),
+                step(Remedy::DeleteCert),
+            ],
+            &sync_time(),
+            None,
+        );
+        assert_eq!(
+            (s.points, s.finished, s.ending),
+            (100, true, Some(Ending::SignedIn))
+        );
+    }
+
+    #[test]
+    fn doing_nothing_scores_nothing_and_giving_up_ends_unfinished() {
+        let untouched = score(
+            &[
+                failed(),
+                Event::View {
+                    view: "certmgr".into(),
+                },
+            ],
+            &sync_time(),
+            None,
+        );
+        assert_eq!(
+            (untouched.points, untouched.finished, untouched.ending),
+            (0, false, None)
+        );
+        let gave_up = score(&[failed(), Event::GiveUp], &sync_time(), None);
+        assert_eq!((gave_up.points, gave_up.ending), (0, Some(Ending::GaveUp)));
+        let tried = score(
+            &[
+                failed(),
+                step(Remedy::FlushDns),
+                Event::GiveUp,
+                step(Remedy::SyncTime),
+                signed_in(),
+            ],
+            &sync_time(),
+            None,
+        );
+        assert_eq!(
+            (tried.points, tried.finished),
+            (40, false),
+            "nothing after giving up counts"
+        );
+    }
+
+    #[test]
+    fn finishing_after_the_time_limit_costs_20() {
+        let events = [failed(), step(Remedy::SyncTime), signed_in()];
+        let s = score(&events, &sync_time(), Some(3));
+        assert_eq!(s.points, 80);
+        assert!(
+            s.penalties[0].why.contains("3 min after the time limit"),
+            "{s:?}"
+        );
+        let at = |secs: i64, event: &Event| Logged {
+            at: chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0)
+                .unwrap()
+                .to_rfc3339(),
+            event: event.clone(),
+        };
+        let log = [
+            at(0, &events[0]),
+            at(60, &events[1]),
+            at(13 * 60, &events[2]),
+        ];
+        let now = chrono::DateTime::from_timestamp(1_800_000_000 + 3600, 0).unwrap();
+        assert_eq!(minutes_late(&log, Some(10), now), Some(3));
+        assert_eq!(minutes_late(&log, Some(20), now), None);
+        assert_eq!(
+            minutes_late(&log[..2], Some(20), now),
+            Some(40),
+            "still open: until now"
+        );
     }
 
     #[test]
@@ -646,9 +871,12 @@ mod tests {
             paths: vec![],
             escalate: true,
         };
-        let s = score(&[failed(), step(Remedy::Escalate)], &account);
-        assert_eq!((s.points, s.finished), (100, true));
-        let s = score(&[failed(), step(Remedy::Escalate)], &sync_time());
+        let s = score(&[failed(), step(Remedy::Escalate)], &account, None);
+        assert_eq!(
+            (s.points, s.finished, s.ending),
+            (100, true, Some(Ending::Escalated))
+        );
+        let s = score(&[failed(), step(Remedy::Escalate)], &sync_time(), None);
         assert_eq!((s.points, s.finished), (40, false));
         assert!(s.penalties[0].why.contains("escalated"));
     }
@@ -663,6 +891,7 @@ mod tests {
                 signed_in(),
             ],
             &sync_time(),
+            None,
         );
         assert_eq!(s.points, 75);
     }
@@ -684,7 +913,7 @@ mod tests {
     #[test]
     fn the_log_keeps_every_event_and_skips_a_line_cut_short() {
         let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(dir.path()).unwrap();
+        let log = EventLog::open(dir.path(), ConsoleClock::default()).unwrap();
         log.append(&failed()).unwrap();
         log.append(&step(Remedy::SyncTime)).unwrap();
         assert_eq!(log.read().unwrap(), vec![failed(), step(Remedy::SyncTime)]);

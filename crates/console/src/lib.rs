@@ -41,6 +41,8 @@ pub struct ConsoleConfig {
     pub listen: SocketAddr,
     /// Each attempt's event log goes in a folder of its own below this one.
     pub data_dir: PathBuf,
+    /// The clock events are timed by (the system's; a test moves its own).
+    pub clock: engine::ConsoleClock,
 }
 
 type Attempts = Mutex<BTreeMap<String, Arc<Mutex<Attempt>>>>;
@@ -51,6 +53,7 @@ struct Shared {
     /// The join code of a cohort whose board changed.
     changes: tokio::sync::broadcast::Sender<String>,
     data_dir: PathBuf,
+    clock: engine::ConsoleClock,
     stop: CancellationToken,
     next_attempt: std::sync::atomic::AtomicUsize,
     /// Attempts found in the data folder that could not be taken up again, and why.
@@ -118,12 +121,13 @@ pub async fn start(config: ConsoleConfig) -> anyhow::Result<RunningConsole> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let (cohorts, attempts, unresumed, next) = resume(&config.data_dir).await?;
+    let (cohorts, attempts, unresumed, next) = resume(&config.data_dir, &config.clock).await?;
     let shared = Arc::new(Shared {
         attempts: Mutex::new(attempts),
         cohorts: Mutex::new(cohorts),
         changes: tokio::sync::broadcast::channel(256).0,
         data_dir: config.data_dir,
+        clock: config.clock,
         stop: stop.clone(),
         next_attempt: std::sync::atomic::AtomicUsize::new(next),
         unresumed,
@@ -158,15 +162,28 @@ type Resumed = (
 /// The cohorts and attempts a console left in `data_dir`, taken up again, and the number of the
 /// next attempt. An attempt that cannot be taken up (the console stopped while preparing it)
 /// is left where it is, with a warning.
-async fn resume(data_dir: &std::path::Path) -> anyhow::Result<Resumed> {
+async fn resume(
+    data_dir: &std::path::Path,
+    clock: &engine::ConsoleClock,
+) -> anyhow::Result<Resumed> {
     let mut cohorts = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir(data_dir.join("cohorts")) {
         for entry in entries.flatten() {
             let file = entry.path().join("cohort.json");
-            let cohort: Cohort = serde_json::from_slice(
+            let mut cohort: Cohort = serde_json::from_slice(
                 &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
             )
             .with_context(|| format!("reading {}", file.display()))?;
+            if cohort.trainer_key.is_empty() {
+                // A cohort from before trainers had keys gets one, said in the log.
+                cohort.trainer_key = cohort::secret(20);
+                cohort.save(&entry.path())?;
+                tracing::warn!(
+                    "cohort {} has a trainer's link now: /trainer/{}",
+                    cohort.code,
+                    cohort.trainer_key
+                );
+            }
             cohorts.insert(cohort.code.clone(), cohort);
         }
     }
@@ -178,20 +195,22 @@ async fn resume(data_dir: &std::path::Path) -> anyhow::Result<Resumed> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let n: usize = name.strip_prefix('a')?.parse().ok()?;
+            let number = name.strip_prefix('a')?.split('-').next()?;
+            let n: usize = number.parse().ok()?;
             Some((n, e.path()))
         })
         .collect();
     numbered.sort();
     for (n, dir) in numbered {
         next = next.max(n + 1);
-        match Attempt::resume(&dir).await {
+        match Attempt::resume(&dir, clock).await {
             Ok(a) => {
                 attempts.insert(a.id.clone(), Arc::new(Mutex::new(a)));
             }
             Err(e) => {
-                tracing::warn!("attempt a{n} is not taken up again: {e:#}");
-                unresumed.push((format!("a{n}"), format!("{e:#}")));
+                tracing::warn!("attempt {} is not taken up again: {e:#}", dir.display());
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                unresumed.push((name.unwrap_or_default(), format!("{e:#}")));
             }
         }
     }
@@ -205,11 +224,12 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/assets/htmx-sse.min.js", get(htmx_sse))
         .route("/assets/console.css", get(css))
         .route("/cohorts", post(new_cohort))
-        .route("/cohorts/{code}", get(board))
-        .route("/cohorts/{code}/stream", get(board_stream))
-        .route("/cohorts/{code}/results", get(results))
-        .route("/cohorts/{code}/results.json", get(results_json))
-        .route("/cohorts/{code}/results.csv", get(results_csv))
+        .route("/trainer/{key}", get(board))
+        .route("/trainer/{key}/stream", get(board_stream))
+        .route("/trainer/{key}/results", get(results))
+        .route("/trainer/{key}/results.json", get(results_json))
+        .route("/trainer/{key}/results.csv", get(results_csv))
+        .route("/trainer/{key}/attempts/{id}", get(watch))
         .route("/join", post(join))
         .route("/attempts", post(start_attempt))
         .route("/attempts/{id}", get(desktop))
@@ -219,6 +239,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/attempts/{id}/cmd", post(command))
         .route("/attempts/{id}/second-account", post(second_account))
         .route("/attempts/{id}/hint", post(hint))
+        .route("/attempts/{id}/give-up", post(give_up))
         .route("/attempts/{id}/debrief", get(debrief))
         .with_state(shared)
 }
@@ -234,7 +255,14 @@ impl IntoResponse for Failed {
 
 impl From<anyhow::Error> for Failed {
     fn from(e: anyhow::Error) -> Self {
-        Failed(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+        // An ended attempt refuses what would change it: the request's fault, not the
+        // console's.
+        let status = if e.downcast_ref::<attempt::Ended>().is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        Failed(status, format!("{e:#}"))
     }
 }
 
@@ -253,9 +281,63 @@ async fn find(shared: &Shared, id: &str) -> Result<Arc<Mutex<Attempt>>, Failed> 
         })
 }
 
-async fn home(State(shared): State<Arc<Shared>>) -> maud::Markup {
+/// The cookie that lists the attempts this browser began (their secret links), for its home
+/// page; no one else's are listed.
+const MINE: &str = "lyncsim-attempts";
+
+/// The attempts the browser's cookie names.
+fn mine(headers: &axum::http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(MINE)?.strip_prefix('='))
+        .flat_map(|ids| ids.split('.'))
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The cookie with `id` added to the browser's attempts.
+fn with_mine(headers: &axum::http::HeaderMap, id: &str) -> String {
+    let mut ids = mine(headers);
+    ids.retain(|i| i != id);
+    ids.push(id.to_owned());
+    // The newest 40 are enough for one browser's list.
+    let keep = ids.len().saturating_sub(40);
+    format!(
+        "{MINE}={}; Path=/; SameSite=Lax; HttpOnly; Max-Age=31536000",
+        ids[keep..].join(".")
+    )
+}
+
+async fn home(State(shared): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> maud::Markup {
+    home_page(&shared, &headers, None).await
+}
+
+/// The home page, with a refused form shown again, its values kept and the reason in it.
+async fn refused(
+    shared: &Shared,
+    headers: &axum::http::HeaderMap,
+    status: StatusCode,
+    error: pages::FormError,
+) -> Response {
+    (status, home_page(shared, headers, Some(&error)).await).into_response()
+}
+
+async fn home_page(
+    shared: &Shared,
+    headers: &axum::http::HeaderMap,
+    error: Option<&pages::FormError>,
+) -> maud::Markup {
+    let ids = mine(headers);
     let mut rows = Vec::new();
-    for (id, attempt) in shared.attempts.lock().await.iter() {
+    let attempts = shared.attempts.lock().await;
+    for id in &ids {
+        let Some(attempt) = attempts.get(id) else {
+            continue;
+        };
         let a = attempt.lock().await;
         rows.push(pages::AttemptRow {
             id: id.clone(),
@@ -263,7 +345,7 @@ async fn home(State(shared): State<Arc<Shared>>) -> maud::Markup {
             summary: a.summary(),
         });
     }
-    pages::home(&rows, &shared.unresumed)
+    pages::home(&rows, &shared.unresumed, error)
 }
 
 async fn htmx() -> impl IntoResponse {
@@ -289,30 +371,50 @@ async fn css() -> impl IntoResponse {
 
 async fn start_attempt(
     State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     Form(start): Form<Start>,
-) -> Result<Redirect, Failed> {
-    let spec = start
-        .spec()
-        .map_err(|e| Failed(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
-    begin(&shared, start.trainee_name(), None, spec).await
+) -> Result<Response, Failed> {
+    let spec = match start.spec() {
+        Ok(spec) => spec,
+        Err(e) => {
+            let error = pages::FormError {
+                message: format!("{e:#}"),
+                form: pages::Refused::Start(start),
+            };
+            return Ok(refused(&shared, &headers, StatusCode::BAD_REQUEST, error).await);
+        }
+    };
+    let id = begin(&shared, start.trainee_name(), None, spec).await?;
+    Ok(to_attempt(&headers, &id))
 }
 
-/// Prepares an attempt and sends the trainee to it.
+/// Sends the browser to its attempt, and adds it to the browser's list.
+fn to_attempt(headers: &axum::http::HeaderMap, id: &str) -> Response {
+    (
+        [(header::SET_COOKIE, with_mine(headers, id))],
+        Redirect::to(&format!("/attempts/{id}")),
+    )
+        .into_response()
+}
+
+/// Prepares an attempt; its id, which is also its secret link (`a<number>-<secret>`).
 async fn begin(
     shared: &Shared,
     trainee: String,
-    cohort: Option<(String, u32)>,
+    cohort: Option<attempt::Membership>,
     spec: crate::engine::ExerciseSpec,
-) -> Result<Redirect, Failed> {
+) -> Result<String, Failed> {
     // The number is taken first: an exercise takes seconds to prepare, and other trainees
     // start meanwhile.
     let id = format!(
-        "a{}",
+        "a{}-{}",
         shared
             .next_attempt
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        cohort::secret(12)
     );
-    let attempt = Attempt::begin(&id, trainee, cohort, spec, &shared.data_dir.join(&id)).await?;
+    let dir = shared.data_dir.join(&id);
+    let attempt = Attempt::begin(&id, trainee, cohort, spec, (&dir, &shared.clock)).await?;
     let code = attempt.cohort.clone();
     shared
         .attempts
@@ -322,7 +424,7 @@ async fn begin(
     if let Some(code) = code {
         let _ = shared.changes.send(code);
     }
-    Ok(Redirect::to(&format!("/attempts/{id}")))
+    Ok(id)
 }
 
 async fn desktop(
@@ -334,13 +436,22 @@ async fn desktop(
     Ok(pages::desktop(&a))
 }
 
+/// The sign-in window's form: the password, when Lync asked for it.
+#[derive(Debug, Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    password: Option<String>,
+}
+
 async fn sign_in(
     State(shared): State<Arc<Shared>>,
     UrlPath(id): UrlPath<String>,
+    Form(form): Form<SignInForm>,
 ) -> Result<maud::Markup, Failed> {
     let attempt = find(&shared, &id).await?;
     let mut a = attempt.lock().await;
-    a.sign_in().await?;
+    a.sign_in(form.password.as_deref().filter(|p| !p.is_empty()))
+        .await?;
     shared.changed(&a);
     Ok(pages::sign_in_window(&a))
 }
@@ -425,14 +536,49 @@ async fn debrief(
 ) -> Result<maud::Markup, Failed> {
     let attempt = find(&shared, &id).await?;
     let mut a = attempt.lock().await;
+    Ok(match a.debrief().await? {
+        Some(debrief) => pages::debrief(&a, &debrief),
+        None => pages::debrief_closed(&a),
+    })
+}
+
+/// The trainer's read-only view of a trainee's attempt in their cohort: nothing on it acts,
+/// and looking records nothing.
+async fn watch(
+    State(shared): State<Arc<Shared>>,
+    UrlPath((key, id)): UrlPath<(String, String)>,
+) -> Result<maud::Markup, Failed> {
+    let cohort = trainer_cohort(&shared, &key).await?;
+    let attempt = find(&shared, &id).await?;
+    let mut a = attempt.lock().await;
+    if a.cohort.as_deref() != Some(cohort.code.as_str()) {
+        return Err(Failed(
+            StatusCode::NOT_FOUND,
+            format!("{id} is not an attempt of this cohort"),
+        ));
+    }
+    let log = a.timed_log()?;
     let debrief = a.debrief().await?;
-    Ok(pages::debrief(&a, &debrief))
+    Ok(pages::watch(&cohort, &a, &log, debrief.as_ref()))
+}
+
+/// Gives up (recorded), then shows the debrief.
+async fn give_up(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, Failed> {
+    let attempt = find(&shared, &id).await?;
+    let mut a = attempt.lock().await;
+    a.give_up()?;
+    shared.changed(&a);
+    Ok(([("hx-redirect", format!("/attempts/{id}/debrief"))], "").into_response())
 }
 
 async fn new_cohort(
     State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<CohortForm>,
-) -> Result<Redirect, Failed> {
+) -> Result<Response, Failed> {
     let mut cohorts = shared.cohorts.lock().await;
     let code = loop {
         let code = cohort::join_code();
@@ -440,12 +586,21 @@ async fn new_cohort(
             break code;
         }
     };
-    let cohort = form
-        .cohort(code.clone())
-        .map_err(|e| Failed(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
+    let cohort = match form.cohort(code.clone()) {
+        Ok(cohort) => cohort,
+        Err(e) => {
+            drop(cohorts);
+            let error = pages::FormError {
+                message: format!("{e:#}"),
+                form: pages::Refused::Cohort(form),
+            };
+            return Ok(refused(&shared, &headers, StatusCode::BAD_REQUEST, error).await);
+        }
+    };
     cohort.save(&shared.data_dir.join("cohorts").join(&code))?;
+    let key = cohort.trainer_key.clone();
     cohorts.insert(code.clone(), cohort);
-    Ok(Redirect::to(&format!("/cohorts/{code}")))
+    Ok(Redirect::to(&format!("/trainer/{key}")).into_response())
 }
 
 async fn find_cohort(shared: &Shared, code: &str) -> Result<Cohort, Failed> {
@@ -464,6 +619,23 @@ async fn find_cohort(shared: &Shared, code: &str) -> Result<Cohort, Failed> {
         })
 }
 
+/// The cohort whose trainer's key is `key`.
+async fn trainer_cohort(shared: &Shared, key: &str) -> Result<Cohort, Failed> {
+    shared
+        .cohorts
+        .lock()
+        .await
+        .values()
+        .find(|c| !c.trainer_key.is_empty() && c.trainer_key == key)
+        .cloned()
+        .ok_or_else(|| {
+            Failed(
+                StatusCode::NOT_FOUND,
+                "there is no cohort with this trainer's link on this console".into(),
+            )
+        })
+}
+
 #[derive(Debug, Deserialize)]
 struct JoinForm {
     #[serde(default)]
@@ -474,26 +646,55 @@ struct JoinForm {
 
 async fn join(
     State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<JoinForm>,
-) -> Result<Redirect, Failed> {
-    let cohort = find_cohort(&shared, &form.code).await?;
+) -> Result<Response, Failed> {
+    let cohort = match find_cohort(&shared, &form.code).await {
+        Ok(cohort) => cohort,
+        Err(Failed(status, message)) => {
+            let error = pages::FormError {
+                message,
+                form: pages::Refused::Join {
+                    trainee: form.trainee,
+                    code: form.code,
+                },
+            };
+            return Ok(refused(&shared, &headers, status, error).await);
+        }
+    };
     let spec = cohort.spec()?;
     let trainee = match form.trainee.trim() {
         "" => "trainee".to_owned(),
-        t => t.chars().take(80).collect(),
+        t => t.chars().take(80).collect::<String>(),
     };
-    begin(
+    // The same name in the same cohort is the same trainee coming back: their attempt.
+    let attempts: Vec<Arc<Mutex<Attempt>>> =
+        shared.attempts.lock().await.values().cloned().collect();
+    for attempt in attempts {
+        let a = attempt.lock().await;
+        if a.cohort.as_deref() == Some(cohort.code.as_str())
+            && a.trainee.trim().eq_ignore_ascii_case(&trainee)
+        {
+            return Ok(to_attempt(&headers, &a.id));
+        }
+    }
+    let id = begin(
         &shared,
         trainee,
-        Some((cohort.code, cohort.hint_cost)),
+        Some(attempt::Membership {
+            code: cohort.code,
+            hint_cost: cohort.hint_cost,
+            time_limit_min: cohort.time_limit_min,
+        }),
         spec,
     )
-    .await
+    .await?;
+    Ok(to_attempt(&headers, &id))
 }
 
 /// The board's rows of a cohort, as of now.
 async fn board_rows(shared: &Shared, code: &str) -> Vec<BoardRow> {
-    let now = chrono::Utc::now();
+    let now = shared.clock.now();
     let limit = shared
         .cohorts
         .lock()
@@ -516,29 +717,38 @@ async fn board_rows(shared: &Shared, code: &str) -> Vec<BoardRow> {
 
 async fn board(
     State(shared): State<Arc<Shared>>,
-    UrlPath(code): UrlPath<String>,
+    UrlPath(key): UrlPath<String>,
 ) -> Result<maud::Markup, Failed> {
-    let cohort = find_cohort(&shared, &code).await?;
+    let cohort = trainer_cohort(&shared, &key).await?;
     let rows = board_rows(&shared, &cohort.code).await;
     Ok(pages::board(&cohort, &rows))
 }
 
-/// The board's rows again each time an attempt of the cohort changes (server-sent events),
-/// until the client goes or the console stops.
+/// How often a live board is drawn again when nothing happened: its time-based flags move on.
+const BOARD_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The board's rows again each time an attempt of the cohort changes, the clock moves, or
+/// [`BOARD_REFRESH`] passes (server-sent events), until the client goes or the console stops.
 async fn board_stream(
     State(shared): State<Arc<Shared>>,
-    UrlPath(code): UrlPath<String>,
+    UrlPath(key): UrlPath<String>,
 ) -> Result<impl IntoResponse, Failed> {
     use axum::response::sse::{Event as Sse, KeepAlive};
-    let cohort = find_cohort(&shared, &code).await?;
+    let cohort = trainer_cohort(&shared, &key).await?;
     let changes = shared.changes.subscribe();
+    let ticks = shared.clock.ticks();
     let stream = futures_util::stream::unfold(
-        (shared, changes, cohort.code, true),
-        |(shared, mut changes, code, first)| async move {
+        (shared, (changes, ticks), cohort, true),
+        |(shared, (mut changes, mut ticks), cohort, first)| async move {
+            let code = cohort.code.clone();
             if !first {
                 loop {
                     tokio::select! {
                         _ = shared.stop.cancelled() => return None,
+                        // The flags that time raises (no progress, over the limit) come with
+                        // the minutes, not only with what the trainees do.
+                        _ = tokio::time::sleep(BOARD_REFRESH) => break,
+                        _ = ticks.recv() => break,
                         change = changes.recv() => match change {
                             Ok(c) if c == code => break,
                             Ok(_) => continue,
@@ -550,15 +760,57 @@ async fn board_stream(
                 }
             }
             let rows = board_rows(&shared, &code).await;
-            let html = pages::board_rows(&code, &rows).into_string();
+            let html = pages::board_rows(&cohort, &rows).into_string();
             let event = Sse::default().event("board").data(html);
             Some((
                 Ok::<_, std::convert::Infallible>(event),
-                (shared, changes, code, false),
+                (shared, (changes, ticks), cohort, false),
             ))
         },
     );
     Ok(axum::response::Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A trainee's result, from their attempt, its debrief and its log.
+fn result_of(
+    a: &Attempt,
+    debrief: &attempt::Debrief,
+    wrong_first_step: Option<String>,
+    log: Vec<crate::engine::Logged>,
+) -> TraineeResult {
+    use crate::engine::{Ending, Event};
+    let events: Vec<Event> = log.iter().map(|l| l.event.clone()).collect();
+    let ended_at = Ending::of(&events).map(|(i, _)| log[i].at.clone());
+    TraineeResult {
+        trainee: a.trainee.clone(),
+        number: a.number(),
+        attempt: a.id.clone(),
+        product: a.exercise.spec.product,
+        os: a.exercise.spec.os,
+        causes: a.exercise.spec.causes.clone(),
+        points: debrief.score.points,
+        finished: debrief.score.finished,
+        ending: debrief.score.ending,
+        seconds: cohort::seconds_to_finish(&log),
+        wrong_first_step,
+        hints: events
+            .iter()
+            .filter(|e| matches!(e, Event::Hint { .. }))
+            .count(),
+        escalated: events
+            .iter()
+            .any(|e| matches!(e, Event::Step { remedy, .. } if *remedy == Remedy::Escalate)),
+        started: log.first().map(|l| l.at.clone()),
+        ended: ended_at,
+        steps: events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Step { remedy, .. } => Some(remedy.id().to_owned()),
+                _ => None,
+            })
+            .collect(),
+        events: log,
+    }
 }
 
 /// Every trainee's result (each debrief found by real sign-ins, once per attempt).
@@ -571,7 +823,7 @@ async fn trainee_results(shared: &Shared, code: &str) -> Result<Vec<TraineeResul
         if a.cohort.as_deref() != Some(code) {
             continue;
         }
-        let debrief = a.debrief().await?;
+        let debrief = a.assess().await?;
         let log = a.timed_log()?;
         let wrong_first_step = debrief.events.iter().find_map(|e| match e {
             crate::engine::Event::Step { remedy, .. } => Some(*remedy),
@@ -584,24 +836,17 @@ async fn trainee_results(shared: &Shared, code: &str) -> Result<Vec<TraineeResul
                 !on_path
             })
             .map(|r| r.id().to_owned());
-        results.push(TraineeResult {
-            trainee: a.trainee.clone(),
-            attempt: a.id.clone(),
-            causes: a.exercise.spec.causes.clone(),
-            points: debrief.score.points,
-            finished: debrief.score.finished,
-            seconds: cohort::seconds_to_finish(&log),
-            wrong_first_step,
-        });
+        results.push(result_of(&a, &debrief, wrong_first_step, log));
     }
+    results.sort_by_key(|r| r.number);
     Ok(results)
 }
 
 async fn results(
     State(shared): State<Arc<Shared>>,
-    UrlPath(code): UrlPath<String>,
+    UrlPath(key): UrlPath<String>,
 ) -> Result<maud::Markup, Failed> {
-    let cohort = find_cohort(&shared, &code).await?;
+    let cohort = trainer_cohort(&shared, &key).await?;
     let results = trainee_results(&shared, &cohort.code).await?;
     let per_cause = cohort::per_cause(&results);
     Ok(pages::results(&cohort, &results, &per_cause))
@@ -609,9 +854,9 @@ async fn results(
 
 async fn results_json(
     State(shared): State<Arc<Shared>>,
-    UrlPath(code): UrlPath<String>,
+    UrlPath(key): UrlPath<String>,
 ) -> Result<Response, Failed> {
-    let cohort = find_cohort(&shared, &code).await?;
+    let cohort = trainer_cohort(&shared, &key).await?;
     let results = trainee_results(&shared, &cohort.code).await?;
     let per_cause = cohort::per_cause(&results);
     let body = serde_json::json!({
@@ -634,9 +879,9 @@ async fn results_json(
 
 async fn results_csv(
     State(shared): State<Arc<Shared>>,
-    UrlPath(code): UrlPath<String>,
+    UrlPath(key): UrlPath<String>,
 ) -> Result<Response, Failed> {
-    let cohort = find_cohort(&shared, &code).await?;
+    let cohort = trainer_cohort(&shared, &key).await?;
     let results = trainee_results(&shared, &cohort.code).await?;
     Ok((
         [

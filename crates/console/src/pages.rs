@@ -1,6 +1,6 @@
 //! The console's pages and the fragments htmx swaps into them.
 
-use crate::engine::Event;
+use crate::engine::{Ending, Event};
 use lyncsim_client::views::{Certmgr, CredEntry, Credman};
 use lyncsim_domain::{Cause, Os, Product, Remedy};
 use lyncsim_lab::Seen;
@@ -9,6 +9,24 @@ use maud::{DOCTYPE, Markup, html};
 use crate::attempt::{Attempt, Debrief, Panel};
 use crate::cohort::{BoardRow, CauseResult, Cohort, TraineeResult};
 use crate::text;
+
+/// A form of the home page that was refused: what was typed, kept.
+pub(crate) enum Refused {
+    Join { trainee: String, code: String },
+    Start(crate::attempt::Start),
+    Cohort(crate::cohort::CohortForm),
+}
+
+/// A refused form and why.
+pub(crate) struct FormError {
+    pub(crate) form: Refused,
+    pub(crate) message: String,
+}
+
+/// The reason a form was refused, inside it, for a screen reader too.
+fn form_failure(message: &str) -> Markup {
+    html! { p.failure role="alert" { strong { "That did not work: " } (message) } }
+}
 
 /// A row of the home page's list.
 pub(crate) struct AttemptRow {
@@ -23,6 +41,10 @@ fn page(title: &str, body: Markup) -> Markup {
         html lang="en" {
             head {
                 meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                // A refusal (4xx) or a failure (5xx) is swapped in like any answer: its
+                // fragment says what went wrong, where the trainee looks.
+                meta name="htmx-config" content=r#"{"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"[45]..","swap":true,"error":true}]}"#;
                 title { (title) " · lyncsim training" }
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/htmx.min.js" {}
@@ -49,63 +71,96 @@ pub(crate) fn failure(message: &str) -> Markup {
     }
 }
 
-pub(crate) fn home(rows: &[AttemptRow], unresumed: &[(String, String)]) -> Markup {
+/// Joining a cohort; `kept`: what was typed when it was refused for `message`.
+fn join_form(kept: Option<(&String, &String)>, message: &str) -> Markup {
+    let empty = String::new();
+    html! {
+        section.card {
+            h2 { "Join your trainer's cohort" }
+            form #join method="post" action="/join" {
+                @if kept.is_some() { (form_failure(message)) }
+                label { "Your name " input name="trainee" required value=(kept.map_or(&empty, |j| j.0)); }
+                label { " Join code " input name="code" required size="8" value=(kept.map_or(&empty, |j| j.1)); }
+                button #join-button type="submit" { "Join" }
+            }
+        }
+    }
+}
+
+/// Starting an exercise alone; `kept`: what was typed when it was refused for `message`.
+fn start_form(kept: Option<&crate::attempt::Start>, message: &str) -> Markup {
+    let empty = String::new();
+    html! {
+        section.card {
+            h2 { "Start an exercise on your own" }
+            form #start-exercise method="post" action="/attempts" {
+                @if kept.is_some() { (form_failure(message)) }
+                label { "Your name " input name="trainee" required value=(kept.map_or(&empty, |s| &s.trainee)); }
+                fieldset {
+                    legend { "Drawn at random" }
+                    label { "Seed (leave empty for any) " input name="seed" inputmode="numeric" value=(kept.map_or(&empty, |s| &s.seed)); }
+                }
+                fieldset {
+                    legend { "Or chosen by the trainer" }
+                    label { "Product "
+                        select name="product" {
+                            @for p in Product::ALL { option value=(p.id()) selected[kept.is_some_and(|s| s.product == p.id())] { (p.display_name()) } }
+                        }
+                    }
+                    label { " OS "
+                        select name="os" {
+                            @for o in Os::ALL { option value=(o.id()) selected[kept.is_some_and(|s| s.os == o.id())] { (o.display_name()) } }
+                        }
+                    }
+                    label { " Causes (1 to 3, comma-separated: "
+                        @for (i, c) in Cause::ALL.iter().enumerate() {
+                            @if i > 0 { ", " } code { (c.id()) }
+                        }
+                        ") " input name="causes" value=(kept.map_or(&empty, |s| &s.causes)); }
+                }
+                button #start type="submit" { "Start" }
+            }
+            p.note { "Preparing an exercise takes a few seconds: its service starts, the user signs in once, and then the trouble is made for real." }
+        }
+    }
+}
+
+/// A trainer's new cohort; `kept`: what was typed when it was refused for `message`.
+fn cohort_form(kept: Option<&crate::cohort::CohortForm>, message: &str) -> Markup {
+    let empty = String::new();
+    html! {
+        section.card {
+            h2 { "For the trainer: a cohort" }
+            form #new-cohort method="post" action="/cohorts" {
+                @if kept.is_some() { (form_failure(message)) }
+                label { "Name " input name="name" value=(kept.map_or(&empty, |c| &c.name)); }
+                label { " Causes (empty: any) " input name="causes" value=(kept.map_or(&empty, |c| &c.causes)); }
+                label { " Products (" code { "lync2010" } ", " code { "lync2013" } "; empty: any) " input name="products" value=(kept.map_or(&empty, |c| &c.products)); }
+                label { " OSes (" @for (i, o) in Os::ALL.iter().enumerate() { @if i > 0 { ", " } code { (o.id()) } } "; empty: any) " input name="oses" value=(kept.map_or(&empty, |c| &c.oses)); }
+                label { " Causes per exercise " input name="count" size="2" value=(kept.map_or("1", |c| c.count.as_str())); }
+                label { " Seed (empty: any) " input name="seed" inputmode="numeric" value=(kept.map_or(&empty, |c| &c.seed)); }
+                label { " Time limit in minutes " input name="time_limit_min" size="4" value=(kept.map_or(&empty, |c| &c.time_limit_min)); }
+                label { " A hint costs " input name="hint_cost" size="3" value=(kept.map_or("10", |c| c.hint_cost.as_str())); " points" }
+                button #create-cohort type="submit" { "Create the cohort" }
+            }
+            p.note { "Every trainee of a cohort gets the same exercise, drawn from its seed, so that their results compare." }
+        }
+    }
+}
+
+pub(crate) fn home(
+    rows: &[AttemptRow],
+    unresumed: &[(String, String)],
+    error: Option<&FormError>,
+) -> Markup {
+    let message = error.map(|e| e.message.as_str()).unwrap_or_default();
+    let refused = error.map(|e| &e.form);
     page(
         "Exercises",
         html! {
-            section.card {
-                h2 { "Join your trainer's cohort" }
-                form #join method="post" action="/join" {
-                    label { "Your name " input name="trainee" required; }
-                    label { " Join code " input name="code" required size="8"; }
-                    button #join-button type="submit" { "Join" }
-                }
-            }
-            section.card {
-                h2 { "Start an exercise on your own" }
-                form #start-exercise method="post" action="/attempts" {
-                    label { "Your name " input name="trainee" required; }
-                    fieldset {
-                        legend { "Drawn at random" }
-                        label { "Seed (leave empty for any) " input name="seed" inputmode="numeric"; }
-                    }
-                    fieldset {
-                        legend { "Or chosen by the trainer" }
-                        label { "Product "
-                            select name="product" {
-                                @for p in Product::ALL { option value=(p.id()) { (p.display_name()) } }
-                            }
-                        }
-                        label { " OS "
-                            select name="os" {
-                                @for o in Os::ALL { option value=(o.id()) { (o.display_name()) } }
-                            }
-                        }
-                        label { " Causes (1 to 3, comma-separated: "
-                            @for (i, c) in Cause::ALL.iter().enumerate() {
-                                @if i > 0 { ", " } code { (c.id()) }
-                            }
-                            ") " input name="causes"; }
-                    }
-                    button #start type="submit" { "Start" }
-                }
-                p.note { "Preparing an exercise takes a few seconds: its service starts, the user signs in once, and then the trouble is made for real." }
-            }
-            section.card {
-                h2 { "For the trainer: a cohort" }
-                form #new-cohort method="post" action="/cohorts" {
-                    label { "Name " input name="name"; }
-                    label { " Causes (empty: any) " input name="causes"; }
-                    label { " Products (" code { "lync2010" } ", " code { "lync2013" } "; empty: any) " input name="products"; }
-                    label { " OSes (" @for (i, o) in Os::ALL.iter().enumerate() { @if i > 0 { ", " } code { (o.id()) } } "; empty: any) " input name="oses"; }
-                    label { " Causes per exercise " input name="count" value="1" size="2"; }
-                    label { " Seed (empty: any) " input name="seed" inputmode="numeric"; }
-                    label { " Time limit in minutes " input name="time_limit_min" size="4"; }
-                    label { " A hint costs " input name="hint_cost" value="10" size="3"; " points" }
-                    button #create-cohort type="submit" { "Create the cohort" }
-                }
-                p.note { "Every trainee of a cohort gets the same exercise, drawn from its seed, so that their results compare." }
-            }
+            (join_form(match refused { Some(Refused::Join { trainee, code }) => Some((trainee, code)), _ => None }, message))
+            (start_form(match refused { Some(Refused::Start(s)) => Some(s), _ => None }, message))
+            (cohort_form(match refused { Some(Refused::Cohort(c)) => Some(c), _ => None }, message))
             @if !unresumed.is_empty() {
                 section.card #unresumed {
                     h2 { "Attempts this console could not take up again" }
@@ -115,7 +170,7 @@ pub(crate) fn home(rows: &[AttemptRow], unresumed: &[(String, String)]) -> Marku
             }
             @if !rows.is_empty() {
                 section.card {
-                    h2 { "Attempts on this console" }
+                    h2 { "Your attempts (this browser's)" }
                     ul {
                         @for r in rows {
                             li { a href={ "/attempts/" (r.id) } { (r.id) } " · " (r.trainee) " · " (r.summary) }
@@ -130,21 +185,42 @@ pub(crate) fn home(rows: &[AttemptRow], unresumed: &[(String, String)]) -> Marku
 pub(crate) fn desktop(a: &Attempt) -> Markup {
     let spec = &a.exercise.spec;
     let id = &a.id;
+    let ending = a.ending().ok().flatten();
+    let hints_left = a
+        .hint_ladder()
+        .len()
+        .saturating_sub(a.hints_taken().unwrap_or(0));
+    let used = a.minutes_used().unwrap_or(0);
     let tool = |view: &str, label: &str| {
         html! {
             button.tool #{ "tool-" (view) } hx-get={ "/attempts/" (id) "/view/" (view) } hx-target="#panel" { (label) }
         }
     };
     page(
-        &format!("Attempt {id} · {}", a.trainee),
+        &format!("Attempt {} · {}", a.label(), a.trainee),
         html! {
             section.ticket #ticket {
-                h2 { "Ticket " (id) }
+                h2 { "Ticket" }
                 p { strong { (a.user()) } " can't sign in to Lync since this morning. It worked yesterday." }
                 p { "Their computer: " (spec.product.display_name()) " on " (spec.os.display_name()) "." }
+                @if let Some(password) = a.exercise.password() {
+                    p.note #user-password { "Should Lync ask for the password, the user types " code { (password) } "." }
+                }
+                p #status.note {
+                    "Time used: " (used) " min"
+                    @if let Some(limit) = a.time_limit_min { " of " (limit) " min" }
+                    " · points spent on hints: " (a.hint_points().unwrap_or(0))
+                }
+                @if let Some(e) = ending {
+                    p #ended.done role="status" {
+                        (ended_text(e)) " The score stands. "
+                        a href={ "/attempts/" (id) "/debrief" } { "See the debrief" }
+                    }
+                }
             }
             div.desk {
-                (sign_in_window(a))
+                // What a sign-in showed is announced to a screen reader as it comes.
+                div aria-live="polite" { (sign_in_window(a)) }
                 nav.tools {
                     h3 { "Look at the computer" }
                     (tool("about", "Lync: Help > About"))
@@ -157,30 +233,52 @@ pub(crate) fn desktop(a: &Attempt) -> Markup {
                     (tool("tools", "KB tools and updates"))
                     h3 { "When nothing on the computer helps" }
                     button.tool #second-account hx-post={ "/attempts/" (id) "/second-account" } hx-target="#panel" { "Sign in with another account here" }
-                    button.tool #escalate hx-post={ "/attempts/" (id) "/step/escalate" } hx-target="#panel" { "Escalate to support" }
+                    button.tool #escalate hx-post={ "/attempts/" (id) "/step/escalate" } hx-target="#panel"
+                        hx-confirm="Escalate to support? The attempt ends here: right if nothing on the computer can help." { "Escalate to support" }
                     h3 { "Stuck?" }
-                    button.tool #hint hx-post={ "/attempts/" (id) "/hint" } hx-target="#panel" { "A hint (costs " (a.hint_cost) " points)" }
+                    @if hints_left > 0 {
+                        button.tool #hint hx-post={ "/attempts/" (id) "/hint" } hx-target="#panel"
+                            hx-confirm={ "A hint costs " (a.hint_cost) " points of your score. Take one?" } {
+                            "A hint (" (a.hint_cost) " points; " (hints_left) " left)"
+                        }
+                    } @else {
+                        p.note #no-hints { "No hints left." }
+                    }
                     h3 { "Done?" }
+                    @if ending.is_none() {
+                        button.tool #give-up hx-post={ "/attempts/" (id) "/give-up" }
+                            hx-confirm="Give up? The attempt ends unfinished, and the debrief shows the answer." { "Give up" }
+                    }
                     a.tool #debrief href={ "/attempts/" (id) "/debrief" } { "Debrief" }
                 }
-                section.panel #panel { p.note { "Choose what to look at." } }
+                section.panel #panel aria-live="polite" { p.note { "Choose what to look at." } }
             }
         },
     )
 }
 
-/// The Lync sign-in window: what the last sign-in showed, and the Sign In button.
+/// The Lync sign-in window: what the last sign-in showed, and the Sign In button; the
+/// password box when Lync asks for it (no password is saved).
 pub(crate) fn sign_in_window(a: &Attempt) -> Markup {
     html! {
         section.window #signin {
             h2 { "Microsoft Lync" }
             p { "Sign-in address: " strong { (a.user()) } }
-            @match &a.last {
-                Some(Seen { error: None, .. }) => p.ok #signed-in { "Signed in as " (a.user()) },
-                Some(Seen { text: Some(text), .. }) => p.error #signin-error { (text) },
-                _ => {},
+            @if a.asking {
+                form #password-form hx-post={ "/attempts/" (a.id) "/signin" } hx-target="#signin" hx-swap="outerHTML" {
+                    p #password-asked { "Lync needs the password to sign in." }
+                    label { "Password " input #password name="password" type="password" autocomplete="off" required; }
+                    p.note { "Save my password (ticked)" }
+                    button #signin-button type="submit" { "Sign In" }
+                }
+            } @else {
+                @match &a.last {
+                    Some(Seen { error: None, .. }) => p.ok #signed-in { "Signed in as " (a.user()) },
+                    Some(Seen { text: Some(text), .. }) => p.error #signin-error { (text) },
+                    _ => {},
+                }
+                button #signin-button hx-post={ "/attempts/" (a.id) "/signin" } hx-target="#signin" hx-swap="outerHTML" hx-disabled-elt="this" { "Sign In" }
             }
-            button #signin-button hx-post={ "/attempts/" (a.id) "/signin" } hx-target="#signin" hx-swap="outerHTML" hx-disabled-elt="this" { "Sign In" }
         }
     }
 }
@@ -334,6 +432,31 @@ fn tools(a: &Attempt) -> Markup {
     }
 }
 
+/// How an ended attempt ended, in a sentence.
+fn ended_text(ending: Ending) -> &'static str {
+    match ending {
+        Ending::SignedIn => "This attempt has ended: the user signed in again.",
+        Ending::Escalated => "This attempt has ended: you escalated it to support.",
+        Ending::GaveUp => "This attempt has ended: you gave up.",
+    }
+}
+
+/// The debrief of an attempt still open: the answer waits until it ends.
+pub(crate) fn debrief_closed(a: &Attempt) -> Markup {
+    page(
+        "Debrief",
+        html! {
+            section.card #debrief-closed {
+                h2 { "The debrief opens when the attempt ends" }
+                p { "Sign the user in, escalate to support, or give up: then the debrief shows the causes, the shortest KB path and your score." }
+                p {
+                    a href={ "/attempts/" (a.id) } { "Back to the computer" }
+                }
+            }
+        },
+    )
+}
+
 /// What a step did.
 pub(crate) fn done(a: &Attempt, remedy: Remedy, did: &str) -> Markup {
     html! {
@@ -356,7 +479,7 @@ pub(crate) fn hint(a: &Attempt, hint: Option<&str>) -> Markup {
         div.done #hint-text {
             @match hint {
                 Some(h) => { p { (h) } p.note { "This hint cost " (a.hint_cost) " points." } },
-                None => p { "The user signs in: there is nothing to hint at." },
+                None => p { "No hints left: every hint of this exercise was given (this cost nothing)." },
             }
         }
     }
@@ -385,6 +508,18 @@ fn describe(event: &Event) -> String {
         Event::Step { remedy, did } => format!("{}: {did}", remedy.id()),
         Event::View { view } => format!("looked at {view}"),
         Event::Hint { cost } => format!("a hint ({cost} points)"),
+        Event::GiveUp => "gave up".into(),
+    }
+}
+
+/// What happened, and whether it was right.
+fn verdict(d: &Debrief) -> String {
+    match (d.score.ending, d.paths.escalate) {
+        (Some(Ending::SignedIn), _) => "Finished: the user signs in again.".into(),
+        (Some(Ending::Escalated), true) => "Finished: escalated, correctly. No step on the computer restores sign-in while another account signs in on it: the user's directory account needs the administrator.".into(),
+        (Some(Ending::Escalated), false) => "Not finished: escalated, but a step on the computer restores sign-in (see the shortest KB path): support would have sent it back.".into(),
+        (Some(Ending::GaveUp), _) => "Not finished: given up; the user still cannot sign in.".into(),
+        (None, _) => "Not finished: the attempt is still open; the user still cannot sign in.".into(),
     }
 }
 
@@ -398,11 +533,11 @@ pub(crate) fn debrief(a: &Attempt, d: &Debrief) -> Markup {
         _ => None,
     });
     page(
-        &format!("Debrief of {} · {}", a.id, a.trainee),
+        &format!("Debrief of {} · {}", a.label(), a.trainee),
         html! {
             section.card #score {
                 h2 { "Score: " span #points { (d.score.points) } " / 100" }
-                p #finished { @if d.score.finished { "Finished: the user can sign in again." } @else { "Not finished: the user still cannot sign in." } }
+                p #finished { (verdict(d)) }
                 p { "The causes: " @for (i, c) in spec.causes.iter().enumerate() { @if i > 0 { ", " } code { (c.id()) } } "." }
             }
             section.card #shortest {
@@ -438,18 +573,51 @@ pub(crate) fn debrief(a: &Attempt, d: &Debrief) -> Markup {
     )
 }
 
+/// The trainer's read-only view of an attempt: the ticket, what the trainee did so far (with
+/// times), and once it has ended, the score and the verdict. No buttons.
+pub(crate) fn watch(
+    cohort: &Cohort,
+    a: &Attempt,
+    log: &[crate::engine::Logged],
+    debrief: Option<&Debrief>,
+) -> Markup {
+    let spec = &a.exercise.spec;
+    page(
+        &format!("{} · {}", a.trainee, cohort.name),
+        html! {
+            section.card #watch {
+                h2 { (a.trainee) " (read only)" }
+                p { (a.user()) " · " (spec.product.display_name()) " on " (spec.os.display_name()) " · causes: "
+                    @for (i, c) in spec.causes.iter().enumerate() { @if i > 0 { ", " } code { (c.id()) } } }
+                @match debrief {
+                    Some(d) => p #watch-score { "Ended. Score " strong { (d.score.points) } " / 100. " (verdict(d)) },
+                    None => p #watch-score { "Still open: the score is given when it ends." },
+                }
+                table #watch-events {
+                    tr { th { "Time" } th { "Action" } }
+                    @for l in log {
+                        tr { td { (l.at.get(11..19).unwrap_or(&l.at)) } td { (describe(&l.event)) } }
+                    }
+                }
+                p { a href={ "/trainer/" (cohort.trainer_key) } { "Back to the board" } }
+            }
+        },
+    )
+}
+
 /// The board's table: one row per trainee, with its flags.
-pub(crate) fn board_rows(code: &str, rows: &[BoardRow]) -> Markup {
+pub(crate) fn board_rows(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
+    let (code, key) = (&cohort.code, &cohort.trainer_key);
     html! {
         table #board-table {
             tr { th { "Trainee" } th { "Steps" } th { "Last sign-in" } th { "Needs a look" } }
             @for r in rows {
-                tr.flagged[r.destructive.is_some() || r.idle_min.is_some() || r.over_time_min.is_some()] #{ "row-" (r.attempt) } {
-                    td { a href={ "/attempts/" (r.attempt) } { (r.trainee) } }
+                tr.flagged[!r.destructive.is_empty() || r.idle_min.is_some() || r.over_time_min.is_some()] #{ "row-" (r.attempt) } {
+                    td { a href={ "/trainer/" (key) "/attempts/" (r.attempt) } { (r.trainee) } }
                     td { (r.steps) }
                     td.ok[r.signed_in] { (r.last_sign_in) }
                     td.flags {
-                        @if let Some(d) = &r.destructive { span.flag { "destructive step: " (d) } " " }
+                        @for d in &r.destructive { span.flag { "destructive step: " (d) } " " }
                         @if let Some(m) = r.idle_min { span.flag { "no progress for " (m) " min" } " " }
                         @if let Some(m) = r.over_time_min { span.flag { "over the time limit by " (m) " min" } }
                     }
@@ -483,11 +651,12 @@ pub(crate) fn board(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
                     @if let Some(t) = cohort.time_limit_min { " · time limit " (t) " min" }
                     " · a hint costs " (cohort.hint_cost) " points"
                 }
-                p { a #results-link href={ "/cohorts/" (cohort.code) "/results" } { "Results" } }
+                p.note { "This page's address is yours alone: it shows every trainee's attempt. Give the trainees the join code." }
+                p { a #results-link href={ "/trainer/" (cohort.trainer_key) "/results" } { "Results" } }
             }
-            section.card hx-ext="sse" sse-connect={ "/cohorts/" (cohort.code) "/stream" } {
+            section.card hx-ext="sse" sse-connect={ "/trainer/" (cohort.trainer_key) "/stream" } {
                 h3 { "Live board" }
-                div #board sse-swap="board" { (board_rows(&cohort.code, rows)) }
+                div #board sse-swap="board" { (board_rows(cohort, rows)) }
             }
         },
     )
@@ -512,7 +681,7 @@ pub(crate) fn results(
                     tr { th { "Trainee" } th { "Points" } th { "Finished" } th { "Time" } th { "Wrong first step" } }
                     @for r in trainees {
                         tr {
-                            td { a href={ "/attempts/" (r.attempt) "/debrief" } { (r.trainee) } }
+                            td { a href={ "/trainer/" (cohort.trainer_key) "/attempts/" (r.attempt) } { (r.trainee) } }
                             td { (r.points) }
                             td { @if r.finished { "yes" } @else { "no" } }
                             td { (minutes(r.seconds)) }
@@ -537,8 +706,8 @@ pub(crate) fn results(
                 }
                 p {
                     "Export: "
-                    a #export-csv href={ "/cohorts/" (cohort.code) "/results.csv" } { "CSV" } " · "
-                    a #export-json href={ "/cohorts/" (cohort.code) "/results.json" } { "JSON" }
+                    a #export-csv href={ "/trainer/" (cohort.trainer_key) "/results.csv" } { "CSV" } " · "
+                    a #export-json href={ "/trainer/" (cohort.trainer_key) "/results.json" } { "JSON" }
                 }
             }
         },

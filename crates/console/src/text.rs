@@ -1,7 +1,7 @@
 //! What the console says of each KB step: its button, and the section of KB 2604176 it comes
 //! from (the debrief quotes it beside each step).
 
-use lyncsim_domain::{Os, Product, Remedy};
+use lyncsim_domain::{Cause, Os, Product, Remedy};
 
 /// The label of a step's button, as the product or Windows names the action.
 pub(crate) fn button(remedy: Remedy, os: Os) -> String {
@@ -43,4 +43,74 @@ pub(crate) fn kb_section(remedy: Remedy, product: Product, os: Os) -> String {
         Remedy::Restart => "Restart the client.".into(),
         Remedy::Escalate => "When another account signs in on the same computer and nothing on the computer helps, the user's account needs the administrator: contact support.".into(),
     }
+}
+
+/// Three hints for a cause, each saying more than the one before: where to look, what to look
+/// for there, and the KB's step. Course text written for lyncsim from KB 2604176's causes and
+/// steps (not Microsoft's words).
+pub(crate) fn hints(cause: Cause, product: Product, os: Os) -> [String; 3] {
+    let fix = |r: Remedy| {
+        format!(
+            "The KB's step: {} ({}).",
+            kb_section(r, product, os),
+            button(r, os)
+        )
+    };
+    let (look, find, step) = match cause {
+        Cause::OutdatedClient => (
+            "Look at which Lync the computer runs: Lync's Help > About.",
+            "Compare the version in Help > About with the latest update for this Lync: the service turns away clients older than it accepts.",
+            fix(Remedy::UpdateClient),
+        ),
+        Cause::OutdatedSia => (
+            "Lync 2010 signs in through another program first: look at Help > About for it.",
+            "The Microsoft Online Services Sign-In Assistant's version is in Help > About: the service turns away one older than it accepts.",
+            fix(Remedy::DesktopSetup),
+        ),
+        Cause::StaleCert => (
+            "Look at the user's personal certificates: certmgr.msc, Personal > Certificates.",
+            "The certificate issued by Communications Server is the one Lync signs in with: one that is damaged, or from before the service changed its certificate authority, is refused.",
+            fix(if product == Product::Lync2013 {
+                Remedy::DeleteSigninInfo
+            } else {
+                Remedy::DeleteCert
+            }),
+        ),
+        Cause::StaleCredentials => (
+            "Look at what Windows keeps for Lync: Credential Manager.",
+            "Lync signs in with the password saved there: if the user changed their password since, the saved one is wrong.",
+            fix(Remedy::RemoveCredentials),
+        ),
+        Cause::ClockSkew => (
+            "Look at the computer's clock: Date and Time.",
+            "Compare the computer's time with Internet time: more than five minutes apart, and the service refuses the sign-in's timestamps.",
+            fix(Remedy::SyncTime),
+        ),
+        Cause::RsaKeyLocked => (
+            "Look at where Windows XP keeps the user's private keys: the Crypto\\RSA folder.",
+            "After a Windows password change the key container there can stay locked under the old password, and Lync cannot use its certificate's key.",
+            fix(Remedy::DeleteRsaKey),
+        ),
+        Cause::EndpointMoved => (
+            "Look at what Lync remembers about where it signed in: the Lync folder.",
+            "The sip_<address> folder keeps the server Lync signed in to last time: if the user was moved to another server, it sends Lync to the old one.",
+            fix(Remedy::DeleteEndpointCache),
+        ),
+        Cause::DnsStale => (
+            "Look at what Windows remembers of names it looked up: the command prompt, ipconfig /displaydns.",
+            "The DNS client cache can hold a server's old address after the service moved it: compare what it holds for the pool with what it should be.",
+            fix(Remedy::FlushDns),
+        ),
+        Cause::PostOutage => (
+            "An outage hit a sign-in on this computer: look at what Lync keeps on disk, in certmgr and Credential Manager.",
+            "Lync 2010 rewrote its certificate and saved credential while the connection dropped: an item that cannot be read is left behind.",
+            fix(Remedy::Fixit),
+        ),
+        Cause::AccountCorrupt => (
+            "Find out whether the trouble is this computer or this user: sign in with another account here.",
+            "If another account signs in on this computer and the user's own still fails whatever you do on the computer, the account itself is at fault.",
+            fix(Remedy::Escalate),
+        ),
+    };
+    [look.to_owned(), find.to_owned(), step]
 }

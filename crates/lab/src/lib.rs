@@ -42,7 +42,7 @@ mod passwords;
 pub use admin::{AdminClient, Method, admin_call, fetch_plain};
 pub use causes::{CauseSpec, StaleCertVia};
 pub use lab::Lab;
-pub use machine::{Machine, Seen, SignIn, sign_in_as_user_would};
+pub use machine::{Machine, Seen, SignIn, password_saved, sign_in_as_user_would};
 
 pub use lyncsim_client::{
     CachedRecord, Credential, InitOptions, Layout, MachineSettings, Profile, SignInFailure,

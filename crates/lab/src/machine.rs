@@ -88,12 +88,7 @@ pub async fn sign_in_as_user_would(
     user: &str,
     typed: Option<&str>,
 ) -> anyhow::Result<SignIn> {
-    let prefix = format!("Microsoft_OC1:uri={}:", user.to_ascii_lowercase());
-    // A credential file that cannot be read any more counts as saved: the client will try it.
-    let saved = profile
-        .credentials()?
-        .iter()
-        .any(|c| c.as_ref().map_or(true, |c| c.target.starts_with(&prefix)));
+    let saved = password_saved(profile, user)?;
     let req = SignInRequest {
         user: user.into(),
         password: if saved {
@@ -104,6 +99,17 @@ pub async fn sign_in_as_user_would(
         save_password: !saved,
     };
     Ok(SignIn(lyncsim_client::sign_in(profile, &req).await?))
+}
+
+/// Whether Lync on `profile` has a password saved for `user` (and so signs in without
+/// asking); a credential file that cannot be read any more counts as saved: the client tries
+/// it.
+pub fn password_saved(profile: &Profile, user: &str) -> anyhow::Result<bool> {
+    let prefix = format!("Microsoft_OC1:uri={}:", user.to_ascii_lowercase());
+    Ok(profile
+        .credentials()?
+        .iter()
+        .any(|c| c.as_ref().map_or(true, |c| c.target.starts_with(&prefix))))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
