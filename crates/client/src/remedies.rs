@@ -74,11 +74,7 @@ pub async fn apply_remedy(profile: &mut Profile, remedy: Remedy) -> anyhow::Resu
             format!(
                 "{} {}; restart Lync",
                 if removed { "deleted" } else { "there was no" },
-                layout
-                    .rsa_dir()
-                    .strip_prefix(layout.root())
-                    .unwrap_or(&layout.rsa_dir())
-                    .display()
+                crate::views::windows_path(profile, &layout.rsa_dir())
             )
         }
         Remedy::Restart => format!(

@@ -337,8 +337,10 @@ fn certmgr(a: &Attempt, store: &Certmgr) -> Markup {
                 tr {
                     td { (row.issued_to) }
                     td { (row.issued_by) }
-                    td { @if let Some(why) = &row.unreadable { "cannot be read: " (why) } @else { (row.expires) } }
-                    td { @if row.issued_by.contains("Communications Server") { (step_button(a, Remedy::DeleteCert)) } }
+                    // An unreadable certificate shows what certmgr's list can say of it, not the
+                    // parser's error (the wording is lyncsim's own).
+                    td { @if row.unreadable.is_some() { "This certificate is invalid." } @else { (row.expires) } }
+                    td { @if row.issued_by.contains("Communications Server") || row.unreadable.is_some() { (step_button(a, Remedy::DeleteCert)) } }
                 }
             }
             @if store.rows.is_empty() { tr { td colspan="4" { "There are no items to show in this view." } } }
@@ -357,7 +359,10 @@ fn credman(a: &Attempt, vault: &Credman) -> Markup {
                         code { (target) } " · " (user) " · modified " (modified) " "
                         @if target.starts_with("Microsoft_OC") { (step_button(a, Remedy::RemoveCredentials)) }
                     },
-                    CredEntry::Unreadable { path, reason } => li { code { (path) } ": " (reason) },
+                    CredEntry::Unreadable { path, .. } => li {
+                        code { (path.rsplit('\\').next().unwrap_or(path)) } " · This credential cannot be read. "
+                        (step_button(a, Remedy::RemoveCredentials))
+                    },
                 }
             }
             @if vault.entries.is_empty() { li { "No Generic Credentials." } }
@@ -457,11 +462,22 @@ pub(crate) fn debrief_closed(a: &Attempt) -> Markup {
     )
 }
 
-/// What a step did.
+/// What a step did; a clock synchronised says it as Windows's Internet Time tab does.
 pub(crate) fn done(a: &Attempt, remedy: Remedy, did: &str) -> Markup {
+    let said = if remedy == Remedy::SyncTime {
+        let now = a.exercise.machine().profile().machine().now();
+        let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+        format!(
+            "The clock was successfully synchronized with time.windows.com on {} at {}.",
+            at.format("%-m/%-d/%Y"),
+            at.format("%-I:%M %p")
+        )
+    } else {
+        did.to_owned()
+    };
     html! {
         div.done #done {
-            p { strong { (text::button(remedy, a.exercise.spec.os)) } ": " (did) }
+            p { strong { (text::button(remedy, a.exercise.spec.os)) } ": " (said) }
             @if remedy == Remedy::DeleteRsaKey { p { "The key folder is read when Lync starts: " (step_button(a, Remedy::Restart)) } }
             @if remedy != Remedy::Escalate { p.note { "Sign in again to see whether it helped." } }
         }
@@ -538,17 +554,24 @@ pub(crate) fn debrief(a: &Attempt, d: &Debrief) -> Markup {
             section.card #score {
                 h2 { "Score: " span #points { (d.score.points) } " / 100" }
                 p #finished { (verdict(d)) }
-                p { "The causes: " @for (i, c) in spec.causes.iter().enumerate() { @if i > 0 { ", " } code { (c.id()) } } "." }
+            }
+            section.card #causes {
+                h3 { "What was wrong" }
+                ul {
+                    @for c in &spec.causes {
+                        li { (text::cause_plain(*c)) " " span.note { "(" code { (c.id()) } ")" } }
+                    }
+                }
             }
             section.card #shortest {
-                h3 { "The shortest KB path" }
+                h3 { "The shortest path in KB 2604176" }
                 @if d.paths.escalate {
                     p #shortest-path { "No step on the computer restores sign-in: check with another account, then " code { "escalate" } "." }
-                    p.kb { (text::kb_section(Remedy::Escalate, spec.product, spec.os)) }
+                    p.kb { "KB 2604176, " (text::kb_heading(Remedy::Escalate)) ": " (text::kb_section(Remedy::Escalate, spec.product, spec.os)) }
                 } @else {
                     @for path in &d.paths.paths {
                         p.shortest-path { @for (i, r) in path.iter().enumerate() { @if i > 0 { " → " } code { (r.id()) } } }
-                        ul { @for r in path { li.kb { code { (r.id()) } ": " (text::kb_section(*r, spec.product, spec.os)) } } }
+                        ul { @for r in path { li.kb { code { (r.id()) } ": KB 2604176, " (text::kb_heading(*r)) ": " (text::kb_section(*r, spec.product, spec.os)) } } }
                     }
                 }
                 @if let Some(e) = &evidence { p #evidence { "The evidence the first sign-in left: " code { (e) } } }
@@ -563,7 +586,7 @@ pub(crate) fn debrief(a: &Attempt, d: &Debrief) -> Markup {
                             td { (i + 1) }
                             td { (describe(e)) }
                             td { @if let Some(p) = penalty { "−" (p.points) } }
-                            td.why { @if let Some(p) = penalty { (p.why) } @else if let Event::Step { remedy, .. } = e { (text::kb_section(*remedy, spec.product, spec.os)) } }
+                            td.why { @if let Some(p) = penalty { (p.why) } @else if let Event::Step { remedy, .. } = e { "KB 2604176, " (text::kb_heading(*remedy)) } }
                         }
                     }
                 }

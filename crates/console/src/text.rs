@@ -21,6 +21,55 @@ pub(crate) fn button(remedy: Remedy, os: Os) -> String {
     }
 }
 
+/// The heading of KB 2604176 under which a step is found: "SOLUTION" has a resolution for each
+/// product, then "Additional troubleshooting steps for Lync 2013 and Lync 2010"; the check with
+/// another account and escalating are under "MORE INFORMATION" (the headings as the issue's
+/// review of the KB gives them).
+pub(crate) fn kb_heading(remedy: Remedy) -> &'static str {
+    match remedy {
+        Remedy::DeleteSigninInfo => "SOLUTION, Resolution for Lync 2013",
+        Remedy::Fixit => "SOLUTION, Resolution for Lync 2010",
+        Remedy::Escalate => "MORE INFORMATION",
+        _ => "SOLUTION, Additional troubleshooting steps for Lync 2013 and Lync 2010",
+    }
+}
+
+/// What a cause is, in plain words, for the debrief.
+pub(crate) fn cause_plain(cause: Cause) -> &'static str {
+    match cause {
+        Cause::OutdatedClient => {
+            "The Lync on the computer was older than the service accepts any more: the service turned it away."
+        }
+        Cause::OutdatedSia => {
+            "The Microsoft Online Services Sign-In Assistant, which Lync 2010 signs in through, was older than the service accepts."
+        }
+        Cause::StaleCert => {
+            "The personal certificate Lync signs in with was damaged, or came from a certificate authority the service no longer trusts; Lync keeps using it until it is deleted."
+        }
+        Cause::StaleCredentials => {
+            "The user's password had changed, but Lync kept signing in with the old one saved on the computer."
+        }
+        Cause::ClockSkew => {
+            "The computer's clock was more than five minutes off: the sign-in service refuses requests whose time is that far from its own."
+        }
+        Cause::RsaKeyLocked => {
+            "On Windows XP, after the user's Windows password changed, the key container of the certificate stayed locked under the old password."
+        }
+        Cause::EndpointMoved => {
+            "The user had been moved to another server, but Lync remembered the old one and kept going there."
+        }
+        Cause::DnsStale => {
+            "A server's address had changed, but Windows remembered the old address from an earlier look-up."
+        }
+        Cause::PostOutage => {
+            "An outage cut a sign-in short while Lync 2010 was rewriting its certificate and saved password: both were left damaged."
+        }
+        Cause::AccountCorrupt => {
+            "The user's account in the directory was damaged: no step on the computer helps, and another account signs in on it fine."
+        }
+    }
+}
+
 /// The KB section a step follows.
 pub(crate) fn kb_section(remedy: Remedy, product: Product, os: Os) -> String {
     match remedy {

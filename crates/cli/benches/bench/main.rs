@@ -13,6 +13,8 @@
 //! - `autodiscover`: Autodiscover requests per second over kept-alive HTTPS against nginx
 //!   serving the same document with the same kind of certificate, by the same client.
 //! - `suite`: the built-in suite's time, and its share spent generating RSA keys.
+//! - `cohort`: 30 trainees joining the training console within a minute: each one's wait for
+//!   their machine, the resident memory with 30 live attempts, the page latency.
 //!
 //! `cargo xtask bench [SECTION…]` runs the sections named, or all of them; `warm` (only when
 //! named) signs in warm for 20 s, to run under `perf record`.
@@ -21,6 +23,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod autodiscover;
+mod cohort;
 mod crypto;
 mod http;
 mod memory;
@@ -33,12 +36,13 @@ use lyncsim_lab::Lab;
 use lyncsim_load::{LoadOptions, LoadReport, load};
 use lyncsim_suite::{RunOptions, builtin_suite, report};
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "crypto",
     "concurrency",
     "memory",
     "autodiscover",
     "suite",
+    "cohort",
     "warm",
 ];
 
@@ -239,6 +243,9 @@ async fn main() {
     }
     if wanted("suite") {
         suite().await;
+    }
+    if wanted("cohort") {
+        cohort::section().await;
     }
     // Only when asked for: it is for profiling.
     if asked.iter().any(|a| a == "warm") {
