@@ -236,6 +236,19 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     c.set_window_size(wide.0 as u32, wide.1 as u32)
         .await
         .unwrap();
+    // The certificate dialog: who issued it, when, and the fields to compare.
+    c.find(Locator::Css("#certmgr button.link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let valid = text_of(&c, "cert-valid").await;
+    assert!(valid.starts_with("Valid from "), "{valid}");
+    assert_eq!(text_of(&c, "cert-issued-by").await, "Communications Server");
+    assert_eq!(text_of(&c, "cert-thumbprint").await.len(), 40);
+    screenshot(&c, "certificate.png").await;
+    click(&c, "tool-certmgr").await;
     click(&c, "step-delete-cert").await;
     text_of(&c, "done").await;
     click(&c, "tool-datetime").await;

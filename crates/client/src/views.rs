@@ -30,6 +30,12 @@ pub struct CertRow {
     pub issued_by: String,
     /// Expiration Date.
     pub expires: String,
+    /// Valid from (the certificate dialog's General tab).
+    pub valid_from: String,
+    /// The serial number, hex (the Details tab).
+    pub serial: String,
+    /// The public key, as the Details tab writes it (`RSA (2048 Bits)`).
+    pub public_key: String,
     /// The SHA-1 thumbprint (the file's name in the store).
     pub thumbprint: String,
     /// Why the certificate cannot be read, when it cannot.
@@ -55,6 +61,13 @@ pub fn certmgr(profile: &Profile) -> anyhow::Result<Certmgr> {
                 issued_to: i.subject_cn.clone(),
                 issued_by: i.issuer_cn.clone(),
                 expires: date(i.validity.not_after),
+                valid_from: date(i.validity.not_before),
+                serial: i.serial.clone(),
+                public_key: match i.key {
+                    lyncsim_pki::KeyKind::Rsa(bits) => format!("RSA ({bits} Bits)"),
+                    lyncsim_pki::KeyKind::Ecdsa(bits) => format!("ECC ({bits} Bits)"),
+                    lyncsim_pki::KeyKind::Other => "unknown".into(),
+                },
                 thumbprint: c.thumbprint.clone(),
                 unreadable: None,
             },
@@ -62,6 +75,9 @@ pub fn certmgr(profile: &Profile) -> anyhow::Result<Certmgr> {
                 issued_to: "<cannot be read>".into(),
                 issued_by: String::new(),
                 expires: String::new(),
+                valid_from: String::new(),
+                serial: String::new(),
+                public_key: String::new(),
                 thumbprint: c.thumbprint.clone(),
                 unreadable: Some(e.clone()),
             },

@@ -136,6 +136,8 @@ pub(crate) enum Panel {
         sign_in_assistant: Option<String>,
     },
     Certmgr(Certmgr),
+    /// The certificate dialog of one certificate of the store (General and Details).
+    Certificate(Box<views::CertRow>),
     Credman(Credman),
     Folder {
         location: String,
@@ -379,6 +381,16 @@ impl Attempt {
                 sign_in_assistant: m.sign_in_assistant.as_ref().map(ToString::to_string),
             },
             "certmgr" => Panel::Certmgr(views::certmgr(profile).map_err(failed)?),
+            cert if cert.starts_with("cert-") => {
+                let thumbprint = &cert["cert-".len()..];
+                let store = views::certmgr(profile).map_err(failed)?;
+                let row = store
+                    .rows
+                    .into_iter()
+                    .find(|r| r.thumbprint.eq_ignore_ascii_case(thumbprint))
+                    .ok_or(ViewError::Unknown)?;
+                Panel::Certificate(Box::new(row))
+            }
             "credman" => Panel::Credman(views::credman(profile).map_err(failed)?),
             "folder" => {
                 let layout = profile.layout();

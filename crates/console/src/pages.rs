@@ -299,6 +299,7 @@ pub(crate) fn panel(a: &Attempt, panel: &Panel) -> Markup {
             sign_in_assistant,
         } => about(product, build, sign_in_assistant.as_deref()),
         Panel::Certmgr(store) => certmgr(a, store),
+        Panel::Certificate(row) => certificate(a, row),
         Panel::Credman(vault) => credman(a, vault),
         Panel::Folder {
             location,
@@ -335,15 +336,65 @@ fn certmgr(a: &Attempt, store: &Certmgr) -> Markup {
             tr { th { "Issued To" } th { "Issued By" } th { "Expiration Date" } th {} }
             @for row in &store.rows {
                 tr {
-                    td { (row.issued_to) }
+                    td { @if row.unreadable.is_some() { "(unreadable certificate)" } @else {
+                        button.link #{ "cert-" (row.thumbprint) } hx-get={ "/attempts/" (a.id) "/view/cert-" (row.thumbprint) } hx-target="#panel" { (row.issued_to) }
+                    } }
                     td { (row.issued_by) }
                     // An unreadable certificate shows what certmgr's list can say of it, not the
                     // parser's error (the wording is lyncsim's own).
-                    td { @if row.unreadable.is_some() { "This certificate is invalid." } @else { (row.expires) } }
+                    td { @if row.unreadable.is_some() { "This certificate is invalid." } @else { (windows_date(&row.expires)) } }
                     td { @if row.issued_by.contains("Communications Server") || row.unreadable.is_some() { (step_button(a, Remedy::DeleteCert)) } }
                 }
             }
             @if store.rows.is_empty() { tr { td colspan="4" { "There are no items to show in this view." } } }
+        }
+    }
+}
+
+/// A date of the certificate dialog (`2026-12-02 20:05`) as Windows writes it (`12/2/2026`).
+fn windows_date(date: &str) -> String {
+    chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M")
+        .map(|d| d.format("%-m/%-d/%Y").to_string())
+        .unwrap_or_else(|_| date.to_owned())
+}
+
+/// A date of the Details tab (`2026-12-02 20:05`) as Windows writes it there
+/// (`Wednesday, December 2, 2026 8:05 PM`).
+fn windows_long_date(date: &str) -> String {
+    chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M")
+        .map(|d| d.format("%A, %B %-d, %Y %-I:%M %p").to_string())
+        .unwrap_or_else(|_| date.to_owned())
+}
+
+/// The certificate dialog: General (issued to, by, valid from-to) and Details (the fields a
+/// support person compares: serial number, public key, thumbprint).
+fn certificate(a: &Attempt, row: &lyncsim_client::views::CertRow) -> Markup {
+    html! {
+        div.dialog #certificate role="dialog" aria-label="Certificate" {
+            h3 { "Certificate" }
+            section #cert-general {
+                h4 { "General" }
+                p { strong { "Certificate Information" } }
+                p { "Issued to: " strong #cert-issued-to { (row.issued_to) } }
+                p { "Issued by: " strong #cert-issued-by { (row.issued_by) } }
+                p #cert-valid { "Valid from " (windows_date(&row.valid_from)) " to " (windows_date(&row.expires)) }
+            }
+            section #cert-details {
+                h4 { "Details" }
+                table {
+                    tr { th { "Field" } th { "Value" } }
+                    tr { td { "Version" } td { "V3" } }
+                    tr { td { "Serial number" } td #cert-serial { (row.serial.to_ascii_lowercase()) } }
+                    tr { td { "Issuer" } td { "CN = " (row.issued_by) } }
+                    tr { td { "Valid from" } td { (windows_long_date(&row.valid_from)) } }
+                    tr { td { "Valid to" } td { (windows_long_date(&row.expires)) } }
+                    tr { td { "Subject" } td { "CN = " (row.issued_to) } }
+                    tr { td { "Public key" } td { (row.public_key) } }
+                    tr { td { "Thumbprint algorithm" } td { "sha1" } }
+                    tr { td { "Thumbprint" } td #cert-thumbprint { (row.thumbprint.to_ascii_lowercase()) } }
+                }
+            }
+            p { button.tool hx-get={ "/attempts/" (a.id) "/view/certmgr" } hx-target="#panel" { "OK" } }
         }
     }
 }
