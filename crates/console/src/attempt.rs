@@ -392,29 +392,7 @@ impl Attempt {
                 Panel::Certificate(Box::new(row))
             }
             "credman" => Panel::Credman(views::credman(profile).map_err(failed)?),
-            "folder" => {
-                let layout = profile.layout();
-                let endpoint_dir = layout.endpoint_dir(self.user());
-                let endpoint = if endpoint_dir.is_dir() {
-                    let mut files: Vec<String> = std::fs::read_dir(&endpoint_dir)
-                        .map_err(|e| failed(e.into()))?
-                        .flatten()
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect();
-                    files.sort();
-                    Some((views::windows_path(profile, &endpoint_dir), files))
-                } else {
-                    None
-                };
-                let trace = std::fs::read_to_string(profile.trace_file()).unwrap_or_default();
-                let lines: Vec<String> = trace.lines().map(str::to_owned).collect();
-                let tail = lines[lines.len().saturating_sub(40)..].to_vec();
-                Panel::Folder {
-                    location: views::windows_path(profile, &layout.product_dir()),
-                    endpoint,
-                    trace: tail,
-                }
-            }
+            "folder" => self.folder().map_err(failed)?,
             "datetime" => {
                 let source = self.exercise.lab().admin().time().await.map_err(failed)?;
                 let now_ms = m.now_ms();
@@ -427,21 +405,7 @@ impl Attempt {
                 }
             }
             "cmd" => Panel::Command,
-            "rsa" if m.os == Os::Xp => {
-                let dir = profile.layout().rsa_dir();
-                let mut files: Vec<String> = std::fs::read_dir(&dir)
-                    .map(|d| {
-                        d.flatten()
-                            .map(|e| e.file_name().to_string_lossy().into_owned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                files.sort();
-                Panel::Rsa {
-                    location: views::windows_path(profile, &dir),
-                    files,
-                }
-            }
+            "rsa" if m.os == Os::Xp => rsa_folder(profile),
             "tools" => Panel::Tools,
             _ => return Err(ViewError::Unknown),
         };
@@ -451,6 +415,31 @@ impl Attempt {
             })
             .map_err(failed)?;
         Ok(panel)
+    }
+
+    /// The Lync folder: the user's `sip_` folder, and the end of the trace log.
+    fn folder(&self) -> anyhow::Result<Panel> {
+        let profile = self.exercise.machine().profile();
+        let layout = profile.layout();
+        let endpoint_dir = layout.endpoint_dir(self.user());
+        let endpoint = if endpoint_dir.is_dir() {
+            let mut files: Vec<String> = std::fs::read_dir(&endpoint_dir)?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            Some((views::windows_path(profile, &endpoint_dir), files))
+        } else {
+            None
+        };
+        let trace = std::fs::read_to_string(profile.trace_file()).unwrap_or_default();
+        let lines: Vec<String> = trace.lines().map(str::to_owned).collect();
+        let tail = lines[lines.len().saturating_sub(40)..].to_vec();
+        Ok(Panel::Folder {
+            location: views::windows_path(profile, &layout.product_dir()),
+            endpoint,
+            trace: tail,
+        })
     }
 
     /// Applies a KB step (for real), and records it and what it did.
@@ -607,6 +596,23 @@ impl Attempt {
             score,
             events,
         })
+    }
+}
+
+/// Windows XP's `Crypto\RSA\<SID>` folder and what is in it.
+fn rsa_folder(profile: &lyncsim_client::Profile) -> Panel {
+    let dir = profile.layout().rsa_dir();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    Panel::Rsa {
+        location: views::windows_path(profile, &dir),
+        files,
     }
 }
 
