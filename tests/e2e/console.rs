@@ -182,6 +182,20 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
         text_of(&c, "finished").await,
         "Finished: the user signs in again."
     );
+    // Each cause in plain words, with its evidence; each step with its KB heading.
+    let causes = text_of(&c, "causes").await;
+    assert!(causes.contains("more than five minutes off"), "{causes}");
+    assert!(
+        causes.contains("Date and Time: the computer's clock was 7m12s ahead of Internet time."),
+        "{causes}"
+    );
+    let shortest = text_of(&c, "shortest").await;
+    assert!(
+        shortest.contains(
+            "KB 2604176, SOLUTION, Additional troubleshooting steps for Lync 2013 and Lync 2010"
+        ),
+        "{shortest}"
+    );
     let path = c
         .find(Locator::Css(".shortest-path"))
         .await

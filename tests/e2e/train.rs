@@ -105,3 +105,29 @@ async fn a_damaged_account_has_no_path_on_the_machine_and_escalating_is_right() 
     let s = score(&events, &paths, None);
     assert_eq!((s.points, s.finished), (100, true), "{s:?}");
 }
+
+/// The debrief's evidence is read from the broken machine and the service, for every cause of
+/// the exercise, not only the one the first sign-in tripped on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cause_of_an_exercise_has_its_evidence() {
+    let spec = ExerciseSpec {
+        causes: vec![Cause::StaleCredentials, Cause::DnsStale],
+        product: Product::Lync2013,
+        os: Os::Win7,
+        user: "alice@contoso.com".into(),
+    };
+    let ex = Exercise::prepare(spec).await.unwrap();
+    let credentials = ex.evidence(Cause::StaleCredentials).await.unwrap();
+    assert!(
+        credentials.starts_with("Credential Manager: Microsoft_OC1:uri=alice@contoso.com")
+            && credentials.contains("the service: "),
+        "{credentials}"
+    );
+    let dns = ex.evidence(Cause::DnsStale).await.unwrap();
+    assert!(
+        dns.starts_with("ipconfig /displaydns: pool-a.online.lync.com is 127.")
+            && dns.contains("in the cache,")
+            && dns.contains("in DNS now"),
+        "{dns}"
+    );
+}

@@ -1,5 +1,5 @@
 //! `EndpointConfiguration.cache`: where the client last signed in, so that the next sign-in
-//! goes straight to the home pool without Autodiscover.
+//! registers there first (Lync 2010 without asking SRV and the director).
 
 use serde::{Deserialize, Serialize};
 

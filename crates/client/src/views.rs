@@ -21,6 +21,11 @@ pub fn windows_path(profile: &Profile, path: &Path) -> String {
         .replace('/', "\\")
 }
 
+/// The home pool the endpoint cache of `user` names, and when it was written, if there is one.
+pub fn cached_endpoint(profile: &Profile, user: &str) -> Option<(String, String)> {
+    crate::endpoint_cache::read(profile.layout(), user).map(|c| (c.home_pool, c.written))
+}
+
 /// One row of certmgr's list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CertRow {

@@ -180,6 +180,8 @@ impl From<anyhow::Error> for StepError {
 /// The debrief of an attempt.
 pub(crate) struct Debrief {
     pub(crate) paths: KbPaths,
+    /// What shows each cause, on the machine as it was broken and at the service.
+    pub(crate) evidence: Vec<(Cause, String)>,
     pub(crate) score: Score,
     pub(crate) events: Vec<Event>,
 }
@@ -201,6 +203,8 @@ pub(crate) struct Attempt {
     /// Lync asks for the password (none is saved).
     pub(crate) asking: bool,
     paths: Option<KbPaths>,
+    /// The evidence of each cause, found once.
+    evidence: Option<Vec<(Cause, String)>>,
 }
 
 impl Attempt {
@@ -243,6 +247,7 @@ impl Attempt {
             last: None,
             asking: false,
             paths: None,
+            evidence: None,
         };
         attempt.sign_in(None).await?;
         Ok(attempt)
@@ -278,6 +283,7 @@ impl Attempt {
             last,
             asking: false,
             paths: None,
+            evidence: None,
         })
     }
 
@@ -591,8 +597,20 @@ impl Attempt {
         let late = minutes_late(&log, self.time_limit_min, self.clock.now());
         let events: Vec<Event> = log.into_iter().map(|l| l.event).collect();
         let score = score(&events, &paths, late);
+        let evidence = match &self.evidence {
+            Some(e) => e.clone(),
+            None => {
+                let mut found = Vec::new();
+                for cause in self.exercise.spec.causes.clone() {
+                    found.push((cause, self.exercise.evidence(cause).await?));
+                }
+                self.evidence = Some(found.clone());
+                found
+            }
+        };
         Ok(Debrief {
             paths,
+            evidence,
             score,
             events,
         })

@@ -233,6 +233,136 @@ impl Exercise {
         Ok(done.seen())
     }
 
+    /// What shows `cause` on the machine as it was when broken, and at the service, in a
+    /// sentence: read from the broken machine's views and the service's records, as a support
+    /// person with both would find it.
+    pub async fn evidence(&self, cause: Cause) -> anyhow::Result<String> {
+        use lyncsim_client::views;
+        let profile = self.broken.profile();
+        let user = &self.spec.user;
+        let machine = profile.machine();
+        let faults = self.lab.admin().faults().await?;
+        let fault_said = |kind: &str| {
+            faults
+                .iter()
+                .find(|f| {
+                    serde_json::to_value(&f.fault)
+                        .ok()
+                        .is_some_and(|v| v["kind"] == kind)
+                })
+                .map_or_else(
+                    || "nothing recorded".to_owned(),
+                    |f| format!("{} ({})", f.detail, f.applied),
+                )
+        };
+        Ok(match cause {
+            Cause::ClockSkew => {
+                let source = self.lab.admin().time().await?;
+                let off = machine.now_ms() - source.unix_ms;
+                format!(
+                    "Date and Time: the computer's clock was {} {} Internet time.",
+                    lyncsim_domain::Skew::from_millis(i128::from(off.abs())),
+                    if off >= 0 { "ahead of" } else { "behind" }
+                )
+            }
+            Cause::StaleCert | Cause::PostOutage => {
+                let store = views::certmgr(profile)?;
+                let rows: Vec<String> = store
+                    .rows
+                    .iter()
+                    .map(|r| match &r.unreadable {
+                        Some(_) => format!("a certificate ({}) that cannot be read", r.thumbprint),
+                        None => format!(
+                            "{} issued by {} on {}",
+                            r.issued_to, r.issued_by, r.valid_from
+                        ),
+                    })
+                    .collect();
+                let changed = format!("; the service: {}", fault_said("rotate-ca"));
+                format!("certmgr: {}{changed}.", or_none(&rows))
+            }
+            Cause::StaleCredentials => {
+                let vault = views::credman(profile)?;
+                let saved: Vec<String> = vault
+                    .entries
+                    .iter()
+                    .map(|e| match e {
+                        views::CredEntry::Generic {
+                            target, modified, ..
+                        } => {
+                            format!("{target}, saved {modified}")
+                        }
+                        views::CredEntry::Unreadable { .. } => {
+                            "a credential that cannot be read".into()
+                        }
+                    })
+                    .collect();
+                let changed = format!("; the service: {}", fault_said("change-password"));
+                format!("Credential Manager: {}{changed}.", or_none(&saved))
+            }
+            Cause::RsaKeyLocked => format!(
+                "The Crypto\\RSA\\{} folder holds the certificate's key container, protected under the Windows password from before the change.",
+                machine.sid
+            ),
+            Cause::EndpointMoved => {
+                let cached = views::cached_endpoint(profile, user).map_or_else(
+                    || "nothing".to_owned(),
+                    |(pool, at)| format!("{pool} (written {at})"),
+                );
+                let home = self
+                    .lab
+                    .admin()
+                    .users()
+                    .await?
+                    .into_iter()
+                    .find(|u| u.address.eq_ignore_ascii_case(user))
+                    .map(|u| u.home_pool)
+                    .unwrap_or_default();
+                format!("The sip_ folder names {cached}; the service homes {user} on {home}.")
+            }
+            Cause::DnsStale => {
+                // The service's addresses now (the lab's own copy is from its start).
+                let hosts = self.lab.admin().info().await?.hosts;
+                let stale: Vec<String> = views::displaydns(profile)
+                    .rows
+                    .iter()
+                    .filter(|r| r.type_number == 1)
+                    .filter(|r| {
+                        hosts
+                            .get(&r.name)
+                            .is_some_and(|ip| ip.to_string() != r.data)
+                    })
+                    .map(|r| {
+                        format!(
+                            "{} is {} in the cache, {} in DNS now",
+                            r.name, r.data, hosts[&r.name]
+                        )
+                    })
+                    .collect();
+                format!("ipconfig /displaydns: {}.", or_none(&stale))
+            }
+            Cause::OutdatedClient => format!(
+                "Help > About: {} {}; the service: {}.",
+                machine.product.display_name(),
+                machine.build,
+                fault_said("min-client-build")
+            ),
+            Cause::OutdatedSia => format!(
+                "Help > About: Sign-In Assistant {}; the service: {}.",
+                machine
+                    .sign_in_assistant
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                fault_said("min-sign-in-assistant")
+            ),
+            Cause::AccountCorrupt => format!(
+                "Another account signs in on this computer; the service: {}.",
+                fault_said("corrupt-account")
+            ),
+        })
+    }
+
     /// The user's password now (what they say when Lync asks for it).
     pub fn password(&self) -> Option<String> {
         self.lab.password(&self.spec.user)
@@ -320,6 +450,15 @@ impl Exercise {
             paths: Vec::new(),
             escalate: true,
         })
+    }
+}
+
+/// Items joined with "; ", or "nothing" when there are none.
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join("; ")
     }
 }
 

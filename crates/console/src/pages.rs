@@ -609,8 +609,11 @@ pub(crate) fn debrief(a: &Attempt, d: &Debrief) -> Markup {
             section.card #causes {
                 h3 { "What was wrong" }
                 ul {
-                    @for c in &spec.causes {
-                        li { (text::cause_plain(*c)) " " span.note { "(" code { (c.id()) } ")" } }
+                    @for (c, found) in &d.evidence {
+                        li.cause {
+                            (text::cause_plain(*c)) " " span.note { "(" code { (c.id()) } ")" }
+                            br; span.evidence { "The evidence: " (found) }
+                        }
                     }
                 }
             }
@@ -625,7 +628,7 @@ pub(crate) fn debrief(a: &Attempt, d: &Debrief) -> Markup {
                         ul { @for r in path { li.kb { code { (r.id()) } ": KB 2604176, " (text::kb_heading(*r)) ": " (text::kb_section(*r, spec.product, spec.os)) } } }
                     }
                 }
-                @if let Some(e) = &evidence { p #evidence { "The evidence the first sign-in left: " code { (e) } } }
+                @if let Some(e) = &evidence { p #evidence { "What the first sign-in's trace said: " code { (e) } } }
             }
             section.card #trainee-path {
                 h3 { "What you did" }

@@ -49,8 +49,16 @@ pub(crate) fn router(admin: Admin) -> Router {
         .with_state(admin)
 }
 
+/// How to reach the service, with each host's address as DNS gives it now (a `change-dns`
+/// fault moves one).
 async fn info(AxState(a): AxState<Admin>) -> Json<ServiceInfo> {
-    Json(a.info)
+    let mut info = a.info;
+    for (host, ip) in info.hosts.iter_mut() {
+        if let Some(now) = a.faults.network.address(host) {
+            *ip = now;
+        }
+    }
+    Json(info)
 }
 
 /// Every host was bound before the admin API started serving, so reaching this handler means
