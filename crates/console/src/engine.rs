@@ -237,24 +237,8 @@ impl Exercise {
     /// sentence: read from the broken machine's views and the service's records, as a support
     /// person with both would find it.
     pub async fn evidence(&self, cause: Cause) -> anyhow::Result<String> {
-        use lyncsim_client::views;
         let profile = self.broken.profile();
-        let user = &self.spec.user;
         let machine = profile.machine();
-        let faults = self.lab.admin().faults().await?;
-        let fault_said = |kind: &str| {
-            faults
-                .iter()
-                .find(|f| {
-                    serde_json::to_value(&f.fault)
-                        .ok()
-                        .is_some_and(|v| v["kind"] == kind)
-                })
-                .map_or_else(
-                    || "nothing recorded".to_owned(),
-                    |f| format!("{} ({})", f.detail, f.applied),
-                )
-        };
         Ok(match cause {
             Cause::ClockSkew => {
                 let source = self.lab.admin().time().await?;
@@ -265,87 +249,19 @@ impl Exercise {
                     if off >= 0 { "ahead of" } else { "behind" }
                 )
             }
-            Cause::StaleCert | Cause::PostOutage => {
-                let store = views::certmgr(profile)?;
-                let rows: Vec<String> = store
-                    .rows
-                    .iter()
-                    .map(|r| match &r.unreadable {
-                        Some(_) => format!("a certificate ({}) that cannot be read", r.thumbprint),
-                        None => format!(
-                            "{} issued by {} on {}",
-                            r.issued_to, r.issued_by, r.valid_from
-                        ),
-                    })
-                    .collect();
-                let changed = format!("; the service: {}", fault_said("rotate-ca"));
-                format!("certmgr: {}{changed}.", or_none(&rows))
-            }
-            Cause::StaleCredentials => {
-                let vault = views::credman(profile)?;
-                let saved: Vec<String> = vault
-                    .entries
-                    .iter()
-                    .map(|e| match e {
-                        views::CredEntry::Generic {
-                            target, modified, ..
-                        } => {
-                            format!("{target}, saved {modified}")
-                        }
-                        views::CredEntry::Unreadable { .. } => {
-                            "a credential that cannot be read".into()
-                        }
-                    })
-                    .collect();
-                let changed = format!("; the service: {}", fault_said("change-password"));
-                format!("Credential Manager: {}{changed}.", or_none(&saved))
-            }
+            Cause::StaleCert | Cause::PostOutage => self.store_evidence().await?,
+            Cause::StaleCredentials => self.credentials_evidence().await?,
             Cause::RsaKeyLocked => format!(
                 "The Crypto\\RSA\\{} folder holds the certificate's key container, protected under the Windows password from before the change.",
                 machine.sid
             ),
-            Cause::EndpointMoved => {
-                let cached = views::cached_endpoint(profile, user).map_or_else(
-                    || "nothing".to_owned(),
-                    |(pool, at)| format!("{pool} (written {at})"),
-                );
-                let home = self
-                    .lab
-                    .admin()
-                    .users()
-                    .await?
-                    .into_iter()
-                    .find(|u| u.address.eq_ignore_ascii_case(user))
-                    .map(|u| u.home_pool)
-                    .unwrap_or_default();
-                format!("The sip_ folder names {cached}; the service homes {user} on {home}.")
-            }
-            Cause::DnsStale => {
-                // The service's addresses now (the lab's own copy is from its start).
-                let hosts = self.lab.admin().info().await?.hosts;
-                let stale: Vec<String> = views::displaydns(profile)
-                    .rows
-                    .iter()
-                    .filter(|r| r.type_number == 1)
-                    .filter(|r| {
-                        hosts
-                            .get(&r.name)
-                            .is_some_and(|ip| ip.to_string() != r.data)
-                    })
-                    .map(|r| {
-                        format!(
-                            "{} is {} in the cache, {} in DNS now",
-                            r.name, r.data, hosts[&r.name]
-                        )
-                    })
-                    .collect();
-                format!("ipconfig /displaydns: {}.", or_none(&stale))
-            }
+            Cause::EndpointMoved => self.endpoint_evidence().await?,
+            Cause::DnsStale => self.dns_evidence().await?,
             Cause::OutdatedClient => format!(
                 "Help > About: {} {}; the service: {}.",
                 machine.product.display_name(),
                 machine.build,
-                fault_said("min-client-build")
+                self.fault_said("min-client-build").await?
             ),
             Cause::OutdatedSia => format!(
                 "Help > About: Sign-In Assistant {}; the service: {}.",
@@ -354,13 +270,109 @@ impl Exercise {
                     .as_ref()
                     .map(ToString::to_string)
                     .unwrap_or_default(),
-                fault_said("min-sign-in-assistant")
+                self.fault_said("min-sign-in-assistant").await?
             ),
             Cause::AccountCorrupt => format!(
                 "Another account signs in on this computer; the service: {}.",
-                fault_said("corrupt-account")
+                self.fault_said("corrupt-account").await?
             ),
         })
+    }
+
+    /// What the service's record of the fault of `kind` says, and when it was made.
+    async fn fault_said(&self, kind: &str) -> anyhow::Result<String> {
+        let faults = self.lab.admin().faults().await?;
+        Ok(faults
+            .iter()
+            .find(|f| {
+                serde_json::to_value(&f.fault)
+                    .ok()
+                    .is_some_and(|v| v["kind"] == kind)
+            })
+            .map_or_else(
+                || "nothing recorded".to_owned(),
+                |f| format!("{} ({})", f.detail, f.applied),
+            ))
+    }
+
+    /// certmgr's certificates on the broken machine, and the service's CA change, if any.
+    async fn store_evidence(&self) -> anyhow::Result<String> {
+        let store = lyncsim_client::views::certmgr(self.broken.profile())?;
+        let rows: Vec<String> = store
+            .rows
+            .iter()
+            .map(|r| match &r.unreadable {
+                Some(_) => format!("a certificate ({}) that cannot be read", r.thumbprint),
+                None => format!(
+                    "{} issued by {} on {}",
+                    r.issued_to, r.issued_by, r.valid_from
+                ),
+            })
+            .collect();
+        Ok(format!(
+            "certmgr: {}; the service: {}.",
+            or_none(&rows),
+            self.fault_said("rotate-ca").await?
+        ))
+    }
+
+    /// The saved credential on the broken machine, and the password change at the service.
+    async fn credentials_evidence(&self) -> anyhow::Result<String> {
+        use lyncsim_client::views::{CredEntry, credman};
+        let saved: Vec<String> = credman(self.broken.profile())?
+            .entries
+            .iter()
+            .map(|e| match e {
+                CredEntry::Generic {
+                    target, modified, ..
+                } => format!("{target}, saved {modified}"),
+                CredEntry::Unreadable { .. } => "a credential that cannot be read".into(),
+            })
+            .collect();
+        Ok(format!(
+            "Credential Manager: {}; the service: {}.",
+            or_none(&saved),
+            self.fault_said("change-password").await?
+        ))
+    }
+
+    /// The pool the endpoint cache names, and the user's home pool at the service.
+    async fn endpoint_evidence(&self) -> anyhow::Result<String> {
+        let user = &self.spec.user;
+        let cached = lyncsim_client::views::cached_endpoint(self.broken.profile(), user)
+            .map_or_else(
+                || "nothing".to_owned(),
+                |(pool, at)| format!("{pool} (written {at})"),
+            );
+        let home = self
+            .lab
+            .admin()
+            .users()
+            .await?
+            .into_iter()
+            .find(|u| u.address.eq_ignore_ascii_case(user))
+            .map(|u| u.home_pool)
+            .unwrap_or_default();
+        Ok(format!(
+            "The sip_ folder names {cached}; the service homes {user} on {home}."
+        ))
+    }
+
+    /// The DNS client cache's addresses that DNS no longer gives.
+    async fn dns_evidence(&self) -> anyhow::Result<String> {
+        // The service's addresses now (the lab's own copy is from its start).
+        let hosts = self.lab.admin().info().await?.hosts;
+        let stale: Vec<String> = lyncsim_client::views::displaydns(self.broken.profile())
+            .rows
+            .iter()
+            .filter(|r| r.type_number == 1)
+            .filter_map(|r| {
+                let now = hosts.get(&r.name)?.to_string();
+                (now != r.data)
+                    .then(|| format!("{} is {} in the cache, {now} in DNS now", r.name, r.data))
+            })
+            .collect();
+        Ok(format!("ipconfig /displaydns: {}.", or_none(&stale)))
     }
 
     /// The user's password now (what they say when Lync asks for it).
