@@ -609,3 +609,109 @@ fn post_form_status(url: &str, form: &str) -> (u16, String) {
     let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
     (status.trim().parse().unwrap_or(0), body.to_owned())
 }
+
+/// axe-core, which `.ci/run` installs (npm, outside the tree) and names in `LYNCSIM_AXE`.
+fn axe_source() -> String {
+    let path = std::env::var("LYNCSIM_AXE").unwrap_or_else(|_| {
+        let cache = std::env::var("XDG_CACHE_HOME")
+            .unwrap_or_else(|_| format!("{}/.cache", std::env::var("HOME").unwrap_or_default()));
+        format!("{cache}/lyncsim-axe/node_modules/axe-core/axe.min.js")
+    });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is needed at {path} ({e}): run .ci/run, or npm install --prefix ~/.cache/lyncsim-axe axe-core@4.14.1"
+        )
+    })
+}
+
+/// The serious and critical accessibility violations axe-core finds on the page shown.
+async fn violations(c: &Client, axe: &str) -> Vec<String> {
+    c.execute(axe, vec![]).await.unwrap();
+    let found = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ["violations"] })
+              .then(r => done(r.violations
+                .filter(v => v.impact === "serious" || v.impact === "critical")
+                .map(v => v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", "))))
+              .catch(e => done(["axe failed: " + e]));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_has_no_serious_accessibility_violation() {
+    let axe = axe_source();
+    let data = tempfile::tempdir().unwrap();
+    let console = lyncsim_console::start(config(data.path())).await.unwrap();
+    let (_driver, c) = browser().await;
+    let mut found = Vec::new();
+    let mut check = |page: &str, v: Vec<String>| {
+        found.extend(v.into_iter().map(|v| format!("{page}: {v}")));
+    };
+
+    // The home page, and with a refused form.
+    c.goto(&console.url()).await.unwrap();
+    check("home", violations(&c, &axe).await);
+    let form = c.form(Locator::Id("join")).await.unwrap();
+    form.set_by_name("trainee", "Ann").await.unwrap();
+    form.set_by_name("code", "ZZZZZ9").await.unwrap();
+    form.submit().await.unwrap();
+    text_of(&c, "join").await;
+    check("home, refused", violations(&c, &axe).await);
+
+    // A trainer's cohort, a trainee in it: the board, the attempt with each view, the debrief
+    // once given up, the trainer's view and the results.
+    c.goto(&console.url()).await.unwrap();
+    let form = c.form(Locator::Id("new-cohort")).await.unwrap();
+    form.set_by_name("causes", "clock-skew").await.unwrap();
+    form.set_by_name("products", "lync2010").await.unwrap();
+    form.set_by_name("oses", "xp").await.unwrap();
+    form.submit().await.unwrap();
+    let code = text_of(&c, "join-code").await;
+    let board = c.current_url().await.unwrap().to_string();
+    check("board", violations(&c, &axe).await);
+    c.goto(&console.url()).await.unwrap();
+    let form = c.form(Locator::Id("join")).await.unwrap();
+    form.set_by_name("trainee", "Ann").await.unwrap();
+    form.set_by_name("code", &code).await.unwrap();
+    form.submit().await.unwrap();
+    text_of(&c, "signin-error").await;
+    let attempt = c.current_url().await.unwrap().to_string();
+    check("attempt", violations(&c, &axe).await);
+    for (view, shown) in [
+        ("about", "about-build"),
+        ("certmgr", "certmgr"),
+        ("credman", "credman"),
+        ("folder", "trace"),
+        ("datetime", "skew"),
+        ("cmd", "cmd-output"),
+        ("rsa", "rsa"),
+        ("tools", "tools"),
+    ] {
+        click(&c, &format!("tool-{view}")).await;
+        text_of(&c, shown).await;
+        check(&format!("attempt, {view}"), violations(&c, &axe).await);
+    }
+    c.goto(&format!("{attempt}/debrief")).await.unwrap();
+    text_of(&c, "debrief-closed").await;
+    check("debrief, closed", violations(&c, &axe).await);
+    post_form(&format!("{attempt}/give-up"), "");
+    c.goto(&format!("{attempt}/debrief")).await.unwrap();
+    text_of(&c, "points").await;
+    check("debrief", violations(&c, &axe).await);
+    let id = attempt.rsplit('/').next().unwrap().to_owned();
+    c.goto(&format!("{board}/attempts/{id}")).await.unwrap();
+    text_of(&c, "watch-events").await;
+    check("trainer's view", violations(&c, &axe).await);
+    c.goto(&format!("{board}/results")).await.unwrap();
+    text_of(&c, "trainee-results").await;
+    check("results", violations(&c, &axe).await);
+
+    assert!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
+    c.close().await.unwrap();
+    console.shutdown().await;
+}

@@ -436,7 +436,8 @@ fn folder(
             p { "No sip_ folder for " (a.user()) "." }
         }
         h4 { "The trace log (its end)" }
-        pre #trace { @for line in trace { (line) "\n" } }
+        // Focusable, so that a keyboard can scroll it.
+        pre #trace tabindex="0" aria-label="The trace log" { @for line in trace { (line) "\n" } }
     }
 }
 
@@ -468,7 +469,7 @@ fn command(a: &Attempt) -> Markup {
 
 fn rsa(a: &Attempt, location: &str, files: &[String]) -> Markup {
     html! {
-        h3 { "The RSA key folder" }
+        h3 #rsa { "The RSA key folder" }
         p.path { (location) }
         p { @if files.is_empty() { "The folder is empty." } @else { (files.len()) " key container(s): " (files.join(", ")) } }
         (step_button(a, Remedy::DeleteRsaKey))
@@ -477,7 +478,7 @@ fn rsa(a: &Attempt, location: &str, files: &[String]) -> Markup {
 
 fn tools(a: &Attempt) -> Markup {
     html! {
-        h3 { "KB tools and updates" }
+        h3 #tools { "KB tools and updates" }
         ul {
             @for remedy in [Remedy::Fixit, Remedy::DeleteSigninInfo, Remedy::DesktopSetup, Remedy::UpdateClient, Remedy::Restart] {
                 @if remedy.offered_on(a.exercise.spec.product, a.exercise.spec.os).is_ok() {
