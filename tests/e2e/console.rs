@@ -106,14 +106,24 @@ async fn screenshot(c: &Client, name: &str) {
 }
 
 async fn text_of(c: &Client, id: &str) -> String {
-    c.wait()
-        .at_most(Duration::from_secs(60))
-        .for_element(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    // htmx may swap the element out between finding it and reading it: find it again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = c
+            .wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+        match found.text().await {
+            Ok(text) => return text,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "#{id} could not be read: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn click(c: &Client, id: &str) {
@@ -696,6 +706,50 @@ async fn every_page_has_no_serious_accessibility_violation() {
         text_of(&c, shown).await;
         check(&format!("attempt, {view}"), violations(&c, &axe).await);
     }
+    // The command prompt: a command's output, the input cleared, the command in its history.
+    click(&c, "tool-cmd").await;
+    let line = c
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Id("cmd-line"))
+        .await
+        .unwrap();
+    line.send_keys("ipconfig /displaydns\n").await.unwrap();
+    let out = text_until(&c, "cmd-output", "Windows IP Configuration").await;
+    assert!(out.contains(">ipconfig /displaydns"), "{out}");
+    let cleared = c
+        .find(Locator::Id("cmd-line"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(cleared.as_deref(), Some(""));
+    let history = c
+        .find(Locator::Css("#cmd-history option"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap();
+    assert_eq!(history.as_deref(), Some("ipconfig /displaydns"));
+    let at_bottom = c
+        .execute(
+            "const o = document.getElementById('cmd-output'); return o.scrollTop + o.clientHeight >= o.scrollHeight - 2",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        at_bottom,
+        serde_json::Value::Bool(true),
+        "the output shows its newest line"
+    );
+    screenshot(&c, "cmd.png").await;
+    check("attempt, cmd used", violations(&c, &axe).await);
+    click(&c, "tool-credman").await;
+    text_of(&c, "credman").await;
+    screenshot(&c, "credential-manager.png").await;
     c.goto(&format!("{attempt}/debrief")).await.unwrap();
     text_of(&c, "debrief-closed").await;
     check("debrief, closed", violations(&c, &axe).await);

@@ -205,6 +205,8 @@ pub(crate) struct Attempt {
     paths: Option<KbPaths>,
     /// The evidence of each cause, found once.
     evidence: Option<Vec<(Cause, String)>>,
+    /// The command prompt's lines typed so far, for its history.
+    pub(crate) commands: Vec<String>,
 }
 
 impl Attempt {
@@ -248,6 +250,7 @@ impl Attempt {
             asking: false,
             paths: None,
             evidence: None,
+            commands: Vec::new(),
         };
         attempt.sign_in(None).await?;
         Ok(attempt)
@@ -284,6 +287,7 @@ impl Attempt {
             asking: false,
             paths: None,
             evidence: None,
+            commands: Vec::new(),
         })
     }
 
@@ -473,6 +477,10 @@ impl Attempt {
     /// not a command here, as Windows says of a command it does not know.
     pub(crate) async fn command(&mut self, line: &str) -> anyhow::Result<String> {
         self.still_open()?;
+        if !line.trim().is_empty() {
+            self.commands.retain(|c| c != line.trim());
+            self.commands.push(line.trim().to_owned());
+        }
         let words: Vec<String> = line
             .split_whitespace()
             .map(str::to_ascii_lowercase)

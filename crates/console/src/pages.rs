@@ -399,20 +399,48 @@ fn certificate(a: &Attempt, row: &lyncsim_client::views::CertRow) -> Markup {
     }
 }
 
+/// When a credential was written (RFC 3339) as Credential Manager writes it (`12/2/2026`).
+fn windows_modified(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.format("%-m/%-d/%Y").to_string())
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+/// Credential Manager, as the Control Panel shows it ("Stored User Names and Passwords" on
+/// Windows XP): each generic credential opens to its address, user name, a hidden password
+/// and Remove from vault.
 fn credman(a: &Attempt, vault: &Credman) -> Markup {
+    let xp = a.exercise.spec.os == Os::Xp;
     html! {
-        h3 { "Credential Manager > Windows Credentials > Generic Credentials" }
-        p.path { (vault.location) }
-        ul #credman {
+        h3 { @if xp { "Stored User Names and Passwords" } @else { "Credential Manager" } }
+        p.path { @if xp { "Control Panel > User Accounts > Advanced > Manage Passwords" } @else { "Control Panel > User Accounts and Family Safety > Credential Manager" } }
+        p { "Store credentials for automatic logon" }
+        h4 { "Windows Credentials" }
+        p.note { "No Windows credentials." }
+        h4 { "Certificate-Based Credentials" }
+        p.note { "No certificates." }
+        h4 { "Generic Credentials" }
+        ul #credman .vault {
             @for entry in &vault.entries {
                 @match entry {
                     CredEntry::Generic { target, user, modified } => li {
-                        code { (target) } " · " (user) " · modified " (modified) " "
-                        @if target.starts_with("Microsoft_OC") { (step_button(a, Remedy::RemoveCredentials)) }
+                        details open {
+                            summary { (target) " " span.note { "Modified: " (windows_modified(modified)) } }
+                            dl {
+                                dt { "Internet or network address:" } dd { (target) }
+                                dt { "User name:" } dd { (user) }
+                                dt { "Password:" } dd { "••••••••" }
+                                dt { "Persistence:" } dd { "Enterprise" }
+                            }
+                            @if target.starts_with("Microsoft_OC") { (step_button(a, Remedy::RemoveCredentials)) }
+                        }
                     },
                     CredEntry::Unreadable { path, .. } => li {
-                        code { (path.rsplit('\\').next().unwrap_or(path)) } " · This credential cannot be read. "
-                        (step_button(a, Remedy::RemoveCredentials))
+                        details open {
+                            summary { (path.rsplit('\\').next().unwrap_or(path)) }
+                            p { "This credential cannot be read." }
+                            (step_button(a, Remedy::RemoveCredentials))
+                        }
                     },
                 }
             }
@@ -441,6 +469,7 @@ fn folder(
     }
 }
 
+/// Date and Time: the computer's clock, and its Internet Time tab with Update now.
 fn date_time(
     a: &Attempt,
     (machine, source): (&str, &str),
@@ -449,19 +478,43 @@ fn date_time(
 ) -> Markup {
     html! {
         h3 { "Date and Time" }
-        p { "This computer: " strong #machine-time { (machine) } }
-        p { "Internet time (the time source): " strong #source-time { (source) } }
-        p #skew { "This computer's clock is " (difference) " " @if ahead { "ahead" } @else { "behind" } "." }
-        (step_button(a, Remedy::SyncTime))
+        section.tab #date-tab {
+            h4 { "Date and Time" }
+            p { "Date and time: " strong #machine-time { (machine) } }
+            p { "Time zone: (UTC) Coordinated Universal Time" }
+        }
+        section.tab #internet-time {
+            h4 { "Internet Time" }
+            p { "This computer is set to automatically synchronize with 'time.windows.com'." }
+            p { "time.windows.com says it is " strong #source-time { (source) } "." }
+            p #skew { "This computer's clock is " (difference) " " @if ahead { "ahead" } @else { "behind" } "." }
+            (step_button(a, Remedy::SyncTime))
+        }
     }
 }
 
+/// The command prompt: cmd.exe's window, black and monospace, with its banner and prompt.
 fn command(a: &Attempt) -> Markup {
+    let m = a.exercise.machine().profile().machine();
+    let (title, banner, prompt) = text::cmd_window(m.os, &m.windows_user);
     html! {
-        h3 { "Command prompt" }
-        pre #cmd-output { "Microsoft Windows\n" }
-        form hx-post={ "/attempts/" (a.id) "/cmd" } hx-target="#cmd-output" hx-swap="beforeend" {
-            label { "C:\\> " input #cmd-line name="line" autocomplete="off"; }
+        div.console #cmd-window {
+            div.titlebar { (title) }
+            pre #cmd-output tabindex="0" aria-label="Command prompt" aria-live="polite" { (banner) "\n\n" }
+            (command_form(a, &prompt, false))
+        }
+    }
+}
+
+/// The prompt's input line, empty, with the commands typed so far offered as its list
+/// (`oob`: sent after a command's output, to replace the one that was used).
+fn command_form(a: &Attempt, prompt: &str, oob: bool) -> Markup {
+    html! {
+        form #cmd-form hx-post={ "/attempts/" (a.id) "/cmd" } hx-target="#cmd-output" hx-swap="beforeend scroll:#cmd-output:bottom"
+            hx-swap-oob=[oob.then_some("true")] {
+            label.prompt for="cmd-line" { (prompt) }
+            input #cmd-line name="line" autocomplete="off" autofocus list="cmd-history" spellcheck="false";
+            datalist #cmd-history { @for c in a.commands.iter().rev() { option value=(c) {} } }
             button #cmd-run type="submit" { "Run" }
         }
     }
@@ -536,9 +589,11 @@ pub(crate) fn done(a: &Attempt, remedy: Remedy, did: &str) -> Markup {
     }
 }
 
-/// One command's output, for the prompt's window.
-pub(crate) fn command_output(_a: &Attempt, line: &str, output: &str) -> Markup {
-    html! { "C:\\> " (line) "\n" (output) "\n" }
+/// One command's output, for the prompt's window, and its input line again, empty.
+pub(crate) fn command_output(a: &Attempt, line: &str, output: &str) -> Markup {
+    let m = a.exercise.machine().profile().machine();
+    let (_, _, prompt) = text::cmd_window(m.os, &m.windows_user);
+    html! { (prompt) (line) "\n" (output) "\n" (command_form(a, &prompt, true)) }
 }
 
 /// A hint, with what it cost.

@@ -163,3 +163,30 @@ pub(crate) fn hints(cause: Cause, product: Product, os: Os) -> [String; 3] {
     };
     [look.to_owned(), find.to_owned(), step]
 }
+
+/// The command prompt's window title, first lines and prompt on `os`, for the Windows account
+/// `user`: the banners of the versions' cmd.exe.
+pub(crate) fn cmd_window(os: Os, user: &str) -> (&'static str, &'static str, String) {
+    match os {
+        Os::Xp => (
+            "C:\\WINDOWS\\system32\\cmd.exe",
+            "Microsoft Windows XP [Version 5.1.2600]\n(C) Copyright 1985-2001 Microsoft Corp.",
+            format!("C:\\Documents and Settings\\{user}>"),
+        ),
+        Os::Vista => (
+            "C:\\Windows\\system32\\cmd.exe",
+            "Microsoft Windows [Version 6.0.6002]\nCopyright (c) 2006 Microsoft Corporation.  All rights reserved.",
+            format!("C:\\Users\\{user}>"),
+        ),
+        Os::Win7 => (
+            "C:\\Windows\\system32\\cmd.exe",
+            "Microsoft Windows [Version 6.1.7601]\nCopyright (c) 2009 Microsoft Corporation.  All rights reserved.",
+            format!("C:\\Users\\{user}>"),
+        ),
+        Os::Win8 => (
+            "C:\\Windows\\system32\\cmd.exe",
+            "Microsoft Windows [Version 6.2.9200]\n(c) 2012 Microsoft Corporation. All rights reserved.",
+            format!("C:\\Users\\{user}>"),
+        ),
+    }
+}
