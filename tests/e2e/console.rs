@@ -260,6 +260,31 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     c.set_window_size(wide.0 as u32, wide.1 as u32)
         .await
         .unwrap();
+    // The view takes the focus: one Tab reaches its first button.
+    click(&c, "tool-certmgr").await;
+    text_of(&c, "certmgr").await;
+    // htmx focuses it once the swap has settled: asked until then.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let next = c
+            .execute(
+                r#"const v = document.querySelector('#panel .view');
+                if (!v || document.activeElement !== v) { return 'focus is on ' + document.activeElement.outerHTML.slice(0, 80); }
+                const first = v.querySelector('button, a[href], input');
+                return first ? first.id || first.textContent : 'no button';"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        if next.as_str().is_some_and(|n| n.starts_with("cert-")) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the view has the focus and its first button follows: {next}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The certificate dialog: who issued it, when, and the fields to compare.
     c.find(Locator::Css("#certmgr button.link"))
         .await

@@ -291,7 +291,19 @@ fn step_button(a: &Attempt, remedy: Remedy) -> Markup {
     }
 }
 
+/// A view, in a region that takes the focus when it is shown (htmx focuses `autofocus`), so
+/// that the next Tab reaches the view's own buttons, not the fourteen tools before them. The
+/// command prompt focuses its input line instead.
 pub(crate) fn panel(a: &Attempt, panel: &Panel) -> Markup {
+    let focus = !matches!(panel, Panel::Command);
+    html! {
+        div.view tabindex="-1" autofocus[focus] role="region" aria-label="What you are looking at" {
+            (view(a, panel))
+        }
+    }
+}
+
+fn view(a: &Attempt, panel: &Panel) -> Markup {
     match panel {
         Panel::About {
             product,
