@@ -475,9 +475,9 @@ fn folder(
         } @else {
             p { "No sip_ folder for " (a.user()) "." }
         }
-        h4 { "The trace log (its end)" }
+        h4 { "Tracing\\" (a.exercise.machine().profile().trace_file().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()) " (its end)" }
         // Focusable, so that a keyboard can scroll it.
-        pre #trace tabindex="0" aria-label="The trace log" { @for line in trace { (line) "\n" } }
+        pre #trace tabindex="0" aria-label="The trace log" { @for line in trace { (text::uccapi_line(line)) "\n" } }
     }
 }
 

@@ -190,3 +190,39 @@ pub(crate) fn cmd_window(os: Os, user: &str) -> (&'static str, &'static str, Str
         ),
     }
 }
+
+/// A line of the emulated client's trace (`<RFC 3339> [stage] text`) laid out as a line of
+/// Lync's UccApi trace is: `MM/DD/YYYY|HH:MM:SS.mmm PID:TID LEVEL :: text`, ERROR for a stage
+/// that failed. The layout is the UccApi log's; the process and thread ids are lyncsim's own,
+/// and so is the text.
+pub(crate) fn uccapi_line(line: &str) -> String {
+    let (time, text) = line.split_once(' ').unwrap_or(("", line));
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(time) else {
+        return line.to_owned();
+    };
+    let level = if text.contains("] FAILED") {
+        "ERROR"
+    } else {
+        "INFO "
+    };
+    format!(
+        "{} 0B9C:0F14 {level} :: {text}",
+        at.format("%m/%d/%Y|%H:%M:%S%.3f")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_trace_line_is_laid_out_as_uccapi_s() {
+        assert_eq!(
+            super::uccapi_line("2026-12-02T20:05:04Z [token] FAILED (rejected): STS: refused"),
+            "12/02/2026|20:05:04.000 0B9C:0F14 ERROR :: [token] FAILED (rejected): STS: refused"
+        );
+        assert_eq!(
+            super::uccapi_line("2026-12-02T20:05:04Z [resolve] a is b"),
+            "12/02/2026|20:05:04.000 0B9C:0F14 INFO  :: [resolve] a is b"
+        );
+        assert_eq!(super::uccapi_line("not a trace line"), "not a trace line");
+    }
+}
