@@ -315,8 +315,27 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     );
     screenshot(&c, "debrief-penalised.png").await;
 
-    c.close().await.unwrap();
+    // The console stops: the next click says it cannot be reached, at once.
+    c.goto(second.as_str()).await.unwrap();
+    text_of(&c, "signed-in").await;
     console.shutdown().await;
+    click(&c, "tool-about").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !c
+        .find(Locator::Id("offline"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no word that the console is gone"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.close().await.unwrap();
 }
 
 /// Waits (at most 60 s) until the element's text contains `wanted`; its text then.

@@ -50,10 +50,19 @@ fn page(title: &str, body: Markup) -> Markup {
                 script src="/assets/htmx.min.js" {}
                 script src="/assets/htmx-sse.min.js" {}
             }
-            body {
+            // When the console cannot be reached (htmx's sendError, or the board's stream
+            // failing), the page says so at once, and stops saying it once a request gets
+            // through: the one place where the page runs a line of its own.
+            body hx-on::send-error="document.getElementById('offline').hidden = false"
+                hx-on::sse-error="document.getElementById('offline').hidden = false"
+                hx-on::after-request="if (!event.detail.failed) document.getElementById('offline').hidden = true" {
                 header.top {
                     a href="/" { "lyncsim training" }
                     span { (title) }
+                }
+                div.failure #offline role="alert" hidden {
+                    strong { "The training console cannot be reached. " }
+                    "What you just did was not recorded. Check that lyncsim train is still running, then try again."
                 }
                 main { (body) }
             }
