@@ -49,9 +49,14 @@ pub(crate) fn file_for(layout: &Layout, target: &str) -> PathBuf {
         .join(hex::encode_upper(&digest.as_ref()[..16]))
 }
 
+/// What Windows says of a credential whose file does not decode: NTE_BAD_DATA, as the data
+/// protection API reports a damaged blob ("NTE error codes", learn.microsoft.com); the
+/// decoder's own words stay out of what a person sees.
+const BAD_DATA: &str = "the credential cannot be read: NTE_BAD_DATA (0x80090005): Bad data.";
+
 fn read_file(path: &Path) -> Result<Credential, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("the credential file is damaged: {e}"))
+    serde_json::from_slice(&bytes).map_err(|_| BAD_DATA.to_owned())
 }
 
 /// Every credential, and the files that cannot be read.
@@ -89,7 +94,7 @@ pub(crate) fn read_lync_password(
     let cred = read_file(&path)?;
     let blob = base64::engine::general_purpose::STANDARD
         .decode(&cred.blob)
-        .map_err(|e| format!("the saved credential's secret is damaged: {e}"))?;
+        .map_err(|_| BAD_DATA.to_owned())?;
     let plain = key
         .unprotect(&blob)
         .map_err(|e| format!("the saved credential cannot be decrypted: {e}"))?;

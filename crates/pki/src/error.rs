@@ -22,7 +22,7 @@ pub enum PkiError {
         detail: String,
     },
     /// A certificate's DER does not parse.
-    #[error("certificate does not parse: {0}")]
+    #[error("the certificate cannot be decoded: {0}")]
     BadCertificate(String),
     /// A certificate request does not parse, or its signature does not verify.
     #[error("certificate request is invalid: {0}")]

@@ -121,13 +121,35 @@ pub fn thumbprint(der: &[u8]) -> String {
     hex::encode_upper(digest.as_ref())
 }
 
+/// How Windows' CryptoAPI reports a certificate that does not decode: the constant, its
+/// value and its text, from "ASN.1 Encoding/Decoding Return Values" (learn.microsoft.com,
+/// seccrypto): data cut short is CRYPT_E_ASN1_EOD, a wrong tag CRYPT_E_ASN1_BADTAG, anything
+/// else CRYPT_E_ASN1_CORRUPT. What a person sees of a damaged certificate is this, not the
+/// parser's own words.
+fn cryptoapi_decode_error(e: &x509_parser::nom::Err<X509Error>) -> &'static str {
+    use x509_parser::der_parser::error::Error as Der;
+    use x509_parser::nom::Err as Nom;
+    const EOD: &str = "CRYPT_E_ASN1_EOD (0x80093102): ASN.1 unexpected end of data";
+    const CORRUPT: &str = "CRYPT_E_ASN1_CORRUPT (0x80093103): ASN.1 corrupted data";
+    const BADTAG: &str = "CRYPT_E_ASN1_BADTAG (0x8009310B): ASN.1 bad tag value met";
+    match e {
+        Nom::Incomplete(_) => EOD,
+        Nom::Error(x) | Nom::Failure(x) => match x {
+            X509Error::NomError(x509_parser::nom::error::ErrorKind::Eof) => EOD,
+            X509Error::Der(Der::Incomplete(_)) => EOD,
+            X509Error::Der(Der::UnexpectedTag { .. } | Der::UnexpectedClass { .. }) => BADTAG,
+            _ => CORRUPT,
+        },
+    }
+}
+
 /// Parses `der` and reads what [`CertInfo`] holds.
 pub fn inspect(der: &[u8]) -> Result<CertInfo, PkiError> {
-    let (rest, cert) =
-        X509Certificate::from_der(der).map_err(|e| PkiError::BadCertificate(e.to_string()))?;
+    let (rest, cert) = X509Certificate::from_der(der)
+        .map_err(|e| PkiError::BadCertificate(cryptoapi_decode_error(&e).to_owned()))?;
     if !rest.is_empty() {
         return Err(PkiError::BadCertificate(format!(
-            "{} bytes after the certificate",
+            "CRYPT_E_ASN1_NOEOD (0x80093202): ASN.1 end of data expected ({} bytes after the certificate)",
             rest.len()
         )));
     }

@@ -572,9 +572,15 @@ impl Registrar {
             host: self.host.clone(),
             ..conn.clone()
         };
-        if let Err((id, why)) = homed_here(&self.state, &pool_conn, user) {
-            let code = if id == diag::NO_USER { 404 } else { 403 };
-            return self.refuse(session, request, Some(user), (code, id), (why, None));
+        if let Err(not) = homed_here(&self.state, &pool_conn, user) {
+            let code = if not.id == diag::NO_USER { 404 } else { 403 };
+            return self.refuse(
+                session,
+                request,
+                Some(user),
+                (code, not.id),
+                (not.why, Some(&not.said)),
+            );
         }
         let asked = request
             .header("Expires")

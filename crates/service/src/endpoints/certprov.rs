@@ -167,9 +167,14 @@ fn check_signed(state: &State, conn: &ConnInfo, req: &ReceivedCertRequest) -> Re
 /// ([MS-OCAUTHWS] 3.1.4.1: "SOAP faults SHOULD NOT be used"). What failed before the
 /// operation (the message, its security header) stays a SOAP fault, as WS-Security has it.
 fn refused_request(id: u32, why: String) -> Refusal {
+    refused_saying(id, why.clone(), why)
+}
+
+/// A refusal of the request whose answer says `said`, and the journal `why`.
+fn refused_saying(id: u32, why: String, said: String) -> Refusal {
     let info = CertErrorInfo {
         error_id: id,
-        reason: why.clone(),
+        reason: said,
     };
     Refusal::Answer {
         answer: Box::new(xml_ok(SOAP11_MEDIA, info.to_xml())),
@@ -184,7 +189,7 @@ fn check_request(
     user: &str,
     req: &ReceivedCertRequest,
 ) -> Result<RequestedCert, Refusal> {
-    homed_here(state, conn, user).map_err(|(id, why)| refused_request(id, why))?;
+    homed_here(state, conn, user).map_err(|not| refused_saying(not.id, not.why, not.said))?;
     let requested = lyncsim_pki::parse_csr(&req.csr_der)
         .map_err(|e| refused_request(diag::CSR, e.to_string()))?;
     // Lync writes the subject as the SIP URI, pidgin-sipe as the bare address: both name the
