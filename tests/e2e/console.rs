@@ -126,6 +126,21 @@ async fn text_of(c: &Client, id: &str) -> String {
     }
 }
 
+/// The value of the input `css` finds.
+async fn value_of(c: &Client, css: &str) -> Option<String> {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+}
+
+/// Whether `script` (a function body) returns true on the page shown.
+async fn holds(c: &Client, script: &str) -> bool {
+    c.execute(script, vec![]).await.unwrap() == serde_json::Value::Bool(true)
+}
+
 async fn click(c: &Client, id: &str) {
     c.wait()
         .at_most(Duration::from_secs(60))
@@ -244,16 +259,12 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     // At 800 px wide the page fits: nothing to scroll sideways.
     let wide = c.get_window_size().await.unwrap();
     c.set_window_size(800, 900).await.unwrap();
-    let fits = c
-        .execute(
-            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth",
-            vec![],
+    assert!(
+        holds(
+            &c,
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
         )
-        .await
-        .unwrap();
-    assert_eq!(
-        fits,
-        serde_json::Value::Bool(true),
+        .await,
         "horizontal scroll at 800 px"
     );
     screenshot(&c, "attempt-800px.png").await;
@@ -402,14 +413,10 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
         .await
         .unwrap();
     assert!(why.contains("no cohort with the join code ZZZZZ9"), "{why}");
-    let kept = c
-        .find(Locator::Css("#join input[name=trainee]"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
-    assert_eq!(kept.as_deref(), Some("Cleo"));
+    assert_eq!(
+        value_of(&c, "#join input[name=trainee]").await.as_deref(),
+        Some("Cleo")
+    );
     let form = c.form(Locator::Id("join")).await.unwrap();
     form.set_by_name("trainee", "Cleo").await.unwrap();
     form.set_by_name("code", &code.to_lowercase())
@@ -761,14 +768,7 @@ async fn every_page_has_no_serious_accessibility_violation() {
     line.send_keys("ipconfig /displaydns\n").await.unwrap();
     let out = text_until(&c, "cmd-output", "Windows IP Configuration").await;
     assert!(out.contains(">ipconfig /displaydns"), "{out}");
-    let cleared = c
-        .find(Locator::Id("cmd-line"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
-    assert_eq!(cleared.as_deref(), Some(""));
+    assert_eq!(value_of(&c, "#cmd-line").await.as_deref(), Some(""));
     let history = c
         .find(Locator::Css("#cmd-history option"))
         .await
@@ -777,16 +777,12 @@ async fn every_page_has_no_serious_accessibility_violation() {
         .await
         .unwrap();
     assert_eq!(history.as_deref(), Some("ipconfig /displaydns"));
-    let at_bottom = c
-        .execute(
-            "const o = document.getElementById('cmd-output'); return o.scrollTop + o.clientHeight >= o.scrollHeight - 2",
-            vec![],
+    assert!(
+        holds(
+            &c,
+            "const o = document.getElementById('cmd-output'); return o.scrollTop + o.clientHeight >= o.scrollHeight - 2"
         )
-        .await
-        .unwrap();
-    assert_eq!(
-        at_bottom,
-        serde_json::Value::Bool(true),
+        .await,
         "the output shows its newest line"
     );
     screenshot(&c, "cmd.png").await;
