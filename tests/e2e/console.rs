@@ -777,6 +777,17 @@ async fn every_page_has_no_serious_accessibility_violation() {
         .await
         .unwrap();
     assert_eq!(history.as_deref(), Some("ipconfig /displaydns"));
+    // Up brings it back.
+    c.find(Locator::Id("cmd-line"))
+        .await
+        .unwrap()
+        .send_keys("\u{E013}")
+        .await
+        .unwrap();
+    assert_eq!(
+        value_of(&c, "#cmd-line").await.as_deref(),
+        Some("ipconfig /displaydns")
+    );
     assert!(
         holds(
             &c,

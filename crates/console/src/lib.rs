@@ -6,8 +6,9 @@
 //! every sign-in and every step real, each written to the attempt's event log in the data
 //! folder before the page shows it. Pages are rendered on the server (maud, checked at compile
 //! time) and updated in place with htmx, which is vendored into the binary: the console works
-//! offline, and has no JavaScript of its own but a line that says when the console cannot be
-//! reached. It listens on loopback only.
+//! offline, and has no JavaScript of its own but two lines: one says when the console cannot be
+//! reached, the other brings back the last command at the command prompt's Up. It listens on
+//! loopback only.
 #![warn(missing_docs)]
 
 mod attempt;

@@ -52,7 +52,7 @@ fn page(title: &str, body: Markup) -> Markup {
             }
             // When the console cannot be reached (htmx's sendError, or the board's stream
             // failing), the page says so at once, and stops saying it once a request gets
-            // through: the one place where the page runs a line of its own.
+            // through: one of the two places where the page runs a line of its own.
             body hx-on::send-error="document.getElementById('offline').hidden = false"
                 hx-on::sse-error="document.getElementById('offline').hidden = false"
                 hx-on::after-request="if (!event.detail.failed) document.getElementById('offline').hidden = true" {
@@ -534,7 +534,10 @@ fn command_form(a: &Attempt, prompt: &str, oob: bool) -> Markup {
         form #cmd-form hx-post={ "/attempts/" (a.id) "/cmd" } hx-target="#cmd-output" hx-swap="beforeend scroll:#cmd-output:bottom"
             hx-swap-oob=[oob.then_some("true")] {
             label.prompt for="cmd-line" { (prompt) }
-            input #cmd-line name="line" autocomplete="off" autofocus list="cmd-history" spellcheck="false";
+            // Up brings back the last command, as cmd.exe's does (the list holds the newest
+            // first); the console's other line of its own.
+            input #cmd-line name="line" autocomplete="off" autofocus list="cmd-history" spellcheck="false"
+                hx-on:keydown="if (event.key === 'ArrowUp') { const last = document.querySelector('#cmd-history option'); if (last) { this.value = last.value; event.preventDefault(); } }";
             datalist #cmd-history { @for c in a.commands.iter().rev() { option value=(c) {} } }
             button #cmd-run type="submit" { "Run" }
         }
