@@ -349,9 +349,34 @@ fn about(product: &str, build: &str, sign_in_assistant: Option<&str>) -> Markup 
     }
 }
 
+/// certmgr.msc as the MMC console draws it: the console tree (the user's stores, Personal's
+/// Certificates chosen) beside the list.
 fn certmgr(a: &Attempt, store: &Certmgr) -> Markup {
     html! {
-        h3 { "Certificates - Current User > Personal > Certificates" }
+        h3 { "certmgr - [Certificates - Current User\\Personal\\Certificates]" }
+        div.mmc {
+            nav.mmc-tree aria-label="Console tree" {
+                ul {
+                    li { "Certificates - Current User"
+                        ul {
+                            li { "Personal" ul { li.chosen aria-current="true" { "Certificates" } } }
+                            li { "Trusted Root Certification Authorities" }
+                            li { "Enterprise Trust" }
+                            li { "Intermediate Certification Authorities" }
+                            li { "Trusted Publishers" }
+                            li { "Untrusted Certificates" }
+                        }
+                    }
+                }
+            }
+            div.mmc-list { (certmgr_list(a, store)) }
+        }
+    }
+}
+
+/// The Personal store's list, sorted by Issued By, with Delete.
+fn certmgr_list(a: &Attempt, store: &Certmgr) -> Markup {
+    html! {
         p.path { (store.location) }
         table #certmgr {
             tr { th { "Issued To" } th { "Issued By" } th { "Expiration Date" } th {} }
