@@ -514,20 +514,6 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     console.shutdown().await;
 }
 
-/// curl with a form body (the console's forms); the body it got.
-fn post_form(url: &str, form: &str) -> String {
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "-L", "--max-time", "120", "-d", form, url])
-        .output()
-        .expect("curl is installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 async fn get(url: &str) -> String {
     String::from_utf8(lyncsim_lab::fetch_plain(url).await.unwrap()).unwrap()
 }
@@ -623,52 +609,10 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
     console.shutdown().await;
 }
 
-/// Starts an attempt with curl (a form body, redirects followed): the attempt's address and
-/// its page.
-fn start(url: &str, form: &str) -> (String, String) {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "-L",
-            "--max-time",
-            "120",
-            "-w",
-            "\n%{url_effective}",
-            "-d",
-            form,
-            url,
-        ])
-        .output()
-        .expect("curl is installed (.ci/run installs it)");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, at) = text.rsplit_once('\n').unwrap();
-    (at.to_owned(), body.to_owned())
-}
-
 /// `http://host:port` of a URL.
 fn url_of(url: &str) -> String {
     let rest = url.trim_start_matches("http://");
     format!("http://{}", rest.split('/').next().unwrap())
-}
-
-/// curl with a form body; the status and the body it got (no redirects followed).
-fn post_form_status(url: &str, form: &str) -> (u16, String) {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "120",
-            "-w",
-            "\n%{http_code}",
-            "-d",
-            form,
-            url,
-        ])
-        .output()
-        .expect("curl is installed (.ci/run installs it)");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (status.trim().parse().unwrap_or(0), body.to_owned())
 }
 
 /// axe-core, which `.ci/run` installs (npm, outside the tree) and names in `LYNCSIM_AXE`.
@@ -819,4 +763,43 @@ async fn every_page_has_no_serious_accessibility_violation() {
     assert!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
     c.close().await.unwrap();
     console.shutdown().await;
+}
+
+/// curl POSTing a form body (`follow`: redirects followed); the body it got and what
+/// `--write-out` wrote after it.
+fn curl_form(url: &str, form: &str, follow: bool, write_out: &str) -> (String, String) {
+    let mut args = vec!["-sS", "--max-time", "120", "-w", write_out, "-d", form, url];
+    if follow {
+        args.insert(0, "-L");
+    }
+    let out = std::process::Command::new("curl")
+        .args(&args)
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, written) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (body.to_owned(), written.to_owned())
+}
+
+/// curl with a form body (the console's forms), redirects followed; the body it got.
+fn post_form(url: &str, form: &str) -> String {
+    curl_form(url, form, true, "\n").0
+}
+
+/// Starts an attempt with curl (a form body, redirects followed): the attempt's address and
+/// its page.
+fn start(url: &str, form: &str) -> (String, String) {
+    let (body, at) = curl_form(url, form, true, "\n%{url_effective}");
+    (at, body)
+}
+
+/// curl with a form body; the status and the body it got (no redirects followed).
+fn post_form_status(url: &str, form: &str) -> (u16, String) {
+    let (body, status) = curl_form(url, form, false, "\n%{http_code}");
+    (status.trim().parse().unwrap_or(0), body)
 }

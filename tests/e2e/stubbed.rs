@@ -200,6 +200,15 @@ async fn registrar(
     }
 }
 
+/// The stub user signing in with the password typed, not saved.
+fn typed() -> SignInRequest {
+    SignInRequest {
+        user: USER.into(),
+        password: Some(PASSWORD.into()),
+        save_password: false,
+    }
+}
+
 fn rand_octets() -> [u8; 2] {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -391,11 +400,7 @@ async fn machine(
 
     // The first sign-in provisions and stores a certificate at the sts-uri that the stub's
     // registrar names; it stops at REGISTER, which the stub refuses (403) once authenticated.
-    let first = SignInRequest {
-        user: USER.into(),
-        password: Some(PASSWORD.into()),
-        save_password: false,
-    };
+    let first = typed();
     let stopped = lyncsim_client::sign_in(&profile, &first)
         .await
         .unwrap()
@@ -442,11 +447,7 @@ async fn provision_fails(
     let dir = tempfile::tempdir().unwrap();
     let (profile, _mock) = machine(&dir.path().join("m"), product, bad, cut_after).await;
     let before = snapshot(&profile);
-    let again = SignInRequest {
-        user: USER.into(),
-        password: Some(PASSWORD.into()),
-        save_password: false,
-    };
+    let again = typed();
     let failure = lyncsim_client::sign_in(&profile, &again)
         .await
         .unwrap()
@@ -605,11 +606,7 @@ async fn autodiscover_redirects_are_followed_and_a_loop_is_refused() {
         redirect: None,
     };
     autodiscover_at(&mock, "/home/user", home.to_xml()).await;
-    let again = SignInRequest {
-        user: USER.into(),
-        password: Some(PASSWORD.into()),
-        save_password: false,
-    };
+    let again = typed();
     let failure = lyncsim_client::sign_in(&profile, &again)
         .await
         .unwrap()
