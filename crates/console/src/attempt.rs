@@ -177,6 +177,15 @@ impl From<anyhow::Error> for StepError {
     }
 }
 
+/// Where an attempt stands ([`Attempt::progress`]).
+#[derive(Default)]
+pub(crate) struct Progress {
+    pub(crate) ending: Option<Ending>,
+    pub(crate) hints_taken: usize,
+    pub(crate) hint_points: u32,
+    pub(crate) minutes_used: i64,
+}
+
 /// The debrief of an attempt.
 pub(crate) struct Debrief {
     pub(crate) paths: KbPaths,
@@ -549,25 +558,30 @@ impl Attempt {
         Ok(Some(text))
     }
 
-    /// Points spent so far (steps off the path are only known at the debrief: hints here).
-    pub(crate) fn hint_points(&self) -> anyhow::Result<u32> {
-        Ok(self
-            .log
-            .read()?
+    /// Where the attempt stands, from one reading of its log: how it ended, the hints taken
+    /// and the points they cost (steps off the path are only judged at the debrief), and the
+    /// minutes since it began.
+    pub(crate) fn progress(&self) -> anyhow::Result<Progress> {
+        let log = self.log.read_timed()?;
+        let events: Vec<Event> = log.iter().map(|l| l.event.clone()).collect();
+        let costs: Vec<u32> = events
             .iter()
-            .map(|e| match e {
-                Event::Hint { cost } => *cost,
-                _ => 0,
+            .filter_map(|e| match e {
+                Event::Hint { cost } => Some(*cost),
+                _ => None,
             })
-            .sum())
-    }
-
-    /// Minutes since the attempt began.
-    pub(crate) fn minutes_used(&self) -> Option<i64> {
-        let now = self.clock.now();
-        let log = self.log.read_timed().ok()?;
-        let start = chrono::DateTime::parse_from_rfc3339(&log.first()?.at).ok()?;
-        Some((now - start.with_timezone(&chrono::Utc)).num_minutes())
+            .collect();
+        let started = log
+            .first()
+            .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok());
+        Ok(Progress {
+            ending: Ending::of(&events).map(|(_, e)| e),
+            hints_taken: costs.len(),
+            hint_points: costs.iter().sum(),
+            minutes_used: started.map_or(0, |t| {
+                (self.clock.now() - t.with_timezone(&chrono::Utc)).num_minutes()
+            }),
+        })
     }
 
     /// The KB's second-account check, on a copy of the machine; recorded as looked at.

@@ -194,12 +194,10 @@ pub(crate) fn home(
 pub(crate) fn desktop(a: &Attempt) -> Markup {
     let spec = &a.exercise.spec;
     let id = &a.id;
-    let ending = a.ending().ok().flatten();
-    let hints_left = a
-        .hint_ladder()
-        .len()
-        .saturating_sub(a.hints_taken().unwrap_or(0));
-    let used = a.minutes_used().unwrap_or(0);
+    let progress = a.progress().unwrap_or_default();
+    let ending = progress.ending;
+    let hints_left = a.hint_ladder().len().saturating_sub(progress.hints_taken);
+    let used = progress.minutes_used;
     let tool = |view: &str, label: &str| {
         html! {
             button.tool #{ "tool-" (view) } hx-get={ "/attempts/" (id) "/view/" (view) } hx-target="#panel" { (label) }
@@ -218,7 +216,7 @@ pub(crate) fn desktop(a: &Attempt) -> Markup {
                 p #status.note {
                     "Time used: " (used) " min"
                     @if let Some(limit) = a.time_limit_min { " of " (limit) " min" }
-                    " · points spent on hints: " (a.hint_points().unwrap_or(0))
+                    " · points spent on hints: " (progress.hint_points)
                 }
                 @if let Some(e) = ending {
                     p #ended.done role="status" {
