@@ -72,4 +72,9 @@ pub enum WireError {
     /// (SOAP 1.1 section 4.2.3, SOAP 1.2 part 1 section 5.2.3).
     #[error("the header block {0} is marked mustUnderstand and is not understood")]
     NotUnderstood(String),
+    /// A `wsu:Created`/`wsu:Expires` window that ends before (or as) it begins: well-formed,
+    /// but no time is inside it. A receiver that checks times refuses it as it refuses a
+    /// time outside its window.
+    #[error("{0}")]
+    Window(String),
 }

@@ -55,6 +55,15 @@ impl Problem {
     pub fn too_large(detail: impl Into<String>) -> Self {
         Self::new("too-large", "Content too large", 413, detail)
     }
+    /// 415: the body is not of the media type the endpoint takes.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            "unsupported-media-type",
+            "Unsupported media type",
+            415,
+            detail,
+        )
+    }
     /// 414: the request target is longer than the service reads.
     pub fn uri_too_long(detail: impl Into<String>) -> Self {
         Self::new("uri-too-long", "URI too long", 414, detail)

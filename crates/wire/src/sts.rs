@@ -559,7 +559,7 @@ mod tests {
         };
         assert!(matches!(
             TokenRequest::from_xml(&backwards.to_xml()),
-            Err(WireError::Malformed(why)) if why.contains("ends at")
+            Err(WireError::Window(why)) if why.contains("ends at")
         ));
         assert_eq!(
             refused(good.replace(

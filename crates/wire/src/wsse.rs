@@ -49,7 +49,7 @@ impl Lifetime {
     /// malformed, whatever the clock says.
     fn checked(created_ms: i64, expires_ms: i64, what: &str) -> Result<Lifetime, WireError> {
         if expires_ms <= created_ms {
-            return Err(WireError::Malformed(format!(
+            return Err(WireError::Window(format!(
                 "the {what} ends at {} before it begins at {}",
                 format_time(expires_ms),
                 format_time(created_ms)

@@ -94,8 +94,12 @@ impl Endpoint for TokenRequest {
     const VERSION: SoapVersion = SoapVersion::Soap12;
 
     /// PPCRL_REQUEST_E_MISSING_PRIMARY_CREDENTIAL: no member name and password to check (the
-    /// pairing and the text are lyncsim's own).
-    fn unreadable(_error: &WireError) -> SoapFault {
+    /// pairing and the text are lyncsim's own). A timestamp that expires before it is created
+    /// holds no time at all: it is refused as a timestamp outside the time the STS accepts.
+    fn unreadable(error: &WireError) -> SoapFault {
+        if let WireError::Window(_) = error {
+            return timestamp_fault();
+        }
         passport_fault(
             FaultCode::new(ns::WSSE, "InvalidSecurity"),
             "An error was discovered processing the <wsse:Security> header",
@@ -188,18 +192,7 @@ fn check_timestamp(state: &State, req: &TokenRequest) -> Result<String, Refusal>
         return Ok("no timestamp".into());
     };
     let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
-    let expired = |why: String| {
-        sts_refusal(
-            FaultCode::new(ns::WSU, "MessageExpired"),
-            "The message has expired",
-            (
-                idcrl::INVALID_SERVICE_TIMESTAMP,
-                idcrl::INVALID_SERVICE_TIMESTAMP,
-            ),
-            "The request's timestamp is outside the time this server accepts.",
-            why,
-        )
-    };
+    let expired = |why: String| Refusal::fault(timestamp_fault(), why);
     let skew_ms = Skew::millis_between(ts.created_ms, now_ms);
     let skew = Skew::from_millis(skew_ms);
     if !Skew::millis_within(skew_ms, tolerance) {
@@ -214,6 +207,20 @@ fn check_timestamp(state: &State, req: &TokenRequest) -> Result<String, Refusal>
         )));
     }
     Ok(format!("skew {skew}"))
+}
+
+/// The STS's refusal of a request timestamp: PPCRL_REQUEST_E_INVALID_SERVICE_TIMESTAMP under
+/// WS-Security's `MessageExpired` (the pairing and the text are lyncsim's own).
+fn timestamp_fault() -> SoapFault {
+    passport_fault(
+        FaultCode::new(ns::WSU, "MessageExpired"),
+        "The message has expired",
+        (
+            idcrl::INVALID_SERVICE_TIMESTAMP,
+            idcrl::INVALID_SERVICE_TIMESTAMP,
+        ),
+        "The request's timestamp is outside the time this server accepts.",
+    )
 }
 
 /// That the token is for one of this STS's relying parties.
