@@ -370,3 +370,69 @@ async fn break_fix_and_fault_from_the_shell() {
         assert!(!stderr(&out).is_empty());
     }
 }
+
+/// `lyncsim serve` with a token (here from LYNCSIM_ADMIN_TOKEN, as the README advises): the
+/// admin API answers only a request that presents it; lyncsim's own commands send the
+/// variable; a token too short to be a password stops serve before it starts.
+#[test]
+fn with_a_token_the_admin_api_answers_only_those_who_present_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "a-long-random-token-0123456789";
+    let serve = Serve::start_with(
+        &dir.path().join("state"),
+        &dir.path().join("ready.json"),
+        &[("LYNCSIM_ADMIN_TOKEN", token)],
+    );
+    let url = serve.info.admin_url.clone();
+    let curl = |auth: Option<&str>| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-sS", "-i", "--max-time", "10"]);
+        if let Some(a) = auth {
+            cmd.args(["-H", &format!("authorization: {a}")]);
+        }
+        let out = cmd
+            .arg(format!("{url}/journal"))
+            .output()
+            .expect("curl is installed (.ci/run installs it)");
+        stdout(&out)
+    };
+    for refused in [None, Some("Bearer not-the-token"), Some(token)] {
+        let answer = curl(refused);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{refused:?}: {answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("www-authenticate: bearer"),
+            "{answer}"
+        );
+    }
+    let answer = curl(Some(&format!("Bearer {token}")));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let list = |env: &[(&str, &str)]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lyncsim"))
+            .args(["fault", "list", "--service", &url])
+            .env_remove("LYNCSIM_ADMIN_TOKEN")
+            .envs(env.iter().copied())
+            .output()
+            .expect("lyncsim runs")
+    };
+    let out = list(&[("LYNCSIM_ADMIN_TOKEN", token)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = list(&[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("LYNCSIM_ADMIN_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+    serve.stop();
+
+    let out = lyncsim(&["serve", "--admin-token", "short"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("at least 16 printable characters"),
+        "{}",
+        stderr(&out)
+    );
+}

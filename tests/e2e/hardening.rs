@@ -33,6 +33,8 @@ enum To {
     Tls(&'static str),
     /// An HTTPS host's address and port, as plain TCP (no TLS).
     Tcp(&'static str),
+    /// A host's plain-HTTP port (webdir's, where `lyncdiscover.<tenant>` answers on 80).
+    Http(&'static str),
     /// The admin API.
     Admin,
     /// The DNS server over UDP.
@@ -640,6 +642,7 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
     ]);
     cases.extend(security_cases(creds));
     cases.extend(sip_cases());
+    cases.extend(plain_http_cases(creds));
     // Autodiscover's User resource asks for a web ticket before it looks the user up
     // ([MS-OCDISCWS] 3.1.5.3: 401, then 404 for an unknown user).
     let (host, path, unknown) = (HOSTS[0], paths::AUTODISCOVER_USER, Expect::Empty(401));
@@ -809,11 +812,12 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
     let mut early = case(
         "admin: Content-Length 900, 2 bytes, then a close",
         To::Admin,
-        b"POST /users HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 900\r\n\r\n{}".to_vec(),
+        b"POST /users HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 900\r\n\r\n{}".to_vec(),
         Expect::ProblemOrNothing(400, "bad-request"),
     );
     early.half_close = true;
     cases.push(early);
+    cases.extend(web_page_cases());
 
     // DNS: what is not a DNS message, over UDP and TCP.
     let mut header_lies = vec![0x12, 0x34, 0x01, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0];
@@ -881,6 +885,139 @@ fn element(xml: &str, start: &str, end: &str) -> String {
     xml[from..to].to_owned()
 }
 
+/// What a web page in a browser could send the admin API: a form or text posted across
+/// origins without a preflight, a DNS-rebound name, another origin. None is obeyed.
+fn web_page_cases() -> Vec<Case> {
+    let user = br#"{"address":"mallory@contoso.com","password":"Spring2012!"}"#;
+    let fault = br#"{"kind":"outage","mode":"503"}"#;
+    let admin = |name: &str, bytes: Vec<u8>, expect: Expect| {
+        case(
+            format!("admin from a web page: {name}"),
+            To::Admin,
+            bytes,
+            expect,
+        )
+    };
+    let media = Expect::Problem(415, "unsupported-media-type", Some("application/json"));
+    let foreign = |text| Expect::Problem(403, "forbidden", Some(text));
+    let json = ("content-type", "application/json");
+    vec![
+        admin(
+            "JSON posted as a form",
+            request(
+                "POST",
+                "/users",
+                "127.0.0.1",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                user,
+            ),
+            media.clone(),
+        ),
+        admin(
+            "a fault posted as text/plain",
+            request(
+                "POST",
+                "/faults",
+                "127.0.0.1",
+                &[("content-type", "text/plain")],
+                fault,
+            ),
+            media.clone(),
+        ),
+        admin(
+            "a fault posted with no Content-Type",
+            request("POST", "/faults", "127.0.0.1", &[], fault),
+            media,
+        ),
+        admin(
+            "a DNS-rebound Host",
+            request("POST", "/faults", "attacker.example:80", &[json], fault),
+            foreign("is not this admin API's address"),
+        ),
+        admin(
+            "a DNS-rebound Host reading the journal",
+            request("GET", "/journal", "attacker.example", &[], b""),
+            foreign("is not this admin API's address"),
+        ),
+        admin(
+            "another origin",
+            request(
+                "POST",
+                "/faults",
+                "127.0.0.1",
+                &[json, ("origin", "http://attacker.example")],
+                fault,
+            ),
+            foreign("origin"),
+        ),
+        admin(
+            "a sandboxed page's null origin",
+            request("DELETE", "/faults", "127.0.0.1", &[("origin", "null")], b""),
+            foreign("origin"),
+        ),
+        admin(
+            "a cross-site fetch",
+            request(
+                "GET",
+                "/users",
+                "127.0.0.1",
+                &[("sec-fetch-site", "cross-site")],
+                b"",
+            ),
+            foreign("Sec-Fetch-Site"),
+        ),
+    ]
+}
+
+/// Plain HTTP on webdir serves Autodiscover's root (a Redirect to HTTPS) and its Domain
+/// resource only: no token or web ticket is taken or handed out in cleartext; every other
+/// path is IIS's "SSL required" (403.4).
+fn plain_http_cases(creds: &Credentials) -> Vec<Case> {
+    let webdir = HOSTS[0];
+    let ssl_required = Expect::Problem(403, "forbidden", Some("SSL is required"));
+    // A ticket the service issued (for pool-a): refused before it is looked at.
+    let ticket = WebTicket::header_value(&creds.ticket.assertion_xml);
+    let user = format!("{}?sipuri=sip:alice@contoso.com", paths::AUTODISCOVER_USER);
+    let token = token_body(
+        "alice@contoso.com",
+        &password("alice@contoso.com"),
+        now_ms(),
+    );
+    let get = |path: &str, headers: &[(&str, &str)]| request("GET", path, webdir, headers, b"");
+    let plain = |name: &str, bytes: Vec<u8>, expect: Expect| {
+        case(
+            format!("plain HTTP: {name}"),
+            To::Http(webdir),
+            bytes,
+            expect,
+        )
+    };
+    vec![
+        plain("Autodiscover's root", get("/", &[]), Expect::Status(200)),
+        plain(
+            "the Domain resource",
+            get(paths::AUTODISCOVER_DOMAIN, &[]),
+            Expect::Status(200),
+        ),
+        plain("the User resource", get(&user, &[]), ssl_required.clone()),
+        plain(
+            "the User resource with a web ticket",
+            get(&user, &[("x-ms-webticket", &ticket)]),
+            ssl_required.clone(),
+        ),
+        plain(
+            "the web ticket service",
+            soap_post(paths::WS_FED_BEARER_PATH, webdir, &[], b"<x/>"),
+            ssl_required.clone(),
+        ),
+        plain(
+            "a token request",
+            soap_post(paths::TOKEN, webdir, &[], &token),
+            ssl_required,
+        ),
+    ]
+}
+
 /// What WS-Security must not resolve by taking the first, what a token or ticket is bound to,
 /// and documents nested thousands deep at each element that is canonicalized.
 fn security_cases(creds: &Credentials) -> Vec<Case> {
@@ -918,13 +1055,15 @@ fn security_cases(creds: &Credentials) -> Vec<Case> {
             good.replace("</wsse:Security>", &format!("{timestamp}</wsse:Security>")),
             Expect::Fault("more than one Timestamp"),
         ),
+        // No time is inside it: the STS's timestamp refusal (MessageExpired,
+        // PPCRL_REQUEST_E_INVALID_SERVICE_TIMESTAMP), not a missing credential.
         sts(
             "a timestamp that expires before it is created",
             good.replace(
                 &element(&good, "wsu:Expires", "wsu:Expires"),
                 "<wsu:Expires>1999-01-01T00:00:00.000Z</wsu:Expires>",
             ),
-            Expect::Fault("before it begins"),
+            Expect::Fault("MessageExpired: The message has expired (0x8004885C"),
         ),
         sts(
             "a header it must understand and does not",
@@ -1233,6 +1372,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 pub(crate) struct Target {
     tls: tokio_rustls::TlsConnector,
     https_port: u16,
+    http_port: u16,
     hosts: std::collections::BTreeMap<String, IpAddr>,
     admin: SocketAddr,
     dns: SocketAddr,
@@ -1244,6 +1384,7 @@ impl Target {
         Target {
             tls: tls_connector(world.root_pem()),
             https_port: info.https_port,
+            http_port: info.http_port,
             hosts: info.hosts.clone(),
             admin: world
                 .admin_url()
@@ -1335,6 +1476,11 @@ impl Target {
                 let name = rustls_pki_types::ServerName::try_from(host.to_owned()).unwrap();
                 let tls = self.tls.connect(name, tcp).await.expect("TLS handshake");
                 exchange(tls, &case.bytes, case.half_close).await
+            }
+            To::Http(host) => {
+                let addr = SocketAddr::new(self.hosts[host], self.http_port);
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                exchange(tcp, &case.bytes, case.half_close).await
             }
             To::Admin => {
                 let tcp = TcpStream::connect(self.admin).await.unwrap();

@@ -151,16 +151,31 @@ async fn a_service_url_that_is_not_the_admin_api_says_so() {
     );
 }
 
+/// curl's `-d` labels JSON as a form, which any web page may post anywhere without asking:
+/// the admin API refuses it (415) and says what to add; with the label it is taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_api_takes_json_sent_as_curls_default_form() {
+async fn the_admin_api_wants_json_labelled_as_json_and_says_how() {
     let world = World::start().await;
-    let out = Command::new("curl")
-        .args(["-sS", "-w", "\n%{http_code}", "-d"])
-        .arg(r#"{"address":"dave@contoso.com","password":"Spring2012!"}"#)
-        .arg(format!("{}/users", world.admin_url()))
-        .output()
-        .expect("curl is installed (.ci/run installs it)");
-    let text = stdout(&out);
+    let curl = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}"])
+            .args(extra)
+            .args([
+                "-d",
+                r#"{"address":"dave@contoso.com","password":"Spring2012!"}"#,
+            ])
+            .arg(format!("{}/users", world.admin_url()))
+            .output()
+            .expect("curl is installed (.ci/run installs it)");
+        stdout(&out)
+    };
+    let text = curl(&[]);
+    assert!(text.ends_with("\n415"), "{text}");
+    assert!(
+        text.contains("-H 'content-type: application/json'"),
+        "{text}"
+    );
+    let text = curl(&["-H", "content-type: application/json"]);
     assert!(text.ends_with("\n201"), "{text}");
 }
 

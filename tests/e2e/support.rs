@@ -148,12 +148,18 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(state_dir: &Path, ready_file: &Path) -> Serve {
+        Serve::start_with(state_dir, ready_file, &[])
+    }
+
+    /// [`Serve::start`] with these environment variables.
+    pub fn start_with(state_dir: &Path, ready_file: &Path, env: &[(&str, &str)]) -> Serve {
         let _ = std::fs::remove_file(ready_file);
         let child = Command::new(env!("CARGO_BIN_EXE_lyncsim"))
             .args(["serve", "--state-dir"])
             .arg(state_dir)
             .arg("--ready-file")
             .arg(ready_file)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use lyncsim_service::{NetworkLayout, Service, ServiceConfig, Tenant};
+use lyncsim_service::{AdminToken, NetworkLayout, Service, ServiceConfig, Tenant};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -40,6 +40,17 @@ pub(crate) struct ServeArgs {
     /// Lifetime of issued personal certificates, in seconds (at least 28800, 8 hours).
     #[arg(long, default_value_t = 180 * 24 * 3600)]
     personal_validity_secs: i64,
+    /// A token (16 printable characters or more) that the admin API then wants on every
+    /// request as `Authorization: Bearer <token>`; lyncsim's own commands send the
+    /// LYNCSIM_ADMIN_TOKEN variable. Better given in that variable than on the command line,
+    /// where other users of the machine can read it.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LYNCSIM_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
 }
 
 fn parse_subnet(text: &str) -> anyhow::Result<[u8; 3]> {
@@ -88,6 +99,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tolerance_secs: args.tolerance_secs,
         personal_validity_secs: args.personal_validity_secs,
         communications_server: None,
+        admin_token: args
+            .admin_token
+            .as_deref()
+            .map(AdminToken::new)
+            .transpose()
+            .context("--admin-token")?,
     };
     // A ready file from an earlier run must not be taken for this one's.
     if let Some(path) = &args.ready_file {

@@ -175,7 +175,12 @@ pub async fn fetch_plain(url: &str) -> anyhow::Result<Vec<u8>> {
     Ok(body)
 }
 
-/// One request to the admin API (plain HTTP on loopback): its status and body.
+/// The environment variable whose value, when set, is sent as the admin API's bearer token
+/// (the one `lyncsim serve --admin-token` takes).
+pub const ADMIN_TOKEN_VAR: &str = "LYNCSIM_ADMIN_TOKEN";
+
+/// One request to the admin API (plain HTTP on loopback): its status and body; with the
+/// token of [`ADMIN_TOKEN_VAR`] when it is set.
 pub async fn admin_call(
     method: Method,
     url: &str,
@@ -223,12 +228,19 @@ pub async fn admin_call(
         .map_err(|e| not_admin(&e))?;
     let driver = tokio::spawn(conn);
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
         .uri(path)
         .header(header::HOST, host)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(json.unwrap_or_default())))?;
+        .header(header::CONTENT_TYPE, "application/json");
+    // A service started with a token (`lyncsim serve --admin-token`) wants it on every request.
+    if let Some(token) = std::env::var(ADMIN_TOKEN_VAR)
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let req = req.body(Full::new(Bytes::from(json.unwrap_or_default())))?;
     let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
         .await
         .map_err(|_| not_admin(&format!("no answer within {REQUEST_TIMEOUT:?}")))?

@@ -39,7 +39,7 @@ mod machine;
 mod operator;
 mod passwords;
 
-pub use admin::{AdminClient, Method, admin_call, fetch_plain};
+pub use admin::{ADMIN_TOKEN_VAR, AdminClient, Method, admin_call, fetch_plain};
 pub use causes::{CauseSpec, StaleCertVia};
 pub use lab::Lab;
 pub use machine::{Machine, Seen, SignIn, password_saved, sign_in_as_user_would};

@@ -1,5 +1,9 @@
 //! The admin API: plain HTTP on its own loopback port. Health, the CA certificates, the
 //! journal, the users, the clock and the trusted time source.
+//!
+//! No web page can drive it ([`guard`]): a request must name the API by its loopback address
+//! (`Host`), come from no other origin (`Origin`, `Sec-Fetch-Site`), carry its body as
+//! `application/json` ([`JsonBody`]), and, when the service was given a token, present it.
 
 use axum::extract::State as AxState;
 use axum::http::{StatusCode, header};
@@ -21,16 +25,28 @@ use lyncsim_wire::admin::{Fault, FaultRecord};
 use crate::conn::LIMITS;
 use crate::faults::Faults;
 use crate::pools::{pool_fqdn, pool_name};
-use crate::problem::{AnyJson, ApiError, accept, method_not_allowed};
+use crate::problem::{ApiError, JsonBody, accept, method_not_allowed};
 use crate::state::UserRecord;
 
 #[derive(Clone)]
 pub(crate) struct Admin {
     pub(crate) faults: Arc<Faults>,
     pub(crate) info: ServiceInfo,
+    /// The bearer token every request must present, when the service was given one.
+    pub(crate) token: Option<Arc<str>>,
 }
 
 pub(crate) fn router(admin: Admin) -> Router {
+    let port = admin
+        .info
+        .admin_url
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(0);
+    let guarded = Guard {
+        port,
+        token: admin.token.clone(),
+    };
     Router::new()
         .route("/", get(info))
         .route("/health", get(health))
@@ -46,7 +62,102 @@ pub(crate) fn router(admin: Admin) -> Router {
         .fallback(|| async { ApiError(Problem::not_found("no such admin endpoint")) })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(LIMITS.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(guarded, guard))
         .with_state(admin)
+}
+
+/// What [`guard`] checks a request against: the API's own port and its token.
+#[derive(Clone)]
+struct Guard {
+    port: u16,
+    token: Option<Arc<str>>,
+}
+
+/// Refuses what a web page could send: a `Host` that is not the API's loopback address (a
+/// name that a DNS rebinding pointed at loopback), an `Origin` other than the API's own, a
+/// browser's `Sec-Fetch-Site` saying another site sent it; and, when the service has a token,
+/// a request without `Authorization: Bearer <token>` (compared in constant time).
+async fn guard(
+    AxState(g): AxState<Guard>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match g.check(req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(problem) => {
+            let unauthorized = problem.status == 401;
+            let mut response = ApiError(problem).into_response();
+            if unauthorized {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer realm=\"lyncsim admin\""),
+                );
+            }
+            response
+        }
+    }
+}
+
+impl Guard {
+    fn check(&self, headers: &header::HeaderMap) -> Result<(), Problem> {
+        let text = |name: header::HeaderName| {
+            headers
+                .get(&name)
+                .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned())
+        };
+        let host = text(header::HOST).unwrap_or_default();
+        if !self.is_own(&host) {
+            return Err(Problem::forbidden(format!(
+                "Host {host:?} is not this admin API's address: it answers only requests to its loopback address (127.0.0.0/8, [::1] or localhost, port {})",
+                self.port
+            )));
+        }
+        if let Some(origin) = text(header::ORIGIN)
+            && !origin
+                .strip_prefix("http://")
+                .is_some_and(|o| self.is_own(o) && o.contains(':'))
+        {
+            return Err(Problem::forbidden(format!(
+                "a request from the origin {origin:?} is refused: the admin API takes requests from no web page"
+            )));
+        }
+        if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
+            && !matches!(site.as_str(), "same-origin" | "none")
+        {
+            return Err(Problem::forbidden(format!(
+                "a request a browser sent from another site (Sec-Fetch-Site: {site}) is refused"
+            )));
+        }
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let given = text(header::AUTHORIZATION).unwrap_or_default();
+        let presented = given.strip_prefix("Bearer ").unwrap_or_default().trim();
+        if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), token.as_bytes())
+            .is_err()
+        {
+            return Err(Problem::unauthorized(
+                "this service's admin API wants its token: Authorization: Bearer <token> (lyncsim's commands send the LYNCSIM_ADMIN_TOKEN environment variable)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `authority` (`host[:port]`) names this API: a loopback address or `localhost`,
+    /// and this port when it gives one.
+    fn is_own(&self, authority: &str) -> bool {
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && !p.contains(']') => (h, Some(p)),
+            _ => (authority, None),
+        };
+        let port_ok = port.is_none_or(|p| p.parse::<u16>().ok() == Some(self.port));
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        port_ok && loopback
+    }
 }
 
 /// How to reach the service, with each host's address as DNS gives it now (a `change-dns`
@@ -115,7 +226,7 @@ async fn users(AxState(a): AxState<Admin>) -> Json<Vec<UserView>> {
 
 async fn add_user(
     AxState(a): AxState<Admin>,
-    AnyJson(new): AnyJson<NewUser>,
+    JsonBody(new): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     crate::config::check_address(&new.address, &a.faults.state.domain)
         .and_then(|()| crate::config::check_password(&new.password))
@@ -150,7 +261,7 @@ async fn clock(AxState(a): AxState<Admin>) -> Json<ClockSettings> {
 
 async fn set_clock(
     AxState(a): AxState<Admin>,
-    AnyJson(update): AnyJson<ClockUpdate>,
+    JsonBody(update): JsonBody<ClockUpdate>,
 ) -> Result<Json<ClockSettings>, ApiError> {
     let mut settings = a.faults.state.clock.settings();
     if let Some(offset) = update.offset_secs {
@@ -183,7 +294,7 @@ async fn faults(AxState(a): AxState<Admin>) -> Json<Vec<FaultRecord>> {
 
 async fn add_fault(
     AxState(a): AxState<Admin>,
-    AnyJson(fault): AnyJson<Fault>,
+    JsonBody(fault): JsonBody<Fault>,
 ) -> Result<(StatusCode, Json<FaultRecord>), ApiError> {
     let record = a.faults.apply(fault).await.map_err(ApiError)?;
     Ok((StatusCode::CREATED, Json(record)))

@@ -157,6 +157,37 @@ pub struct ServiceConfig {
     /// scenarios of one `lyncsim run` share one the same way, which saves an RSA key per
     /// scenario. A CA rotation still gives the service rotated a new CA of its own.
     pub communications_server: Option<CaPem>,
+    /// A bearer token the admin API then wants on every request (`Authorization: Bearer …`);
+    /// without one, the admin API is open to whoever can reach its loopback port.
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The admin API's bearer token: at least 16 printable characters, kept out of logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Checks `token`: a password, so long, and without spaces or control characters (it
+    /// travels in a header).
+    pub fn new(token: &str) -> anyhow::Result<AdminToken> {
+        if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!(
+                "the admin token must be at least 16 printable characters without spaces (it is a password: make it long and random)"
+            );
+        }
+        Ok(AdminToken(token.to_owned()))
+    }
+
+    /// The token itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(…)")
+    }
 }
 
 /// A certificate authority's certificate and PKCS#8 key, PEM.
@@ -200,6 +231,7 @@ impl Default for ServiceConfig {
             tolerance_secs: DEFAULT_TOLERANCE_SECS,
             personal_validity_secs: lyncsim_pki::DEFAULT_PERSONAL_VALIDITY_SECS,
             communications_server: None,
+            admin_token: None,
         }
     }
 }

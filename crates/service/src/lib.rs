@@ -37,6 +37,6 @@ mod sip_conn;
 mod state;
 mod tokens;
 
-pub use config::{CaPem, ServiceConfig, Tenant, TenantUser};
+pub use config::{AdminToken, CaPem, ServiceConfig, Tenant, TenantUser};
 pub use net::{NetworkLayout, require_loopback};
 pub use service::{RunningService, Service};

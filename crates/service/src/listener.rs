@@ -35,8 +35,9 @@ impl ResolvesServerCert for OneCert {
 pub(crate) struct HostService {
     pub(crate) tls: Arc<ServerConfig>,
     pub(crate) router: Router,
-    /// Whether the host also answers plain HTTP (Autodiscover, as the real one did).
-    pub(crate) plain_http: bool,
+    /// What the host answers over plain HTTP, when it does (webdir: Autodiscover's root and
+    /// Domain resource, as the real one did; [`crate::endpoints::plain_router`]).
+    pub(crate) plain_router: Option<Router>,
     /// The SIP registrar of the director and the pools, on the same TLS port.
     pub(crate) registrar: Option<Arc<Registrar>>,
 }
@@ -110,8 +111,12 @@ pub(crate) async fn serve_host(
         tls,
         router,
         registrar,
-        ..
+        plain_router,
     } = service;
+    let router = match (transport, plain_router) {
+        (Transport::Plain, Some(plain)) => plain,
+        _ => router,
+    };
     let acceptor = TlsAcceptor::from(tls);
     let conn_stop = stop.clone();
     let name = host.clone();

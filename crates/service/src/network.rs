@@ -121,7 +121,7 @@ impl Network {
     pub(crate) async fn listen(&self, ip: IpAddr, host: &str) -> anyhow::Result<()> {
         let https = bind_again(SocketAddr::new(ip, self.layout.https_port), host).await?;
         let plain = match self.services.get(host) {
-            Some(s) if s.plain_http => {
+            Some(s) if s.plain_router.is_some() => {
                 Some(bind_again(SocketAddr::new(ip, self.layout.http_port), host).await?)
             }
             _ => None,

@@ -76,17 +76,33 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ))
 }
 
-/// A JSON body, whatever `Content-Type` it came with (the admin API's bodies): `curl -d '{…}'`
-/// sends JSON labelled as a form, and a person at a shell should not need to say otherwise.
+/// A JSON body labelled `Content-Type: application/json` (the admin API's bodies). The label
+/// is required: a web page may send a form or `text/plain` to any address without asking, but
+/// a browser sends `application/json` across origins only after a preflight that the admin API
+/// never grants, so no page a browser shows can change the service.
 #[derive(Debug)]
-pub(crate) struct AnyJson<T>(pub(crate) T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for AnyJson<T> {
+/// Whether `value` names the media type `application/json` (parameters such as `charset`
+/// allowed).
+pub(crate) fn is_json(value: Option<&header::HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError(Problem::unsupported_media_type(
+                "the admin API takes JSON labelled Content-Type: application/json (with curl: -H 'content-type: application/json')",
+            )));
+        }
         let bytes = accept(axum::body::Bytes::from_request(req, state).await)?;
-        serde_json::from_slice(&bytes).map(AnyJson).map_err(|e| {
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             ApiError(Problem::bad_request(format!(
                 "the body is not the JSON this endpoint takes: {e}"
             )))

@@ -261,7 +261,15 @@ impl Service {
             hosts: hosts.addresses,
         };
         let faults = Arc::new(Faults::new(state, network, tasks.shutdown.clone()));
-        serve_admin(bound.admin, faults, &info, &tasks);
+        serve_admin(
+            bound.admin,
+            faults,
+            (
+                &info,
+                config.admin_token.as_ref().map(|t| t.expose().to_owned()),
+            ),
+            &tasks,
+        );
         tasks.tracker.close();
         tracing::info!(admin = %info.admin_url, dns = %info.dns_addr, https_port = info.https_port, "service ready");
         Ok(RunningService {
@@ -368,7 +376,8 @@ impl Hosts {
             let service = HostService {
                 tls: Arc::new(tls),
                 router: crate::endpoints::router(&host.role, state.clone(), guard.clone()),
-                plain_http: host.role == Role::Webdir,
+                plain_router: (host.role == Role::Webdir)
+                    .then(|| crate::endpoints::plain_router(state.clone(), guard.clone())),
                 registrar,
             };
             hosts.services.insert(host.fqdn.clone(), service);
@@ -425,10 +434,16 @@ fn serve_dns(resolver: crate::dns::Resolving, udp: UdpSocket, tcp: TcpListener, 
 }
 
 /// Serves the admin API until the service stops.
-fn serve_admin(listener: TcpListener, faults: Arc<Faults>, info: &ServiceInfo, tasks: &Tasks) {
+fn serve_admin(
+    listener: TcpListener,
+    faults: Arc<Faults>,
+    (info, token): (&ServiceInfo, Option<String>),
+    tasks: &Tasks,
+) {
     let admin = crate::admin::router(Admin {
         faults,
         info: info.clone(),
+        token: token.map(Arc::from),
     });
     tasks.tracker.spawn(serve_plain(
         listener,

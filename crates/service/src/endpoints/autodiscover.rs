@@ -45,6 +45,20 @@ pub(super) fn routes() -> Router<Shared> {
         )
 }
 
+/// Autodiscover's routes over plain HTTP: the root (a `Redirect` to HTTPS) and the Domain
+/// resource; the User resource, which wants a web ticket, is HTTPS only.
+pub(super) fn plain_routes() -> Router<Shared> {
+    Router::new()
+        .route("/", get(root))
+        .route(paths::AUTODISCOVER, get(root))
+        .route("/Autodiscover/AutodiscoverService.svc/root", get(root))
+        .route(paths::AUTODISCOVER_DOMAIN, get(domain))
+        .route(
+            "/Autodiscover/AutodiscoverService.svc/root/domain",
+            get(domain),
+        )
+}
+
 /// Whether the client asked for JSON rather than XML.
 fn wants_json(headers: &HeaderMap) -> bool {
     headers

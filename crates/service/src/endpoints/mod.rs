@@ -56,8 +56,32 @@ pub(crate) fn router(role: &Role, state: Shared, guard: OutageGuard) -> Router {
         Role::Sts => sts::routes(),
         Role::Pool(_) => webticket::routes().merge(certprov::routes()),
     };
+    finish(routes.fallback(not_found), state, guard)
+}
+
+/// The router of a host's plain HTTP (webdir's, that `lyncdiscover.<tenant>` reaches over
+/// port 80): Autodiscover's root, which answers only a `Redirect` to HTTPS, and its Domain
+/// resource, neither of which carries a secret. Nothing that takes or gives a token or a
+/// ticket is served in cleartext: every other path is refused as IIS refuses a virtual
+/// directory that requires SSL (403, its substatus 403.4 "SSL required"); the problem
+/// document is lyncsim's.
+pub(crate) fn plain_router(state: Shared, guard: OutageGuard) -> Router {
+    finish(
+        autodiscover::plain_routes().fallback(ssl_required),
+        state,
+        guard,
+    )
+}
+
+async fn ssl_required() -> ApiError {
+    ApiError(Problem::forbidden(
+        "SSL is required to view this resource (403.4): only Autodiscover's root and Domain resources answer over plain HTTP",
+    ))
+}
+
+/// A host's routes with the state, the body limit and the outage middleware.
+fn finish(routes: Router<Shared>, state: Shared, guard: OutageGuard) -> Router {
     routes
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(LIMITS.max_body_bytes))
