@@ -243,23 +243,34 @@ async fn started_on(dir: &Path) -> RunningService {
     .unwrap()
 }
 
-/// Takes off what names the service in each file of a state folder, as a lyncsim from before
-/// services named themselves wrote it.
+/// `text` without the checksum line lyncsim ends a state file with: as an earlier lyncsim, or
+/// a person editing the file by hand, leaves it.
+fn without_checksum(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("lyncsim-sha256: "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Takes off what names the service in each file of a state folder, and the checksums, and
+/// puts each CA in two files, as a lyncsim from before services named themselves wrote it.
 fn as_an_earlier_version_wrote_it(dir: &Path) {
-    for pem in [
-        "ca/root.crt.pem",
-        "ca/root.key.pem",
-        "ca/communications-server.crt.pem",
-        "ca/communications-server.key.pem",
-        "sts-signing-key.pem",
-    ] {
-        let text = std::fs::read_to_string(dir.join(pem)).unwrap();
-        let (_, block) = text.split_once('\n').unwrap();
-        std::fs::write(dir.join(pem), block).unwrap();
+    for stem in ["root", "communications-server"] {
+        let file = dir.join(format!("ca/{stem}.pem"));
+        let text = without_checksum(&std::fs::read_to_string(&file).unwrap());
+        let at = text.find("-----BEGIN CERTIFICATE-----").unwrap();
+        let key = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
+        std::fs::write(dir.join(format!("ca/{stem}.crt.pem")), &text[at..key]).unwrap();
+        std::fs::write(dir.join(format!("ca/{stem}.key.pem")), &text[key..]).unwrap();
+        std::fs::remove_file(file).unwrap();
     }
+    let pem = dir.join("sts-signing-key.pem");
+    let text = without_checksum(&std::fs::read_to_string(&pem).unwrap());
+    let (_, block) = text.split_once('\n').unwrap();
+    std::fs::write(&pem, block).unwrap();
     for json in ["policy.json", "network.json", "users.json"] {
-        let mut doc: Value =
-            serde_json::from_slice(&std::fs::read(dir.join(json)).unwrap()).unwrap();
+        let text = without_checksum(&std::fs::read_to_string(dir.join(json)).unwrap());
+        let mut doc: Value = serde_json::from_str(&text).unwrap();
         let object = doc.as_object_mut().unwrap();
         object.remove("service");
         let doc = match object.remove("users") {
@@ -269,7 +280,11 @@ fn as_an_earlier_version_wrote_it(dir: &Path) {
         std::fs::write(dir.join(json), serde_json::to_vec(&doc).unwrap()).unwrap();
     }
     let issued = std::fs::read_to_string(dir.join("issued-certificates.jsonl")).unwrap();
-    let (_, lines) = issued.split_once('\n').unwrap();
+    let lines: String = issued
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", l.rsplit_once('\t').map_or(l, |(json, _)| json)))
+        .collect();
     std::fs::write(dir.join("issued-certificates.jsonl"), lines).unwrap();
 }
 
@@ -308,10 +323,8 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
     service.shutdown().await;
 
     for file in [
-        "ca/root.crt.pem",
-        "ca/root.key.pem",
-        "ca/communications-server.crt.pem",
-        "ca/communications-server.key.pem",
+        "ca/root.pem",
+        "ca/communications-server.pem",
         "sts-signing-key.pem",
         "users.json",
         "issued-certificates.jsonl",
@@ -324,16 +337,34 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
         refused(&copy, &copy.join(file).display().to_string()).await;
     }
 
-    // The root's key where the Communications Server's should be.
+    // The root's key where the Communications Server's should be, put there by hand (no
+    // checksum to find it): refused as not the certificate's key.
     let swapped = dir.path().join("swapped");
     copy_dir(&whole, &swapped);
-    std::fs::copy(
-        swapped.join("ca/root.key.pem"),
-        swapped.join("ca/communications-server.key.pem"),
+    let key_of = |stem: &str| {
+        let text = without_checksum(
+            &std::fs::read_to_string(swapped.join(format!("ca/{stem}.pem"))).unwrap(),
+        );
+        let at = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
+        (text[..at].to_owned(), text[at..].to_owned())
+    };
+    let ((cs_cert, _), (_, root_key)) = (key_of("communications-server"), key_of("root"));
+    std::fs::write(
+        swapped.join("ca/communications-server.pem"),
+        format!("{cs_cert}{root_key}"),
     )
     .unwrap();
     refused(&swapped, "not the key of the certificate").await;
-    refused(&swapped, "communications-server.key.pem").await;
+    refused(&swapped, "communications-server.pem").await;
+
+    // The same done to a file that kept its checksum: found by the checksum.
+    let edited = dir.path().join("edited");
+    copy_dir(&whole, &edited);
+    let cs_file = edited.join("ca/communications-server.pem");
+    let text = std::fs::read_to_string(&cs_file).unwrap();
+    let sum = text.lines().last().unwrap().to_owned();
+    std::fs::write(&cs_file, format!("{cs_cert}{root_key}{sum}\n")).unwrap();
+    refused(&edited, "does not match its checksum").await;
 
     // A user list cut short.
     let cut = dir.path().join("cut");
@@ -343,7 +374,8 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
 
     // A damaged line of the issued certificates is named with its line; a last line that a
     // kill cut short (never synced, so never handed out) is dropped.
-    let line = r#"{"user":"alice@contoso.com","serial":"01","thumbprint":"AB","not_before":0,"not_after":1,"pem":"x"}"#;
+    // Valid until 2100: a certificate that expired would be compacted away at start.
+    let line = r#"{"user":"alice@contoso.com","serial":"01","thumbprint":"AB","not_before":0,"not_after":4102444800,"pem":"x"}"#;
     // The file's first line names the service it belongs to.
     let issued = std::fs::read_to_string(whole.join("issued-certificates.jsonl")).unwrap();
     let header = issued.lines().next().unwrap();
@@ -373,12 +405,13 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
 
     // A root certificate with one DER length byte changed (openssl cannot read it) is
     // refused by name, rather than served to every client that then fails to trust it.
+    // (Without its checksum, which would find it first.)
     let bent = dir.path().join("bent-root");
     copy_dir(&whole, &bent);
-    let root_file = bent.join("ca/root.crt.pem");
-    let text = std::fs::read_to_string(&root_file).unwrap();
-    let (owner, pem) = text.split_once('\n').unwrap();
-    let mut der = lyncsim_pki::pem_decode("CERTIFICATE", pem).unwrap();
+    let root_file = bent.join("ca/root.pem");
+    let text = without_checksum(&std::fs::read_to_string(&root_file).unwrap());
+    let original = lyncsim_pki::pem_decode("CERTIFICATE", &text).unwrap();
+    let mut der = original.clone();
     // `30 82 LL LL 30 82 LL LL`: the outer SEQUENCE, then the TBSCertificate, each with a
     // two-byte length; the TBSCertificate's low length byte changes.
     assert_eq!(
@@ -388,7 +421,10 @@ async fn a_damaged_state_folder_stops_the_service_with_the_file_named() {
     der[7] ^= 0x04;
     std::fs::write(
         &root_file,
-        format!("{owner}\n{}", lyncsim_pki::pem_encode("CERTIFICATE", &der)),
+        text.replace(
+            &lyncsim_pki::pem_encode("CERTIFICATE", &original),
+            &lyncsim_pki::pem_encode("CERTIFICATE", &der),
+        ),
     )
     .unwrap();
     refused(&bent, &root_file.display().to_string()).await;
@@ -513,5 +549,109 @@ async fn the_clock_takes_a_century_either_way_and_refuses_more() {
     assert!(
         time["rfc3339"].as_str().unwrap().starts_with("192"),
         "{time}"
+    );
+}
+
+/// Whether `folder` holds a temporary file of a write under way (what
+/// `lyncsim_durable::write_atomically` renames into place).
+fn writing_in(folder: &Path) -> bool {
+    std::fs::read_dir(folder).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".lyncsim-tmp-"))
+    })
+}
+
+/// `kill -9` aimed at CA rotations: the service rotates the Communications Server CA over and
+/// over while the test watches `ca/` and kills the process the moment a rotation's write is
+/// under way (its temporary file there), 20 times. The CA's certificate and key are one file,
+/// replaced by one rename, so every restart is whole: the service starts with the old CA or
+/// the new one, and a new machine signs in with a certificate it issued (its key is its
+/// certificate's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_aimed_at_ca_rotations_leaves_a_whole_folder_every_time() {
+    const KILLS: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (state, ready) = (dir.path().join("state"), dir.path().join("ready.json"));
+    let mut serve = Serve::start(&state, &ready);
+    let mut aimed = 0;
+    for round in 0..KILLS {
+        let url = serve.info.admin_url.clone();
+        let rotating = tokio::spawn(async move {
+            let rotate = json!({"kind": "rotate-ca"}).to_string().into_bytes();
+            while let Ok((201, _)) =
+                admin_call(Method::POST, &format!("{url}/faults"), Some(rotate.clone())).await
+            {
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if writing_in(&state.join("ca")) {
+                aimed += 1;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        serve.kill();
+        rotating.await.unwrap();
+        serve = Serve::start(&state, &ready);
+        let path = dir.path().join(format!("pc-{round}"));
+        init_profile(
+            path.to_str().unwrap(),
+            "lync2013",
+            "win7",
+            &serve.info.admin_url,
+        );
+        let profile = Profile::open(&path).unwrap();
+        let outcome = sign_in(&profile, "alice@contoso.com").await;
+        let signed = outcome.expect("a new machine signs in after the restart");
+        assert!(signed.new_certificate, "round {round}");
+    }
+    assert!(
+        aimed >= KILLS / 2,
+        "only {aimed} of {KILLS} kills came while a rotation was being written"
+    );
+    println!(
+        "durability: {KILLS} kills aimed at CA rotations ({aimed} during the write), every restart whole"
+    );
+    serve.stop();
+}
+
+/// `kill -9` during a first start (while the new folder is being written, its
+/// `initialising` mark there): the next start makes the folder again and serves, 10 times.
+#[test]
+fn kill_9_during_a_first_start_leaves_a_folder_that_starts() {
+    const KILLS: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let mut aimed = 0;
+    for round in 0..KILLS {
+        let state = dir.path().join(format!("state-{round}"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lyncsim"))
+            .args(["serve", "--state-dir"])
+            .arg(&state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if state.join("initialising").exists() {
+                aimed += 1;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let serve = Serve::start(&state, &dir.path().join("ready.json"));
+        assert!(!state.join("initialising").exists(), "round {round}");
+        serve.stop();
+    }
+    assert!(
+        aimed >= KILLS / 2,
+        "only {aimed} of {KILLS} kills came while the folder was being made"
+    );
+    println!(
+        "durability: {KILLS} kills during a first start ({aimed} while it was written), every next start served"
     );
 }

@@ -150,6 +150,17 @@ impl Authority {
         })
     }
 
+    /// The generation [`Authority::generate`] wrote into the subject's OU (`generation N`), or
+    /// `None` for a CA whose subject has none.
+    pub fn generation(&self) -> Option<u32> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let (_, cert) = X509Certificate::from_der(&self.cert_der).ok()?;
+        cert.subject()
+            .iter_organizational_unit()
+            .filter_map(|ou| ou.as_str().ok())
+            .find_map(|ou| ou.strip_prefix("generation ")?.parse().ok())
+    }
+
     /// Which authority this is.
     pub fn kind(&self) -> AuthorityKind {
         self.kind
@@ -440,5 +451,14 @@ mod tests {
         let err = parse_csr(&der).unwrap_err();
         assert!(err.to_string().contains("RSA of 2048 bits"), "{err}");
         assert!(err.to_string().contains("of another algorithm"), "{err}");
+    }
+
+    #[test]
+    fn a_ca_tells_its_generation() {
+        let ca = Authority::generate(AuthorityKind::PublicRoot, 1_700_000_000, 7).unwrap();
+        assert_eq!(ca.generation(), Some(7));
+        let again =
+            Authority::from_pem(AuthorityKind::PublicRoot, &ca.cert_pem(), &ca.key_pem()).unwrap();
+        assert_eq!(again.generation(), Some(7));
     }
 }

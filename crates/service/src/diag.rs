@@ -20,3 +20,5 @@ pub(crate) const OUTAGE: u32 = 28030;
 pub(crate) const CLIENT_VERSION: u32 = 28031;
 pub(crate) const CERTIFICATE: u32 = 28032;
 pub(crate) const HANDSHAKE: u32 = 28033;
+/// More certificates asked for by one user within a minute than provisioning issues.
+pub(crate) const TOO_MANY: u32 = 28034;

@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lyncsim_domain::{Build, Product, Release};
-use lyncsim_pki::{Authority, AuthorityKind};
+use lyncsim_pki::Authority;
 use lyncsim_wire::Problem;
 use lyncsim_wire::admin::{Fault, FaultRecord, OutageMode};
 use tokio_util::sync::CancellationToken;
@@ -55,7 +55,6 @@ pub(crate) struct Faults {
     pub(crate) state: Arc<State>,
     pub(crate) network: Arc<Network>,
     next_id: AtomicU64,
-    rotations: AtomicU32,
     active: tokio::sync::Mutex<Vec<Active>>,
     shutdown: CancellationToken,
 }
@@ -101,7 +100,6 @@ impl Faults {
             state,
             network,
             next_id: AtomicU64::new(1),
-            rotations: AtomicU32::new(0),
             active: tokio::sync::Mutex::new(Vec::new()),
             shutdown,
         }
@@ -231,16 +229,9 @@ impl Faults {
 
     /// A new Communications Server CA: certificates the old one issued are no longer trusted.
     fn rotate_ca(&self) -> Result<(String, Undo), Problem> {
-        let generation = self.rotations.fetch_add(1, Ordering::Relaxed) + 2;
-        let ca = Authority::generate(
-            AuthorityKind::CommunicationsServer,
-            self.state.clock.now(),
-            generation,
-        )
-        .map_err(|e| Problem::internal(e.to_string()))?;
         let before = self
             .state
-            .set_communications_server(Arc::new(ca))
+            .rotate_communications_server()
             .map_err(internal)?;
         Ok((
             "the Communications Server CA was replaced; certificates it issued before are no longer trusted".into(),

@@ -22,7 +22,7 @@ use super::{SOAP11_MEDIA, Shared, base_url, xml_ok};
 use crate::conn::ConnInfo;
 use crate::diag;
 use crate::directory::homed_here;
-use crate::state::{IssuedLine, IssuedRecord, State};
+use crate::state::{IssuedLine, IssuedRecord, MAX_ISSUED_PER_MINUTE, State};
 use crate::tokens::check_lifetime;
 
 /// Certificate provisioning's routes.
@@ -73,6 +73,16 @@ fn issue(
 ) -> Result<Response, Refusal> {
     check_signed(state, conn, &req)?;
     let requested = check_request(state, conn, user, &req)?;
+    state
+        .reserve_issuance(user, state.clock.now_ms())
+        .map_err(|wait| {
+            refused_request(
+                diag::TOO_MANY,
+                format!(
+                    "more than {MAX_ISSUED_PER_MINUTE} certificates were issued to sip:{user} within a minute; try again in {wait}s"
+                ),
+            )
+        })?;
     let ca = state.communications_server();
     let issued = ca
         .issue_personal(&requested, state.clock.now(), state.personal_validity_secs)
