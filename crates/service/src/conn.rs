@@ -26,13 +26,14 @@ use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use lyncsim_wire::Problem;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::capacity::{Capacity, busy_http};
 use crate::problem::{ApiError, PROBLEM_JSON};
 
 /// The limits every connection is served with.
@@ -69,10 +70,11 @@ pub(crate) const LIMITS: Limits = Limits {
     max_body_bytes: 256 * 1024,
 };
 
-/// How many connections the HTTPS hosts of one service hold open at once, all together.
+/// How many connections the HTTPS hosts of one service serve at once, all together
+/// ([`Capacity`]: each peer at most half).
 pub(crate) const MAX_HOST_CONNECTIONS: usize = 512;
-/// How many connections the admin API holds open at once (apart from the hosts' share, so
-/// that a flood of the hosts never locks out the admin).
+/// How many connections the admin API serves at once (apart from the hosts' share, so that a
+/// flood of the hosts never locks out the admin).
 pub(crate) const MAX_ADMIN_CONNECTIONS: usize = 64;
 
 /// The shortest and the longest pause after an accept error.
@@ -394,29 +396,92 @@ pub(crate) async fn serve_http<IO>(
     }
 }
 
-/// Accepts plain HTTP connections (the admin API) on `listener` until `stop`.
+/// Accepts plain HTTP connections (the admin API) on `listener` until `stop`, each served
+/// once it has a place in `capacity`, else answered 503.
 pub(crate) async fn serve_plain(
     listener: TcpListener,
     router: Router,
-    permits: Arc<Semaphore>,
+    capacity: Capacity,
     stop: CancellationToken,
     tracker: tokio_util::task::TaskTracker,
 ) {
     let conn_stop = stop.clone();
-    accept_loop(
-        listener,
-        "admin",
-        permits,
-        stop,
-        move |(tcp, _peer), permit| {
-            let (router, stop) = (router.clone(), conn_stop.clone());
-            tracker.spawn(async move {
-                serve_http(tcp, router, None, LIMITS, stop).await;
-                drop(permit);
-            });
-        },
-    )
+    let held = capacity.held.clone();
+    accept_loop(listener, "admin", held, stop, move |(tcp, peer), permit| {
+        let (router, stop, capacity) = (router.clone(), conn_stop.clone(), capacity.clone());
+        tracker.spawn(async move {
+            let _held = permit;
+            match capacity.admit(peer.ip()).await {
+                Some(_admission) => serve_http(tcp, router, None, LIMITS, stop).await,
+                None => refuse_busy(tcp, None).await,
+            }
+        });
+    })
     .await;
+}
+
+/// Answers a connection that found no place with 503 ([`busy_http`], or SIP's 503 when its
+/// first line is SIP and `sip_tag` says the host speaks it), once its first line arrived (so
+/// that the answer is not lost to a reset of unread bytes), and closes it.
+pub(crate) async fn refuse_busy<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut io: IO,
+    sip_tag: Option<&str>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let Ok((sip, read)) = first_line(&mut io, 4096, LIMITS.header).await else {
+        return;
+    };
+    let answer = match sip_tag {
+        Some(tag) if sip => {
+            lyncsim_wire::sip::refusal(&read, 503, "Service Unavailable", tag).unwrap_or_default()
+        }
+        _ => busy_http(),
+    };
+    let _ = tokio::time::timeout(LIMITS.drain, async {
+        io.write_all(&answer).await?;
+        io.shutdown().await
+    })
+    .await;
+}
+
+/// Reads the start of a connection until its first line is complete (or `max` bytes, or the
+/// end): whether the line ends in `SIP/2.0`, and the bytes read.
+pub(crate) async fn first_line<IO>(
+    io: &mut IO,
+    max: usize,
+    limit: Duration,
+) -> std::io::Result<(bool, Vec<u8>)>
+where
+    IO: AsyncRead + Unpin,
+{
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let read = tokio::time::timeout(limit, async {
+        loop {
+            let start = buf
+                .iter()
+                .take_while(|b| **b == b'\r' || **b == b'\n')
+                .count();
+            if let Some(end) = buf[start..].windows(2).position(|w| w == b"\r\n") {
+                return Ok(buf[start..start + end].ends_with(b" SIP/2.0"));
+            }
+            if buf.len() >= max {
+                return Ok(false);
+            }
+            let n = io.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    match read {
+        Ok(Ok(sip)) => Ok((sip, buf)),
+        Ok(Err(e)) => Err(e),
+        // Too slow for a line: HTTP's own limits answer it (408).
+        Err(_) => Ok((false, buf)),
+    }
 }
 
 /// A connection with bytes already read from it put back in front: what was read to tell SIP
@@ -704,6 +769,61 @@ mod tests {
                 "{answer}"
             );
         }
+    }
+
+    /// A connection to `addr` from the loopback address `from`.
+    async fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::from((from, 0)))
+            .expect("bind a loopback source address");
+        socket.connect(addr).await.unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn over_its_share_a_peer_is_answered_503_and_others_are_served() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        tokio::spawn(serve_plain(
+            listener,
+            app(),
+            Capacity::new(4),
+            stop.clone(),
+            tracker.clone(),
+        ));
+        // Two connections of 127.0.0.1 (its share of four) that hold their places.
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut tcp = connect_from([127, 0, 0, 1], addr).await;
+            tcp.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+            held.push(tcp);
+        }
+        tokio::task::yield_now().await;
+        let mut third = connect_from([127, 0, 0, 1], addr).await;
+        third
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        third.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("retry-after: 2"), "{answer}");
+        assert!(
+            answer.contains("urn:lyncsim:problem:unavailable"),
+            "{answer}"
+        );
+        // Another peer has places of its own.
+        let mut other = connect_from([127, 0, 0, 2], addr).await;
+        other
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        other.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stop.cancel();
     }
 
     #[test]

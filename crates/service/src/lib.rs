@@ -15,6 +15,7 @@
 
 mod admin;
 mod audience;
+mod capacity;
 pub mod clock;
 pub mod config;
 mod conn;

@@ -8,14 +8,14 @@ use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::conn::{ConnInfo, LIMITS, Prefixed, accept_loop, serve_http};
+use crate::capacity::{Admission, Capacity};
+use crate::conn::{ConnInfo, LIMITS, Prefixed, accept_loop, first_line, refuse_busy, serve_http};
 use crate::outage::Outages;
-use crate::registrar::{Registrar, first_line, serve_sip};
+use crate::registrar::{Registrar, serve_sip};
 
 /// A host's one server certificate, whatever name the client's SNI asked for: a server with
 /// one certificate bound to its address and port, as Microsoft's were. A client that came by
@@ -52,10 +52,11 @@ pub(crate) enum Transport {
 }
 
 /// One TLS connection: the handshake within its limit, then HTTPS, or SIP when the host has a
-/// registrar and the first line says so.
+/// registrar and the first line says so; without a place (`admitted` is `None`), 503 in the
+/// protocol the first line speaks.
 async fn serve_tls(
     tcp: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
+    (peer, admitted): (std::net::SocketAddr, Option<Admission>),
     acceptor: TlsAcceptor,
     (router, registrar): (Router, Option<Arc<Registrar>>),
     info: ConnInfo,
@@ -72,6 +73,11 @@ async fn serve_tls(
             tracing::debug!(%host, %peer, "TLS handshake not done within {}s", LIMITS.handshake.as_secs());
             return;
         }
+    };
+    let Some(_admission) = admitted else {
+        let tag = registrar.is_some().then_some("busy");
+        refuse_busy(tls, tag).await;
+        return;
     };
     let Some(registrar) = registrar else {
         serve_http(tls, router, Some(info), LIMITS, stop).await;
@@ -102,7 +108,7 @@ pub(crate) async fn serve_host(
     transport: Transport,
     host: String,
     https_port: u16,
-    permits: Arc<Semaphore>,
+    capacity: Capacity,
     stop: CancellationToken,
     tracker: TaskTracker,
     outages: Arc<Outages>,
@@ -123,7 +129,7 @@ pub(crate) async fn serve_host(
     accept_loop(
         listener,
         &name,
-        permits,
+        capacity.held.clone(),
         stop,
         move |(tcp, peer), permit| {
             if outages.resets(&host) {
@@ -131,11 +137,12 @@ pub(crate) async fn serve_host(
                 let _ = tcp.set_zero_linger();
                 return;
             }
-            let (acceptor, router, stop, registrar) = (
+            let (acceptor, router, stop, registrar, capacity) = (
                 acceptor.clone(),
                 router.clone(),
                 conn_stop.clone(),
                 registrar.clone(),
+                capacity.clone(),
             );
             let info = ConnInfo {
                 host: host.clone(),
@@ -143,11 +150,17 @@ pub(crate) async fn serve_host(
                 secure: transport == Transport::Tls,
             };
             tracker.spawn(async move {
-                let _permit = permit;
-                if transport == Transport::Plain {
-                    serve_http(tcp, router, Some(info), LIMITS, stop).await;
-                } else {
-                    serve_tls(tcp, peer, acceptor, (router, registrar), info, stop).await;
+                let _held = permit;
+                let admitted = capacity.admit(peer.ip()).await;
+                match (transport, admitted) {
+                    (Transport::Plain, Some(_admission)) => {
+                        serve_http(tcp, router, Some(info), LIMITS, stop).await;
+                    }
+                    (Transport::Plain, None) => refuse_busy(tcp, None).await,
+                    (Transport::Tls, admitted) => {
+                        let routes = (router, registrar);
+                        serve_tls(tcp, (peer, admitted), acceptor, routes, info, stop).await;
+                    }
                 }
             });
         },

@@ -12,11 +12,11 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType, RrKey};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use lyncsim_wire::admin::OutageMode;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::NetworkLayout;
+use crate::capacity::Capacity;
 use crate::conn::MAX_HOST_CONNECTIONS;
 use crate::dns::HOST_TTL_SECS;
 use crate::listener::{HostService, Transport, serve_host};
@@ -41,7 +41,7 @@ pub(crate) struct Network {
     zones: Vec<(String, Arc<InMemoryZoneHandler>)>,
     pub(crate) outages: Arc<Outages>,
     /// The open connections of every host, together.
-    permits: Arc<Semaphore>,
+    capacity: Capacity,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -62,7 +62,7 @@ impl Network {
             addresses: Mutex::new(BTreeMap::new()),
             zones,
             outages,
-            permits: Arc::new(Semaphore::new(MAX_HOST_CONNECTIONS)),
+            capacity: Capacity::new(MAX_HOST_CONNECTIONS),
             shutdown,
             tracker,
         }
@@ -91,7 +91,7 @@ impl Network {
                 transport,
                 host.to_owned(),
                 self.layout.https_port,
-                self.permits.clone(),
+                self.capacity.clone(),
                 stop.clone(),
                 self.tracker.clone(),
                 self.outages.clone(),

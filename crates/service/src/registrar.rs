@@ -15,7 +15,6 @@
 //! below the service's minimum gets 403 before any of this; an outage 503.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -24,7 +23,7 @@ use lyncsim_wire::admin::{JournalOutcome, OutageMode};
 use lyncsim_wire::agent::UserAgent;
 use lyncsim_wire::paths;
 use lyncsim_wire::sip::{self, Auth, Message, SignedBy};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -693,51 +692,13 @@ pub(crate) async fn serve_sip<IO>(
                 return;
             }
         };
-        if let Some(reply) = registrar.handle(&mut session, &conn, &message)
+        let reply = registrar.handle(&mut session, &conn, &message);
+        sip.secure(session.association.is_some());
+        if let Some(reply) = reply
             && (sip.send(&reply.bytes).await.is_err() || reply.close)
         {
             sip.close().await;
             return;
         }
-    }
-}
-
-/// Reads the start of a connection until its first line is complete (or `max` bytes, or the
-/// end): whether the line ends in `SIP/2.0`, and the bytes read.
-pub(crate) async fn first_line<IO>(
-    io: &mut IO,
-    max: usize,
-    limit: Duration,
-) -> std::io::Result<(bool, Vec<u8>)>
-where
-    IO: AsyncRead + Unpin,
-{
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    let read = tokio::time::timeout(limit, async {
-        loop {
-            let start = buf
-                .iter()
-                .take_while(|b| **b == b'\r' || **b == b'\n')
-                .count();
-            if let Some(end) = buf[start..].windows(2).position(|w| w == b"\r\n") {
-                return Ok(buf[start..start + end].ends_with(b" SIP/2.0"));
-            }
-            if buf.len() >= max {
-                return Ok(false);
-            }
-            let n = io.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(false);
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    })
-    .await;
-    match read {
-        Ok(Ok(sip)) => Ok((sip, buf)),
-        Ok(Err(e)) => Err(e),
-        // Too slow for a line: HTTP's own limits answer it (408).
-        Err(_) => Ok((false, buf)),
     }
 }

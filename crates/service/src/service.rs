@@ -448,7 +448,7 @@ fn serve_admin(
     tasks.tracker.spawn(serve_plain(
         listener,
         admin,
-        Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS)),
+        crate::capacity::Capacity::new(MAX_ADMIN_CONNECTIONS),
         tasks.shutdown.clone(),
         tasks.tracker.clone(),
     ));

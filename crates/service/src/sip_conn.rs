@@ -1,9 +1,15 @@
 //! SIP messages framed off one connection, within the same limits as HTTP's: a message's head
 //! within [`Limits::header`] of its first byte, its body within [`Limits::request`] of its
-//! head, and no more than [`Limits::idle`] of silence between messages (a keep-alive's line
-//! ends count as traffic). What cannot be framed or parsed, or does not arrive in time, is
-//! answered with the response RFC 3261 gives it (400, 408, 513) when it is a request, and the
-//! connection is then closed: where the next message would begin is not known.
+//! head, and no more than [`Limits::idle`] of silence between messages. What cannot be framed
+//! or parsed, or does not arrive in time, is answered with the response RFC 3261 gives it
+//! (400, 408, 513) when it is a request, and the connection is then closed: where the next
+//! message would begin is not known.
+//!
+//! Until the connection has a security association ([`SipConnection::secure`]), keep-alive
+//! line ends do not count as traffic (only whole messages do), and the connection lives
+//! [`UNSECURED_LIFETIME`] at most: a client that never authenticates cannot hold a connection
+//! with line ends or challenges without end. A sign-in provisions its certificate and answers
+//! the challenge in seconds; the bound is lyncsim's own.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -12,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 use lyncsim_wire::sip::{self, Message, Progress};
 
 use crate::conn::Limits;
+
+/// How long a connection may stay without a security association, from its first byte.
+pub(crate) const UNSECURED_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How reading a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +45,12 @@ pub(crate) struct SipConnection<IO> {
     body_began: Option<Instant>,
     /// The `To` tag of this connection's answers.
     to_tag: String,
+    /// Whether the connection has a security association: only then do keep-alives count.
+    secured: bool,
+    /// When a connection still without a security association is closed.
+    unsecured_until: Instant,
+    /// When the last whole message arrived (or the connection began).
+    last_message: Instant,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> SipConnection<IO> {
@@ -55,7 +70,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SipConnection<IO> {
             head_began: Some(began),
             body_began: None,
             to_tag,
+            secured: false,
+            unsecured_until: began + UNSECURED_LIFETIME,
+            last_message: began,
         }
+    }
+
+    /// Says whether the connection now has a security association. One that ended (the
+    /// registrar asks the client to authenticate again) gives the connection a new
+    /// [`UNSECURED_LIFETIME`] from now.
+    pub(crate) fn secure(&mut self, secured: bool) {
+        if self.secured && !secured {
+            let now = Instant::now();
+            (self.unsecured_until, self.last_message) = (now + UNSECURED_LIFETIME, now);
+        }
+        self.secured = secured;
     }
 
     /// The next message.
@@ -77,14 +106,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SipConnection<IO> {
                     };
                     self.buf.drain(..end);
                     (self.head_began, self.body_began) = (None, None);
+                    self.last_message = now;
                     return Ok(message);
                 }
                 Ok(Progress::Idle) => {
-                    // Keep-alive line ends only: nothing to keep, and the idle limit runs
-                    // from the last of them.
+                    // Keep-alive line ends only: nothing to keep. With a security
+                    // association the idle limit runs from the last of them; without, from
+                    // the last whole message.
                     self.buf.clear();
                     self.head_began = None;
-                    (now + self.limits.idle, None)
+                    let from = if self.secured { now } else { self.last_message };
+                    (from + self.limits.idle, None)
                 }
                 Ok(Progress::Head) => {
                     let began = *self.head_began.get_or_insert(now);
@@ -103,6 +135,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SipConnection<IO> {
                     (began + self.limits.request, Some(late))
                 }
             };
+            let lifetime_ends = !self.secured && self.unsecured_until < deadline;
+            let deadline = if lifetime_ends {
+                self.unsecured_until
+            } else {
+                deadline
+            };
             let read = tokio::select! {
                 _ = stop.cancelled() => return Err(Ended::Closed),
                 r = tokio::time::timeout_at(deadline, self.io.read(&mut chunk)) => r,
@@ -110,6 +148,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> SipConnection<IO> {
             match read {
                 Ok(Ok(0)) | Ok(Err(_)) => return Err(Ended::Closed),
                 Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) if lifetime_ends => {
+                    self.close().await;
+                    return Err(Ended::Refused(format!(
+                        "closed: no security association within {}s of the connection's start",
+                        UNSECURED_LIFETIME.as_secs()
+                    )));
+                }
                 Err(_) => match late {
                     Some(why) => return Err(self.refuse(408, "Request Timeout", why).await),
                     None => return Err(Ended::Closed),
@@ -158,10 +203,16 @@ mod tests {
     /// Serves one end of a duplex stream: every message is answered `200 OK`; returns how
     /// the connection ended.
     fn serve() -> (DuplexStream, tokio::task::JoinHandle<Ended>) {
+        serve_secured(false)
+    }
+
+    /// [`serve`], the connection with a security association from the start when `secured`.
+    fn serve_secured(secured: bool) -> (DuplexStream, tokio::task::JoinHandle<Ended>) {
         let (client, server) = tokio::io::duplex(1 << 20);
         let task = tokio::spawn(async move {
             let mut conn =
                 SipConnection::new(server, Vec::new(), Instant::now(), LIMITS, "t".into());
+            conn.secure(secured);
             let stop = CancellationToken::new();
             loop {
                 match conn.read(&stop).await {
@@ -247,8 +298,8 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn keep_alives_hold_a_connection_and_silence_ends_it() {
-        let (mut client, task) = serve();
+    async fn keep_alives_hold_a_secured_connection_and_silence_ends_it() {
+        let (mut client, task) = serve_secured(true);
         // A keep-alive every 20 s for 200 s: each one is traffic, so the connection stays.
         trickle(&mut client, &b"\r\n".repeat(10), Duration::from_secs(20)).await;
         let mut message = REGISTER.as_bytes().to_vec();
@@ -260,6 +311,51 @@ mod tests {
         // Then silence: closed after the idle limit.
         assert_eq!(task.await.unwrap(), Ended::Closed);
         assert!(start.elapsed() <= LIMITS.idle + Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keep_alives_do_not_hold_a_connection_without_a_security_association() {
+        let (client, task) = serve();
+        let start = Instant::now();
+        let (mut read, mut write) = tokio::io::split(client);
+        // A keep-alive every 20 s, as the attack sent them: they are not traffic here.
+        let sender = tokio::spawn(async move {
+            trickle(&mut write, &b"\r\n".repeat(100), Duration::from_secs(20)).await;
+        });
+        let mut out = Vec::new();
+        read.read_to_end(&mut out).await.unwrap();
+        assert_eq!(task.await.unwrap(), Ended::Closed);
+        sender.abort();
+        assert!(start.elapsed() <= LIMITS.idle + Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_never_authenticates_lives_a_minute_at_most() {
+        let (client, task) = serve();
+        let start = Instant::now();
+        let (mut read, mut write) = tokio::io::split(client);
+        // A REGISTER every 25 s, each answered, none authenticated.
+        let sender = tokio::spawn(async move {
+            let mut message = REGISTER.as_bytes().to_vec();
+            message.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+            for _ in 0..100 {
+                if write.write_all(&message).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(25)).await;
+            }
+        });
+        let mut out = Vec::new();
+        read.read_to_end(&mut out).await.unwrap();
+        let ended = task.await.unwrap();
+        sender.abort();
+        assert_eq!(start.elapsed(), UNSECURED_LIFETIME);
+        assert!(
+            matches!(&ended, Ended::Refused(why) if why.contains("no security association")),
+            "{ended:?}"
+        );
+        let answers = String::from_utf8_lossy(&out).matches("SIP/2.0 200").count();
+        assert_eq!(answers, 3, "the messages of its minute were answered");
     }
 
     #[tokio::test(start_paused = true)]
