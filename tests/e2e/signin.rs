@@ -325,9 +325,20 @@ async fn a_stopped_service_cannot_be_reached() {
     let failure = sign_in(&profile, "carol@contoso.com")
         .await
         .expect_err("service is gone");
-    // Lync 2013 asks Autodiscover first, at every sign-in.
+    // Lync 2013 asks Autodiscover first, at every sign-in; it cannot be reached, so the
+    // client goes on to the pool its endpoint cache names, which cannot be either.
     assert_eq!(failure.error, ErrorId::EUnreachable);
-    assert_eq!(failure.stage, Stage::Discover);
+    assert_eq!(failure.stage, Stage::Register);
+    let trace = std::fs::read_to_string(profile.trace_file()).unwrap();
+    in_order(
+        &trace,
+        &[
+            "[discover] FAILED (unreachable)",
+            "Autodiscover could not be reached",
+            "endpoint cache names home pool",
+            "[register] FAILED (unreachable)",
+        ],
+    );
     assert!(
         failure.reason.contains("connection refused"),
         "{}",
@@ -367,4 +378,58 @@ async fn the_resolver_cache_holds_records_with_their_ttl() {
     assert!(later.dns_cache().is_empty());
     profile.flush_dns().unwrap();
     assert!(profile.dns_cache().is_empty());
+}
+
+/// Lync 2013 finds its registrar in DNS SRV when Autodiscover cannot be reached, as the real
+/// client's lookup order goes on from the Autodiscover names to the SRV records (Lync Server
+/// 2013, "DNS summary - Autodiscover"; "Client DNS Queries Drilldown"): an outage of webdir
+/// alone does not stop it, and the trace shows both attempts. An outage of every host does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lync_2013_signs_in_by_srv_through_an_autodiscover_outage() {
+    use lyncsim_wire::admin::{Fault, OutageMode};
+    let world = World::start().await;
+    let user = "alice@contoso.com";
+    for mode in [OutageMode::Status503, OutageMode::Refuse, OutageMode::Reset] {
+        world
+            .lab
+            .fault(&Fault::Outage {
+                hosts: vec!["webdir.online.lync.com".into()],
+                mode,
+                duration_secs: None,
+            })
+            .await
+            .unwrap();
+        let profile = world.profile(&format!("{mode:?}"), Product::Lync2013, Os::Win7);
+        let signed = sign_in(&profile, user).await;
+        assert!(signed.is_ok(), "{mode:?}: {signed:?}");
+        let trace = std::fs::read_to_string(profile.trace_file()).unwrap();
+        in_order(
+            &trace,
+            &[
+                "GET https://lyncdiscover.contoso.com:",
+                "[discover] FAILED (unreachable)",
+                "Autodiscover could not be reached: the registrar from DNS SRV",
+                "SRV _sip._tls.contoso.com names sipdir.online.lync.com",
+                "REGISTER sip:alice@contoso.com at sipdir.online.lync.com",
+                "[token] POST https://login.microsoftonline.com:443/RST2.srf",
+                "GetAndPublishCert with a PKCS#10",
+                "301: go to pool-a.online.lync.com",
+                "registered at pool-a.online.lync.com",
+            ],
+        );
+        world.lab.admin().clear_faults().await.unwrap();
+    }
+    // Every host out: nothing to fall back to.
+    world
+        .lab
+        .fault(&Fault::Outage {
+            hosts: vec![],
+            mode: OutageMode::Status503,
+            duration_secs: None,
+        })
+        .await
+        .unwrap();
+    let profile = world.profile("all", Product::Lync2013, Os::Win7);
+    let failed = sign_in(&profile, user).await.unwrap_err();
+    assert_eq!(failed.error, ErrorId::EUnreachable, "{failed:?}");
 }

@@ -5,7 +5,8 @@
 //! HTTP, to webdir; the User resource's 401 asks for a web ticket, so the STS's token comes
 //! here: the realm, then RST2.srf with a UsernameToken and a timestamp from the machine's
 //! clock) → the registrar: the pool the endpoint cache names, else Autodiscover's (Lync 2013)
-//! or the director that SRV names (Lync 2010) → REGISTER, whose 401 challenges for TLS-DSK and
+//! or the director that SRV names (Lync 2010, and Lync 2013 when Autodiscover cannot be
+//! reached) → REGISTER, whose 401 challenges for TLS-DSK and
 //! names certificate provisioning (`sts-uri`) → the personal certificate: the stored one
 //! unless it expired by the machine's clock, else key container → CSR → provisioning's
 //! metadata → a web ticket for the STS's token → GetAndPublishCert signed with the ticket's
@@ -456,20 +457,36 @@ impl Run<'_, '_> {
     /// fail the sign-in until it is deleted. Then the pool the endpoint cache names, else
     /// Autodiscover's (Lync 2013) or the director that SRV `_sip._tls.<domain>` names (Lync
     /// 2010, which reaches the home pool by the director's 301, as pidgin-sipe does).
+    ///
+    /// Lync 2013 falls back to DNS SRV, as Lync 2010 finds its registrar, when Autodiscover
+    /// cannot be reached (`lyncdiscover.<domain>` does not resolve, or its host does not
+    /// answer): the client's lookup order goes from the Autodiscover names on to the SRV
+    /// records (Lync Server 2013, "DNS summary - Autodiscover"; "Client DNS Queries
+    /// Drilldown" for the SRV records a client outside the network asks, `_sip._tls`). An
+    /// Autodiscover that answered and refused is not fallen back from.
     async fn registrar(&mut self, who: &Who) -> Result<(String, u16), SignInFailure> {
         let https_port = self.profile.machine().network.https_port;
         let discovered = match self.profile.machine().product {
-            lyncsim_domain::Product::Lync2013 => {
-                let found = self.autodiscover(who).await?;
-                self.step(
-                    Stage::Discover,
-                    format!(
-                        "Autodiscover: SipClientExternalAccess fqdn={} port={}: the home pool",
-                        found.external.fqdn, found.external.port
-                    ),
-                );
-                Some((found.external.fqdn, found.external.port))
-            }
+            lyncsim_domain::Product::Lync2013 => match self.autodiscover(who).await {
+                Ok(found) => {
+                    self.step(
+                        Stage::Discover,
+                        format!(
+                            "Autodiscover: SipClientExternalAccess fqdn={} port={}: the home pool",
+                            found.external.fqdn, found.external.port
+                        ),
+                    );
+                    Some((found.external.fqdn, found.external.port))
+                }
+                Err(failure) if falls_back_to_srv(&failure) => {
+                    self.step(
+                        Stage::Discover,
+                        "Autodiscover could not be reached: the registrar from DNS SRV",
+                    );
+                    None
+                }
+                Err(failure) => return Err(failure),
+            },
             lyncsim_domain::Product::Lync2010 => None,
         };
         if let Some(cache) = endpoint_cache::read(self.profile.layout(), &who.user) {
@@ -1226,6 +1243,14 @@ impl Run<'_, '_> {
 }
 
 const SOAP11_MEDIA: &str = "text/xml; charset=utf-8";
+
+/// Whether Lync 2013 looks for its registrar in DNS SRV after Autodiscover failed so: its
+/// name or its host could not be reached (not a refusal, and not the STS, which the
+/// registrar's provisioning needs as much).
+fn falls_back_to_srv(failure: &SignInFailure) -> bool {
+    failure.kind == FailureKind::Unreachable
+        && matches!(failure.stage, Stage::Resolve | Stage::Discover)
+}
 
 /// A GET of an Autodiscover resource, asking for its XML form.
 /// What the client makes of Passport's refusal: the fault and IDCRL's name for its code;
