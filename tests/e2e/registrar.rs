@@ -348,11 +348,17 @@ async fn outages_old_clients_and_garbage_get_the_registrars_answers() {
         .await
         .unwrap();
     let old = sip.ask(None).await.unwrap();
+    // [MS-SIPREGE] 3.4.2.5.6 and [MS-OCER] 8.16.
     assert_eq!(old.status(), Some(403));
-    assert!(
-        diagnostics(&old).contains("Client version is blocked"),
-        "{old:?}"
+    assert_eq!(
+        diagnostics(&old),
+        "17002;reason=\"Invalid protocol client version.\";source=\"pool-a.online.lync.com\""
     );
+    assert_eq!(
+        old.header("Warning").as_deref(),
+        Some("314 lcs.microsoft.com \"Check Microsoft Update for the newest version.\"")
+    );
+    assert_eq!(old.header("ms-diagnostics-public"), None);
 
     // An outage: 503.
     admin

@@ -150,7 +150,13 @@ fn refusal(answer: &Message, where_: &str) -> HttpFailure {
             format!("ms-diagnostics {id}: {why}")
         })
         .unwrap_or_else(|| "no diagnostics".to_owned());
-    let detail = format!("{where_} ({reason})");
+    // RFC 3261 section 20.43: `Warning: <code> <agent> "<text>"`, as the registrar's version
+    // block carries it ([MS-SIPREGE] 3.4.2.5.6).
+    let warning = answer
+        .header("Warning")
+        .map(|w| format!("; Warning: {w}"))
+        .unwrap_or_default();
+    let detail = format!("{where_} ({reason}{warning})");
     match status {
         400..=599 => HttpFailure::Sip { status, detail },
         _ => HttpFailure::BadResponse(format!("SIP {status}: {detail}")),

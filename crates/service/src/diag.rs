@@ -1,6 +1,6 @@
-//! The `ms-diagnostics` error ids of the pools' and registrars' refusals. The numbers are
-//! lyncsim's own: [MS-OCER] section 7.22, which lists the real ones, is not among the sources
-//! this project could read (README, "The HTTPS hosts").
+//! The `ms-diagnostics` error ids of the pools' and registrars' refusals. [`CLIENT_VERSION`]
+//! is [MS-OCER]'s own (section 8.16); the 28000s are lyncsim's own numbering (README, "The
+//! HTTPS hosts").
 
 pub(crate) const MALFORMED: u32 = 28000;
 pub(crate) const TOKEN_INVALID: u32 = 28001;
@@ -17,7 +17,8 @@ pub(crate) const NOT_HOMED: u32 = 28022;
 pub(crate) const CSR: u32 = 28023;
 pub(crate) const SUBJECT: u32 = 28024;
 pub(crate) const OUTAGE: u32 = 28030;
-pub(crate) const CLIENT_VERSION: u32 = 28031;
+/// [MS-OCER] 8.16, the protocol client version filter: "Invalid protocol client version."
+pub(crate) const CLIENT_VERSION: u32 = 17002;
 pub(crate) const CERTIFICATE: u32 = 28032;
 pub(crate) const HANDSHAKE: u32 = 28033;
 /// More certificates asked for by one user within a minute than provisioning issues.

@@ -219,10 +219,7 @@ impl Registrar {
             return Some(self.finish(session, r));
         };
         if let Err(why) = self.check_client_build(request) {
-            let shown = format!("Client version is blocked: {why}");
-            let code = (403, diag::CLIENT_VERSION);
-            let reply = self.refuse(session, request, Some(user), code, (why, Some(&shown)));
-            return Some(reply);
+            return Some(self.block_version(session, request, user, why));
         }
         match request.auth("Authorization") {
             Some(auth) if auth.get("response").is_some() => {
@@ -258,6 +255,36 @@ impl Registrar {
             }
             OutageMode::Refuse | OutageMode::Reset => None,
         }
+    }
+
+    /// The answer to a client build below the minimum, as [MS-SIPREGE] 3.4.2.5.6 has it
+    /// (the action "block clients with upgrade"): 403 with `Warning: 314 lcs.microsoft.com
+    /// "Check Microsoft Update for the newest version."` (pidgin-sipe shows the Warning's
+    /// text: `sip-transport.c`, its 403), and `ms-diagnostics` 17002 with [MS-OCER] 8.16's
+    /// reason, "Invalid protocol client version."; the minimum and the build sent stay in the
+    /// journal.
+    fn block_version(
+        &self,
+        session: &mut Session,
+        request: &Message,
+        user: &str,
+        why: String,
+    ) -> Reply {
+        let mut r = self.response(request, 403, &session.to_tag);
+        r.push(
+            "ms-diagnostics",
+            format!(
+                "{};reason=\"Invalid protocol client version.\";source=\"{}\"",
+                diag::CLIENT_VERSION,
+                self.host
+            ),
+        );
+        r.push(
+            "Warning",
+            "314 lcs.microsoft.com \"Check Microsoft Update for the newest version.\"",
+        );
+        self.journal("register", Some(user), JournalOutcome::Rejected, why);
+        self.finish(session, r)
     }
 
     /// A client build below the service's minimum (from `User-Agent`) is blocked.

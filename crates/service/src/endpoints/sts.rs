@@ -286,20 +286,16 @@ fn check_member(state: &State, req: &TokenRequest) -> Result<UserRecord, Refusal
     Ok(record)
 }
 
-/// The STS accepts a Lync client, and Lync 2010 only through its Sign-In Assistant, only from
-/// the minimum versions of the service's policy. Other agents are not Lync and pass.
+/// The STS accepts Lync 2010 only through its Sign-In Assistant, and that only from the
+/// policy's minimum version (the Sign-In Assistant is the STS's own client: KB 2604176 has an
+/// outdated one fail the sign-in, and Office 365 Desktop Setup update it). Lync's own build is
+/// not the STS's to judge: the registrar blocks an outdated one ([MS-SIPREGE] 3.4.2.5.6).
+/// Other agents are not Lync and pass.
 fn check_versions(state: &State, agent: &UserAgent) -> Result<(), String> {
     let policy = state.policy();
-    let Some((product, build)) = &agent.client else {
+    let Some((product, _)) = &agent.client else {
         return Ok(());
     };
-    if let Some(min) = policy.min_build.get(product)
-        && build < min
-    {
-        return Err(format!(
-            "client {product} build {build} is older than the minimum build {min} this service accepts"
-        ));
-    }
     if product.uses_sign_in_assistant() {
         let Some(sia) = &agent.sign_in_assistant else {
             return Err("the request did not come through the Sign-In Assistant".into());
