@@ -179,7 +179,7 @@ fn pidgin_sipe_signs_in_fails_and_recovers_as_the_kb_says() {
     assert_eq!(s[3], "signed-on", "the second account signs in");
     assert_eq!(
         s[6],
-        "connection-error: Service unavailable: pool-a.online.lync.com is in an outage"
+        "connection-error: Service unavailable: The service is temporarily unavailable."
     );
     assert_eq!(s[8], "signed-on", "signs in when the outage ends");
     assert_eq!(s[10], "signed-on");

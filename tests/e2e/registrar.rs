@@ -215,17 +215,21 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
     let (keys, opaque) = sip.authenticate(&cert, &key).await.unwrap();
     let forged = sip.signed(&keys.server, &opaque, 1).await;
     assert_eq!(forged.status(), Some(401), "{forged:?}");
-    assert!(diagnostics(&forged).contains("Invalid message signature"));
+    assert!(
+        diagnostics(&forged).starts_with("90012;reason=\"The message signature is not valid.\"")
+    );
 
     // Another pool: 403, the user is not homed there.
     let mut sip = Sip::connect(&world, "pool-b.online.lync.com", "alice@contoso.com").await;
     let (keys, opaque) = sip.authenticate(&cert, &key).await.unwrap();
     let refused = sip.signed(&keys.client, &opaque, 1).await;
     assert_eq!(refused.status(), Some(403));
-    assert!(
-        diagnostics(&refused).contains("not homed on pool-b"),
-        "{refused:?}"
+    // [MS-OCER]'s 4006 with its reason; the journal says which pool.
+    assert_eq!(
+        diagnostics(&refused),
+        "4006;reason=\"User not found in pool.\";source=\"pool-b.online.lync.com\"",
     );
+    assert_eq!(refused.header("ms-diagnostics-public"), None);
     assert!(signed_by_registrar(&refused, &keys));
 
     // Alice's certificate for bob: 403.
@@ -233,7 +237,7 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
     let (keys, opaque) = sip.authenticate(&cert, &key).await.unwrap();
     let refused = sip.signed(&keys.client, &opaque, 1).await;
     assert_eq!(refused.status(), Some(403));
-    assert!(diagnostics(&refused).contains("the certificate is for sip:alice@contoso.com"));
+    assert!(diagnostics(&refused).starts_with("90024;"), "{refused:?}");
 
     // The director redirects to the home pool.
     let mut sip = Sip::connect(&world, "sipdir.online.lync.com", "alice@contoso.com").await;
@@ -254,6 +258,15 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
         "/CertProv/CertProvisioningService.svc/mex",
     );
     assert_eq!(status, 200);
+
+    // The wire carried each refusal's one reason; the journal has the precise one.
+    let reasons = journal_reasons(&world).await;
+    for precise in [
+        "is not homed on pool-b",
+        "the certificate is for sip:alice@contoso.com",
+    ] {
+        assert!(reasons.iter().any(|r| r.contains(precise)), "{reasons:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,8 +313,10 @@ async fn the_registrar_judges_the_certificate_in_the_tls_dsk_handshake() {
             .get("sts-uri")
             .is_some()
     );
+    // The wire says the certificate was not accepted; why is the journal's (below).
     assert!(
-        diagnostics(&ended).contains("not issued by the current Communications Server CA"),
+        diagnostics(&ended)
+            .starts_with("90032;reason=\"The client certificate was not accepted.\""),
         "{ended:?}"
     );
     admin.clear_faults().await.unwrap();

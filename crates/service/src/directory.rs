@@ -5,12 +5,11 @@ use crate::conn::ConnInfo;
 use crate::diag;
 use crate::state::{State, UserRecord};
 
-/// Why a pool refused a user: the `ms-diagnostics` id, the reason for the journal, and what
-/// the answer says (what the service observed, not lyncsim's name for the cause).
+/// Why a pool refused a user: the `ms-diagnostics` id (whose reason the wire carries) and
+/// the reason for the journal.
 pub(crate) struct NotHere {
     pub(crate) id: u32,
     pub(crate) why: String,
-    pub(crate) said: String,
 }
 
 /// The user of a pool request: known, with a readable directory account (a damaged one can be
@@ -20,14 +19,10 @@ pub(crate) fn homed_here(
     conn: &ConnInfo,
     user: &str,
 ) -> Result<UserRecord, NotHere> {
-    let plain = |id: u32, why: String| NotHere {
-        id,
-        said: why.clone(),
-        why,
-    };
-    let record = state
-        .user(user)
-        .ok_or_else(|| plain(diag::NO_USER, format!("no user sip:{user}")))?;
+    let record = state.user(user).ok_or_else(|| NotHere {
+        id: diag::NO_USER,
+        why: format!("no user sip:{user}"),
+    })?;
     if record.corrupt {
         return Err(NotHere {
             id: diag::ACCOUNT,
@@ -35,18 +30,13 @@ pub(crate) fn homed_here(
                 "the directory account of sip:{} is incomplete or corrupted (its Lync attributes cannot be read)",
                 record.address
             ),
-            // The wire says what the pool found, as a trace would show it (lyncsim's words).
-            said: format!(
-                "the directory returned no usable Lync attributes for sip:{}",
-                record.address
-            ),
         });
     }
     if record.home_pool != pool_of(conn) {
-        return Err(plain(
-            diag::NOT_HOMED,
-            format!("sip:{user} is not homed on {}", conn.host),
-        ));
+        return Err(NotHere {
+            id: diag::NOT_HOMED,
+            why: format!("sip:{user} is not homed on {}", conn.host),
+        });
     }
     Ok(record)
 }

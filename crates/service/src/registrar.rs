@@ -151,29 +151,32 @@ impl Registrar {
         r
     }
 
-    fn diagnose(&self, response: &mut Message, id: u32, reason: &str) {
-        let value = format!(
-            "{id};reason=\"{}\";source=\"{}\"",
-            reason.replace('"', "'"),
-            self.host
+    /// `ms-diagnostics` of `id` with its one reason ([`diag::reason`]): [MS-OCER]'s where the
+    /// id is, lyncsim's own otherwise. No `ms-diagnostics-public`: [MS-OCER] makes none of
+    /// these public, and the precise reason is the journal's.
+    fn diagnose(&self, response: &mut Message, id: u32) {
+        response.push(
+            "ms-diagnostics",
+            format!(
+                "{id};reason=\"{}\";source=\"{}\"",
+                diag::reason(id),
+                self.host
+            ),
         );
-        response.push("ms-diagnostics", value.clone());
-        response.push("ms-diagnostics-public", value);
     }
 
-    /// A refusal of a REGISTER: the journal says why, the answer carries `code` and the
-    /// `ms-diagnostics` of `id` with the reason `shown` (`why` when `None`), signed when a
-    /// security association is up.
+    /// A refusal of a REGISTER: the journal says `why`, the answer carries `code` and the
+    /// `ms-diagnostics` of `id`, signed when a security association is up.
     fn refuse(
         &self,
         session: &mut Session,
         request: &Message,
         user: Option<&str>,
         (code, id): (u16, u32),
-        (why, shown): (String, Option<&str>),
+        why: String,
     ) -> Reply {
         let mut r = self.response(request, code, &session.to_tag);
-        self.diagnose(&mut r, id, shown.unwrap_or(&why));
+        self.diagnose(&mut r, id);
         self.journal("register", user, JournalOutcome::Rejected, why);
         self.finish(session, r)
     }
@@ -181,14 +184,7 @@ impl Registrar {
     /// 404 for a user the directory does not know.
     fn no_user(&self, session: &mut Session, request: &Message, user: &str) -> Reply {
         let why = format!("no user sip:{user}");
-        let code = (404, diag::NO_USER);
-        self.refuse(
-            session,
-            request,
-            Some(user),
-            code,
-            (why, Some("User does not exist")),
-        )
+        self.refuse(session, request, Some(user), (404, diag::NO_USER), why)
     }
 
     /// Answers one request on the connection.
@@ -238,8 +234,7 @@ impl Registrar {
             OutageMode::Status503 => {
                 self.journal("sip", user, JournalOutcome::Rejected, "outage: 503".into());
                 let mut r = self.response(request, 503, &session.to_tag);
-                let why = format!("{} is in an outage", self.host);
-                self.diagnose(&mut r, diag::OUTAGE, &why);
+                self.diagnose(&mut r, diag::OUTAGE);
                 r.push("Retry-After", "30");
                 Some(Reply {
                     bytes: r.to_bytes(),
@@ -271,14 +266,7 @@ impl Registrar {
         why: String,
     ) -> Reply {
         let mut r = self.response(request, 403, &session.to_tag);
-        r.push(
-            "ms-diagnostics",
-            format!(
-                "{};reason=\"Invalid protocol client version.\";source=\"{}\"",
-                diag::CLIENT_VERSION,
-                self.host
-            ),
-        );
+        self.diagnose(&mut r, diag::CLIENT_VERSION);
         r.push(
             "Warning",
             "314 lcs.microsoft.com \"Check Microsoft Update for the newest version.\"",
@@ -337,8 +325,8 @@ impl Registrar {
                 )
                 .to_string(),
         );
-        if let Some((id, why)) = why {
-            self.diagnose(&mut r, id, why);
+        if let Some((id, _)) = why {
+            self.diagnose(&mut r, id);
         }
         Reply {
             bytes: r.to_bytes(),
@@ -465,7 +453,7 @@ impl Registrar {
                 .bare("version", sip::AUTH_VERSION.to_string())
                 .to_string(),
         );
-        self.diagnose(&mut r, refused.id, &refused.why);
+        self.diagnose(&mut r, refused.id);
         Reply {
             bytes: r.to_bytes(),
             close: false,
@@ -489,7 +477,7 @@ impl Registrar {
         if subject != user {
             let why = format!("the certificate is for sip:{subject}, not sip:{user}");
             let code = (403, diag::SUBJECT);
-            return Some(self.refuse(session, request, Some(user), code, (why, None)));
+            return Some(self.refuse(session, request, Some(user), code, why));
         }
         if self.director {
             return Some(self.redirect(session, conn, request, user));
@@ -600,13 +588,7 @@ impl Registrar {
         };
         if let Err(not) = homed_here(&self.state, &pool_conn, user) {
             let code = if not.id == diag::NO_USER { 404 } else { 403 };
-            return self.refuse(
-                session,
-                request,
-                Some(user),
-                (code, not.id),
-                (not.why, Some(&not.said)),
-            );
+            return self.refuse(session, request, Some(user), (code, not.id), not.why);
         }
         let asked = request
             .header("Expires")

@@ -46,8 +46,8 @@ impl Endpoint for ReceivedCertRequest {
     const NAME: &'static str = "GetAndPublishCert";
     const VERSION: SoapVersion = SoapVersion::Soap11;
 
-    fn unreadable(error: &WireError) -> SoapFault {
-        malformed(error.to_string())
+    fn unreadable(_error: &WireError) -> SoapFault {
+        malformed()
     }
 }
 
@@ -174,17 +174,13 @@ fn check_signed(state: &State, conn: &ConnInfo, req: &ReceivedCertRequest) -> Re
 }
 
 /// A refusal of the certificate request itself: `ErrorInfo` in the response, with HTTP 200
-/// ([MS-OCAUTHWS] 3.1.4.1: "SOAP faults SHOULD NOT be used"). What failed before the
-/// operation (the message, its security header) stays a SOAP fault, as WS-Security has it.
+/// ([MS-OCAUTHWS] 3.1.4.1: "SOAP faults SHOULD NOT be used"), carrying `id` and its one
+/// reason ([`diag::reason`]); `why`, the precise reason, is the journal's. What failed before
+/// the operation (the message, its security header) stays a SOAP fault, as WS-Security has it.
 fn refused_request(id: u32, why: String) -> Refusal {
-    refused_saying(id, why.clone(), why)
-}
-
-/// A refusal of the request whose answer says `said`, and the journal `why`.
-fn refused_saying(id: u32, why: String, said: String) -> Refusal {
     let info = CertErrorInfo {
         error_id: id,
-        reason: said,
+        reason: diag::reason(id).to_owned(),
     };
     Refusal::Answer {
         answer: Box::new(xml_ok(SOAP11_MEDIA, info.to_xml())),
@@ -199,7 +195,7 @@ fn check_request(
     user: &str,
     req: &ReceivedCertRequest,
 ) -> Result<RequestedCert, Refusal> {
-    homed_here(state, conn, user).map_err(|not| refused_saying(not.id, not.why, not.said))?;
+    homed_here(state, conn, user).map_err(|not| refused_request(not.id, not.why))?;
     let requested = lyncsim_pki::parse_csr(&req.csr_der)
         .map_err(|e| refused_request(diag::CSR, e.to_string()))?;
     // Lync writes the subject as the SIP URI, pidgin-sipe as the bare address: both name the

@@ -155,31 +155,37 @@ impl<T: Endpoint> FromRequest<Shared> for SoapRequest<T> {
     }
 }
 
-/// A refusal of the pools' web services: SOAP 1.1 with the `OCSDiagnosticsFault` detail.
-pub(super) fn pool_fault(code: FaultCode, reason: &str, error_id: u32, why: String) -> SoapFault {
+/// A refusal of the pools' web services: SOAP 1.1 with the `OCSDiagnosticsFault` detail,
+/// `error_id` and its one reason ([`diag::reason`]); `why`, the precise reason, is the
+/// journal's.
+pub(super) fn pool_fault(code: FaultCode, reason: &str, error_id: u32, why: String) -> Refusal {
+    Refusal::fault(diagnostics_fault(code, reason, error_id), why)
+}
+
+/// The SOAP 1.1 fault of `error_id` with `OCSDiagnosticsFault`.
+fn diagnostics_fault(code: FaultCode, reason: &str, error_id: u32) -> SoapFault {
     SoapFault {
         version: SoapVersion::Soap11,
         code,
         reason: reason.into(),
         detail: Some(FaultDetail::Diagnostics {
             error_id,
-            reason: why,
+            reason: diag::reason(error_id).to_owned(),
         }),
     }
 }
 
-/// A pool's answer to what is not its message.
-pub(super) fn malformed(why: String) -> SoapFault {
-    pool_fault(
+/// A pool's answer to what is not its message (the journal has what did not read).
+pub(super) fn malformed() -> SoapFault {
+    diagnostics_fault(
         FaultCode::new(ns::SOAP11, "Client"),
         "The message could not be processed",
         diag::MALFORMED,
-        why,
     )
 }
 
 /// A pool's answer to a token, ticket or signature it does not accept.
-pub(super) fn security_fault(error_id: u32, why: String) -> SoapFault {
+pub(super) fn security_fault(error_id: u32, why: String) -> Refusal {
     pool_fault(
         FaultCode::new(ns::WSSE, "InvalidSecurity"),
         "An error occurred when verifying security for the message.",

@@ -46,8 +46,8 @@ impl Endpoint for WebTicketRequest {
     const NAME: &'static str = "WebTicket";
     const VERSION: SoapVersion = SoapVersion::Soap11;
 
-    fn unreadable(error: &WireError) -> SoapFault {
-        malformed(error.to_string())
+    fn unreadable(_error: &WireError) -> SoapFault {
+        malformed()
     }
 }
 
@@ -68,11 +68,13 @@ async fn web_ticket(
 fn issue(state: &State, conn: &ConnInfo, req: &WebTicketRequest) -> Result<Response, Refusal> {
     let assertion = check_token(state, conn, req)?;
     if req.entropy.len() < 16 {
-        return Err(malformed(format!(
-            "the client entropy is {} bytes; at least 16 are needed",
-            req.entropy.len()
-        ))
-        .into());
+        return Err(Refusal::fault(
+            malformed(),
+            format!(
+                "the client entropy is {} bytes; at least 16 are needed",
+                req.entropy.len()
+            ),
+        ));
     }
     let mut server_entropy = vec![0u8; req.entropy.len()];
     rand::fill(server_entropy.as_mut_slice());
