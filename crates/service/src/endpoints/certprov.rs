@@ -135,8 +135,7 @@ fn check_signed(state: &State, conn: &ConnInfo, req: &ReceivedCertRequest) -> Re
                 "the web ticket was issued by {}, not by this pool's web ticket service",
                 req.ticket.issuer
             ),
-        )
-        .into());
+        ));
     }
     let (now_ms, tolerance) = (state.clock.now_ms(), state.clock.tolerance());
     check_lifetime("the web ticket", &req.ticket.lifetime, now_ms, tolerance)
@@ -148,8 +147,7 @@ fn check_signed(state: &State, conn: &ConnInfo, req: &ReceivedCertRequest) -> Re
                 "the signature names key {:?}, not the web ticket {:?}",
                 req.signature.key_identifier, req.ticket.assertion_id
             ),
-        )
-        .into());
+        ));
     }
     req.signature.verify(&proof_key).map_err(|e| {
         pool_fault(

@@ -141,8 +141,7 @@ fn check_token(
                 "the STS token was issued for {:?}, not for this web ticket service",
                 assertion.audience
             ),
-        )
-        .into());
+        ));
     }
     if !serves(state, conn, &req.applies_to) {
         return Err(pool_fault(
@@ -158,8 +157,7 @@ fn check_token(
                     format!("{}'s certificate provisioning", conn.host)
                 }
             ),
-        )
-        .into());
+        ));
     }
     let claimed = req.claim.trim_start_matches("sip:");
     if !assertion.user.eq_ignore_ascii_case(claimed) {
@@ -171,8 +169,7 @@ fn check_token(
                 "the token is for {}, the request claims sip:{claimed}",
                 assertion.user
             ),
-        )
-        .into());
+        ));
     }
     Ok(assertion)
 }
