@@ -25,6 +25,8 @@ struct Sip {
     user: String,
     cseq: u32,
     user_agent: String,
+    /// Whether its REGISTERs name the endpoint (`epid`, `+sip.instance`).
+    identified: bool,
 }
 
 impl Sip {
@@ -44,6 +46,7 @@ impl Sip {
             user: user.into(),
             cseq: 0,
             user_agent: "UCCAPI/15.0.4569.1503 OC/15.0.4569.1503 (Microsoft Lync)".into(),
+            identified: true,
         }
     }
 
@@ -51,12 +54,23 @@ impl Sip {
         self.cseq += 1;
         let mut m = Message::request(Method::Register, "sip:contoso.com").unwrap();
         m.push("Via", "SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKtest");
-        m.push("From", format!("<sip:{}>;tag=f00d", self.user));
+        let (epid, instance) = if self.identified {
+            (
+                ";epid=0123456789",
+                ";+sip.instance=\"<urn:uuid:0e1d2c3b-0000-0000-0000-000000000001>\"",
+            )
+        } else {
+            ("", "")
+        };
+        m.push("From", format!("<sip:{}>;tag=f00d{epid}", self.user));
         m.push("To", format!("<sip:{}>", self.user));
         m.push("CSeq", format!("{} REGISTER", self.cseq));
         m.push("Call-ID", "registrar-test");
         m.push("User-Agent", self.user_agent.clone());
-        m.push("Contact", "<sip:127.0.0.1:5061;transport=tls>");
+        m.push(
+            "Contact",
+            format!("<sip:127.0.0.1:5061;transport=tls>{instance}"),
+        );
         if let Some(a) = authorization {
             m.push("Authorization", a);
         }
@@ -209,6 +223,18 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
     // A replayed cnum is refused.
     let replay = sip.signed(&keys.client, &opaque, 1).await;
     assert_eq!(replay.status(), Some(401), "{replay:?}");
+
+    // Once authenticated, a REGISTER that does not name its endpoint: 400 with [MS-OCER]'s
+    // 4010, as [MS-SIPREGE] 3.1.2.5.1 has it.
+    let mut sip = Sip::connect(&world, "pool-a.online.lync.com", "alice@contoso.com").await;
+    sip.identified = false;
+    let (keys, opaque) = sip.authenticate(&cert, &key).await.unwrap();
+    let unnamed = sip.signed(&keys.client, &opaque, 1).await;
+    assert_eq!(unnamed.status(), Some(400), "{unnamed:?}");
+    assert_eq!(
+        diagnostics(&unnamed),
+        "4010;reason=\"Missing endpoint identifier.\";source=\"pool-a.online.lync.com\""
+    );
 
     // A message signed with a wrong key: 401.
     let mut sip = Sip::connect(&world, "pool-a.online.lync.com", "alice@contoso.com").await;

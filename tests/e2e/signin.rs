@@ -118,8 +118,10 @@ async fn both_products_sign_in_in_the_real_order() {
             "SRV _sip._tls.contoso.com names sipdir.online.lync.com",
             "REGISTER sip:carol@contoso.com at sipdir.online.lync.com",
             "401: sipdir.online.lync.com at",
-            "sts-uri https://pool-b.online.lync.com:",
-            "[certificate] GET https://pool-b.online.lync.com:",
+            // The director's challenge names its own provisioning: nothing of the user's
+            // home is said before they authenticate ([MS-SIPAE] 3.3.5.1).
+            "sts-uri https://sipdir.online.lync.com:",
+            "[certificate] GET https://sipdir.online.lync.com:",
             "GetAndPublishCert with a PKCS#10",
             "TLS-DSK security association",
             "301: go to pool-b.online.lync.com",
@@ -139,8 +141,8 @@ async fn both_products_sign_in_in_the_real_order() {
         &said,
         &[
             "login.microsoftonline.com token",
-            "pool-b.online.lync.com WebTicket",
-            "pool-b.online.lync.com GetAndPublishCert: issued",
+            "sipdir.online.lync.com WebTicket",
+            "sipdir.online.lync.com GetAndPublishCert: issued",
             "sipdir.online.lync.com register: redirected to the home pool pool-b.online.lync.com",
             "pool-b.online.lync.com register: registered",
         ],

@@ -924,8 +924,9 @@ impl Run<'_, '_> {
         target: &Target,
     ) -> Result<crate::sip::Challenged, SignInFailure> {
         let mut notes = Vec::new();
+        let endpoint = crate::sip::Endpoint::of(user, &self.profile.machine().machine_guid);
         let result = match &self.https {
-            Some(https) => crate::sip::challenge(https, target, user, &mut notes).await,
+            Some(https) => crate::sip::challenge(https, target, (user, endpoint), &mut notes).await,
             None => Err(HttpFailure::Refused("no HTTPS client".into())),
         };
         for note in notes {

@@ -40,6 +40,40 @@ struct Dialog {
     call_id: String,
     from_tag: String,
     cseq: u32,
+    /// The endpoint's identity: its `epid` and its `+sip.instance`.
+    endpoint: Endpoint,
+}
+
+/// What identifies a client endpoint to the registrar ([MS-SIPRE] 3.2.3, [MS-SIPREGE]
+/// 3.1.2.5.1): the `epid` in From and the `+sip.instance` in Contact, the same at every
+/// sign-in of one user on one machine.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) epid: String,
+    pub(crate) instance: String,
+}
+
+impl Endpoint {
+    /// The endpoint of `user` on the machine `machine_guid`: the epid the first ten
+    /// hexadecimal digits of the SHA-1 of both (pidgin-sipe derives its epid from a hash of
+    /// the user and the machine too, `sipe_get_epid`; this derivation is lyncsim's own), the
+    /// instance the machine's GUID.
+    pub(crate) fn of(user: &str, machine_guid: &str) -> Endpoint {
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            format!("{}:{machine_guid}", user.to_ascii_lowercase()).as_bytes(),
+        );
+        let epid = digest.as_ref()[..5]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Endpoint {
+            epid,
+            instance: machine_guid
+                .trim_matches(|c| c == '{' || c == '}')
+                .to_ascii_lowercase(),
+        }
+    }
 }
 
 impl Dialog {
@@ -59,7 +93,13 @@ impl Dialog {
                 lyncsim_wire::random_guid()
             ),
         );
-        m.push("From", format!("<sip:{}>;tag={}", self.user, self.from_tag));
+        m.push(
+            "From",
+            format!(
+                "<sip:{}>;tag={};epid={}",
+                self.user, self.from_tag, self.endpoint.epid
+            ),
+        );
         m.push("To", format!("<sip:{}>", self.user));
         m.push("Max-Forwards", "70");
         m.push("CSeq", format!("{} REGISTER", self.cseq));
@@ -67,7 +107,10 @@ impl Dialog {
         m.push("Call-ID", self.call_id.clone());
         m.push(
             "Contact",
-            format!("<sip:{local};transport=tls>;methods=\"INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY\";proxy=replace"),
+            format!(
+                "<sip:{local};transport=tls>;methods=\"INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY\";proxy=replace;+sip.instance=\"<urn:uuid:{}>\"",
+                self.endpoint.instance
+            ),
         );
         m.push("Supported", "gruu-10, adhoclist, msrtc-event-categories");
         m.push("Event", "registration");
@@ -208,7 +251,7 @@ pub(crate) struct Challenged {
 pub(crate) async fn challenge(
     https: &Https,
     target: &Target,
-    user: &str,
+    (user, endpoint): (&str, Endpoint),
     notes: &mut Vec<String>,
 ) -> Result<Challenged, HttpFailure> {
     let tls = https.connect(target, None).await?;
@@ -221,6 +264,7 @@ pub(crate) async fn challenge(
         call_id: lyncsim_wire::random_guid(),
         from_tag: lyncsim_wire::random_guid()[..8].to_owned(),
         cseq: 0,
+        endpoint,
     };
     let challenge = dialog.challenge(notes).await?;
     Ok(Challenged { dialog, challenge })

@@ -6,7 +6,7 @@
 use axum::http::Uri;
 use lyncsim_wire::paths;
 
-use crate::hosts::WEBDIR;
+use crate::hosts::{DIRECTOR, WEBDIR};
 use crate::pools::{POOLS, pool_fqdn};
 
 /// The relying party the emulated clients name in `RST2.srf`'s `AppliesTo`: Lync's web
@@ -72,7 +72,7 @@ pub(crate) fn relying_party(applies_to: &str, https_port: u16) -> Option<Relying
     POOLS
         .iter()
         .map(|pool| pool_fqdn(pool))
-        .chain(std::iter::once(WEBDIR.to_owned()))
+        .chain([WEBDIR.to_owned(), DIRECTOR.to_owned()])
         .find(|host| address.is_on(host, https_port))
         .map(|host| RelyingParty::WebTicketService { host })
 }

@@ -3,6 +3,7 @@
 
 use crate::conn::ConnInfo;
 use crate::diag;
+use crate::hosts::DIRECTOR;
 use crate::state::{State, UserRecord};
 
 /// Why a pool refused a user: the `ms-diagnostics` id (whose reason the wire carries) and
@@ -32,7 +33,9 @@ pub(crate) fn homed_here(
             ),
         });
     }
-    if record.home_pool != pool_of(conn) {
+    // The director serves every user of the tenant (it provisions them and sends them on
+    // to their pool); a pool only its own.
+    if !conn.host.eq_ignore_ascii_case(DIRECTOR) && record.home_pool != pool_of(conn) {
         return Err(NotHere {
             id: diag::NOT_HOMED,
             why: format!("sip:{user} is not homed on {}", conn.host),

@@ -224,7 +224,7 @@ impl Registrar {
             Some(auth) if auth.get("gssapi-data").is_some() => {
                 Some(self.handshake(session, request, user, &auth))
             }
-            _ => Some(self.challenge(session, conn, request, user, None)),
+            _ => Some(self.challenge(session, conn, request, None)),
         }
     }
 
@@ -289,25 +289,20 @@ impl Registrar {
         Ok(())
     }
 
-    /// 401 with the TLS-DSK challenge (and why, when it ends a security association), or 404
-    /// at the director for a user it does not know.
+    /// 401 with the TLS-DSK challenge (and why, when it ends a security association).
     fn challenge(
         &self,
         session: &mut Session,
         conn: &ConnInfo,
         request: &Message,
-        user: &str,
         why: Option<(u32, &str)>,
     ) -> Reply {
-        // The director sends the client to provision its certificate at its home pool.
-        let pool = if self.director {
-            match self.state.user(user) {
-                Some(record) => pool_fqdn(&record.home_pool),
-                None => return self.no_user(session, request, user),
-            }
-        } else {
-            self.host.clone()
-        };
+        // Every REGISTER without credentials is challenged, whoever it names ([MS-SIPAE]
+        // 3.3.5.1): nothing about the user, not whether they exist nor where they are homed,
+        // is said before they authenticate. The challenge names this registrar's own
+        // certificate provisioning: the director's provisions any user of the tenant (a
+        // Lync Server director runs the web services too; that Lync Online's named its own
+        // is lyncsim's reading), a pool's its own users.
         let mut r = self.response(request, 401, &session.to_tag);
         r.push(
             "WWW-Authenticate",
@@ -318,7 +313,8 @@ impl Registrar {
                 .quoted(
                     "sts-uri",
                     format!(
-                        "https://{pool}:{}{}",
+                        "https://{}:{}{}",
+                        self.host,
                         conn.https_port,
                         paths::CERT_PROV_PATH
                     ),
@@ -471,6 +467,10 @@ impl Registrar {
     ) -> Option<Reply> {
         if let Err((id, why)) = self.check_signature(session, request, auth) {
             return Some(self.end_association(session, conn, request, user, id, why));
+        }
+        if let Err(why) = endpoint_identified(request) {
+            let code = (400, diag::NO_ENDPOINT_ID);
+            return Some(self.refuse(session, request, Some(user), code, why));
         }
         let sa = session.association.as_ref()?;
         let (subject, thumbprint) = (sa.user.clone(), sa.thumbprint.clone());
@@ -629,7 +629,7 @@ impl Registrar {
             why.clone(),
         );
         session.association = None;
-        self.challenge(session, conn, request, user, Some((id, &why)))
+        self.challenge(session, conn, request, Some((id, &why)))
     }
 
     /// Signs `response` if a security association is up, and makes it the reply.
@@ -666,6 +666,24 @@ impl Registrar {
             close: false,
         }
     }
+}
+
+/// That a REGISTER names its endpoint: `epid` in From ([MS-SIPRE] 3.2.4.1) and
+/// `+sip.instance` in Contact. [MS-SIPREGE] 3.1.2.5.1 has the registrar validate this once
+/// the security association is up, and answer 400 with ErrorId 4010 when either is missing.
+fn endpoint_identified(request: &Message) -> Result<(), String> {
+    let missing: Vec<&str> = [("From", "epid"), ("Contact", "+sip.instance")]
+        .into_iter()
+        .filter(|(header, param)| request.header_param(header, param).is_none())
+        .map(|(_, param)| param)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the REGISTER does not identify its endpoint: no {}",
+        missing.join(" and no ")
+    ))
 }
 
 fn random_hex(bytes: usize) -> String {

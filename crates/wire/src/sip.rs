@@ -442,6 +442,19 @@ impl Message {
     pub fn address(&self, name: &str) -> Option<String> {
         self.header(name).and_then(|v| address_of(&v))
     }
+
+    /// A header parameter after the address (`epid` of `From: <sip:bob@contoso.com>;tag=1;
+    /// epid=2`, `+sip.instance` of a Contact), unquoted; `None` when absent or empty.
+    pub fn header_param(&self, header: &str, param: &str) -> Option<String> {
+        let value = self.header(header)?;
+        let after = value.find('>').map_or(0, |i| i + 1);
+        value[after..]
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(param))
+            .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+            .filter(|v| !v.is_empty())
+    }
 }
 
 /// Reads a request line or a status line.
@@ -851,5 +864,29 @@ Content-Length: 0\r\n\r\n";
         assert!(!verify(&[8u8; 32], "<TLS-DSK><a>", &s));
         assert!(!verify(&key, "<TLS-DSK><b>", &s));
         assert!(!verify(&key, "<TLS-DSK><a>", "zz"));
+    }
+
+    #[test]
+    fn header_params_are_read_after_the_address() {
+        let mut m = Message::request(Method::Register, "sip:contoso.com").unwrap();
+        m.push(
+            "From",
+            "<sip:bob@contoso.com;epid=no>;tag=1;epid=01ab23cd45",
+        );
+        m.push(
+            "Contact",
+            "<sip:127.0.0.1:5061;transport=tls>;methods=\"INVITE, MESSAGE\";+sip.instance=\"<urn:uuid:0F1E>\"",
+        );
+        m.push("To", "<sip:bob@contoso.com>;epid=");
+        assert_eq!(
+            m.header_param("From", "epid").as_deref(),
+            Some("01ab23cd45")
+        );
+        assert_eq!(
+            m.header_param("Contact", "+sip.instance").as_deref(),
+            Some("<urn:uuid:0F1E>")
+        );
+        assert_eq!(m.header_param("To", "epid"), None);
+        assert_eq!(m.header_param("Via", "epid"), None);
     }
 }

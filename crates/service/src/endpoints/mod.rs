@@ -51,8 +51,9 @@ async fn not_found() -> ApiError {
 pub(crate) fn router(role: &Role, state: Shared, guard: OutageGuard) -> Router {
     let routes = match role {
         Role::Webdir => autodiscover::routes().merge(webticket::routes()),
-        // The director is a SIP registrar only: its HTTPS answers every path with 404.
-        Role::Director => Router::new(),
+        // The director's web services: the web ticket service and certificate provisioning
+        // its registrar's challenge names, for any user of the tenant.
+        Role::Director => webticket::routes().merge(certprov::routes()),
         Role::Sts => sts::routes(),
         Role::Pool(_) => webticket::routes().merge(certprov::routes()),
     };
