@@ -435,3 +435,51 @@ async fn lync_2013_signs_in_by_srv_through_an_autodiscover_outage() {
     let failed = sign_in(&profile, user).await.unwrap_err();
     assert_eq!(failed.error, ErrorId::EUnreachable, "{failed:?}");
 }
+
+/// A password the user typed wrong shows E_SIGNIN ("You may have entered your sign-in address,
+/// user name, or password incorrectly"); the same refusal of a saved password that the
+/// service changed is the KB's cached credentials out of date, E_CERT. The STS says the same
+/// to both (Passport's bad member name or password); the client knows which it sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_typed_password_is_not_a_stale_saved_one() {
+    use lyncsim_wire::admin::Fault;
+    let world = World::start().await;
+    let user = "bob@contoso.com";
+    let profile = world.profile("typed", Product::Lync2010, Os::Win7);
+    let typed = |password: &str, save_password: bool| SignInRequest {
+        user: user.into(),
+        password: Some(password.into()),
+        save_password,
+    };
+    let wrong = lyncsim_client::sign_in(&profile, &typed("not-the-password", false))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(wrong.error, ErrorId::ESignin, "{wrong:?}");
+    assert_eq!(wrong.kind, FailureKind::WrongPassword);
+    assert!(wrong.reason.contains("0x80048821"), "{}", wrong.reason);
+
+    lyncsim_client::sign_in(&profile, &typed(&password(user), true))
+        .await
+        .unwrap()
+        .unwrap();
+    world
+        .lab
+        .fault(&Fault::ChangePassword {
+            user: user.into(),
+            password: "Summer2012!".into(),
+        })
+        .await
+        .unwrap();
+    let saved = SignInRequest {
+        user: user.into(),
+        password: None,
+        save_password: false,
+    };
+    let stale = lyncsim_client::sign_in(&profile, &saved)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(stale.error, ErrorId::ECert, "{stale:?}");
+    assert_eq!(stale.kind, FailureKind::Rejected);
+}

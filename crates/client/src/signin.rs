@@ -199,6 +199,9 @@ struct Who {
     user: String,
     domain: String,
     password: String,
+    /// Whether the user typed the password at this sign-in (else it came from Credential
+    /// Manager).
+    typed: bool,
 }
 
 /// An absolute URL a document gave: its host, port (when written) and path with query.
@@ -447,6 +450,7 @@ impl Run<'_, '_> {
             user,
             domain,
             password,
+            typed: request.password.is_some(),
         }))
     }
 
@@ -743,7 +747,7 @@ impl Run<'_, '_> {
         let call = Call::post(paths::TOKEN, sts::SOAP12_MEDIA, request.to_xml())
             .header(header::USER_AGENT, agent);
         let me = describe_client(&machine, via_sia);
-        let token = self.sts_answer(&sts, call, &me).await?;
+        let token = self.sts_answer(&sts, call, (&me, who.typed)).await?;
         self.step(
             Stage::Token,
             format!(
@@ -762,7 +766,7 @@ impl Run<'_, '_> {
         &mut self,
         sts: &Target,
         call: Call<'_>,
-        me: &str,
+        (me, typed): (&str, bool),
     ) -> Result<TokenResponse, SignInFailure> {
         let reply = self.call(Stage::Token, "STS", sts, call).await?;
         // This machine's clock when the answer came, to set against the STS's ServerTime.
@@ -776,14 +780,16 @@ impl Run<'_, '_> {
             Err(e) => e,
         };
         let failure = match StsFault::from_xml(&text) {
-            // IDCRL's invalid member name says the address itself is wrong: the text that
-            // asks the user to check it. Any other refusal is the token's.
+            // IDCRL's invalid member name says the address itself is wrong, and a bad
+            // password for one the user just typed says they typed it wrong: the text that
+            // asks the user to check them. A saved password refused is the KB's cached
+            // credentials out of date; any other refusal is the token's.
             Ok(refusal) => SignInFailure::new(
                 Stage::Token,
-                if refusal.value() == Some(idcrl::INVALID_MEMBER_NAME) {
-                    FailureKind::UnknownAddress
-                } else {
-                    FailureKind::Rejected
+                match refusal.value() {
+                    Some(idcrl::INVALID_MEMBER_NAME) => FailureKind::UnknownAddress,
+                    Some(idcrl::BAD_MEMBER_NAME_OR_PASSWORD) if typed => FailureKind::WrongPassword,
+                    _ => FailureKind::Rejected,
                 },
                 sts_refused(&refusal, received_ms, me),
             ),

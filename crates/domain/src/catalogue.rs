@@ -62,8 +62,8 @@ impl ErrorId {
     pub fn shown_for(stage: Stage, kind: FailureKind) -> ErrorId {
         match (stage, kind) {
             (_, FailureKind::Unreachable) => ErrorId::EUnreachable,
-            // "You may have entered your sign-in address … incorrectly".
-            (_, FailureKind::UnknownAddress) => ErrorId::ESignin,
+            // "You may have entered your sign-in address, user name, or password incorrectly".
+            (_, FailureKind::UnknownAddress | FailureKind::WrongPassword) => ErrorId::ESignin,
             (Stage::Discover, FailureKind::Rejected) => ErrorId::ESignin,
             (Stage::Resolve | Stage::Discover, _) => ErrorId::EUnreachable,
             (Stage::Credentials, _) => ErrorId::ESignin,
@@ -134,6 +134,10 @@ pub enum FailureKind {
     /// The service said the sign-in address names no one it knows (the STS's IDCRL code for
     /// an invalid member name, wherever in the sign-in it was asked).
     UnknownAddress,
+    /// The service said the password the user typed is wrong (Passport's bad member name or
+    /// password for a password typed at this sign-in; a saved one that the service refuses is
+    /// [`FailureKind::Rejected`], the KB's cached credentials out of date).
+    WrongPassword,
 }
 
 impl FailureKind {
@@ -145,6 +149,7 @@ impl FailureKind {
             FailureKind::Unreadable => "unreadable",
             FailureKind::BadResponse => "bad_response",
             FailureKind::UnknownAddress => "unknown_address",
+            FailureKind::WrongPassword => "wrong_password",
         }
     }
 }

@@ -32,17 +32,9 @@ use crate::tokens::check_lifetime;
 
 /// Autodiscover's routes on webdir (`lyncdiscover.<tenant>`).
 pub(super) fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/", get(root))
-        .route(paths::AUTODISCOVER, get(root))
-        .route("/Autodiscover/AutodiscoverService.svc/root", get(root))
+    plain_routes()
         .route(paths::AUTODISCOVER_USER, get(user))
         .route("/Autodiscover/AutodiscoverService.svc/root/user", get(user))
-        .route(paths::AUTODISCOVER_DOMAIN, get(domain))
-        .route(
-            "/Autodiscover/AutodiscoverService.svc/root/domain",
-            get(domain),
-        )
 }
 
 /// Autodiscover's routes over plain HTTP: the root (a `Redirect` to HTTPS) and the Domain
