@@ -212,6 +212,19 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
     let ok = sip.signed(&keys.client, &opaque, 1).await;
     assert_eq!(ok.status(), Some(200), "{ok:?}");
     assert_eq!(ok.header("Expires").as_deref(), Some("7200"));
+    // As [MS-SIPREGE]'s example 200 OK: the Contact with its expiry, instance and GRUU, and
+    // ms-keep-alive.
+    let contact = ok.header("Contact").unwrap();
+    assert!(contact.contains(";expires=7200"), "{contact}");
+    assert!(contact.contains("+sip.instance=\"<urn:uuid:"), "{contact}");
+    assert!(
+        contact.contains("gruu=\"sip:alice@contoso.com;opaque=user:epid:0123456789;gruu\""),
+        "{contact}"
+    );
+    assert_eq!(
+        ok.header("ms-keep-alive").as_deref(),
+        Some("UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300")
+    );
     assert!(signed_by_registrar(&ok, &keys));
     // Every answer carries the registrar's Date (RFC 3261 section 20.17), by the service
     // clock, outside the signed buffer.

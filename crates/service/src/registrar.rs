@@ -601,11 +601,24 @@ impl Registrar {
             format!("registered with certificate {thumbprint}")
         };
         self.journal("register", Some(user), JournalOutcome::Ok, done);
+        // As [MS-SIPREGE]'s example 200 OK: the client's Contact with its expiry and a GRUU
+        // made from the endpoint's epid ([MS-SIPRE] 2.2.3; the opaque value's form here is
+        // lyncsim's own), Expires, and ms-keep-alive.
         let mut r = self.response(request, 200, &session.to_tag);
         if let Some(contact) = request.header("Contact") {
-            r.push("Contact", format!("{contact};expires={expires}"));
+            let epid = request.header_param("From", "epid").unwrap_or_default();
+            r.push(
+                "Contact",
+                format!(
+                    "{contact};expires={expires};gruu=\"sip:{user};opaque=user:epid:{epid};gruu\""
+                ),
+            );
         }
         r.push("Expires", expires.to_string());
+        r.push(
+            "ms-keep-alive",
+            "UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300",
+        );
         r.push("Server", "RTC/5.0");
         r.push("Supported", "msrtc-event-categories");
         self.finish(session, r)
