@@ -557,7 +557,7 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
 
     // Another console on the same folder: the attempt is there, its machine as it was left
     // (the clock synchronised) and its service as it was (the machine still trusts it).
-    let console = lyncsim_console::start(config).await.unwrap();
+    let console = lyncsim_console::start(config.clone()).await.unwrap();
     let url = console.url();
     // The home page lists no one's attempts but the browser's own.
     let home = get(&url).await;
@@ -606,6 +606,38 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
         window.contains("Signed in as alice@contoso.com"),
         "{window}"
     );
+    // A finished attempt's debrief is recorded when it ends and read back: another restart,
+    // and each says what it said.
+    let points = |page: &str| {
+        page.split(r#"id="points">"#)
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .unwrap_or_else(|| panic!("{page}"))
+            .to_owned()
+    };
+    let before = [
+        points(&get(&format!("{a1}/debrief")).await),
+        points(&get(&format!("{a2}/debrief")).await),
+    ];
+    console.shutdown().await;
+    let recorded = std::fs::read_dir(data.path())
+        .unwrap()
+        .flatten()
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .filter(|e| e.file_name() == "debrief.json")
+        .count();
+    assert!(recorded >= 2, "{recorded} debriefs recorded");
+    let console = lyncsim_console::start(config).await.unwrap();
+    let url = console.url();
+    let (a1, a2) = (
+        a1.replace(url_of(&a1).as_str(), &url),
+        a2.replace(url_of(&a2).as_str(), &url),
+    );
+    let after = [
+        points(&get(&format!("{a1}/debrief")).await),
+        points(&get(&format!("{a2}/debrief")).await),
+    ];
+    assert_eq!(before, after);
     console.shutdown().await;
 }
 

@@ -131,3 +131,33 @@ async fn every_cause_of_an_exercise_has_its_evidence() {
         "{dns}"
     );
 }
+
+/// A restart keeps an open exercise broken as it was, a server-side cause that the service
+/// does not keep (a changed DNS record) included, and a machine a step mended stays mended:
+/// the exercise puts the DNS change in force again, and the service gives it the same
+/// addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_a_dns_exercise_broken_and_its_mending() {
+    let spec = ExerciseSpec {
+        causes: vec![Cause::DnsStale],
+        product: Product::Lync2013,
+        os: Os::Win7,
+        user: "bob@contoso.com".into(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ex = Exercise::prepare_in(spec, dir.path()).await.unwrap();
+    assert_eq!(ex.sign_in().await.unwrap().error, Some(ErrorId::ECert));
+    ex.shutdown().await;
+
+    let mut ex = Exercise::reopen(dir.path()).await.unwrap();
+    let seen = ex.sign_in().await.unwrap();
+    assert_eq!(seen.error, Some(ErrorId::ECert), "still broken: {seen:?}");
+    ex.apply(Remedy::FlushDns).await.unwrap();
+    assert_eq!(ex.sign_in().await.unwrap().error, None, "flushdns mends it");
+    ex.shutdown().await;
+
+    let ex = Exercise::reopen(dir.path()).await.unwrap();
+    let seen = ex.sign_in().await.unwrap();
+    assert_eq!(seen.error, None, "and it stays mended: {seen:?}");
+    ex.shutdown().await;
+}

@@ -186,6 +186,26 @@ pub(crate) struct Progress {
     pub(crate) minutes_used: i64,
 }
 
+/// The file in an attempt's folder that holds its debrief once it has ended.
+const DEBRIEF: &str = "debrief.json";
+
+/// What an ended attempt's debrief records: what is read back, never made again.
+#[derive(Serialize, Deserialize)]
+struct Recorded {
+    paths: KbPaths,
+    evidence: Vec<(Cause, String)>,
+    score: Score,
+}
+
+/// The bytes of `file`, or `None` when there is none.
+fn read_if_there(file: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    match std::fs::read(file) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+    }
+}
+
 /// The debrief of an attempt.
 pub(crate) struct Debrief {
     pub(crate) paths: KbPaths,
@@ -360,9 +380,10 @@ impl Attempt {
     }
 
     /// Gives up: the attempt ends, unfinished.
-    pub(crate) fn give_up(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn give_up(&mut self) -> anyhow::Result<()> {
         self.still_open()?;
-        self.log.append(&Event::GiveUp)
+        self.log.append(&Event::GiveUp)?;
+        self.settle().await
     }
 
     /// Signs the user in on the machine (for real), and records what it showed. With no
@@ -384,7 +405,7 @@ impl Attempt {
             reason: seen.reason.clone(),
         })?;
         self.last = Some(seen);
-        Ok(())
+        self.settle().await
     }
 
     /// A view of the machine (recorded as looked at).
@@ -479,6 +500,7 @@ impl Attempt {
                 did: did.clone(),
             })
             .map_err(StepError::Failed)?;
+        self.settle().await?;
         Ok(did)
     }
 
@@ -596,12 +618,40 @@ impl Attempt {
 
     /// The shortest KB paths (found once, by real sign-ins on copies of the broken machine)
     /// and the score of what the trainee did; `None` while the attempt is open (the answer is
-    /// shown only once it has ended).
+    /// shown only once it has ended). An ended attempt's is recorded the first time it is
+    /// asked for ([`Attempt::settle`] asks at once) and read back from then on, never made
+    /// again: a restart, or a service that changed since, cannot change a finished score.
     pub(crate) async fn debrief(&mut self) -> anyhow::Result<Option<Debrief>> {
         if self.ending()?.is_none() {
             return Ok(None);
         }
-        self.assess().await.map(Some)
+        let file = self.log.dir().join(DEBRIEF);
+        if let Some(text) = read_if_there(&file)? {
+            let recorded: Recorded = serde_json::from_slice(&text)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let events = self.log.read()?;
+            return Ok(Some(Debrief {
+                paths: recorded.paths,
+                evidence: recorded.evidence,
+                score: recorded.score,
+                events,
+            }));
+        }
+        let debrief = self.assess().await?;
+        let recorded = Recorded {
+            paths: debrief.paths.clone(),
+            evidence: debrief.evidence.clone(),
+            score: debrief.score.clone(),
+        };
+        lyncsim_durable::write_atomically(&file, &serde_json::to_vec_pretty(&recorded)?)
+            .with_context(|| format!("writing {}", file.display()))?;
+        Ok(Some(debrief))
+    }
+
+    /// Records the debrief of an attempt that has just ended, so that what it says is fixed
+    /// at the moment it ended (its lateness included).
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        self.debrief().await.map(|_| ())
     }
 
     /// The debrief, ended or not: for the trainer's results, where an open attempt is scored

@@ -119,6 +119,12 @@ struct Saved {
     broken: PathBuf,
     /// Every user's password when the exercise was made (a cause may have changed one).
     passwords: std::collections::BTreeMap<String, String>,
+    /// The server-side changes of the exercise that the service does not keep across a
+    /// restart (a changed DNS record), put in force again by [`Exercise::reopen`] in the same
+    /// order: the service then gives each the same addresses, so an open exercise stays
+    /// broken as it was, and a machine a step mended stays mended.
+    #[serde(default)]
+    reapply: Vec<lyncsim_lab::Fault>,
 }
 
 impl Exercise {
@@ -132,16 +138,27 @@ impl Exercise {
     /// The same, with the service's state and the machines kept in `dir`, so that
     /// [`Exercise::reopen`] can take the exercise up again after a restart. What a
     /// server-side cause changed in the service's records (its CA, users, minimum versions)
-    /// is kept with it; a changed DNS record and an outage are not (as with `lyncsim serve
-    /// --state-dir`).
+    /// is kept with it; a changed DNS record, which the service does not keep (as with
+    /// `lyncsim serve --state-dir`), is recorded here and put in force again at reopen (a
+    /// post-outage's outage is over before the exercise begins).
     pub async fn prepare_in(spec: ExerciseSpec, dir: &Path) -> anyhow::Result<Exercise> {
         let lab = Lab::in_dir(service_config(dir), &dir.join("machines")).await?;
         let exercise = Exercise::made(spec, lab).await?;
+        let reapply = exercise
+            .lab
+            .admin()
+            .faults()
+            .await?
+            .into_iter()
+            .map(|record| record.fault)
+            .filter(|fault| matches!(fault, lyncsim_lab::Fault::ChangeDns { .. }))
+            .collect();
         let saved = Saved {
             spec: exercise.spec.clone(),
             machine: exercise.machine.dir().to_owned(),
             broken: exercise.broken.dir().to_owned(),
             passwords: exercise.lab.passwords(),
+            reapply,
         };
         let file = dir.join("exercise.json");
         lyncsim_durable::write_atomically(&file, &serde_json::to_vec_pretty(&saved)?)
@@ -160,6 +177,11 @@ impl Exercise {
         let lab = Lab::in_dir(service_config(dir), &dir.join("machines")).await?;
         for (user, password) in &saved.passwords {
             lab.know_password(user, password);
+        }
+        for fault in &saved.reapply {
+            lab.fault(fault)
+                .await
+                .context("putting the exercise's DNS change in force again")?;
         }
         let machine = lab.open_machine(&saved.machine)?;
         let broken = lab.open_machine(&saved.broken)?;
@@ -551,7 +573,7 @@ pub enum Event {
 }
 
 /// How an attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ending {
     /// The user signed in again.
@@ -654,6 +676,11 @@ impl EventLog {
         })
     }
 
+    /// The folder the log is in (the attempt's).
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     /// Appends one event, timed now; it is on disk when this returns.
     pub fn append(&self, event: &Event) -> anyhow::Result<()> {
         let logged = Logged {
@@ -701,7 +728,7 @@ impl EventLog {
 }
 
 /// One line of the debrief's score.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Penalty {
     /// The event it is for (its index in the log).
     pub event: usize,
@@ -712,7 +739,7 @@ pub struct Penalty {
 }
 
 /// The score of an attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Score {
     /// 0 to 100.
     pub points: u32,

@@ -571,7 +571,7 @@ async fn give_up(
 ) -> Result<Response, Failed> {
     let attempt = find(&shared, &id).await?;
     let mut a = attempt.lock().await;
-    a.give_up()?;
+    a.give_up().await?;
     shared.changed(&a);
     Ok(([("hx-redirect", format!("/attempts/{id}/debrief"))], "").into_response())
 }
