@@ -429,7 +429,8 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     click(&c, "step-delete-cert").await;
     text_of(&c, "done").await;
 
-    // She comes back under the same name: her attempt, not a second one.
+    // She comes back under the same name, in the browser that began it: her attempt, not a
+    // second one.
     c.goto(&console.url()).await.unwrap();
     let form = c.form(Locator::Id("join")).await.unwrap();
     form.set_by_name("trainee", "cleo ").await.unwrap();
@@ -437,6 +438,27 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     form.submit().await.unwrap();
     text_of(&c, "signin-error").await;
     assert_eq!(c.current_url().await.unwrap(), attempt_url);
+    // Someone else, with the join code and her name, from another browser: refused, and
+    // her attempt is not taken over.
+    let (status, page) = post_form_status(
+        &format!("{}/join", console.url()),
+        &format!("trainee=Cleo&code={code}"),
+    );
+    assert_eq!(status, 409, "{page}");
+    assert!(
+        page.contains("the name Cleo is taken in this cohort"),
+        "{page}"
+    );
+    assert!(!page.contains(attempt_url.path()), "{page}");
+    // A page of another site cannot act on her attempt, nor a DNS-rebound name.
+    let give_up = format!("{}/give-up", attempt_url.as_str().trim_end_matches('/'));
+    for extra in [
+        ["-H", "Origin: http://attacker.example"],
+        ["-H", "Host: attacker.example"],
+    ] {
+        let (page, status) = curl_form_with(&give_up, "", (false, "\n%{http_code}"), &extra);
+        assert_eq!(status.trim(), "403", "{extra:?}: {page}");
+    }
 
     // The board shows her, flagged, without a reload; and when she has done nothing for six
     // minutes (the console's clock moves on), it says so, still without a reload.
@@ -450,12 +472,14 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     screenshot(&c, "board.png").await;
 
     // The trainer's view of her attempt reads only: nothing on it acts.
-    c.goto(&format!(
-        "{board_url}/attempts/{}",
-        attempt_url.path().rsplit('/').next().unwrap()
-    ))
-    .await
-    .unwrap();
+    // By her attempt's number: the trainer's pages never carry a trainee's secret link.
+    let secret_id = attempt_url.path().rsplit('/').next().unwrap().to_owned();
+    let label = secret_id.split('-').next().unwrap().to_owned();
+    let board_page = get(&board_url).await;
+    assert!(!board_page.contains(&secret_id), "{board_page}");
+    c.goto(&format!("{board_url}/attempts/{label}"))
+        .await
+        .unwrap();
     let watched = text_of(&c, "watch-events").await;
     assert!(watched.contains("delete-cert"), "{watched}");
     assert!(c.find(Locator::Css("button")).await.is_err());
@@ -495,7 +519,7 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
         rows[0].starts_with("attempt,trainee,product,os,causes,points,finished,ending"),
         "{csv}"
     );
-    assert!(rows[1].starts_with("a1-"), "{csv}");
+    assert!(rows[1].starts_with("a1,"), "{csv}");
     assert!(
         rows[1].contains(",Cleo,lync2010,xp,clock-skew,80,true,signed-in,"),
         "{csv}"
@@ -505,6 +529,10 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     let json = lyncsim_lab::fetch_plain(&format!("{board_url}/results.json"))
         .await
         .unwrap();
+    // The export carries neither the trainer's key nor a trainee's secret link.
+    let key = board_url.rsplit("/trainer/").next().unwrap();
+    let text = String::from_utf8_lossy(&json);
+    assert!(!text.contains(key) && !text.contains(&secret_id), "{text}");
     let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(json["trainees"][0]["points"], 80);
     assert_eq!(json["trainees"][0]["events"][1]["event"], "view");
@@ -785,7 +813,8 @@ async fn every_page_has_no_serious_accessibility_violation() {
     text_of(&c, "points").await;
     check("debrief", violations(&c, &axe).await);
     let id = attempt.rsplit('/').next().unwrap().to_owned();
-    c.goto(&format!("{board}/attempts/{id}")).await.unwrap();
+    let label = id.split('-').next().unwrap();
+    c.goto(&format!("{board}/attempts/{label}")).await.unwrap();
     text_of(&c, "watch-events").await;
     check("trainer's view", violations(&c, &axe).await);
     c.goto(&format!("{board}/results")).await.unwrap();
@@ -800,7 +829,19 @@ async fn every_page_has_no_serious_accessibility_violation() {
 /// curl POSTing a form body (`follow`: redirects followed); the body it got and what
 /// `--write-out` wrote after it.
 fn curl_form(url: &str, form: &str, follow: bool, write_out: &str) -> (String, String) {
-    let mut args = vec!["-sS", "--max-time", "120", "-w", write_out, "-d", form, url];
+    curl_form_with(url, form, (follow, write_out), &[])
+}
+
+/// [`curl_form`] with more of curl's arguments (headers) before the URL.
+fn curl_form_with(
+    url: &str,
+    form: &str,
+    (follow, write_out): (bool, &str),
+    extra: &[&str],
+) -> (String, String) {
+    let mut args = vec!["-sS", "--max-time", "120", "-w", write_out, "-d", form];
+    args.extend_from_slice(extra);
+    args.push(url);
     if follow {
         args.insert(0, "-L");
     }

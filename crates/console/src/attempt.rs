@@ -511,6 +511,9 @@ impl Attempt {
         if !line.trim().is_empty() {
             self.commands.retain(|c| c != line.trim());
             self.commands.push(line.trim().to_owned());
+            // cmd.exe's own history keeps 50 by default; so does this one.
+            let over = self.commands.len().saturating_sub(50);
+            self.commands.drain(..over);
         }
         let words: Vec<String> = line
             .split_whitespace()

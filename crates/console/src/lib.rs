@@ -14,6 +14,7 @@
 mod attempt;
 mod cohort;
 pub mod engine;
+mod guard;
 mod pages;
 mod text;
 
@@ -60,6 +61,8 @@ struct Shared {
     next_attempt: std::sync::atomic::AtomicUsize,
     /// Attempts found in the data folder that could not be taken up again, and why.
     unresumed: Vec<(String, String)>,
+    /// The wrong join codes of the minute.
+    guesses: guard::JoinGuesses,
 }
 
 impl Shared {
@@ -133,6 +136,7 @@ pub async fn start(config: ConsoleConfig) -> anyhow::Result<RunningConsole> {
         stop: stop.clone(),
         next_attempt: std::sync::atomic::AtomicUsize::new(next),
         unresumed,
+        guesses: guard::JoinGuesses::default(),
     });
     let stopped = stop.clone();
     let serving = shared.clone();
@@ -231,7 +235,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/trainer/{key}/results", get(results))
         .route("/trainer/{key}/results.json", get(results_json))
         .route("/trainer/{key}/results.csv", get(results_csv))
-        .route("/trainer/{key}/attempts/{id}", get(watch))
+        .route("/trainer/{key}/attempts/{label}", get(watch))
         .route("/join", post(join))
         .route("/attempts", post(start_attempt))
         .route("/attempts/{id}", get(desktop))
@@ -243,6 +247,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/attempts/{id}/hint", post(hint))
         .route("/attempts/{id}/give-up", post(give_up))
         .route("/attempts/{id}/debrief", get(debrief))
+        .layer(axum::middleware::from_fn(guard::same_origin))
         .with_state(shared)
 }
 
@@ -406,6 +411,15 @@ async fn begin(
     cohort: Option<attempt::Membership>,
     spec: crate::engine::ExerciseSpec,
 ) -> Result<String, Failed> {
+    if shared.attempts.lock().await.len() >= guard::MAX_ATTEMPTS {
+        return Err(Failed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this console holds {} attempts, as many as it takes: start another console (with another --data-dir) for more",
+                guard::MAX_ATTEMPTS
+            ),
+        ));
+    }
     // The number is taken first: an exercise takes seconds to prepare, and other trainees
     // start meanwhile.
     let id = format!(
@@ -551,17 +565,29 @@ async fn watch(
     UrlPath((key, id)): UrlPath<(String, String)>,
 ) -> Result<maud::Markup, Failed> {
     let cohort = trainer_cohort(&shared, &key).await?;
-    let attempt = find(&shared, &id).await?;
+    let attempt = by_label(&shared, &cohort.code, &id).await?;
     let mut a = attempt.lock().await;
-    if a.cohort.as_deref() != Some(cohort.code.as_str()) {
-        return Err(Failed(
-            StatusCode::NOT_FOUND,
-            format!("{id} is not an attempt of this cohort"),
-        ));
-    }
     let log = a.timed_log()?;
     let debrief = a.debrief().await?;
     Ok(pages::watch(&cohort, &a, &log, debrief.as_ref()))
+}
+
+/// The attempt of the cohort `code` whose number is `label` (`a3`): the trainer's pages name
+/// attempts by number, never by the trainee's secret link.
+async fn by_label(shared: &Shared, code: &str, label: &str) -> Result<Arc<Mutex<Attempt>>, Failed> {
+    let attempts: Vec<Arc<Mutex<Attempt>>> =
+        shared.attempts.lock().await.values().cloned().collect();
+    for attempt in attempts {
+        let a = attempt.lock().await;
+        if a.cohort.as_deref() == Some(code) && a.label() == label {
+            drop(a);
+            return Ok(attempt);
+        }
+    }
+    Err(Failed(
+        StatusCode::NOT_FOUND,
+        format!("{label} is not an attempt of this cohort"),
+    ))
 }
 
 /// Gives up (recorded), then shows the debrief.
@@ -651,7 +677,21 @@ async fn join(
     headers: axum::http::HeaderMap,
     Form(form): Form<JoinForm>,
 ) -> Result<Response, Failed> {
-    let cohort = match find_cohort(&shared, &form.code).await {
+    let now = shared.clock.now().timestamp();
+    let found = if shared.guesses.exhausted(now) {
+        Err(Failed(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "more than {} wrong join codes within a minute: joining is paused until the minute is over",
+                guard::MAX_WRONG_CODES_PER_MINUTE
+            ),
+        ))
+    } else {
+        find_cohort(&shared, &form.code).await.inspect_err(|_| {
+            shared.guesses.wrong(now);
+        })
+    };
+    let cohort = match found {
         Ok(cohort) => cohort,
         Err(Failed(status, message)) => {
             let error = pages::FormError {
@@ -669,15 +709,31 @@ async fn join(
         "" => "trainee".to_owned(),
         t => t.chars().take(80).collect::<String>(),
     };
-    // The same name in the same cohort is the same trainee coming back: their attempt.
+    // The same name in the same cohort, from the browser that began the attempt (its
+    // cookie names it), is the same trainee coming back: their attempt. From another browser
+    // it is someone else, who may not take the attempt over.
     let attempts: Vec<Arc<Mutex<Attempt>>> =
         shared.attempts.lock().await.values().cloned().collect();
+    let browsers = mine(&headers);
     for attempt in attempts {
         let a = attempt.lock().await;
         if a.cohort.as_deref() == Some(cohort.code.as_str())
             && a.trainee.trim().eq_ignore_ascii_case(&trainee)
         {
-            return Ok(to_attempt(&headers, &a.id));
+            if browsers.contains(&a.id) {
+                return Ok(to_attempt(&headers, &a.id));
+            }
+            let error = pages::FormError {
+                message: format!(
+                    "the name {trainee} is taken in this cohort: choose another, or come back from the browser that began that attempt"
+                ),
+                form: pages::Refused::Join {
+                    trainee: form.trainee.clone(),
+                    code: form.code.clone(),
+                },
+            };
+            drop(a);
+            return Ok(refused(&shared, &headers, StatusCode::CONFLICT, error).await);
         }
     }
     let id = begin(
@@ -712,7 +768,7 @@ async fn board_rows(shared: &Shared, code: &str) -> Vec<BoardRow> {
             continue;
         }
         let log = a.timed_log().unwrap_or_default();
-        rows.push(cohort::board_row(&a.id, &a.trainee, &log, limit, now));
+        rows.push(cohort::board_row(a.label(), &a.trainee, &log, limit, now));
     }
     rows
 }
@@ -786,7 +842,7 @@ fn result_of(
     TraineeResult {
         trainee: a.trainee.clone(),
         number: a.number(),
-        attempt: a.id.clone(),
+        attempt: a.label().to_owned(),
         product: a.exercise.spec.product,
         os: a.exercise.spec.os,
         causes: a.exercise.spec.causes.clone(),
@@ -825,7 +881,11 @@ async fn trainee_results(shared: &Shared, code: &str) -> Result<Vec<TraineeResul
         if a.cohort.as_deref() != Some(code) {
             continue;
         }
-        let debrief = a.assess().await?;
+        // A finished attempt's recorded debrief; an open one scored as it stands.
+        let debrief = match a.debrief().await? {
+            Some(recorded) => recorded,
+            None => a.assess().await?,
+        };
         let log = a.timed_log()?;
         let wrong_first_step = debrief.events.iter().find_map(|e| match e {
             crate::engine::Event::Step { remedy, .. } => Some(*remedy),
@@ -861,8 +921,13 @@ async fn results_json(
     let cohort = trainer_cohort(&shared, &key).await?;
     let results = trainee_results(&shared, &cohort.code).await?;
     let per_cause = cohort::per_cause(&results);
+    // The export goes to people the trainer's key is not for: it carries no key.
+    let mut cohort_json = serde_json::to_value(&cohort).map_err(anyhow::Error::from)?;
+    if let Some(object) = cohort_json.as_object_mut() {
+        object.remove("trainer_key");
+    }
     let body = serde_json::json!({
-        "cohort": cohort,
+        "cohort": cohort_json,
         "trainees": results,
         "causes": per_cause,
     });
