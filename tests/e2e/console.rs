@@ -321,7 +321,7 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     assert_eq!(text_of(&c, "points").await, "80");
     let events = text_of(&c, "events").await;
     assert!(
-        events.contains("delete-cert is on no shortest KB path, and it deleted the user's personal certificate, which the user needed"),
+        events.contains("delete-cert addresses no cause on this computer, and it deleted the user's personal certificate, which the user needed"),
         "{events}"
     );
     screenshot(&c, "debrief-penalised.png").await;

@@ -92,18 +92,30 @@ async fn a_damaged_account_has_no_path_on_the_machine_and_escalating_is_right() 
     let mut ex = Exercise::prepare(spec).await.unwrap();
     let paths = ex.shortest_paths(1).await.unwrap();
     assert!(paths.escalate && paths.paths.is_empty(), "{paths:?}");
-    let events = vec![
-        Event::SignIn {
-            error: Some(ErrorId::ECert),
-            reason: None,
+    // The KB's check first: another account signs in on a copy of the machine, so the
+    // account, not the computer, is what fails.
+    let (_, other) = ex.second_account().await.unwrap();
+    assert_eq!(other.error, None, "{other:?}");
+    let escalate = Event::Step {
+        remedy: Remedy::Escalate,
+        did: ex.apply(Remedy::Escalate).await.unwrap(),
+    };
+    let failed = Event::SignIn {
+        error: Some(ErrorId::ECert),
+        reason: None,
+    };
+    let checked = vec![
+        failed.clone(),
+        Event::View {
+            view: "second-account".into(),
         },
-        Event::Step {
-            remedy: Remedy::Escalate,
-            did: ex.apply(Remedy::Escalate).await.unwrap(),
-        },
+        escalate.clone(),
     ];
-    let s = score(&events, &paths, None);
+    let s = score(&checked, &paths, None);
     assert_eq!((s.points, s.finished), (100, true), "{s:?}");
+    // Escalating at once, without the check, is not the KB's way, and not trying.
+    let s = score(&[failed, escalate], &paths, None);
+    assert_eq!((s.points, s.finished), (0, false), "{s:?}");
 }
 
 /// The debrief's evidence is read from the broken machine and the service, for every cause of
@@ -160,4 +172,43 @@ async fn a_restart_keeps_a_dns_exercise_broken_and_its_mending() {
     let seen = ex.sign_in().await.unwrap();
     assert_eq!(seen.error, None, "and it stays mended: {seen:?}");
     ex.shutdown().await;
+}
+
+/// Stale saved credentials and a stale DNS record on Lync 2010: the search finds Fix it (one
+/// step for both) and, by real sign-ins, the KB's targeted step for each (Remove from vault,
+/// then ipconfig /flushdns). The careful trainee who takes the targeted steps scores full
+/// marks; one who adds Fix it after them pays for an alternative done twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_careful_two_cause_trainee_scores_full_marks() {
+    let spec = ExerciseSpec {
+        causes: vec![Cause::StaleCredentials, Cause::DnsStale],
+        product: Product::Lync2010,
+        os: Os::Win7,
+        user: "bob@contoso.com".into(),
+    };
+    let mut ex = Exercise::prepare(spec).await.unwrap();
+    let paths = ex.shortest_paths(3).await.unwrap();
+    assert_eq!(paths.paths, vec![vec![Remedy::Fixit]], "{paths:?}");
+    assert!(
+        paths
+            .minimal
+            .contains(&vec![Remedy::RemoveCredentials, Remedy::FlushDns]),
+        "{paths:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), Default::default()).unwrap();
+    sign_in(&ex, &log).await;
+    step(&mut ex, &log, Remedy::RemoveCredentials).await;
+    step(&mut ex, &log, Remedy::FlushDns).await;
+    // Remove from vault: Lync asks for the password, which the user types.
+    let current = ex.lab().password("bob@contoso.com").unwrap();
+    let seen = ex.sign_in_typing(&current).await.unwrap();
+    assert_eq!(seen.error, None, "{seen:?}");
+    log.append(&Event::SignIn {
+        error: None,
+        reason: None,
+    })
+    .unwrap();
+    let s = score(&log.read().unwrap(), &paths, None);
+    assert_eq!((s.points, s.finished), (100, true), "{s:?}");
 }

@@ -5,14 +5,23 @@
 //!
 //! **The scoring rule.** An attempt ends at the first of: the user signs in again, the trainee
 //! escalates, or the trainee gives up; nothing after that counts (the console refuses it). It is
-//! *finished* when it ended with the user signed in, or with an escalation of an account that no
-//! step on the computer fixes. It starts at 100 points; a step on no shortest KB path costs 10,
-//! or 20 when it deleted what the user needed (a certificate, saved credentials, the key
-//! container); a step done again costs 10; escalating what a step on the computer fixes costs
-//! 30; a hint costs what the trainer set; finishing after the cohort's time limit costs 20. A
-//! finished attempt scores at least 50; an unfinished one at most 40, and 0 when the trainee
-//! took no step at all (looking and hints are not trying): so an unfinished attempt never
-//! outscores a finished one, and doing nothing never scores like trying.
+//! *finished* when it ended with the user signed in, or with an escalation, after the KB's
+//! check with a second account, of an account that no step on the computer fixes.
+//!
+//! A step *addresses a cause present* when it belongs to a set of KB steps that restores sign-in
+//! on a copy of the broken machine and has no step to spare (found by real sign-ins: every such
+//! set of the fewest steps, and of one step more). Such a step costs nothing, whichever way
+//! the trainee took (the KB's targeted steps for each cause, or one broad step for all); nor
+//! does the KB's first resolution for the product (Fix it for Lync 2010, "Delete my sign-in
+//! information" for Lync 2013). It starts at 100 points; a step that addresses no cause present
+//! costs 10, or 20 when it deleted what the user needed (a certificate, saved credentials, the
+//! key container); so does a step taken when the steps before it had already restored sign-in
+//! (an alternative done twice); a step done again costs 10; escalating what a step on the
+//! computer fixes, or without the second-account check, costs 30; a hint costs what the trainer
+//! set; finishing after the cohort's time limit costs 20. A finished attempt scores at least
+//! 50; an unfinished one at most 40, and 0 when the trainee took no step but escalating (looking,
+//! hints and an escalation are not trying): so an unfinished attempt never outscores a finished
+//! one, and an instant escalation never outscores trying.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -451,39 +460,73 @@ impl Exercise {
     /// The shortest KB paths: every combination of the fewest steps of the KB's procedure for
     /// this product and OS that restores sign-in, found by real sign-ins on copies of the
     /// broken machine (at most `max_steps` steps). None within that: escalate.
+    ///
+    /// The search then goes one step further, for the sets one step longer that restore sign-in
+    /// with no step to spare (none contains a shorter set found): the other fair ways
+    /// ([`KbPaths::minimal`]), such as the KB's targeted step for each of two causes where one
+    /// broad step does both.
     pub async fn shortest_paths(&mut self, max_steps: usize) -> anyhow::Result<KbPaths> {
         let steps = Remedy::procedure(self.spec.product, self.spec.os);
-        for size in 1..=max_steps.min(steps.len()) {
+        let largest = max_steps.min(steps.len());
+        let mut shortest: Option<Vec<Vec<Remedy>>> = None;
+        let mut minimal: Vec<Vec<usize>> = Vec::new();
+        for size in 1..=largest {
             let mut found = Vec::new();
             for combo in combinations(steps.len(), size) {
+                if minimal.iter().any(|m| m.iter().all(|i| combo.contains(i))) {
+                    continue;
+                }
                 let path: Vec<Remedy> = combo.iter().flat_map(|&i| steps[i].clone()).collect();
-                let name = self.copy_name("try");
-                let mut copy = self.broken.copy(&name)?;
-                let mut applied = true;
-                for remedy in &path {
-                    if copy.fix(*remedy).await.is_err() {
-                        applied = false;
-                        break;
-                    }
+                if self.restores(&path).await? {
+                    found.push(combo);
                 }
-                if applied && copy.sign_in(&self.spec.user).await?.signed_in() {
-                    found.push(path);
-                }
-                let dir = copy.dir().to_path_buf();
-                drop(copy);
-                let _ = std::fs::remove_dir_all(dir);
             }
-            if !found.is_empty() {
-                return Ok(KbPaths {
-                    paths: found,
-                    escalate: false,
-                });
+            let paths = |sets: &[Vec<usize>]| -> Vec<Vec<Remedy>> {
+                sets.iter()
+                    .map(|c| c.iter().flat_map(|&i| steps[i].clone()).collect())
+                    .collect()
+            };
+            minimal.extend(found.iter().cloned());
+            match &shortest {
+                None if !found.is_empty() => shortest = Some(paths(&found)),
+                Some(_) => break,
+                None => {}
             }
         }
+        let Some(paths) = shortest else {
+            return Ok(KbPaths {
+                paths: Vec::new(),
+                minimal: Vec::new(),
+                escalate: true,
+            });
+        };
+        let minimal = minimal
+            .iter()
+            .map(|c| c.iter().flat_map(|&i| steps[i].clone()).collect())
+            .collect();
         Ok(KbPaths {
-            paths: Vec::new(),
-            escalate: true,
+            paths,
+            minimal,
+            escalate: false,
         })
+    }
+
+    /// Whether `path` restores sign-in on a copy of the broken machine (a real sign-in).
+    async fn restores(&mut self, path: &[Remedy]) -> anyhow::Result<bool> {
+        let name = self.copy_name("try");
+        let mut copy = self.broken.copy(&name)?;
+        let mut applied = true;
+        for remedy in path {
+            if copy.fix(*remedy).await.is_err() {
+                applied = false;
+                break;
+            }
+        }
+        let restored = applied && copy.sign_in(&self.spec.user).await?.signed_in();
+        let dir = copy.dir().to_path_buf();
+        drop(copy);
+        let _ = std::fs::remove_dir_all(dir);
+        Ok(restored)
     }
 }
 
@@ -527,6 +570,10 @@ fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
 pub struct KbPaths {
     /// Each a list of KB steps; all the same length.
     pub paths: Vec<Vec<Remedy>>,
+    /// Every set of KB steps found to restore sign-in with no step to spare: the shortest
+    /// paths and the sets one step longer (no set here contains another).
+    #[serde(default)]
+    pub minimal: Vec<Vec<Remedy>>,
     /// No client step helps: the KB's second-account check, then escalate.
     pub escalate: bool,
 }
@@ -536,7 +583,18 @@ impl KbPaths {
         if remedy == Remedy::Escalate {
             return self.escalate;
         }
-        self.paths.iter().any(|p| p.contains(&remedy))
+        self.paths
+            .iter()
+            .chain(&self.minimal)
+            .any(|p| p.contains(&remedy))
+    }
+
+    /// Whether the steps `done` already restore sign-in: they include a whole restoring set.
+    fn restored_by(&self, done: &std::collections::BTreeSet<Remedy>) -> bool {
+        self.paths
+            .iter()
+            .chain(&self.minimal)
+            .any(|set| set.iter().all(|r| done.contains(r)))
     }
 }
 
@@ -771,9 +829,12 @@ pub fn score(events: &[Event], paths: &KbPaths, late_min: Option<i64>) -> Score 
     let ended = Ending::of(events);
     let counted = &events[..ended.map_or(events.len(), |(i, _)| i + 1)];
     let mut penalties = penalties(counted, paths);
+    let checked = counted
+        .iter()
+        .any(|e| matches!(e, Event::View { view } if view == "second-account"));
     let finished = match ended {
         Some((_, Ending::SignedIn)) => true,
-        Some((_, Ending::Escalated)) => paths.escalate,
+        Some((_, Ending::Escalated)) => paths.escalate && checked,
         Some((_, Ending::GaveUp)) | None => false,
     };
     if let (true, Some(late), Some((i, _))) = (finished, late_min, ended) {
@@ -783,7 +844,11 @@ pub fn score(events: &[Event], paths: &KbPaths, late_min: Option<i64>) -> Score 
             why: format!("finished {late} min after the time limit"),
         });
     }
-    let tried = counted.iter().any(|e| matches!(e, Event::Step { .. }));
+    // Escalating is not trying; the KB's check with a second account is.
+    let tried = checked
+        || counted
+            .iter()
+            .any(|e| matches!(e, Event::Step { remedy, .. } if *remedy != Remedy::Escalate));
     let lost: u32 = penalties.iter().map(|p| p.points).sum();
     let raw = 100u32.saturating_sub(lost);
     let points = match (finished, tried) {
@@ -803,49 +868,86 @@ pub fn score(events: &[Event], paths: &KbPaths, late_min: Option<i64>) -> Score 
 fn penalties(events: &[Event], paths: &KbPaths) -> Vec<Penalty> {
     let mut penalties = Vec::new();
     let mut used = std::collections::BTreeSet::new();
+    let mut checked = false;
     for (i, e) in events.iter().enumerate() {
         match e {
             Event::Step { remedy, .. } if *remedy == Remedy::Escalate => {
-                if !paths.escalate {
+                let why = if !paths.escalate {
+                    Some("escalated what a step on the computer fixes")
+                } else if !checked {
+                    Some("escalated without the KB's check with a second account")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
                     penalties.push(Penalty {
                         event: i,
                         points: 30,
-                        why: "escalated what a step on the computer fixes".into(),
+                        why: why.into(),
                     });
                 }
             }
             Event::Step { remedy, .. } => {
+                let already = paths.restored_by(&used);
                 let again = !used.insert(*remedy);
-                if paths.needs(*remedy) && !again {
-                    continue;
+                if let Some(penalty) = step_penalty(i, *remedy, paths, (again, already)) {
+                    penalties.push(penalty);
                 }
-                let why = if again {
-                    format!("{} again: it had been done", remedy.id())
-                } else {
-                    format!("{} is on no shortest KB path", remedy.id())
-                };
-                penalties.push(match deletes(*remedy) {
-                    Some(what) if !again => Penalty {
-                        event: i,
-                        points: 20,
-                        why: format!("{why}, and it deleted {what}, which the user needed"),
-                    },
-                    _ => Penalty {
-                        event: i,
-                        points: 10,
-                        why: format!("{why}: not needed"),
-                    },
-                });
             }
             Event::Hint { cost } => penalties.push(Penalty {
                 event: i,
                 points: *cost,
                 why: "a hint".into(),
             }),
+            Event::View { view } if view == "second-account" => checked = true,
             Event::SignIn { .. } | Event::View { .. } | Event::GiveUp => {}
         }
     }
     penalties
+}
+
+/// What a KB step (not escalating) costs at event `i`: nothing when it addresses a cause
+/// present (it belongs to a restoring set with no step to spare) or is the KB's first
+/// resolution for the product, unless it was done before (`again`) or the steps before it had
+/// restored sign-in already (`already`).
+fn step_penalty(
+    i: usize,
+    remedy: Remedy,
+    paths: &KbPaths,
+    (again, already): (bool, bool),
+) -> Option<Penalty> {
+    let fair = paths.needs(remedy) || is_kb_resolution(remedy);
+    if fair && !again && !already {
+        return None;
+    }
+    let why = if again {
+        format!("{} again: it had been done", remedy.id())
+    } else if already {
+        format!(
+            "{}: the steps before it had restored sign-in already",
+            remedy.id()
+        )
+    } else {
+        format!("{} addresses no cause on this computer", remedy.id())
+    };
+    Some(match deletes(remedy) {
+        Some(what) if !again => Penalty {
+            event: i,
+            points: 20,
+            why: format!("{why}, and it deleted {what}, which the user needed"),
+        },
+        _ => Penalty {
+            event: i,
+            points: 10,
+            why: format!("{why}: not needed"),
+        },
+    })
+}
+
+/// The KB's first resolution for each product, under its "SOLUTION" heading: Fix it for
+/// Lync 2010, "Delete my sign-in information" for Lync 2013 (a product offers only its own).
+fn is_kb_resolution(remedy: Remedy) -> bool {
+    matches!(remedy, Remedy::Fixit | Remedy::DeleteSigninInfo)
 }
 
 /// Minutes after the time limit at which the log's attempt ended (or `now`, if it has not),
@@ -897,6 +999,7 @@ mod tests {
     fn sync_time() -> KbPaths {
         KbPaths {
             paths: vec![vec![Remedy::SyncTime]],
+            minimal: vec![vec![Remedy::SyncTime]],
             escalate: false,
         }
     }
@@ -1047,16 +1150,95 @@ mod tests {
     fn escalating_is_right_only_when_no_step_helps() {
         let account = KbPaths {
             paths: vec![],
+            minimal: vec![],
             escalate: true,
         };
-        let s = score(&[failed(), step(Remedy::Escalate)], &account, None);
+        let check = Event::View {
+            view: "second-account".into(),
+        };
+        let s = score(
+            &[failed(), check.clone(), step(Remedy::Escalate)],
+            &account,
+            None,
+        );
         assert_eq!(
             (s.points, s.finished, s.ending),
             (100, true, Some(Ending::Escalated))
         );
-        let s = score(&[failed(), step(Remedy::Escalate)], &sync_time(), None);
+        // Without the KB's check with a second account it is not correct, and an instant
+        // escalation is not trying: it never outscores a trainee who tried and failed.
+        let instant = score(&[failed(), step(Remedy::Escalate)], &account, None);
+        assert_eq!((instant.points, instant.finished), (0, false));
+        assert!(instant.penalties[0].why.contains("second account"));
+        let tried = score(
+            &[failed(), step(Remedy::FlushDns), Event::GiveUp],
+            &account,
+            None,
+        );
+        assert!(tried.points >= instant.points);
+        let s = score(
+            &[failed(), check, step(Remedy::Escalate)],
+            &sync_time(),
+            None,
+        );
         assert_eq!((s.points, s.finished), (40, false));
         assert!(s.penalties[0].why.contains("escalated"));
+    }
+
+    /// Stale credentials and a stale DNS record on Lync 2010: Fix it restores both in one
+    /// step; Remove from vault and ipconfig /flushdns, the KB's targeted step for each, do
+    /// too. The careful trainee is not penalised; an alternative done twice is.
+    #[test]
+    fn a_step_that_addresses_a_cause_present_is_never_penalised() {
+        let two_causes = KbPaths {
+            paths: vec![vec![Remedy::Fixit]],
+            minimal: vec![
+                vec![Remedy::Fixit],
+                vec![Remedy::RemoveCredentials, Remedy::FlushDns],
+            ],
+            escalate: false,
+        };
+        let careful = score(
+            &[
+                failed(),
+                step(Remedy::RemoveCredentials),
+                step(Remedy::FlushDns),
+                signed_in(),
+            ],
+            &two_causes,
+            None,
+        );
+        assert_eq!(
+            (careful.points, careful.finished),
+            (100, true),
+            "{careful:?}"
+        );
+        let twice = score(
+            &[
+                failed(),
+                step(Remedy::RemoveCredentials),
+                step(Remedy::FlushDns),
+                step(Remedy::Fixit),
+                signed_in(),
+            ],
+            &two_causes,
+            None,
+        );
+        assert_eq!(twice.points, 80, "{twice:?}");
+        assert!(twice.penalties[0].why.contains("restored sign-in already"));
+        // The KB's first resolution for the product costs nothing even where it is not
+        // what fixed it.
+        let resolution_first = score(
+            &[
+                failed(),
+                step(Remedy::Fixit),
+                step(Remedy::SyncTime),
+                signed_in(),
+            ],
+            &sync_time(),
+            None,
+        );
+        assert_eq!(resolution_first.points, 100, "{resolution_first:?}");
     }
 
     #[test]

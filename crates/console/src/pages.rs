@@ -686,7 +686,8 @@ fn describe(event: &Event) -> String {
 fn verdict(d: &Debrief) -> String {
     match (d.score.ending, d.paths.escalate) {
         (Some(Ending::SignedIn), _) => "Finished: the user signs in again.".into(),
-        (Some(Ending::Escalated), true) => "Finished: escalated, correctly. No step on the computer restores sign-in while another account signs in on it: the user's directory account needs the administrator.".into(),
+        (Some(Ending::Escalated), true) if d.score.finished => "Finished: escalated, correctly. No step on the computer restores sign-in while another account signs in on it: the user's directory account needs the administrator.".into(),
+        (Some(Ending::Escalated), true) => "Not finished: escalated without the KB's check with a second account, which tells the account from the computer: support would have asked for it.".into(),
         (Some(Ending::Escalated), false) => "Not finished: escalated, but a step on the computer restores sign-in (see the shortest KB path): support would have sent it back.".into(),
         (Some(Ending::GaveUp), _) => "Not finished: given up; the user still cannot sign in.".into(),
         (None, _) => "Not finished: the attempt is still open; the user still cannot sign in.".into(),
@@ -708,6 +709,10 @@ pub(crate) fn debrief(a: &Attempt, d: &Debrief) -> Markup {
             section.card #score {
                 h2 { "Score: " span #points { (d.score.points) } " / 100" }
                 p #finished { (verdict(d)) }
+                details #rule {
+                    summary { "How the score is worked out" }
+                    p { (text::SCORING_RULE) }
+                }
             }
             section.card #causes {
                 h3 { "What was wrong" }

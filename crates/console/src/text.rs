@@ -211,6 +211,9 @@ pub(crate) fn uccapi_line(line: &str) -> String {
     )
 }
 
+/// The scoring rule in a trainee's words, for the debrief (the rule is `engine::score`'s).
+pub(crate) const SCORING_RULE: &str = "You start with 100 points. A step that addresses a cause on this computer costs nothing, whichever KB way you took (the targeted step for each cause, or one broad step for all), and so does the KB's first resolution for your product (Fix it for Lync 2010, Delete my sign-in information for Lync 2013). A step that addresses no cause here costs 10, or 20 if it deleted something the user needed; so does a step taken after the steps before had already restored sign-in. Doing a step again costs 10. Escalating what a step on the computer fixes, or escalating without first checking with a second account, costs 30. A hint costs what your trainer set, and finishing after the time limit costs 20. Signing the user in (or escalating an account problem correctly) scores at least 50; an attempt that did not finish scores at most 40, and 0 if no step was tried.";
+
 #[cfg(test)]
 mod tests {
     #[test]
