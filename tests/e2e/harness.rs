@@ -430,3 +430,61 @@ async fn services_given_one_communications_server_ca_share_it_until_one_rotates(
     one.shutdown().await;
     two.shutdown().await;
 }
+
+/// One judge of the KB: on the same broken machine, the trial the console scores by and the
+/// scenario runner's controls use (`lyncsim_lab::trial`) and the troubleshooter's walk of the
+/// KB's procedure agree. Where a step restores sign-in, the steps the walk took include a set
+/// the trial found; where none does, the trial says escalate, the walk ends in "the account,
+/// not this machine", and the second-account check signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trial_and_the_troubleshooter_agree_on_the_same_machine() {
+    use lyncsim_console::engine::{Exercise, ExerciseSpec};
+    use lyncsim_lab::trial::{Scratch, second_account};
+    let cases: [(&[Cause], Product, Os); 4] = [
+        (&[Cause::ClockSkew], Product::Lync2010, Os::Xp),
+        (
+            &[Cause::StaleCredentials, Cause::DnsStale],
+            Product::Lync2010,
+            Os::Win7,
+        ),
+        (&[Cause::EndpointMoved], Product::Lync2013, Os::Win7),
+        (&[Cause::AccountCorrupt], Product::Lync2013, Os::Win8),
+    ];
+    for (causes, product, os) in cases {
+        let user = "bob@contoso.com";
+        let spec = ExerciseSpec {
+            causes: causes.to_vec(),
+            product,
+            os,
+            user: user.into(),
+        };
+        let mut ex = Exercise::prepare(spec).await.unwrap();
+        let trial = ex.shortest_paths(3).await.unwrap();
+        let mut copy = Scratch::of(ex.machine(), "walk").unwrap();
+        let accounts = Accounts {
+            user: user.into(),
+            password: ex.lab().password(user),
+            second: Some((
+                "alice@contoso.com".into(),
+                ex.lab().password("alice@contoso.com").unwrap(),
+            )),
+        };
+        let walk = troubleshoot(copy.profile_mut(), &accounts).await.unwrap();
+        let case = format!("{causes:?} on {product:?} {os:?}");
+        if trial.escalate {
+            assert_eq!(walk.verdict, Verdict::EscalateAccount, "{case}: {walk:?}");
+            let other = second_account(ex.machine(), "alice@contoso.com")
+                .await
+                .unwrap();
+            assert!(other.signed_in(), "{case}");
+        } else {
+            assert_eq!(walk.verdict, Verdict::Restored, "{case}: {walk:?}");
+            let done: std::collections::BTreeSet<Remedy> = walk
+                .steps
+                .iter()
+                .flat_map(|s| s.remedies.iter().copied())
+                .collect();
+            assert!(trial.restored_by(&done), "{case}: {done:?} vs {trial:?}");
+        }
+    }
+}

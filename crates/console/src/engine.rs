@@ -117,7 +117,6 @@ pub struct Exercise {
     lab: Lab,
     machine: Machine,
     broken: Machine,
-    copies: usize,
 }
 
 /// What `exercise.json` records, for [`Exercise::reopen`].
@@ -199,7 +198,6 @@ impl Exercise {
             lab,
             machine,
             broken,
-            copies: 0,
         })
     }
 
@@ -227,7 +225,6 @@ impl Exercise {
             lab,
             machine,
             broken,
-            copies: 0,
         })
     }
 
@@ -411,42 +408,20 @@ impl Exercise {
         self.lab.password(&self.spec.user)
     }
 
-    /// The KB's second-account check: another user of the tenant signs in on a copy of the
-    /// trainee's machine (the machine itself is left as it is). Who, and what it showed.
+    /// The KB's second-account check ([`lyncsim_lab::trial::second_account`]): a known-good
+    /// user of the tenant, the first other than the trainee's user, signs in on a scratch copy
+    /// of the trainee's machine (the machine itself is left as it is). Who, and what it showed.
     pub async fn second_account(&mut self) -> anyhow::Result<(String, Seen)> {
-        let other = if self.spec.user.eq_ignore_ascii_case("alice@contoso.com") {
-            "bob@contoso.com"
-        } else {
-            "alice@contoso.com"
-        };
-        let password = self
+        let other = self
             .lab
-            .password(other)
-            .with_context(|| format!("no password known for {other}"))?;
-        let name = self.copy_name("second");
-        let copy = self.machine.copy(&name)?;
-        let seen = copy.sign_in_with(other, &password).await?.seen();
-        let dir = copy.dir().to_path_buf();
-        drop(copy);
-        let _ = std::fs::remove_dir_all(dir);
-        Ok((other.to_owned(), seen))
-    }
-
-    /// A name for a copy of a machine that no folder has yet (one left by an earlier run that
-    /// stopped half way is passed over).
-    fn copy_name(&mut self, prefix: &str) -> String {
-        loop {
-            self.copies += 1;
-            let name = format!("{prefix}-{}", self.copies);
-            let taken = self
-                .machine
-                .dir()
-                .parent()
-                .is_some_and(|p| p.join(&name).exists());
-            if !taken {
-                return name;
-            }
-        }
+            .passwords()
+            .into_keys()
+            .find(|u| !u.eq_ignore_ascii_case(&self.spec.user))
+            .context("the tenant has no other user for the second-account check")?;
+        let seen = lyncsim_lab::trial::second_account(&self.machine, &other)
+            .await?
+            .seen();
+        Ok((other, seen))
     }
 
     /// Applies a KB step to the trainee's machine; what it did.
@@ -457,76 +432,11 @@ impl Exercise {
         self.machine.fix(remedy).await
     }
 
-    /// The shortest KB paths: every combination of the fewest steps of the KB's procedure for
-    /// this product and OS that restores sign-in, found by real sign-ins on copies of the
-    /// broken machine (at most `max_steps` steps). None within that: escalate.
-    ///
-    /// The search then goes one step further, for the sets one step longer that restore sign-in
-    /// with no step to spare (none contains a shorter set found): the other fair ways
-    /// ([`KbPaths::minimal`]), such as the KB's targeted step for each of two causes where one
-    /// broad step does both.
+    /// The ways to restore sign-in on the broken machine ([`lyncsim_lab::trial::restoring_sets`]:
+    /// the fewest KB steps, and the sets one step longer with no step to spare, each tried by
+    /// a real sign-in on a scratch copy; at most `max_steps` steps, else escalate).
     pub async fn shortest_paths(&mut self, max_steps: usize) -> anyhow::Result<KbPaths> {
-        let steps = Remedy::procedure(self.spec.product, self.spec.os);
-        let largest = max_steps.min(steps.len());
-        let mut shortest: Option<Vec<Vec<Remedy>>> = None;
-        let mut minimal: Vec<Vec<usize>> = Vec::new();
-        for size in 1..=largest {
-            let mut found = Vec::new();
-            for combo in combinations(steps.len(), size) {
-                if minimal.iter().any(|m| m.iter().all(|i| combo.contains(i))) {
-                    continue;
-                }
-                let path: Vec<Remedy> = combo.iter().flat_map(|&i| steps[i].clone()).collect();
-                if self.restores(&path).await? {
-                    found.push(combo);
-                }
-            }
-            let paths = |sets: &[Vec<usize>]| -> Vec<Vec<Remedy>> {
-                sets.iter()
-                    .map(|c| c.iter().flat_map(|&i| steps[i].clone()).collect())
-                    .collect()
-            };
-            minimal.extend(found.iter().cloned());
-            match &shortest {
-                None if !found.is_empty() => shortest = Some(paths(&found)),
-                Some(_) => break,
-                None => {}
-            }
-        }
-        let Some(paths) = shortest else {
-            return Ok(KbPaths {
-                paths: Vec::new(),
-                minimal: Vec::new(),
-                escalate: true,
-            });
-        };
-        let minimal = minimal
-            .iter()
-            .map(|c| c.iter().flat_map(|&i| steps[i].clone()).collect())
-            .collect();
-        Ok(KbPaths {
-            paths,
-            minimal,
-            escalate: false,
-        })
-    }
-
-    /// Whether `path` restores sign-in on a copy of the broken machine (a real sign-in).
-    async fn restores(&mut self, path: &[Remedy]) -> anyhow::Result<bool> {
-        let name = self.copy_name("try");
-        let mut copy = self.broken.copy(&name)?;
-        let mut applied = true;
-        for remedy in path {
-            if copy.fix(*remedy).await.is_err() {
-                applied = false;
-                break;
-            }
-        }
-        let restored = applied && copy.sign_in(&self.spec.user).await?.signed_in();
-        let dir = copy.dir().to_path_buf();
-        drop(copy);
-        let _ = std::fs::remove_dir_all(dir);
-        Ok(restored)
+        lyncsim_lab::trial::restoring_sets(&self.broken, &self.spec.user, max_steps).await
     }
 }
 
@@ -547,56 +457,7 @@ fn service_config(dir: &Path) -> lyncsim_lab::ServiceConfig {
     }
 }
 
-/// Every way to choose `k` of `n` in order.
-fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
-    fn go(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
-        if cur.len() == k {
-            out.push(cur.clone());
-            return;
-        }
-        for i in start..n {
-            cur.push(i);
-            go(i + 1, n, k, cur, out);
-            cur.pop();
-        }
-    }
-    let mut out = Vec::new();
-    go(0, n, k, &mut Vec::new(), &mut out);
-    out
-}
-
-/// The shortest ways to restore sign-in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KbPaths {
-    /// Each a list of KB steps; all the same length.
-    pub paths: Vec<Vec<Remedy>>,
-    /// Every set of KB steps found to restore sign-in with no step to spare: the shortest
-    /// paths and the sets one step longer (no set here contains another).
-    #[serde(default)]
-    pub minimal: Vec<Vec<Remedy>>,
-    /// No client step helps: the KB's second-account check, then escalate.
-    pub escalate: bool,
-}
-
-impl KbPaths {
-    fn needs(&self, remedy: Remedy) -> bool {
-        if remedy == Remedy::Escalate {
-            return self.escalate;
-        }
-        self.paths
-            .iter()
-            .chain(&self.minimal)
-            .any(|p| p.contains(&remedy))
-    }
-
-    /// Whether the steps `done` already restore sign-in: they include a whole restoring set.
-    fn restored_by(&self, done: &std::collections::BTreeSet<Remedy>) -> bool {
-        self.paths
-            .iter()
-            .chain(&self.minimal)
-            .any(|set| set.iter().all(|r| done.contains(r)))
-    }
-}
+pub use lyncsim_lab::trial::KbPaths;
 
 /// What a trainee did, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1284,11 +1145,5 @@ mod tests {
             .write_all(b"{\"event\":\"sign")
             .unwrap();
         assert_eq!(log.read().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn combinations_are_in_order() {
-        assert_eq!(combinations(3, 2), vec![vec![0, 1], vec![0, 2], vec![1, 2]]);
-        assert_eq!(combinations(4, 3).len(), 4);
     }
 }

@@ -38,6 +38,7 @@ mod lab;
 mod machine;
 mod operator;
 mod passwords;
+pub mod trial;
 
 pub use admin::{ADMIN_TOKEN_VAR, AdminClient, Method, admin_call, fetch_plain};
 pub use causes::{CauseSpec, StaleCertVia};

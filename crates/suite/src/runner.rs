@@ -361,14 +361,15 @@ async fn steps(
     Ok(())
 }
 
-/// The KB's check of a machine against the account: a known-good second account must sign
-/// in on the same machine.
+/// The KB's check of a machine against the account ([`lyncsim_lab::trial::second_account`],
+/// as the console runs it): a known-good second account must sign in on the machine (a scratch
+/// copy of it, so that the check changes nothing the scenario looks at after).
 async fn second_account(
     machine: &Machine,
     second: &str,
     report: &mut ScenarioReport,
 ) -> anyhow::Result<()> {
-    let other = machine.sign_in(second).await?;
+    let other = lyncsim_lab::trial::second_account(machine, second).await?;
     report.log.push(format!(
         "the second account {second} on the same machine: {}",
         other.describe()
@@ -391,7 +392,7 @@ async fn run_control(
     (n, control): (usize, &Control),
     report: &mut ScenarioReport,
 ) -> anyhow::Result<()> {
-    let mut copy = snapshot.copy(&format!("control-{}", n - 1))?;
+    let mut copy = lyncsim_lab::trial::Scratch::of(snapshot, &format!("control-{}", n - 1))?;
     let mut log = Vec::new();
     if let Err(e) = apply(s, opts, &mut copy, &control.remedies, &mut log).await {
         report.fail(format!("control {n}: {e:#}"));

@@ -1,0 +1,196 @@
+//! The KB trial, in one place: KB steps tried on scratch copies of a broken machine, the sets
+//! of steps that restore sign-in (found by real sign-ins), and the KB's second-account check.
+//! The scenario runner's controls, the training console's paths and its second-account check
+//! use these, so that they judge one machine the same way.
+
+use std::collections::BTreeSet;
+use std::ops::{Deref, DerefMut};
+
+use lyncsim_domain::Remedy;
+use serde::{Deserialize, Serialize};
+
+use crate::machine::{Machine, SignIn};
+
+/// A copy of a machine to try something on, in a sibling folder of its own; the folder is
+/// removed when the copy is dropped, and the original is never touched.
+pub struct Scratch(Option<Machine>);
+
+impl Scratch {
+    /// A copy of `machine` as it is now, named `<prefix>-<random>`.
+    pub fn of(machine: &Machine, prefix: &str) -> anyhow::Result<Scratch> {
+        let name = format!("{prefix}-{}", &lyncsim_wire::random_guid()[..8]);
+        Ok(Scratch(Some(machine.copy(&name)?)))
+    }
+}
+
+impl Deref for Scratch {
+    type Target = Machine;
+    fn deref(&self) -> &Machine {
+        self.0.as_ref().expect("a scratch copy until it is dropped")
+    }
+}
+
+impl DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut Machine {
+        self.0.as_mut().expect("a scratch copy until it is dropped")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(machine) = self.0.take() {
+            let dir = machine.dir().to_path_buf();
+            drop(machine);
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Whether `remedies`, applied in order to a scratch copy of `broken`, restore `user`'s sign-in
+/// (a real sign-in; a remedy that cannot be applied there restores nothing).
+pub async fn restores(broken: &Machine, user: &str, remedies: &[Remedy]) -> anyhow::Result<bool> {
+    let mut copy = Scratch::of(broken, "try")?;
+    for remedy in remedies {
+        if copy.fix(*remedy).await.is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(copy.sign_in(user).await?.signed_in())
+}
+
+/// The ways to restore sign-in that the KB's steps offer a machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KbPaths {
+    /// Each a list of KB steps; all the same length, the fewest that restore sign-in.
+    pub paths: Vec<Vec<Remedy>>,
+    /// Every set of KB steps found to restore sign-in with no step to spare: the shortest
+    /// paths and the sets one step longer (no set here contains another).
+    #[serde(default)]
+    pub minimal: Vec<Vec<Remedy>>,
+    /// No client step helps: the KB's second-account check, then escalate.
+    pub escalate: bool,
+}
+
+impl KbPaths {
+    /// Whether `remedy` belongs to a way to restore sign-in (escalating: whether that is the
+    /// way).
+    pub fn needs(&self, remedy: Remedy) -> bool {
+        if remedy == Remedy::Escalate {
+            return self.escalate;
+        }
+        self.paths
+            .iter()
+            .chain(&self.minimal)
+            .any(|p| p.contains(&remedy))
+    }
+
+    /// Whether the steps `done` already restore sign-in: they include a whole restoring set.
+    pub fn restored_by(&self, done: &BTreeSet<Remedy>) -> bool {
+        self.paths
+            .iter()
+            .chain(&self.minimal)
+            .any(|set| set.iter().all(|r| done.contains(r)))
+    }
+}
+
+/// The KB steps that restore `user`'s sign-in on `broken`: every combination of the fewest
+/// steps of the KB's procedure for its product and OS that restores it (at most `max_steps`),
+/// then the sets one step longer that restore it with no step to spare (none contains a
+/// shorter set found), each tried on a scratch copy by a real sign-in. None within
+/// `max_steps`: escalate.
+pub async fn restoring_sets(
+    broken: &Machine,
+    user: &str,
+    max_steps: usize,
+) -> anyhow::Result<KbPaths> {
+    let machine = broken.profile().machine();
+    let steps = Remedy::procedure(machine.product, machine.os);
+    let remedies =
+        |combo: &[usize]| -> Vec<Remedy> { combo.iter().flat_map(|&i| steps[i].clone()).collect() };
+    let mut shortest: Option<Vec<Vec<Remedy>>> = None;
+    let mut minimal: Vec<Vec<usize>> = Vec::new();
+    for size in 1..=max_steps.min(steps.len()) {
+        let mut found = Vec::new();
+        for combo in combinations(steps.len(), size) {
+            if minimal.iter().any(|m| m.iter().all(|i| combo.contains(i))) {
+                continue;
+            }
+            if restores(broken, user, &remedies(&combo)).await? {
+                found.push(combo);
+            }
+        }
+        minimal.extend(found.iter().cloned());
+        match &shortest {
+            Some(_) => break,
+            None if !found.is_empty() => {
+                shortest = Some(found.iter().map(|c| remedies(c)).collect())
+            }
+            None => {}
+        }
+    }
+    Ok(match shortest {
+        Some(paths) => KbPaths {
+            paths,
+            minimal: minimal.iter().map(|c| remedies(c)).collect(),
+            escalate: false,
+        },
+        None => KbPaths {
+            paths: Vec::new(),
+            minimal: Vec::new(),
+            escalate: true,
+        },
+    })
+}
+
+/// The KB's check that tells the account from the machine: the known-good account `second`
+/// signs in on a scratch copy of `machine` (the machine itself is left as it is).
+pub async fn second_account(machine: &Machine, second: &str) -> anyhow::Result<SignIn> {
+    let copy = Scratch::of(machine, "second")?;
+    copy.sign_in(second).await
+}
+
+/// Every way to choose `k` of `n`, in order.
+pub fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
+    fn go(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..n {
+            cur.push(i);
+            go(i + 1, n, k, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    go(0, n, k, &mut Vec::new(), &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combinations_are_in_order() {
+        assert_eq!(combinations(3, 2), vec![vec![0, 1], vec![0, 2], vec![1, 2]]);
+        assert_eq!(combinations(4, 3).len(), 4);
+    }
+
+    #[test]
+    fn a_set_restores_once_every_step_of_it_is_done() {
+        let paths = KbPaths {
+            paths: vec![vec![Remedy::Fixit]],
+            minimal: vec![
+                vec![Remedy::Fixit],
+                vec![Remedy::RemoveCredentials, Remedy::FlushDns],
+            ],
+            escalate: false,
+        };
+        let done = |r: &[Remedy]| r.iter().copied().collect::<BTreeSet<_>>();
+        assert!(!paths.restored_by(&done(&[Remedy::RemoveCredentials])));
+        assert!(paths.restored_by(&done(&[Remedy::RemoveCredentials, Remedy::FlushDns])));
+        assert!(paths.needs(Remedy::FlushDns) && !paths.needs(Remedy::SyncTime));
+        assert!(!paths.needs(Remedy::Escalate));
+    }
+}
