@@ -876,3 +876,70 @@ fn post_form_status(url: &str, form: &str) -> (u16, String) {
     let (body, status) = curl_form(url, form, false, "\n%{http_code}");
     (status.trim().parse().unwrap_or(0), body)
 }
+
+/// An offered exercise can always be prepared: one whose causes do not stop sign-in (Lync
+/// 2013 recovers from an outage by itself) is refused, with the reason, when it is asked for
+/// and when a trainer makes a cohort of it. A cohort whose trainees each draw their own
+/// exercise shows each on the board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offered_exercise_stops_sign_in_and_a_cohort_may_draw_one_per_trainee() {
+    let data = tempfile::tempdir().unwrap();
+    let console = lyncsim_console::start(config(data.path())).await.unwrap();
+    let url = console.url();
+    let (status, page) = post_form_status(
+        &format!("{url}/attempts"),
+        "trainee=Dee&product=lync2013&os=win7&causes=post-outage",
+    );
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("does not stop sign-in"), "{page}");
+    let (status, page) = post_form_status(
+        &format!("{url}/cohorts"),
+        "name=x&causes=post-outage&products=lync2013&oses=win7&seed=1",
+    );
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("does not stop sign-in"), "{page}");
+    assert!(
+        std::fs::read_dir(data.path())
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with('a')),
+        "nothing is kept of an attempt that could not begin"
+    );
+
+    // Each trainee draws their own, from clock skew and a stale DNS record on Lync 2010.
+    let (board, board_url) = curl_form(
+        &format!("{url}/cohorts"),
+        "name=Tuesday&causes=clock-skew,dns-stale&products=lync2010&oses=win7&seed=3&per_trainee=on",
+        true,
+        "\n%{url_effective}",
+    );
+    assert!(
+        board.contains("each trainee draws their own exercise"),
+        "{board}"
+    );
+    let code = board
+        .split(r#"id="join-code">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    for trainee in ["Eve", "Finn", "Gus"] {
+        let (_, page) = start(
+            &format!("{url}/join"),
+            &format!("trainee={trainee}&code={code}"),
+        );
+        assert!(page.contains(ErrorId::ECert.text()), "{page}");
+    }
+    let board = get(&board_url).await;
+    let exercises: Vec<&str> = board
+        .split("<td>")
+        .filter(|cell| cell.contains("Lync 2010"))
+        .collect();
+    assert_eq!(exercises.len(), 3, "{board}");
+    assert!(
+        exercises.iter().any(|e| e.contains("clock-skew"))
+            && exercises.iter().any(|e| e.contains("dns-stale")),
+        "the draws differ: {exercises:?}"
+    );
+    console.shutdown().await;
+}

@@ -31,6 +31,9 @@ pub(crate) struct Cohort {
     /// `/trainer/<key>`. The join code is the trainees'; this one is the trainer's alone.
     #[serde(default)]
     pub(crate) trainer_key: String,
+    /// Each trainee draws an exercise of their own from the pool (else all share one).
+    #[serde(default)]
+    pub(crate) per_trainee: bool,
 }
 
 /// What a hint costs when the trainer did not say.
@@ -57,6 +60,9 @@ pub(crate) struct CohortForm {
     pub(crate) time_limit_min: String,
     #[serde(default)]
     pub(crate) hint_cost: String,
+    /// "on": each trainee draws their own exercise.
+    #[serde(default)]
+    pub(crate) per_trainee: String,
 }
 
 fn list<T: std::str::FromStr>(text: &str) -> anyhow::Result<Vec<T>>
@@ -112,22 +118,23 @@ impl CohortForm {
             time_limit_min,
             hint_cost,
             trainer_key: secret(20),
+            per_trainee: !self.per_trainee.trim().is_empty(),
         };
-        cohort.spec()?;
+        cohort.spec_for(0)?;
         Ok(cohort)
     }
 }
 
 impl Cohort {
-    /// The exercise every trainee of the cohort gets.
-    pub(crate) fn spec(&self) -> anyhow::Result<ExerciseSpec> {
-        ExerciseSpec::draw_within(
-            self.seed,
-            &self.causes,
-            &self.products,
-            &self.oses,
-            self.count,
-        )
+    /// The exercise of the cohort's `n`-th draw (0 first): the one every trainee gets, or,
+    /// when each draws their own, the `n`-th from the seed.
+    pub(crate) fn spec_for(&self, n: u64) -> anyhow::Result<ExerciseSpec> {
+        let seed = if self.per_trainee {
+            self.seed.wrapping_add(n.wrapping_mul(7919))
+        } else {
+            self.seed
+        };
+        ExerciseSpec::draw_within(seed, &self.causes, &self.products, &self.oses, self.count)
     }
 
     /// Writes `cohort.json` in `dir`, atomically.
@@ -169,6 +176,8 @@ pub(crate) fn normalise(code: &str) -> anyhow::Result<String> {
 pub(crate) struct BoardRow {
     pub(crate) attempt: String,
     pub(crate) trainee: String,
+    /// The exercise: its causes, product and OS.
+    pub(crate) exercise: String,
     pub(crate) steps: usize,
     pub(crate) last_sign_in: String,
     pub(crate) signed_in: bool,
@@ -183,8 +192,7 @@ pub(crate) struct BoardRow {
 
 /// The board's row of an attempt, from its log, as of `now`.
 pub(crate) fn board_row(
-    attempt: &str,
-    trainee: &str,
+    (attempt, trainee, exercise): (&str, &str, String),
     log: &[Logged],
     time_limit_min: Option<u32>,
     now: chrono::DateTime<chrono::Utc>,
@@ -223,6 +231,7 @@ pub(crate) fn board_row(
     BoardRow {
         attempt: attempt.to_owned(),
         trainee: trainee.to_owned(),
+        exercise,
         steps,
         last_sign_in: match last {
             Some(None) => "signed in".into(),
@@ -449,7 +458,7 @@ mod tests {
             ),
         ];
         let now = chrono::DateTime::from_timestamp(1_800_000_000 + 60 + 6 * 60, 0).unwrap();
-        let row = board_row("a1", "Ann", &log, Some(5), now);
+        let row = board_row(("a1", "Ann", "clock-skew".into()), &log, Some(5), now);
         assert_eq!(row.steps, 1);
         assert_eq!(row.last_sign_in, "E_CERT");
         assert_eq!(row.destructive.len(), 1);
@@ -464,7 +473,7 @@ mod tests {
                 did: String::new(),
             },
         ));
-        let row2 = board_row("a1", "Ann", &more, Some(5), now);
+        let row2 = board_row(("a1", "Ann", String::new()), &more, Some(5), now);
         assert_eq!(row2.destructive.len(), 2, "every destructive step is shown");
         assert!(row2.destructive[1].starts_with("remove-credentials deleted the saved password"));
         assert_eq!(row.idle_min, Some(6));
@@ -477,7 +486,7 @@ mod tests {
                 reason: None,
             },
         ));
-        let row = board_row("a1", "Ann", &done, Some(5), now);
+        let row = board_row(("a1", "Ann", String::new()), &done, Some(5), now);
         assert!(row.signed_in);
         assert_eq!(row.over_time_min, None);
         assert_eq!(row.idle_min, None, "a trainee who is done is not stuck");
@@ -547,11 +556,13 @@ mod tests {
             seed: "7".into(),
             time_limit_min: "20".into(),
             hint_cost: "5".into(),
+            per_trainee: String::new(),
         };
         let c = form("clock-skew", "lync2010", "xp")
             .cohort("ABC234".into())
             .unwrap();
-        let spec = c.spec().unwrap();
+        let spec = c.spec_for(0).unwrap();
+        assert_eq!(c.spec_for(5).unwrap(), spec, "one exercise for all");
         assert_eq!(
             (spec.product, spec.os, spec.causes),
             (Product::Lync2010, Os::Xp, vec![Cause::ClockSkew])

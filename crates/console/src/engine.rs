@@ -119,6 +119,19 @@ pub struct Exercise {
     broken: Machine,
 }
 
+/// Why an exercise could not be made: its causes do not stop sign-in on its machine (a
+/// Lync 2013 recovers from an outage by itself). The exercise is not offered.
+#[derive(Debug)]
+pub struct NotAnExercise(pub String);
+
+impl std::fmt::Display for NotAnExercise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotAnExercise {}
+
 /// What `exercise.json` records, for [`Exercise::reopen`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Saved {
@@ -212,12 +225,17 @@ impl Exercise {
             lab.cause(&mut machine, &spec.user, *cause).await?;
         }
         if machine.sign_in(&spec.user).await?.signed_in() {
-            bail!(
-                "{:?} on {} {} does not stop sign-in: no exercise",
-                spec.causes,
+            return Err(NotAnExercise(format!(
+                "{} on {} on {} does not stop sign-in (the client recovers by itself): no exercise",
+                spec.causes
+                    .iter()
+                    .map(|c| c.id())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
                 spec.product.display_name(),
                 spec.os.display_name()
-            );
+            ))
+            .into());
         }
         let broken = machine.copy("broken")?;
         Ok(Exercise {

@@ -391,7 +391,17 @@ async fn start_attempt(
             return Ok(refused(&shared, &headers, StatusCode::BAD_REQUEST, error).await);
         }
     };
-    let id = begin(&shared, start.trainee_name(), None, spec).await?;
+    let id = match begin(&shared, start.trainee_name(), None, spec).await {
+        Ok(id) => id,
+        Err(Failed(StatusCode::UNPROCESSABLE_ENTITY, message)) => {
+            let error = pages::FormError {
+                message,
+                form: pages::Refused::Start(start),
+            };
+            return Ok(refused(&shared, &headers, StatusCode::BAD_REQUEST, error).await);
+        }
+        Err(e) => return Err(e),
+    };
     Ok(to_attempt(&headers, &id))
 }
 
@@ -430,7 +440,17 @@ async fn begin(
         cohort::secret(12)
     );
     let dir = shared.data_dir.join(&id);
-    let attempt = Attempt::begin(&id, trainee, cohort, spec, (&dir, &shared.clock)).await?;
+    let attempt = match Attempt::begin(&id, trainee, cohort, spec, (&dir, &shared.clock)).await {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            // Nothing of an attempt that could not begin is kept (a restart would try it).
+            let _ = std::fs::remove_dir_all(&dir);
+            if let Some(not) = e.downcast_ref::<crate::engine::NotAnExercise>() {
+                return Err(Failed(StatusCode::UNPROCESSABLE_ENTITY, not.to_string()));
+            }
+            return Err(e.into());
+        }
+    };
     let code = attempt.cohort.clone();
     shared
         .attempts
@@ -607,17 +627,22 @@ async fn new_cohort(
     headers: axum::http::HeaderMap,
     Form(form): Form<CohortForm>,
 ) -> Result<Response, Failed> {
-    let mut cohorts = shared.cohorts.lock().await;
+    let cohorts = shared.cohorts.lock().await;
     let code = loop {
         let code = cohort::join_code();
         if !cohorts.contains_key(&code) {
             break code;
         }
     };
-    let cohort = match form.cohort(code.clone()) {
+    // Unlocked while the exercise is made (a second or two): other trainers go on.
+    drop(cohorts);
+    let made = match form.cohort(code.clone()) {
+        Ok(cohort) => checked(cohort).await,
+        Err(e) => Err(e),
+    };
+    let cohort = match made {
         Ok(cohort) => cohort,
         Err(e) => {
-            drop(cohorts);
             let error = pages::FormError {
                 message: format!("{e:#}"),
                 form: pages::Refused::Cohort(form),
@@ -625,10 +650,25 @@ async fn new_cohort(
             return Ok(refused(&shared, &headers, StatusCode::BAD_REQUEST, error).await);
         }
     };
+    let mut cohorts = shared.cohorts.lock().await;
+    if cohorts.contains_key(&code) {
+        return Err(Failed(
+            StatusCode::CONFLICT,
+            "another cohort took that join code meanwhile: create it again".into(),
+        ));
+    }
     cohort.save(&shared.data_dir.join("cohorts").join(&code))?;
     let key = cohort.trainer_key.clone();
     cohorts.insert(code.clone(), cohort);
     Ok(Redirect::to(&format!("/trainer/{key}")).into_response())
+}
+
+/// A cohort whose (first) exercise was made once, for real, and stops sign-in: one that does
+/// not is refused when the trainer makes the cohort, not when a trainee joins.
+async fn checked(cohort: Cohort) -> anyhow::Result<Cohort> {
+    let exercise = crate::engine::Exercise::prepare(cohort.spec_for(0)?).await?;
+    exercise.shutdown().await;
+    Ok(cohort)
 }
 
 async fn find_cohort(shared: &Shared, code: &str) -> Result<Cohort, Failed> {
@@ -704,7 +744,6 @@ async fn join(
             return Ok(refused(&shared, &headers, status, error).await);
         }
     };
-    let spec = cohort.spec()?;
     let trainee = match form.trainee.trim() {
         "" => "trainee".to_owned(),
         t => t.chars().take(80).collect::<String>(),
@@ -736,18 +775,51 @@ async fn join(
             return Ok(refused(&shared, &headers, StatusCode::CONFLICT, error).await);
         }
     }
-    let id = begin(
-        &shared,
-        trainee,
-        Some(attempt::Membership {
-            code: cohort.code,
+    let id = begin_in_cohort(&shared, trainee, &cohort).await?;
+    Ok(to_attempt(&headers, &id))
+}
+
+/// A trainee's attempt in `cohort`: its exercise, or, when each trainee draws their own, the
+/// next draw; a draw that does not stop sign-in on its machine is passed over for the next
+/// (at most 8).
+async fn begin_in_cohort(
+    shared: &Shared,
+    trainee: String,
+    cohort: &Cohort,
+) -> Result<String, Failed> {
+    let joined = {
+        let attempts: Vec<Arc<Mutex<Attempt>>> =
+            shared.attempts.lock().await.values().cloned().collect();
+        let mut n = 0u64;
+        for attempt in attempts {
+            if attempt.lock().await.cohort.as_deref() == Some(cohort.code.as_str()) {
+                n += 1;
+            }
+        }
+        n
+    };
+    let mut last = None;
+    for draw in joined..joined + 8 {
+        let membership = attempt::Membership {
+            code: cohort.code.clone(),
             hint_cost: cohort.hint_cost,
             time_limit_min: cohort.time_limit_min,
-        }),
-        spec,
-    )
-    .await?;
-    Ok(to_attempt(&headers, &id))
+        };
+        let spec = cohort.spec_for(draw)?;
+        match begin(shared, trainee.clone(), Some(membership), spec).await {
+            Err(Failed(StatusCode::UNPROCESSABLE_ENTITY, why)) if cohort.per_trainee => {
+                last = Some(why);
+            }
+            done => return done,
+        }
+    }
+    Err(Failed(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "no exercise of this cohort could be made: {}",
+            last.unwrap_or_default()
+        ),
+    ))
 }
 
 /// The board's rows of a cohort, as of now.
@@ -768,7 +840,23 @@ async fn board_rows(shared: &Shared, code: &str) -> Vec<BoardRow> {
             continue;
         }
         let log = a.timed_log().unwrap_or_default();
-        rows.push(cohort::board_row(a.label(), &a.trainee, &log, limit, now));
+        let spec = &a.exercise.spec;
+        let exercise = format!(
+            "{} · {} · {}",
+            spec.causes
+                .iter()
+                .map(|c| c.id())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            spec.product.display_name(),
+            spec.os.display_name()
+        );
+        rows.push(cohort::board_row(
+            (a.label(), &a.trainee, exercise),
+            &log,
+            limit,
+            now,
+        ));
     }
     rows
 }

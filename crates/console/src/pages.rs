@@ -150,9 +150,10 @@ fn cohort_form(kept: Option<&crate::cohort::CohortForm>, message: &str) -> Marku
                 label { " Seed (empty: any) " input name="seed" inputmode="numeric" value=(kept.map_or(&empty, |c| &c.seed)); }
                 label { " Time limit in minutes " input name="time_limit_min" size="4" value=(kept.map_or(&empty, |c| &c.time_limit_min)); }
                 label { " A hint costs " input name="hint_cost" size="3" value=(kept.map_or("10", |c| c.hint_cost.as_str())); " points" }
+                label { " " input type="checkbox" name="per_trainee" value="on" checked[kept.is_some_and(|c| !c.per_trainee.is_empty())]; " Each trainee draws their own exercise" }
                 button #create-cohort type="submit" { "Create the cohort" }
             }
-            p.note { "Every trainee of a cohort gets the same exercise, drawn from its seed, so that their results compare." }
+            p.note { "Every trainee of a cohort gets the same exercise, drawn from its seed, so that their results compare; or, ticked, each draws one of their own from the cohort's causes, products and OSes. The exercise is made once when the cohort is, to be sure it stops sign-in." }
         }
     }
 }
@@ -795,10 +796,11 @@ pub(crate) fn board_rows(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
     let (code, key) = (&cohort.code, &cohort.trainer_key);
     html! {
         table #board-table {
-            tr { th { "Trainee" } th { "Steps" } th { "Last sign-in" } th { "Needs a look" } }
+            tr { th { "Trainee" } th { "Exercise" } th { "Steps" } th { "Last sign-in" } th { "Needs a look" } }
             @for r in rows {
                 tr.flagged[!r.destructive.is_empty() || r.idle_min.is_some() || r.over_time_min.is_some()] #{ "row-" (r.attempt) } {
                     td { a href={ "/trainer/" (key) "/attempts/" (r.attempt) } { (r.trainee) } }
+                    td { (r.exercise) }
                     td { (r.steps) }
                     td.ok[r.signed_in] { (r.last_sign_in) }
                     td.flags {
@@ -808,7 +810,7 @@ pub(crate) fn board_rows(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
                     }
                 }
             }
-            @if rows.is_empty() { tr { td colspan="4" { "No one has joined yet: give them the code " strong { (code) } "." } } }
+            @if rows.is_empty() { tr { td colspan="5" { "No one has joined yet: give them the code " strong { (code) } "." } } }
         }
     }
 }
@@ -835,6 +837,7 @@ pub(crate) fn board(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
                     " · " (cohort.count) " cause(s) · seed " (cohort.seed)
                     @if let Some(t) = cohort.time_limit_min { " · time limit " (t) " min" }
                     " · a hint costs " (cohort.hint_cost) " points"
+                    @if cohort.per_trainee { " · each trainee draws their own exercise" }
                 }
                 p.note { "This page's address is yours alone: it shows every trainee's attempt. Give the trainees the join code." }
                 p { a #results-link href={ "/trainer/" (cohort.trainer_key) "/results" } { "Results" } }
