@@ -494,12 +494,19 @@ async fn a_trainer_watches_the_board_live_and_exports_the_results() {
     click(&c, "signin-button").await;
     text_of(&c, "signed-in").await;
     c.switch_to_window(board.clone()).await.unwrap();
-    text_until(&c, "board-table", "signed in").await;
+    let row = text_until(&c, "board-table", "signed-in").await;
+    // Ended, and so no longer flagged for time (she has been idle before, and is over no
+    // limit: the flags of an open attempt are gone).
+    assert!(!row.contains("no progress"), "{row}");
 
     // The results, and their exports.
     click(&c, "results-link").await;
     let per_trainee = text_until(&c, "trainee-results", "Cleo").await;
     assert!(per_trainee.contains("80"), "{per_trainee}");
+    assert!(
+        per_trainee.contains("signed-in"),
+        "the ending: {per_trainee}"
+    );
     assert!(per_trainee.contains("delete-cert"), "{per_trainee}");
     let per_cause = text_of(&c, "cause-results").await;
     assert!(per_cause.contains("clock-skew"), "{per_cause}");

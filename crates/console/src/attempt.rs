@@ -449,11 +449,15 @@ impl Attempt {
             "tools" => Panel::Tools,
             _ => return Err(ViewError::Unknown),
         };
-        self.log
-            .append(&Event::View {
-                view: name.to_owned(),
-            })
-            .map_err(failed)?;
+        // Looking after the attempt has ended is not recorded: the log, and so the score,
+        // stand as they were when it ended.
+        if self.ending().map_err(failed)?.is_none() {
+            self.log
+                .append(&Event::View {
+                    view: name.to_owned(),
+                })
+                .map_err(failed)?;
+        }
         Ok(panel)
     }
 

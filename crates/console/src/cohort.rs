@@ -178,6 +178,8 @@ pub(crate) struct BoardRow {
     pub(crate) trainee: String,
     /// The exercise: its causes, product and OS.
     pub(crate) exercise: String,
+    /// How the attempt ended (`signed-in`, `escalated`, `gave-up`), if it has.
+    pub(crate) ended: Option<String>,
     pub(crate) steps: usize,
     pub(crate) last_sign_in: String,
     pub(crate) signed_in: bool,
@@ -206,6 +208,10 @@ pub(crate) fn board_row(
         _ => None,
     });
     let signed_in = matches!(last, Some(None));
+    let events: Vec<Event> = log.iter().map(|l| l.event.clone()).collect();
+    let ended = crate::engine::Ending::of(&events).map(|(_, e)| e.id().to_owned());
+    // Only an open attempt is flagged for time: one that ended waits for nothing.
+    let open = ended.is_none() && !signed_in;
     let destructive = log
         .iter()
         .filter_map(|l| match &l.event {
@@ -219,7 +225,7 @@ pub(crate) fn board_row(
         .last()
         .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok())
         .map(|t| (now - t.with_timezone(&chrono::Utc)).num_minutes())
-        .filter(|m| *m >= 5 && !signed_in);
+        .filter(|m| *m >= 5 && open);
     let over_time_min = log
         .first()
         .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok())
@@ -227,11 +233,12 @@ pub(crate) fn board_row(
         .map(|(start, limit)| {
             (now - start.with_timezone(&chrono::Utc)).num_minutes() - i64::from(limit)
         })
-        .filter(|over| *over > 0 && !signed_in);
+        .filter(|over| *over > 0 && open);
     BoardRow {
         attempt: attempt.to_owned(),
         trainee: trainee.to_owned(),
         exercise,
+        ended,
         steps,
         last_sign_in: match last {
             Some(None) => "signed in".into(),
@@ -287,23 +294,18 @@ pub(crate) struct CauseResult {
     pub(crate) most_common_wrong_first_step: Option<String>,
 }
 
-/// Seconds from the first event to the first successful sign-in after a step.
-pub(crate) fn seconds_to_finish(log: &[Logged]) -> Option<i64> {
-    let start = log
-        .first()
-        .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.at).ok())?;
-    let mut stepped = false;
-    for l in log {
-        match &l.event {
-            Event::Step { .. } => stepped = true,
-            Event::SignIn { error: None, .. } if stepped => {
-                let t = chrono::DateTime::parse_from_rfc3339(&l.at).ok()?;
-                return Some((t - start).num_seconds());
-            }
-            _ => {}
-        }
+/// Seconds from the first event to the event that finished the attempt (the sign-in that
+/// ended it, or a correct escalation), when the score says it `finished`: one rule, the
+/// score's, for both.
+pub(crate) fn seconds_to_finish(log: &[Logged], finished: bool) -> Option<i64> {
+    if !finished {
+        return None;
     }
-    None
+    let time = |l: &Logged| chrono::DateTime::parse_from_rfc3339(&l.at).ok();
+    let start = time(log.first()?)?;
+    let events: Vec<Event> = log.iter().map(|l| l.event.clone()).collect();
+    let (i, _) = crate::engine::Ending::of(&events)?;
+    Some((time(&log[i])? - start).num_seconds())
 }
 
 /// Per cause: how many attempts had it, the share finished, the median time, and the most
@@ -490,8 +492,25 @@ mod tests {
         assert!(row.signed_in);
         assert_eq!(row.over_time_min, None);
         assert_eq!(row.idle_min, None, "a trainee who is done is not stuck");
-        assert_eq!(seconds_to_finish(&done), Some(400));
-        assert_eq!(seconds_to_finish(&log), None);
+        assert_eq!(seconds_to_finish(&done, true), Some(400));
+        assert_eq!(seconds_to_finish(&log, false), None);
+        // A correct escalation finishes too, at the escalation.
+        let mut escalated = log.clone();
+        escalated.push(at(
+            300,
+            Event::Step {
+                remedy: Remedy::Escalate,
+                did: String::new(),
+            },
+        ));
+        assert_eq!(seconds_to_finish(&escalated, true), Some(300));
+        let row = board_row(("a1", "Ann", String::new()), &escalated, Some(5), now);
+        assert_eq!(row.ended.as_deref(), Some("escalated"));
+        assert_eq!(
+            (row.idle_min, row.over_time_min),
+            (None, None),
+            "an ended attempt is flagged no more"
+        );
     }
 
     #[test]

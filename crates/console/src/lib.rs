@@ -937,7 +937,7 @@ fn result_of(
         points: debrief.score.points,
         finished: debrief.score.finished,
         ending: debrief.score.ending,
-        seconds: cohort::seconds_to_finish(&log),
+        seconds: cohort::seconds_to_finish(&log, debrief.score.finished),
         wrong_first_step,
         hints: events
             .iter()

@@ -796,13 +796,14 @@ pub(crate) fn board_rows(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
     let (code, key) = (&cohort.code, &cohort.trainer_key);
     html! {
         table #board-table {
-            tr { th { "Trainee" } th { "Exercise" } th { "Steps" } th { "Last sign-in" } th { "Needs a look" } }
+            tr { th { "Trainee" } th { "Exercise" } th { "Steps" } th { "Last sign-in" } th { "Ended" } th { "Needs a look" } }
             @for r in rows {
                 tr.flagged[!r.destructive.is_empty() || r.idle_min.is_some() || r.over_time_min.is_some()] #{ "row-" (r.attempt) } {
                     td { a href={ "/trainer/" (key) "/attempts/" (r.attempt) } { (r.trainee) } }
                     td { (r.exercise) }
                     td { (r.steps) }
                     td.ok[r.signed_in] { (r.last_sign_in) }
+                    td { (r.ended.as_deref().unwrap_or("")) }
                     td.flags {
                         @for d in &r.destructive { span.flag { "destructive step: " (d) } " " }
                         @if let Some(m) = r.idle_min { span.flag { "no progress for " (m) " min" } " " }
@@ -810,7 +811,7 @@ pub(crate) fn board_rows(cohort: &Cohort, rows: &[BoardRow]) -> Markup {
                     }
                 }
             }
-            @if rows.is_empty() { tr { td colspan="5" { "No one has joined yet: give them the code " strong { (code) } "." } } }
+            @if rows.is_empty() { tr { td colspan="6" { "No one has joined yet: give them the code " strong { (code) } "." } } }
         }
     }
 }
@@ -866,13 +867,15 @@ pub(crate) fn results(
             section.card {
                 h2 { "Per trainee" }
                 table #trainee-results {
-                    tr { th { "Trainee" } th { "Points" } th { "Finished" } th { "Time" } th { "Wrong first step" } }
+                    tr { th { "Trainee" } th { "Points" } th { "Finished" } th { "Ended" } th { "Time" } th { "Hints" } th { "Wrong first step" } }
                     @for r in trainees {
                         tr {
                             td { a href={ "/trainer/" (cohort.trainer_key) "/attempts/" (r.attempt) } { (r.trainee) } }
                             td { (r.points) }
                             td { @if r.finished { "yes" } @else { "no" } }
+                            td { (r.ending.map_or("open", |e| e.id())) }
                             td { (minutes(r.seconds)) }
+                            td { (r.hints) }
                             td { (r.wrong_first_step.as_deref().unwrap_or("")) }
                         }
                     }
