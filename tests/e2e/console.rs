@@ -201,6 +201,10 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
         text_of(&c, "signed-in").await,
         "Signed in as alice@contoso.com"
     );
+    // The end shows at once, without a reload, and nothing that acts is offered after it.
+    assert!(text_of(&c, "ended").await.contains("The score stands."));
+    assert!(c.find(Locator::Id("give-up")).await.is_err());
+    assert!(c.find(Locator::Id("escalate")).await.is_err());
     c.goto(&format!("{first}/debrief")).await.unwrap();
     assert_eq!(text_of(&c, "points").await, "100");
     assert_eq!(
@@ -583,6 +587,13 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
             .all(|h| h.contains("This hint cost 10 points."))
     );
     assert!(hints[3].contains("No hints left"), "{}", hints[3]);
+    // Each answer draws the counter and the points again (out of band), live.
+    assert!(hints[0].contains("2 left") && hints[0].contains("points spent on hints: 10"));
+    assert!(
+        hints[2].contains("points spent on hints: 30"),
+        "{}",
+        hints[2]
+    );
     let done = post_form(&format!("{a1}/step/sync-time"), "");
     assert!(
         done.contains("The clock was successfully synchronized with time.windows.com on "),

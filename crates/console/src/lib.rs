@@ -489,7 +489,7 @@ async fn sign_in(
     a.sign_in(form.password.as_deref().filter(|p| !p.is_empty()))
         .await?;
     shared.changed(&a);
-    Ok(pages::sign_in_window(&a))
+    Ok(pages::with_status(&a, pages::sign_in_window(&a)))
 }
 
 async fn view(
@@ -524,7 +524,7 @@ async fn step(
         attempt::StepError::Failed(e) => e.into(),
     })?;
     shared.changed(&a);
-    Ok(pages::done(&a, remedy, &done))
+    Ok(pages::with_status(&a, pages::done(&a, remedy, &done)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -541,7 +541,10 @@ async fn command(
     let mut a = attempt.lock().await;
     let output = a.command(&cmd.line).await?;
     shared.changed(&a);
-    Ok(pages::command_output(&a, &cmd.line, &output))
+    Ok(pages::with_status(
+        &a,
+        pages::command_output(&a, &cmd.line, &output),
+    ))
 }
 
 async fn second_account(
@@ -552,7 +555,7 @@ async fn second_account(
     let mut a = attempt.lock().await;
     let (who, seen) = a.second_account().await?;
     shared.changed(&a);
-    Ok(pages::second_account(&who, &seen))
+    Ok(pages::with_status(&a, pages::second_account(&who, &seen)))
 }
 
 async fn hint(
@@ -563,7 +566,7 @@ async fn hint(
     let mut a = attempt.lock().await;
     let hint = a.hint()?;
     shared.changed(&a);
-    Ok(pages::hint(&a, hint.as_deref()))
+    Ok(pages::with_status(&a, pages::hint(&a, hint.as_deref())))
 }
 
 async fn debrief(

@@ -194,16 +194,6 @@ pub(crate) fn home(
 
 pub(crate) fn desktop(a: &Attempt) -> Markup {
     let spec = &a.exercise.spec;
-    let id = &a.id;
-    let progress = a.progress().unwrap_or_default();
-    let ending = progress.ending;
-    let hints_left = a.hint_ladder().len().saturating_sub(progress.hints_taken);
-    let used = progress.minutes_used;
-    let tool = |view: &str, label: &str| {
-        html! {
-            button.tool #{ "tool-" (view) } hx-get={ "/attempts/" (id) "/view/" (view) } hx-target="#panel" { (label) }
-        }
-    };
     page(
         &format!("Attempt {} · {}", a.label(), a.trainee),
         html! {
@@ -214,55 +204,93 @@ pub(crate) fn desktop(a: &Attempt) -> Markup {
                 @if let Some(password) = a.exercise.password() {
                     p.note #user-password { "Should Lync ask for the password, the user types " code { (password) } "." }
                 }
-                p #status.note {
-                    "Time used: " (used) " min"
-                    @if let Some(limit) = a.time_limit_min { " of " (limit) " min" }
-                    " · points spent on hints: " (progress.hint_points)
-                }
-                @if let Some(e) = ending {
-                    p #ended.done role="status" {
-                        (ended_text(e)) " The score stands. "
-                        a href={ "/attempts/" (id) "/debrief" } { "See the debrief" }
-                    }
-                }
+                (status(a, false))
             }
             div.desk {
                 // What a sign-in showed is announced to a screen reader as it comes.
                 div aria-live="polite" { (sign_in_window(a)) }
-                nav.tools {
-                    h3 { "Look at the computer" }
-                    (tool("about", "Lync: Help > About"))
-                    (tool("certmgr", "Certificates (certmgr.msc)"))
-                    (tool("credman", "Credential Manager"))
-                    (tool("folder", "The Lync folder"))
-                    (tool("datetime", "Date and Time"))
-                    (tool("cmd", "Command prompt"))
-                    @if spec.os == Os::Xp { (tool("rsa", "The Crypto\\RSA folder")) }
-                    (tool("tools", "KB tools and updates"))
-                    h3 { "When nothing on the computer helps" }
-                    button.tool #second-account hx-post={ "/attempts/" (id) "/second-account" } hx-target="#panel" { "Sign in with another account here" }
-                    button.tool #escalate hx-post={ "/attempts/" (id) "/step/escalate" } hx-target="#panel"
-                        hx-confirm="Escalate to support? The attempt ends here: right if nothing on the computer can help." { "Escalate to support" }
-                    h3 { "Stuck?" }
-                    @if hints_left > 0 {
-                        button.tool #hint hx-post={ "/attempts/" (id) "/hint" } hx-target="#panel"
-                            hx-confirm={ "A hint costs " (a.hint_cost) " points of your score. Take one?" } {
-                            "A hint (" (a.hint_cost) " points; " (hints_left) " left)"
-                        }
-                    } @else {
-                        p.note #no-hints { "No hints left." }
-                    }
-                    h3 { "Done?" }
-                    @if ending.is_none() {
-                        button.tool #give-up hx-post={ "/attempts/" (id) "/give-up" }
-                            hx-confirm="Give up? The attempt ends unfinished, and the debrief shows the answer." { "Give up" }
-                    }
-                    a.tool #debrief href={ "/attempts/" (id) "/debrief" } { "Debrief" }
-                }
+                (tool_list(a, false))
                 section.panel #panel aria-live="polite" { p.note { "Choose what to look at." } }
             }
         },
     )
+}
+
+/// `fragment`, the answer to something the trainee did, with the attempt's status and tools
+/// drawn again out of band (htmx's `hx-swap-oob`): the time and the points spent, the end the
+/// moment it comes, and nothing offered after it, without a reload.
+pub(crate) fn with_status(a: &Attempt, fragment: Markup) -> Markup {
+    html! {
+        (fragment)
+        (status(a, true))
+        (tool_list(a, true))
+    }
+}
+
+/// The attempt's status: the time used, the points spent on hints, and its end.
+fn status(a: &Attempt, oob: bool) -> Markup {
+    let progress = a.progress().unwrap_or_default();
+    html! {
+        div #attempt-status hx-swap-oob=[oob.then_some("true")] {
+            p #status.note {
+                "Time used: " (progress.minutes_used) " min"
+                @if let Some(limit) = a.time_limit_min { " of " (limit) " min" }
+                " · points spent on hints: " (progress.hint_points)
+            }
+            @if let Some(e) = progress.ending {
+                p #ended.done role="status" {
+                    (ended_text(e)) " The score stands. "
+                    a href={ "/attempts/" (a.id) "/debrief" } { "See the debrief" }
+                }
+            }
+        }
+    }
+}
+
+/// The tools: what to look at, and, while the attempt is open, the second-account check,
+/// escalating, hints and giving up.
+fn tool_list(a: &Attempt, oob: bool) -> Markup {
+    let (id, spec) = (&a.id, &a.exercise.spec);
+    let progress = a.progress().unwrap_or_default();
+    let open = progress.ending.is_none();
+    let hints_left = a.hint_ladder().len().saturating_sub(progress.hints_taken);
+    let tool = |view: &str, label: &str| {
+        html! {
+            button.tool #{ "tool-" (view) } hx-get={ "/attempts/" (id) "/view/" (view) } hx-target="#panel" { (label) }
+        }
+    };
+    html! {
+        nav.tools #tools hx-swap-oob=[oob.then_some("true")] {
+            h3 { "Look at the computer" }
+            (tool("about", "Lync: Help > About"))
+            (tool("certmgr", "Certificates (certmgr.msc)"))
+            (tool("credman", "Credential Manager"))
+            (tool("folder", "The Lync folder"))
+            (tool("datetime", "Date and Time"))
+            (tool("cmd", "Command prompt"))
+            @if spec.os == Os::Xp { (tool("rsa", "The Crypto\\RSA folder")) }
+            (tool("tools", "KB tools and updates"))
+            @if open {
+                h3 { "When nothing on the computer helps" }
+                button.tool #second-account hx-post={ "/attempts/" (id) "/second-account" } hx-target="#panel" { "Sign in with another account here" }
+                button.tool #escalate hx-post={ "/attempts/" (id) "/step/escalate" } hx-target="#panel"
+                    hx-confirm="Escalate to support? The attempt ends here: right if nothing on the computer can help." { "Escalate to support" }
+                h3 { "Stuck?" }
+                @if hints_left > 0 {
+                    button.tool #hint hx-post={ "/attempts/" (id) "/hint" } hx-target="#panel"
+                        hx-confirm={ "A hint costs " (a.hint_cost) " points of your score. Take one?" } {
+                        "A hint (" (a.hint_cost) " points; " (hints_left) " left)"
+                    }
+                } @else {
+                    p.note #no-hints { "No hints left." }
+                }
+                h3 { "Done?" }
+                button.tool #give-up hx-post={ "/attempts/" (id) "/give-up" }
+                    hx-confirm="Give up? The attempt ends unfinished, and the debrief shows the answer." { "Give up" }
+            }
+            a.tool #debrief href={ "/attempts/" (id) "/debrief" } { "Debrief" }
+        }
+    }
 }
 
 /// The Lync sign-in window: what the last sign-in showed, and the Sign In button; the
