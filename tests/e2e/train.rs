@@ -212,3 +212,50 @@ async fn the_careful_two_cause_trainee_scores_full_marks() {
     let s = score(&log.read().unwrap(), &paths, None);
     assert_eq!((s.points, s.finished), (100, true), "{s:?}");
 }
+
+/// The command prompt's nslookup asks the DNS server itself, not the cache: on a stale DNS
+/// record it shows the address DNS gives now, which `ipconfig /displaydns` does not, so the
+/// exercise can be solved from the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nslookup_shows_what_dns_says_now_beside_the_stale_cache() {
+    let spec = ExerciseSpec {
+        causes: vec![Cause::DnsStale],
+        product: Product::Lync2010,
+        os: Os::Win7,
+        user: "bob@contoso.com".into(),
+    };
+    let ex = Exercise::prepare(spec).await.unwrap();
+    let profile = ex.machine().profile();
+    let pool = ex
+        .lab()
+        .info()
+        .hosts
+        .keys()
+        .find(|h| h.starts_with("pool-a"))
+        .unwrap()
+        .clone();
+    let cached = profile
+        .dns_cache()
+        .into_iter()
+        .find(|r| r.name == pool && r.rtype == "A")
+        .expect("the cache holds the pool's old address")
+        .data;
+    let answer = lyncsim_client::views::nslookup(profile, &pool).await;
+    assert!(
+        answer.starts_with("Server:  UnKnown\nAddress:  "),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(&format!("Name:    {pool}\nAddress:  ")),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains(&cached),
+        "DNS now, not the cache {cached}: {answer}"
+    );
+    let unknown = lyncsim_client::views::nslookup(profile, "nosuch.contoso.com").await;
+    assert!(
+        unknown.contains("can't find nosuch.contoso.com: Non-existent domain"),
+        "{unknown}"
+    );
+}

@@ -112,6 +112,27 @@ pub(crate) fn flush(layout: &Layout) -> std::io::Result<()> {
     }
 }
 
+/// What the DNS server at `server` answers for `name`'s address, as `nslookup` asks it: the
+/// machine's resolver cache is neither read nor written. The records of the answer (the
+/// CNAMEs followed, then the A record), as owner, type and data.
+pub(crate) async fn ask_server(
+    server: SocketAddr,
+    name: &str,
+) -> Result<Vec<(String, String, String)>, ResolveError> {
+    let mut scratch = Resolver {
+        server,
+        now: 0,
+        cache: Vec::new(),
+        changed: false,
+    };
+    scratch.query(&normalise(name), RecordType::A).await?;
+    Ok(scratch
+        .cache
+        .into_iter()
+        .map(|r| (r.name, r.rtype, r.data))
+        .collect())
+}
+
 impl Resolver {
     pub(crate) fn new(layout: &Layout, server: SocketAddr, now: i64) -> Resolver {
         let (cache, changed) = read_cache_changed(layout, now);

@@ -296,3 +296,43 @@ pub fn flushdns(profile: &Profile) -> anyhow::Result<String> {
     profile.flush_dns()?;
     Ok("\nWindows IP Configuration\n\nSuccessfully flushed the DNS Resolver Cache.\n".into())
 }
+
+/// `nslookup <name>` as Windows prints it: the machine's DNS server asked directly (the
+/// resolver cache, which `ipconfig /displaydns` shows, is not used), so that a stale cached
+/// record can be told from what DNS says now. The layout is Windows nslookup's ("Server:
+/// UnKnown" for a server without a PTR record, "Non-authoritative answer:", `Aliases:` for a
+/// CNAME); the texts of its refusal are Windows's too.
+pub async fn nslookup(profile: &Profile, name: &str) -> String {
+    let server = profile.machine().network.dns_server;
+    let mut out = format!("Server:  UnKnown\nAddress:  {}\n\n", server.ip());
+    let name = name.trim().trim_end_matches('.');
+    match crate::resolver::ask_server(server, name).await {
+        Ok(records) => {
+            let address = records.iter().find(|(_, t, _)| t == "A");
+            let Some((owner, _, ip)) = address else {
+                out.push_str(&format!("*** UnKnown can't find {name}: No answer\n"));
+                return out;
+            };
+            out.push_str(&format!(
+                "Non-authoritative answer:\nName:    {owner}\nAddress:  {ip}\n"
+            ));
+            let aliases: Vec<&str> = records
+                .iter()
+                .filter(|(_, t, _)| t == "CNAME")
+                .map(|(o, _, _)| o.as_str())
+                .collect();
+            if !aliases.is_empty() {
+                out.push_str(&format!("Aliases:  {}\n", aliases.join("\n          ")));
+            }
+        }
+        Err(crate::resolver::ResolveError::NoRecord(_)) => {
+            out.push_str(&format!(
+                "*** UnKnown can't find {name}: Non-existent domain\n"
+            ));
+        }
+        Err(_) => out.push_str(&format!(
+            "DNS request timed out.\n    timeout was 2 seconds.\n*** Request to UnKnown timed-out\n"
+        )),
+    }
+    out
+}

@@ -540,6 +540,16 @@ impl Attempt {
                 })?;
                 Ok(out)
             }
+            ["nslookup", _] => {
+                let name = line.split_whitespace().nth(1).unwrap_or_default();
+                self.log.append(&Event::View {
+                    view: "nslookup".into(),
+                })?;
+                Ok(views::nslookup(self.exercise.machine().profile(), name).await)
+            }
+            ["nslookup", ..] => Ok(
+                "Usage here: nslookup <name>  (asks the DNS server, not the cache)\n".into(),
+            ),
             ["ipconfig", ..] => Ok(
                 "\nWindows IP Configuration\n\nThis console's ipconfig knows /displaydns and /flushdns.\n"
                     .into(),

@@ -147,7 +147,7 @@ pub(crate) fn hints(cause: Cause, product: Product, os: Os) -> [String; 3] {
         ),
         Cause::DnsStale => (
             "Look at what Windows remembers of names it looked up: the command prompt, ipconfig /displaydns.",
-            "The DNS client cache can hold a server's old address after the service moved it: compare what it holds for the pool with what it should be.",
+            "The DNS client cache can hold a server's old address after the service moved it: compare what it holds for the pool with what DNS says now (nslookup <name> asks the DNS server itself).",
             fix(Remedy::FlushDns),
         ),
         Cause::PostOutage => (
