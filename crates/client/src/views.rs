@@ -330,9 +330,9 @@ pub async fn nslookup(profile: &Profile, name: &str) -> String {
                 "*** UnKnown can't find {name}: Non-existent domain\n"
             ));
         }
-        Err(_) => out.push_str(&format!(
-            "DNS request timed out.\n    timeout was 2 seconds.\n*** Request to UnKnown timed-out\n"
-        )),
+        Err(_) => out.push_str(
+            "DNS request timed out.\n    timeout was 2 seconds.\n*** Request to UnKnown timed-out\n",
+        ),
     }
     out
 }
