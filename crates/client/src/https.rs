@@ -497,7 +497,34 @@ fn tls_failure(e: &rustls::Error, where_: &str) -> HttpFailure {
         rustls::Error::AlertReceived(alert) => {
             HttpFailure::TlsAlert(format!("{where_} sent alert {alert:?}"))
         }
-        other => HttpFailure::Tls(format!("{where_}: {other}")),
+        rustls::Error::InvalidCertificate(cert) => {
+            HttpFailure::Tls(format!("{where_}: {}", secure_failure(cert)))
+        }
+        _ => HttpFailure::Tls(format!(
+            "{where_}: ERROR_WINHTTP_SECURE_FAILURE (12175): the secure channel could not be set up"
+        )),
+    }
+}
+
+/// A server certificate the machine does not accept, as WinHTTP names it (the error numbers
+/// are WinHTTP's; that Lync's trace wrote these is lyncsim's reading), never a TLS library's
+/// words: a trainee reads the trace.
+fn secure_failure(e: &rustls::CertificateError) -> &'static str {
+    use rustls::CertificateError::*;
+    match e {
+        NotValidForName | NotValidForNameContext { .. } => {
+            "ERROR_WINHTTP_SECURE_CERT_CN_INVALID (12038): the server's certificate does not name the host"
+        }
+        Expired | ExpiredContext { .. } | NotValidYet | NotValidYetContext { .. } => {
+            "ERROR_WINHTTP_SECURE_CERT_DATE_INVALID (12037): the server's certificate is outside its validity"
+        }
+        UnknownIssuer => {
+            "ERROR_WINHTTP_SECURE_INVALID_CA (12045): the server's certificate was issued by an authority this computer does not trust"
+        }
+        Revoked => {
+            "ERROR_WINHTTP_SECURE_CERT_REVOKED (12170): the server's certificate was revoked"
+        }
+        _ => "ERROR_WINHTTP_SECURE_INVALID_CERT (12169): the server's certificate is not valid",
     }
 }
 
