@@ -9,7 +9,7 @@ use crate::engine::{
 };
 use anyhow::{Context, bail};
 use lyncsim_client::views::{self, Certmgr, Credman};
-use lyncsim_domain::{Cause, Os, Product, Remedy, Skew};
+use lyncsim_domain::{Cause, Os, Product, Remedy};
 use lyncsim_lab::Seen;
 use serde::{Deserialize, Serialize};
 
@@ -147,8 +147,6 @@ pub(crate) enum Panel {
     DateTime {
         machine: String,
         source: String,
-        difference: String,
-        ahead: bool,
     },
     Command,
     Rsa {
@@ -435,13 +433,9 @@ impl Attempt {
             "folder" => self.folder().map_err(failed)?,
             "datetime" => {
                 let source = self.exercise.lab().admin().time().await.map_err(failed)?;
-                let now_ms = m.now_ms();
-                let difference = now_ms - source.unix_ms;
                 Panel::DateTime {
-                    machine: clock_text(now_ms / 1000),
+                    machine: clock_text(m.now_ms() / 1000),
                     source: clock_text(source.unix),
-                    difference: Skew::from_millis(i128::from(difference.abs())).to_string(),
-                    ahead: difference >= 0,
                 }
             }
             "cmd" => Panel::Command,
