@@ -112,7 +112,7 @@ pub fn password_saved(profile: &Profile, user: &str) -> anyhow::Result<bool> {
         .any(|c| c.as_ref().map_or(true, |c| c.target.starts_with(&prefix))))
 }
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;

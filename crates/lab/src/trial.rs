@@ -149,6 +149,28 @@ pub async fn second_account(machine: &Machine, second: &str) -> anyhow::Result<S
     copy.sign_in(second).await
 }
 
+/// The same check on the profile of a machine outside a lab (the troubleshooter's, on a
+/// folder of the user's): the known-good account `second` signs in, typing `password`, on a
+/// scratch copy of the profile in a temporary folder, so that the machine is left as it is.
+pub async fn second_account_on(
+    profile: &lyncsim_client::Profile,
+    second: &str,
+    password: &str,
+) -> anyhow::Result<SignIn> {
+    use anyhow::Context;
+    let scratch = tempfile::tempdir().context("making a folder for the copy")?;
+    let to = scratch.path().join("machine");
+    crate::machine::copy_dir(profile.dir(), &to)
+        .with_context(|| format!("copying {}", profile.dir().display()))?;
+    let copy = lyncsim_client::Profile::open(&to)?;
+    let req = lyncsim_client::SignInRequest {
+        user: second.into(),
+        password: Some(password.into()),
+        save_password: false,
+    };
+    Ok(SignIn(lyncsim_client::sign_in(&copy, &req).await?))
+}
+
 /// Every way to choose `k` of `n`, in order.
 pub fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     fn go(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {

@@ -1,13 +1,14 @@
 //! The KB 2604176 procedure, walked as a support person would: sign in to see the problem,
 //! then each step in the KB's order, signing in after each, until one restores sign-in. When
 //! none does, the KB's test tells the account from the machine: a known-good second account
-//! signs in on the same machine.
+//! signs in on the same machine (a scratch copy of it: `lyncsim_lab::trial::second_account_on`,
+//! the check the console and the runner run too).
 
 use lyncsim_client::Profile;
 use lyncsim_domain::{ErrorId, Os, Product, Remedy};
 use serde::Serialize;
 
-use lyncsim_lab::{Seen, SignIn, sign_in_as_user_would};
+use lyncsim_lab::{Seen, sign_in_as_user_would};
 
 /// Who signs in during the walk.
 #[derive(Debug, Clone)]
@@ -176,12 +177,10 @@ async fn check_second_account(
             .into();
         return Ok(());
     };
-    let req = lyncsim_client::SignInRequest {
-        user: second.clone(),
-        password: Some(password.clone()),
-        save_password: false,
-    };
-    let other = SignIn(lyncsim_client::sign_in(profile, &req).await?).seen();
+    // The check the console and the runner run too, on a copy of the machine.
+    let other = lyncsim_lab::trial::second_account_on(profile, second, password)
+        .await?
+        .seen();
     (report.verdict, report.conclusion) = match other.error {
         None => (
             Verdict::EscalateAccount,
