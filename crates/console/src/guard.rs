@@ -41,7 +41,7 @@ fn check(headers: &header::HeaderMap) -> Result<(), String> {
             .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned())
     };
     let host = text("host").unwrap_or_default();
-    if !is_loopback_authority(&host) {
+    if lyncsim_wire::loopback_authority(&host).is_none() {
         return Err(format!(
             "a request for the host {host:?} is refused: the console answers only at its loopback address"
         ));
@@ -61,19 +61,6 @@ fn check(headers: &header::HeaderMap) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Whether `authority` (`host[:port]`) names a loopback address or `localhost`.
-fn is_loopback_authority(authority: &str) -> bool {
-    let host = match authority.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') && p.parse::<u16>().is_ok() => h,
-        _ => authority,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The wrong join codes of the minute now running, by the console's clock.

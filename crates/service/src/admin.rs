@@ -146,17 +146,8 @@ impl Guard {
     /// Whether `authority` (`host[:port]`) names this API: a loopback address or `localhost`,
     /// and this port when it gives one.
     fn is_own(&self, authority: &str) -> bool {
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() && !p.contains(']') => (h, Some(p)),
-            _ => (authority, None),
-        };
-        let port_ok = port.is_none_or(|p| p.parse::<u16>().ok() == Some(self.port));
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        port_ok && loopback
+        lyncsim_wire::loopback_authority(authority)
+            .is_some_and(|port| port.is_none_or(|p| p == self.port))
     }
 }
 

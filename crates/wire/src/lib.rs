@@ -38,6 +38,22 @@ pub trait FromXml: Sized {
     fn from_xml(text: &str) -> Result<Self, WireError>;
 }
 
+/// The port of an HTTP authority (`host[:port]`, a `Host` header or an origin's) whose host is
+/// a loopback address (`127.0.0.0/8`, `[::1]`) or `localhost`: `Some(None)` when it gives no
+/// port; `None` when the host is another, or a port is given that is not a number.
+pub fn loopback_authority(authority: &str) -> Option<Option<u16>> {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, Some(p.parse::<u16>().ok()?)),
+        _ => (authority, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback.then_some(port)
+}
+
 /// A random identifier in the form of a GUID (`4b1f…-…`), as the messages carry them
 /// (`AssertionID`, `RequestID`, `DeviceId`, `Context`).
 pub fn random_guid() -> String {
@@ -77,4 +93,26 @@ pub enum WireError {
     /// time outside its window.
     #[error("{0}")]
     Window(String),
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::*;
+
+    #[test]
+    fn a_loopback_authority_is_told_from_any_other() {
+        assert_eq!(loopback_authority("127.0.0.1:8080"), Some(Some(8080)));
+        assert_eq!(loopback_authority("127.9.9.9"), Some(None));
+        assert_eq!(loopback_authority("[::1]:80"), Some(Some(80)));
+        assert_eq!(loopback_authority("LocalHost:1"), Some(Some(1)));
+        for other in [
+            "attacker.example:80",
+            "10.0.0.1",
+            ":80",
+            "127.0.0.1:x",
+            "localhost.evil",
+        ] {
+            assert_eq!(loopback_authority(other), None, "{other}");
+        }
+    }
 }
