@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::problem::PROBLEM_JSON;
+use crate::problem::problem_bytes;
 
 /// How long a connection over a bound waits for a place before it is answered 503.
 pub(crate) const GRACE: Duration = Duration::from_secs(2);
@@ -115,18 +115,12 @@ impl Capacity {
 /// The answer to an HTTP connection that found no place: 503 with a problem document and
 /// `Retry-After`, then the connection closes.
 pub(crate) fn busy_http() -> Vec<u8> {
-    let body = serde_json::to_vec(&lyncsim_wire::Problem::unavailable(
-        "as many connections are open as this service serves at once (or as this client's share of them); try again shortly",
-    ))
-    .unwrap_or_default();
-    let mut out = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {PROBLEM_JSON}\r\nretry-after: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        GRACE.as_secs(),
-        body.len()
+    problem_bytes(
+        &lyncsim_wire::Problem::unavailable(
+            "as many connections are open as this service serves at once (or as this client's share of them); try again shortly",
+        ),
+        &[("retry-after", GRACE.as_secs().to_string())],
     )
-    .into_bytes();
-    out.extend_from_slice(&body);
-    out
 }
 
 #[cfg(test)]

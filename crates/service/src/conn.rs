@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::capacity::{Capacity, busy_http};
-use crate::problem::{ApiError, PROBLEM_JSON};
+use crate::problem::{ApiError, problem_bytes};
 
 /// The limits every connection is served with.
 #[derive(Debug, Clone, Copy)]
@@ -272,18 +272,7 @@ fn problem_response(status: u16) -> Vec<u8> {
         )),
         _ => Problem::bad_request("the request is not HTTP/1.1 that this service can parse"),
     };
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let reason = axum::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Bad Request");
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {PROBLEM_JSON}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(&body);
-    out
+    problem_bytes(&problem, &[])
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
@@ -539,6 +528,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
     use super::*;
+    use crate::problem::PROBLEM_JSON;
 
     /// An acceptor that fails with `error` `failures` times, then hands out duplex streams.
     struct Script {

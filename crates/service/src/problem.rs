@@ -26,6 +26,31 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A problem document as the bytes of a whole HTTP/1.1 answer that closes the connection, with
+/// `headers` besides its own: for what is answered below hyper (a parse error hyper answered
+/// bodyless, a connection that found no place).
+pub(crate) fn problem_bytes(problem: &Problem, headers: &[(&str, String)]) -> Vec<u8> {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let reason = StatusCode::from_u16(problem.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Bad Request");
+    let mut head = format!(
+        "HTTP/1.1 {} {reason}\r\ncontent-type: {PROBLEM_JSON}\r\n",
+        problem.status
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut out = head.into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
 /// An extractor's rejection: what axum says, and the status it chose (400, or 413 for a body
 /// over the limit, 415 for a body that is not JSON).
 pub(crate) trait Rejection {
