@@ -650,7 +650,8 @@ fn load_issued(
         .read_raw(ISSUED)?
         .with_context(|| format!("{} is missing", path.display()))?;
     let complete = text.rfind('\n').map_or(0, |i| i + 1);
-    let (mut records, mut kept, mut expired) = (Vec::new(), Vec::new(), 0usize);
+    // The JSON of the lines kept, borrowed: the file is written again only when a line goes.
+    let (mut records, mut kept, mut expired) = (Vec::new(), Vec::<&str>::new(), 0usize);
     let mut owner = None;
     for (n, line) in text[..complete].lines().enumerate() {
         if line.trim().is_empty() {
@@ -662,7 +663,7 @@ fn load_issued(
             && let Ok(header) = serde_json::from_str::<IssuedHeader>(json)
         {
             owner = Some(header.service);
-            kept.extend(issued_line(json.as_bytes()));
+            kept.push(json);
             continue;
         }
         let read: IssuedLine = serde_json::from_str(json)
@@ -671,7 +672,7 @@ fn load_issued(
             expired += 1;
             continue;
         }
-        kept.extend(issued_line(json.as_bytes()));
+        kept.push(json);
         records.push(read.record);
     }
     owners.push((ISSUED.to_owned(), owner));
@@ -680,7 +681,11 @@ fn load_issued(
             "{}: compacted, {expired} expired certificates dropped",
             path.display()
         );
-        dir.write_raw(ISSUED, &kept)?;
+        let lines: Vec<u8> = kept
+            .iter()
+            .flat_map(|json| issued_line(json.as_bytes()))
+            .collect();
+        dir.write_raw(ISSUED, &lines)?;
     } else if complete < text.len() {
         tracing::warn!(
             "{}: dropping a last line cut short by a kill ({} bytes)",
