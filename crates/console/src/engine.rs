@@ -48,6 +48,15 @@ pub struct ExerciseSpec {
 }
 
 impl ExerciseSpec {
+    /// The causes' ids joined with " + " (`clock-skew + dns-stale`).
+    pub fn causes_text(&self) -> String {
+        self.causes
+            .iter()
+            .map(|c| c.id())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
     /// Draws an exercise from `seed`: a product and an OS it runs on, then `count` different
     /// causes from `pool` (every cause when empty) that exist there. The same seed and pool
     /// give the same exercise.
@@ -227,11 +236,7 @@ impl Exercise {
         if machine.sign_in(&spec.user).await?.signed_in() {
             return Err(NotAnExercise(format!(
                 "{} on {} on {} does not stop sign-in (the client recovers by itself): no exercise",
-                spec.causes
-                    .iter()
-                    .map(|c| c.id())
-                    .collect::<Vec<_>>()
-                    .join(" + "),
+                spec.causes_text(),
                 spec.product.display_name(),
                 spec.os.display_name()
             ))

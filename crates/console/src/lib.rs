@@ -846,11 +846,7 @@ async fn board_rows(shared: &Shared, code: &str) -> Vec<BoardRow> {
         let spec = &a.exercise.spec;
         let exercise = format!(
             "{} · {} · {}",
-            spec.causes
-                .iter()
-                .map(|c| c.id())
-                .collect::<Vec<_>>()
-                .join(" + "),
+            spec.causes_text(),
             spec.product.display_name(),
             spec.os.display_name()
         );

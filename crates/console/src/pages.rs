@@ -6,7 +6,7 @@ use lyncsim_domain::{Cause, Os, Product, Remedy};
 use lyncsim_lab::Seen;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::attempt::{Attempt, Debrief, Panel};
+use crate::attempt::{Attempt, Debrief, Panel, Progress};
 use crate::cohort::{BoardRow, CauseResult, Cohort, TraineeResult};
 use crate::text;
 
@@ -194,6 +194,8 @@ pub(crate) fn home(
 
 pub(crate) fn desktop(a: &Attempt) -> Markup {
     let spec = &a.exercise.spec;
+    // The event log read once for the status and the tools.
+    let progress = a.progress().unwrap_or_default();
     page(
         &format!("Attempt {} · {}", a.label(), a.trainee),
         html! {
@@ -204,12 +206,12 @@ pub(crate) fn desktop(a: &Attempt) -> Markup {
                 @if let Some(password) = a.exercise.password() {
                     p.note #user-password { "Should Lync ask for the password, the user types " code { (password) } "." }
                 }
-                (status(a, false))
+                (status(a, &progress, false))
             }
             div.desk {
                 // What a sign-in showed is announced to a screen reader as it comes.
                 div aria-live="polite" { (sign_in_window(a)) }
-                (tool_list(a, false))
+                (tool_list(a, &progress, false))
                 section.panel #panel aria-live="polite" { p.note { "Choose what to look at." } }
             }
         },
@@ -220,16 +222,16 @@ pub(crate) fn desktop(a: &Attempt) -> Markup {
 /// drawn again out of band (htmx's `hx-swap-oob`): the time and the points spent, the end the
 /// moment it comes, and nothing offered after it, without a reload.
 pub(crate) fn with_status(a: &Attempt, fragment: Markup) -> Markup {
+    let progress = a.progress().unwrap_or_default();
     html! {
         (fragment)
-        (status(a, true))
-        (tool_list(a, true))
+        (status(a, &progress, true))
+        (tool_list(a, &progress, true))
     }
 }
 
 /// The attempt's status: the time used, the points spent on hints, and its end.
-fn status(a: &Attempt, oob: bool) -> Markup {
-    let progress = a.progress().unwrap_or_default();
+fn status(a: &Attempt, progress: &Progress, oob: bool) -> Markup {
     html! {
         div #attempt-status hx-swap-oob=[oob.then_some("true")] {
             p #status.note {
@@ -249,9 +251,8 @@ fn status(a: &Attempt, oob: bool) -> Markup {
 
 /// The tools: what to look at, and, while the attempt is open, the second-account check,
 /// escalating, hints and giving up.
-fn tool_list(a: &Attempt, oob: bool) -> Markup {
+fn tool_list(a: &Attempt, progress: &Progress, oob: bool) -> Markup {
     let (id, spec) = (&a.id, &a.exercise.spec);
-    let progress = a.progress().unwrap_or_default();
     let open = progress.ending.is_none();
     let hints_left = a.hint_ladder().len().saturating_sub(progress.hints_taken);
     let tool = |view: &str, label: &str| {
