@@ -104,8 +104,17 @@ async fn a_failed_signin_prints_exactly_the_catalogue_text_and_exits_1() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["error"], "E_CERT");
     assert_eq!(json["stage"], "token");
+    // The reason is what the client logged (the STS's fault); lyncsim's note works out
+    // the skew.
     assert!(
         json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("[PPCRL_REQUEST_E_INVALID_SERVICE_TIMESTAMP]"),
+        "{json}"
+    );
+    assert!(
+        json["note"]
             .as_str()
             .unwrap()
             .contains("STS rejected the request timestamp: skew -5m01s ("),

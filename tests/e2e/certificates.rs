@@ -98,3 +98,36 @@ fn pkilint() -> std::path::PathBuf {
         .map(Into::into)
         .unwrap_or_else(|| "lint_pkix_cert".into())
 }
+
+/// The certificate dialog's Certification Path is built, as Windows builds it, from the
+/// machine's stores: the Communications Server CA is in none of them, so its issuer cannot be
+/// found; and its validity is judged by the machine's clock, so a clock set back before the
+/// certificate was issued shows it as not yet valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certification_path_is_built_from_the_machine_s_stores_and_clock() {
+    use lyncsim_client::views::{CERT_NO_ISSUER, CERT_TIME, certmgr};
+    let world = World::start().await;
+    let mut profile = world.profile("path", Product::Lync2010, Os::Win7);
+    sign_in(&profile, "alice@contoso.com").await.unwrap();
+    let row = certmgr(&profile).unwrap().rows.remove(0);
+    assert_eq!(row.status, CERT_NO_ISSUER);
+    assert_eq!(row.path, vec!["sip:alice@contoso.com".to_owned()]);
+
+    profile
+        .update_machine(|m| m.clock_offset_secs = -3600)
+        .unwrap();
+    let row = certmgr(&profile).unwrap().rows.remove(0);
+    assert_eq!(row.status, CERT_TIME);
+
+    // A machine that trusted the Communications Server CA would find the issuer.
+    profile.update_machine(|m| m.clock_offset_secs = 0).unwrap();
+    let ca_pem =
+        String::from_utf8(admin_get(world.admin_url(), "/ca/communications-server.pem").await)
+            .unwrap();
+    profile
+        .update_machine(|m| m.trusted_roots.push(ca_pem.clone()))
+        .unwrap();
+    let row = certmgr(&profile).unwrap().rows.remove(0);
+    assert_eq!(row.status, lyncsim_client::views::CERT_OK);
+    assert_eq!(row.path, vec![row.issued_by.clone(), row.issued_to.clone()]);
+}

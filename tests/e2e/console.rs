@@ -317,6 +317,12 @@ async fn a_trainee_fixes_the_clock_in_the_browser_and_gets_full_marks() {
     assert!(valid.starts_with("Valid from "), "{valid}");
     assert_eq!(text_of(&c, "cert-issued-by").await, "Communications Server");
     assert_eq!(text_of(&c, "cert-thumbprint").await.len(), 40);
+    // Its Certification Path, built from the machine's stores: the Communications Server CA
+    // is in none of them.
+    assert_eq!(
+        text_of(&c, "cert-path-status").await,
+        "The issuer of this certificate could not be found."
+    );
     screenshot(&c, "certificate.png").await;
     click(&c, "tool-certmgr").await;
     click(&c, "step-delete-cert").await;

@@ -153,9 +153,9 @@ async fn the_lab_api_reproduces_and_fixes_a_cause_in_process() {
     let failure = pc.sign_in(ALICE).await.unwrap();
     let failure = failure.assert_shows(ErrorId::ECert);
     assert!(
-        failure.reason.contains("Sign-In Assistant"),
+        failure.explained().contains("Sign-In Assistant"),
         "{}",
-        failure.reason
+        failure.explained()
     );
     pc.fix(Remedy::DesktopSetup).await.unwrap();
     pc.sign_in(ALICE).await.unwrap().assert_signed_in();

@@ -150,9 +150,9 @@ async fn the_admin_api_adds_users_and_sets_the_clock() {
         .unwrap()
         .unwrap_err();
     assert!(
-        failure.reason.contains("skew -10m00s"),
+        failure.explained().contains("skew -10m00s"),
         "{}",
-        failure.reason
+        failure.explained()
     );
     let time: Value =
         serde_json::from_slice(&crate::support::admin_get(world.admin_url(), "/time").await)

@@ -99,7 +99,7 @@ pub(crate) async fn run(args: SigninArgs) -> anyhow::Result<ExitCode> {
                 "certificate": done.certificate, "new_certificate": done.new_certificate })
             }
             Err(f) => serde_json::json!({ "signed_in": false, "error": f.error, "text": f.text(),
-                "stage": f.stage, "kind": f.kind, "reason": f.reason }),
+                "stage": f.stage, "kind": f.kind, "reason": f.reason, "note": f.note }),
         };
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {

@@ -10,14 +10,18 @@ use std::num::NonZeroU32;
 const ITERATIONS: u32 = 4000;
 const MAGIC: &[u8] = b"LYNCSIM-DPAPI-1\0";
 
-/// Why a blob did not open.
+/// Why a blob did not open, as Windows reports it: the NTE error and its text from the
+/// "NTE error codes" table (learn.microsoft.com). That a blob protected under another
+/// password reports NTE_BAD_KEY_STATE, and a blob not of DPAPI's format NTE_BAD_DATA, is
+/// lyncsim's reading; the texts are the table's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum UnprotectError {
-    #[error("not a protected blob (damaged or of another format)")]
+    /// Not a protected blob (damaged, or of another format).
+    #[error("NTE_BAD_DATA (0x80090005): Bad data.")]
     Format,
-    #[error(
-        "the key derived from the current Windows password does not decrypt it (it was protected under another password, or damaged)"
-    )]
+    /// The key derived from the current Windows password does not decrypt it: it was
+    /// protected under another password, or its bytes were damaged.
+    #[error("NTE_BAD_KEY_STATE (0x8009000B): Key not valid for use in specified state.")]
     Key,
 }
 

@@ -98,10 +98,18 @@ impl HttpFailure {
 
     pub(crate) fn describe(&self) -> String {
         match self {
-            HttpFailure::Refused(d) => format!("connection refused ({d})"),
-            HttpFailure::TimedOut(d) => format!("timed out ({d})"),
-            HttpFailure::Reset(d) => format!("connection reset ({d})"),
-            HttpFailure::CutOff(d) => format!("response cut off ({d})"),
+            // As WinHTTP names them (winhttp.h's codes; that Lync's trace wrote these is
+            // lyncsim's reading), with what happened in lyncsim's words after.
+            HttpFailure::Refused(d) => {
+                format!("ERROR_WINHTTP_CANNOT_CONNECT (12029): connection refused ({d})")
+            }
+            HttpFailure::TimedOut(d) => format!("ERROR_WINHTTP_TIMEOUT (12002): timed out ({d})"),
+            HttpFailure::Reset(d) => {
+                format!("ERROR_WINHTTP_CONNECTION_ERROR (12030): connection reset ({d})")
+            }
+            HttpFailure::CutOff(d) => {
+                format!("ERROR_WINHTTP_CONNECTION_ERROR (12030): response cut off ({d})")
+            }
             HttpFailure::TlsAlert(d) => format!("the server refused the TLS handshake: {d}"),
             HttpFailure::Tls(d) => format!("TLS failed: {d}"),
             HttpFailure::Fault(d) => d.clone(),

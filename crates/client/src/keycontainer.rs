@@ -71,9 +71,11 @@ pub(crate) fn open_pkcs8(
 
 /// The key a container holds, read as an RSA key.
 fn usable(path: &std::path::Path, pkcs8: &[u8]) -> Result<PersonalKey, String> {
-    PersonalKey::from_pkcs8_der(pkcs8).map_err(|e| {
+    // Windows' error for a key blob that does not import ("NTE error codes",
+    // learn.microsoft.com); the parser's own words stay out of the trace.
+    PersonalKey::from_pkcs8_der(pkcs8).map_err(|_| {
         format!(
-            "RSA key container {} holds no usable key: {e}",
+            "RSA key container {} cannot be opened: NTE_BAD_KEY (0x80090003): Bad key.",
             file_name(path)
         )
     })
@@ -106,7 +108,7 @@ fn open_bytes(
         Err(e) => {
             return Err(format!(
                 "RSA key container {} cannot be read: {e}",
-                path.display()
+                file_name(&path)
             ));
         }
     };

@@ -37,7 +37,7 @@ use crate::endpoint_cache::{self, EndpointCache};
 use crate::https::{Call, HttpFailure, Https, Target};
 use crate::keycontainer;
 use crate::profile::Profile;
-use crate::resolver::{ResolveError, Resolver};
+use crate::resolver::Resolver;
 use crate::sip::Registration;
 use crate::trace::{Trace, rfc3339};
 
@@ -77,8 +77,15 @@ pub struct SignInFailure {
     pub stage: Stage,
     /// How it failed.
     pub kind: FailureKind,
-    /// The real reason.
+    /// The real reason, as the client could log it: the server's answer (a fault, its code,
+    /// a SIP status and its diagnostics) or Windows' error for what failed on the machine.
     pub reason: String,
+    /// What lyncsim worked out beyond what the client logged (how far the clock was off,
+    /// which client was refused, the detail behind a Windows error), for QA. The trace log
+    /// writes it on a line of its own marked `lyncsim:`, which the training console does not
+    /// show (see [`crate::views::lync_trace`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl SignInFailure {
@@ -88,6 +95,20 @@ impl SignInFailure {
             stage,
             kind,
             reason: reason.into(),
+            note: None,
+        }
+    }
+
+    fn noted(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// The reason, and lyncsim's note after it when there is one.
+    pub fn explained(&self) -> String {
+        match &self.note {
+            Some(note) => format!("{}; {note}", self.reason),
+            None => self.reason.clone(),
         }
     }
 
@@ -148,18 +169,20 @@ pub async fn sign_in(profile: &Profile, request: &SignInRequest) -> anyhow::Resu
     {
         let damaged = lync2010_connection_lost(profile, &request.user)?;
         if damaged > 0 {
-            trace.line(format!(
+            trace.note(format!(
                 "connection lost: Lync 2010 rewrote its cached certificate and credential in place and the writes did not complete ({damaged} files left truncated)"
             ));
         }
     }
     match &outcome {
         Ok(Ok(done)) => trace.line(format!("signed in as {} at {}", done.user, done.pool)),
-        Ok(Err(f)) => trace.line(format!(
+        Ok(Err(f)) => trace.note(format!(
             "sign-in failed at {}: {} ({})",
-            f.stage, f.reason, f.error
+            f.stage,
+            f.explained(),
+            f.error
         )),
-        Err(e) => trace.line(format!("sign-in not attempted: {e:#}")),
+        Err(e) => trace.note(format!("sign-in not attempted: {e:#}")),
     }
     trace.flush()?;
     outcome
@@ -234,13 +257,21 @@ impl Run<'_, '_> {
         self.trace.line(format!("[{stage}] {}", text.as_ref()));
     }
 
+    /// A line of lyncsim's own about `stage` (see [`Trace::note`]).
+    fn note(&mut self, stage: Stage, text: impl AsRef<str>) {
+        self.trace.note(format!("[{stage}] {}", text.as_ref()));
+    }
+
+    /// Logs the failure as the client would (the stage and the reason), then lyncsim's
+    /// reading of it: the kind, and the note if there is one.
     fn fail(&mut self, failure: SignInFailure) -> SignInFailure {
-        self.trace.line(format!(
-            "[{}] FAILED ({}): {}",
-            failure.stage,
-            failure.kind.id(),
-            failure.reason
-        ));
+        self.trace
+            .line(format!("[{}] FAILED: {}", failure.stage, failure.reason));
+        let kind = failure.kind.id();
+        match &failure.note {
+            Some(note) => self.note(failure.stage, format!("{kind}: {note}")),
+            None => self.note(failure.stage, kind),
+        }
         failure
     }
 
@@ -267,13 +298,15 @@ impl Run<'_, '_> {
                 );
                 Ok(Target::new(host, ip, port))
             }
+            // As WinHTTP names a name it could not resolve (winhttp.h); what the resolver
+            // met (a DNS server's error, in its library's words) is lyncsim's note.
             Err(e) => {
-                let kind = match e {
-                    ResolveError::Server { .. }
-                    | ResolveError::NoRecord(_)
-                    | ResolveError::Loop(_) => FailureKind::Unreachable,
-                };
-                Err(self.fail(SignInFailure::new(Stage::Resolve, kind, e.to_string())))
+                let failure = SignInFailure::new(
+                    Stage::Resolve,
+                    FailureKind::Unreachable,
+                    format!("ERROR_WINHTTP_NAME_NOT_RESOLVED (12007): {host}"),
+                );
+                Err(self.fail(failure.noted(e.to_string())))
             }
         }
     }
@@ -784,15 +817,19 @@ impl Run<'_, '_> {
             // password for one the user just typed says they typed it wrong: the text that
             // asks the user to check them. A saved password refused is the KB's cached
             // credentials out of date; any other refusal is the token's.
-            Ok(refusal) => SignInFailure::new(
-                Stage::Token,
-                match refusal.value() {
+            Ok(refusal) => {
+                let kind = match refusal.value() {
                     Some(idcrl::INVALID_MEMBER_NAME) => FailureKind::UnknownAddress,
                     Some(idcrl::BAD_MEMBER_NAME_OR_PASSWORD) if typed => FailureKind::WrongPassword,
                     _ => FailureKind::Rejected,
-                },
-                sts_refused(&refusal, received_ms, me),
-            ),
+                };
+                let (reason, note) = sts_refused(&refusal, received_ms, me);
+                let failure = SignInFailure::new(Stage::Token, kind, reason);
+                match note {
+                    Some(note) => failure.noted(note),
+                    None => failure,
+                }
+            }
             Err(_) => SignInFailure::http(
                 Stage::Token,
                 "STS",
@@ -974,8 +1011,12 @@ impl Run<'_, '_> {
             if let Err(e) = info.validity.check(now, tolerance) {
                 self.step(
                     Stage::Certificate,
-                    format!("stored certificate {} is not usable: {e}", entry.thumbprint),
+                    format!(
+                        "stored certificate {} is not usable: {CERT_E_EXPIRED}",
+                        entry.thumbprint
+                    ),
                 );
+                self.note(Stage::Certificate, e.to_string());
                 continue;
             }
             if best
@@ -1236,18 +1277,25 @@ impl Run<'_, '_> {
             .validity
             .check(now, lyncsim_domain::DEFAULT_TOLERANCE_SECS)
         {
-            return Err(self.fail(SignInFailure::new(
-                CERT,
-                FailureKind::Rejected,
-                format!(
-                    "the new certificate is not valid by the machine's clock: {e} (skew {})",
+            return Err(self.fail(
+                SignInFailure::new(
+                    CERT,
+                    FailureKind::Rejected,
+                    format!("the new certificate: {CERT_E_EXPIRED}"),
+                )
+                .noted(format!(
+                    "by the machine's clock: {e} (skew {})",
                     Skew(now - info.validity.not_before)
-                ),
-            )));
+                )),
+            ));
         }
         Ok(info)
     }
 }
+
+/// What Windows says of a certificate outside its validity period by the system clock
+/// (CertVerifyTimeValidity's failure): winerror.h's text for `CERT_E_EXPIRED`.
+const CERT_E_EXPIRED: &str = "CERT_E_EXPIRED (0x800B0101): A required certificate is not within its validity period when verifying against the current system clock or the timestamp in the signed file.";
 
 const SOAP11_MEDIA: &str = "text/xml; charset=utf-8";
 
@@ -1260,31 +1308,33 @@ fn falls_back_to_srv(failure: &SignInFailure) -> bool {
 }
 
 /// A GET of an Autodiscover resource, asking for its XML form.
-/// What the client makes of Passport's refusal: the fault and IDCRL's name for its code;
-/// when the STS refused the request's timestamp, how far this machine's clock (when the answer
-/// came: `received_ms`) was from the STS's (`ServerTime`); when it refused the client, which
-/// client this is (`me`). The server says which check failed; the client works out the rest from what it
-/// knows of itself.
-fn sts_refused(refusal: &StsFault, received_ms: i64, me: &str) -> String {
+/// What the client makes of Passport's refusal: the fault, IDCRL's name for its code and the
+/// STS's ServerTime (what the answer says); and lyncsim's note: when the STS refused the
+/// request's timestamp, how far this machine's clock (when the answer came: `received_ms`) was
+/// from the STS's; when it refused the client, which client this is (`me`). The server says
+/// which check failed; the note works out the rest from what the client knows of itself.
+fn sts_refused(refusal: &StsFault, received_ms: i64, me: &str) -> (String, Option<String>) {
     let mut reason = format!("STS: {}", refusal.fault.describe());
     if let Some(name) = refusal.value().and_then(idcrl::name) {
         reason.push_str(&format!(" [{name}]"));
     }
-    match refusal.value() {
+    reason.push_str(&format!(
+        "; psf:serverInfo ServerTime {}",
+        format_time(refusal.server_time_ms)
+    ));
+    let note = match refusal.value() {
         Some(idcrl::INVALID_SERVICE_TIMESTAMP) => {
             let skew = Skew::from_millis(Skew::millis_between(received_ms, refusal.server_time_ms));
-            reason.push_str(&format!(
-                "; the STS rejected the request timestamp: skew {skew} (this machine's clock read {} when the STS's answer came, the STS's ServerTime {})",
+            Some(format!(
+                "the STS rejected the request timestamp: skew {skew} (this machine's clock read {} when the STS's answer came, the STS's ServerTime {})",
                 format_time(received_ms),
                 format_time(refusal.server_time_ms)
-            ));
+            ))
         }
-        Some(idcrl::CLIENT_DEPRECATED) => {
-            reason.push_str(&format!("; this client is {me}"));
-        }
-        _ => {}
-    }
-    reason
+        Some(idcrl::CLIENT_DEPRECATED) => Some(format!("this client is {me}")),
+        _ => None,
+    };
+    (reason, note)
 }
 
 /// The client as it names itself in a trace: the product and build, and the Sign-In

@@ -362,11 +362,18 @@ impl Dialog {
                     peer_certificate,
                     ..
                 }) => return Ok((opaque.unwrap_or_default(), keys, peer_certificate)),
-                Err(TlsDskError::Handshake { reason, .. }) => {
+                // Schannel's words for a fatal alert from the peer (its event 36887, "Schannel
+                // Events", learn.microsoft.com) and the SSPI error it returns (winerror.h's
+                // SEC_E_ILLEGAL_MESSAGE; that Schannel returned this one for an alert is
+                // lyncsim's reading). OpenSSL's own words stay out of the trace.
+                Err(TlsDskError::Handshake { alert, .. }) => {
+                    let code = alert.map_or_else(String::new, |a| {
+                        format!(" A fatal alert was received from the remote endpoint. The TLS protocol defined fatal alert code is {a}.")
+                    });
                     return Err(HttpFailure::Sip {
                         status: 401,
                         detail: format!(
-                            "{where_} refused the personal certificate in the TLS-DSK handshake ({reason})"
+                            "{where_} ended the TLS-DSK handshake: SEC_E_ILLEGAL_MESSAGE (0x80090326): The message received was unexpected or badly formatted.{code}"
                         ),
                     });
                 }

@@ -1,4 +1,6 @@
-//! The trace log: one line per sign-in step, with the real reason of a failure.
+//! The trace log: one line per sign-in step, with the real reason of a failure. Lines that
+//! only lyncsim writes (what it worked out beyond what the client logged) carry the mark
+//! [`NOTE`] after the time, so that a view of the log as Lync wrote it can leave them out.
 
 use std::io::Write;
 
@@ -7,6 +9,15 @@ use crate::profile::Profile;
 pub(crate) struct Trace<'a> {
     profile: &'a Profile,
     lines: Vec<String>,
+}
+
+/// The mark of a line of lyncsim's own, after the line's time.
+pub(crate) const NOTE: &str = "lyncsim: ";
+
+/// Whether a line of the trace log is one the client itself wrote (not a [`NOTE`]).
+pub(crate) fn client_wrote(line: &str) -> bool {
+    line.split_once(' ')
+        .is_none_or(|(_, text)| !text.starts_with(NOTE))
 }
 
 pub(crate) fn rfc3339(unix: i64) -> String {
@@ -32,6 +43,11 @@ impl<'a> Trace<'a> {
         );
         tracing::debug!("{line}");
         self.lines.push(line);
+    }
+
+    /// Adds a line of lyncsim's own, marked [`NOTE`]: what the real client's log did not say.
+    pub(crate) fn note(&mut self, text: impl AsRef<str>) {
+        self.line(format!("{NOTE}{}", text.as_ref()));
     }
 
     /// Appends the lines to the profile's trace log.

@@ -45,6 +45,66 @@ pub struct CertRow {
     pub thumbprint: String,
     /// Why the certificate cannot be read, when it cannot.
     pub unreadable: Option<String>,
+    /// The Certification Path tab: the chain Windows builds from the machine's stores, the
+    /// root first and this certificate last (this certificate alone when its issuer is in
+    /// no store).
+    pub path: Vec<String>,
+    /// The path's Certificate status, in the dialog's words ([`CERT_OK`], [`CERT_TIME`],
+    /// [`CERT_NO_ISSUER`]).
+    pub status: &'static str,
+}
+
+/// The Certification Path tab's status of a certificate whose chain is whole and in its
+/// validity period by the machine's clock.
+pub const CERT_OK: &str = "This certificate is OK.";
+/// The status of a certificate outside its validity period by the machine's clock (the
+/// General tab says it too).
+pub const CERT_TIME: &str = "This certificate has expired or is not yet valid.";
+/// The status of a certificate whose issuer is in none of the machine's stores; the General
+/// tab then says "Windows does not have enough information to verify this certificate."
+pub const CERT_NO_ISSUER: &str = "The issuer of this certificate could not be found.";
+
+/// The chain and status of `der` (read as `info`) as the certificate dialog shows them: its
+/// issuer looked for among the machine's trusted roots (by name and signature), its validity
+/// judged by the machine's clock with no tolerance (as CertVerifyTimeValidity does). A time
+/// error is shown before a missing issuer; that order is lyncsim's reading.
+fn certification_path(
+    profile: &Profile,
+    der: &[u8],
+    info: &lyncsim_pki::CertInfo,
+) -> (Vec<String>, &'static str) {
+    let machine = profile.machine();
+    let issuer = machine.trusted_roots.iter().find_map(|pem| {
+        let root = lyncsim_pki::pem_decode("CERTIFICATE", pem).ok()?;
+        lyncsim_pki::issued_by(der, &root)
+            .then(|| lyncsim_pki::inspect(&root).ok())
+            .flatten()
+    });
+    let mut path: Vec<String> = issuer.iter().map(|i| i.subject_cn.clone()).collect();
+    path.push(info.subject_cn.clone());
+    let status = if info.validity.check(machine.now(), 0).is_err() {
+        CERT_TIME
+    } else if issuer.is_none() {
+        CERT_NO_ISSUER
+    } else {
+        CERT_OK
+    };
+    (path, status)
+}
+
+/// The last `n` lines of the trace log that the client itself wrote, oldest first: the log as
+/// Lync kept it, without the lines only lyncsim writes (its notes: how far a clock was off,
+/// which cause a failure points to). A log that cannot be read shows as empty.
+pub fn lync_trace(profile: &Profile, n: usize) -> Vec<String> {
+    let log = std::fs::read_to_string(profile.trace_file()).unwrap_or_default();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| crate::trace::client_wrote(l))
+        .collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| (*l).to_owned())
+        .collect()
 }
 
 /// Certificates - Current User > Personal > Certificates, sorted by Issued By.
@@ -62,20 +122,25 @@ pub fn certmgr(profile: &Profile) -> anyhow::Result<Certmgr> {
         .certificates()?
         .into_iter()
         .map(|c| match &c.info {
-            Ok(i) => CertRow {
-                issued_to: i.subject_cn.clone(),
-                issued_by: i.issuer_cn.clone(),
-                expires: date(i.validity.not_after),
-                valid_from: date(i.validity.not_before),
-                serial: i.serial.clone(),
-                public_key: match i.key {
-                    lyncsim_pki::KeyKind::Rsa(bits) => format!("RSA ({bits} Bits)"),
-                    lyncsim_pki::KeyKind::Ecdsa(bits) => format!("ECC ({bits} Bits)"),
-                    lyncsim_pki::KeyKind::Other => "unknown".into(),
-                },
-                thumbprint: c.thumbprint.clone(),
-                unreadable: None,
-            },
+            Ok(i) => {
+                let (path, status) = certification_path(profile, &c.der, i);
+                CertRow {
+                    issued_to: i.subject_cn.clone(),
+                    issued_by: i.issuer_cn.clone(),
+                    expires: date(i.validity.not_after),
+                    valid_from: date(i.validity.not_before),
+                    serial: i.serial.clone(),
+                    public_key: match i.key {
+                        lyncsim_pki::KeyKind::Rsa(bits) => format!("RSA ({bits} Bits)"),
+                        lyncsim_pki::KeyKind::Ecdsa(bits) => format!("ECC ({bits} Bits)"),
+                        lyncsim_pki::KeyKind::Other => "unknown".into(),
+                    },
+                    thumbprint: c.thumbprint.clone(),
+                    unreadable: None,
+                    path,
+                    status,
+                }
+            }
             Err(e) => CertRow {
                 issued_to: "<cannot be read>".into(),
                 issued_by: String::new(),
@@ -85,6 +150,8 @@ pub fn certmgr(profile: &Profile) -> anyhow::Result<Certmgr> {
                 public_key: String::new(),
                 thumbprint: c.thumbprint.clone(),
                 unreadable: Some(e.clone()),
+                path: Vec::new(),
+                status: "",
             },
         })
         .collect();

@@ -298,6 +298,8 @@ impl Attempt {
                 error,
                 text: error.map(|e| e.text().to_owned()),
                 reason,
+                // Trainees never see lyncsim's notes; they are not kept.
+                note: None,
             }),
             _ => None,
         });
@@ -470,13 +472,10 @@ impl Attempt {
         } else {
             None
         };
-        let trace = std::fs::read_to_string(profile.trace_file()).unwrap_or_default();
-        let lines: Vec<String> = trace.lines().map(str::to_owned).collect();
-        let tail = lines[lines.len().saturating_sub(40)..].to_vec();
         Ok(Panel::Folder {
             location: views::windows_path(profile, &layout.product_dir()),
             endpoint,
-            trace: tail,
+            trace: views::lync_trace(profile, 40),
         })
     }
 

@@ -284,50 +284,87 @@ impl Exercise {
         Ok(done.seen())
     }
 
-    /// What shows `cause` on the machine as it was when broken, and at the service, in a
-    /// sentence: read from the broken machine's views and the service's records, as a support
-    /// person with both would find it.
+    /// What shows `cause`, in a sentence: first what the trainee could see on the machine as
+    /// it was when broken (its views, and the trace the failed sign-in wrote), then, marked as
+    /// such, what happened at the service behind it, from the service's records.
     pub async fn evidence(&self, cause: Cause) -> anyhow::Result<String> {
         let profile = self.broken.profile();
         let machine = profile.machine();
-        Ok(match cause {
+        let (seen, behind) = match cause {
             Cause::ClockSkew => {
                 let source = self.lab.admin().time().await?;
                 let off = machine.now_ms() - source.unix_ms;
-                format!(
-                    "Date and Time: the computer's clock was {} {} Internet time.",
+                let seen = format!(
+                    "Date and Time: the computer's clock was {} {} Internet time",
                     lyncsim_domain::Skew::from_millis(i128::from(off.abs())),
                     if off >= 0 { "ahead of" } else { "behind" }
-                )
+                );
+                (seen, None)
             }
-            Cause::StaleCert | Cause::PostOutage => self.store_evidence().await?,
-            Cause::StaleCredentials => self.credentials_evidence().await?,
-            Cause::RsaKeyLocked => format!(
-                "The Crypto\\RSA\\{} folder holds the certificate's key container, protected under the Windows password from before the change.",
-                machine.sid
+            Cause::StaleCert | Cause::PostOutage => (
+                self.certmgr_seen()?,
+                Some(self.fault_said("rotate-ca").await?),
             ),
-            Cause::EndpointMoved => self.endpoint_evidence().await?,
-            Cause::DnsStale => self.dns_evidence().await?,
-            Cause::OutdatedClient => format!(
-                "Help > About: {} {}; the service: {}.",
-                machine.product.display_name(),
-                machine.build,
-                self.fault_said("min-client-build").await?
+            Cause::StaleCredentials => (
+                self.credman_seen()?,
+                Some(self.fault_said("change-password").await?),
             ),
-            Cause::OutdatedSia => format!(
-                "Help > About: Sign-In Assistant {}; the service: {}.",
-                machine
-                    .sign_in_assistant
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                self.fault_said("min-sign-in-assistant").await?
+            Cause::RsaKeyLocked => (self.key_container_seen(), None),
+            Cause::EndpointMoved => {
+                let (seen, home) = self.endpoint_seen().await?;
+                (seen, Some(home))
+            }
+            Cause::DnsStale => (self.dns_seen().await?, None),
+            Cause::OutdatedClient => (
+                format!(
+                    "Help > About: {} {}",
+                    machine.product.display_name(),
+                    machine.build
+                ),
+                Some(self.fault_said("min-client-build").await?),
             ),
-            Cause::AccountCorrupt => format!(
-                "Another account signs in on this computer; the service: {}.",
-                self.fault_said("corrupt-account").await?
+            Cause::OutdatedSia => (
+                format!(
+                    "Help > About: Sign-In Assistant {}",
+                    machine
+                        .sign_in_assistant
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+                Some(self.fault_said("min-sign-in-assistant").await?),
             ),
+            Cause::AccountCorrupt => (
+                "Another account signs in on this computer".to_owned(),
+                Some(self.fault_said("corrupt-account").await?),
+            ),
+        };
+        Ok(match behind {
+            Some(behind) => format!("{seen}. Behind it, at the service: {behind}."),
+            None => format!("{seen}."),
         })
+    }
+
+    /// The lines of the broken machine's trace (as Lync wrote it, without lyncsim's notes)
+    /// that contain `what`, without their times.
+    fn trace_lines(&self, what: &str) -> Vec<String> {
+        lyncsim_client::views::lync_trace(self.broken.profile(), 200)
+            .iter()
+            .filter(|l| l.contains(what))
+            .map(|l| l.split_once(' ').map_or(l.as_str(), |(_, t)| t).to_owned())
+            .collect()
+    }
+
+    /// The RSA folder on the broken machine, and what the trace said of its key container.
+    fn key_container_seen(&self) -> String {
+        let sid = &self.broken.profile().machine().sid;
+        let said = self.trace_lines("RSA key container");
+        match said.last() {
+            Some(line) => format!(
+                "The Crypto\\RSA\\{sid} folder holds the certificate's key container, and the trace said: {line}"
+            ),
+            None => format!("The Crypto\\RSA\\{sid} folder holds the certificate's key container"),
+        }
     }
 
     /// What the service's record of the fault of `kind` says, and when it was made.
@@ -346,8 +383,8 @@ impl Exercise {
             ))
     }
 
-    /// certmgr's certificates on the broken machine, and the service's CA change, if any.
-    async fn store_evidence(&self) -> anyhow::Result<String> {
+    /// certmgr's certificates on the broken machine.
+    fn certmgr_seen(&self) -> anyhow::Result<String> {
         let store = lyncsim_client::views::certmgr(self.broken.profile())?;
         let rows: Vec<String> = store
             .rows
@@ -360,15 +397,11 @@ impl Exercise {
                 ),
             })
             .collect();
-        Ok(format!(
-            "certmgr: {}; the service: {}.",
-            or_none(&rows),
-            self.fault_said("rotate-ca").await?
-        ))
+        Ok(format!("certmgr: {}", or_none(&rows)))
     }
 
-    /// The saved credential on the broken machine, and the password change at the service.
-    async fn credentials_evidence(&self) -> anyhow::Result<String> {
+    /// The saved credential on the broken machine.
+    fn credman_seen(&self) -> anyhow::Result<String> {
         use lyncsim_client::views::{CredEntry, credman};
         let saved: Vec<String> = credman(self.broken.profile())?
             .entries
@@ -380,21 +413,17 @@ impl Exercise {
                 CredEntry::Unreadable { .. } => "a credential that cannot be read".into(),
             })
             .collect();
-        Ok(format!(
-            "Credential Manager: {}; the service: {}.",
-            or_none(&saved),
-            self.fault_said("change-password").await?
-        ))
+        Ok(format!("Credential Manager: {}", or_none(&saved)))
     }
 
-    /// The pool the endpoint cache names, and the user's home pool at the service.
-    async fn endpoint_evidence(&self) -> anyhow::Result<String> {
+    /// What the trace said of the endpoint cache and the pool it named; and the user's home
+    /// pool at the service.
+    async fn endpoint_seen(&self) -> anyhow::Result<(String, String)> {
         let user = &self.spec.user;
-        let cached = lyncsim_client::views::cached_endpoint(self.broken.profile(), user)
-            .map_or_else(
-                || "nothing".to_owned(),
-                |(pool, at)| format!("{pool} (written {at})"),
-            );
+        let seen = match self.trace_lines("endpoint cache names").last() {
+            Some(line) => format!("The trace: {line}"),
+            None => "The trace named no cached pool".to_owned(),
+        };
         let home = self
             .lab
             .admin()
@@ -404,13 +433,11 @@ impl Exercise {
             .find(|u| u.address.eq_ignore_ascii_case(user))
             .map(|u| u.home_pool)
             .unwrap_or_default();
-        Ok(format!(
-            "The sip_ folder names {cached}; the service homes {user} on {home}."
-        ))
+        Ok((seen, format!("{user} is homed on {home}")))
     }
 
-    /// The DNS client cache's addresses that DNS no longer gives.
-    async fn dns_evidence(&self) -> anyhow::Result<String> {
+    /// The DNS client cache's addresses that DNS (nslookup) no longer gives.
+    async fn dns_seen(&self) -> anyhow::Result<String> {
         // The service's addresses now (the lab's own copy is from its start).
         let hosts = self.lab.admin().info().await?.hosts;
         let stale: Vec<String> = lyncsim_client::views::displaydns(self.broken.profile())
@@ -423,7 +450,7 @@ impl Exercise {
                     .then(|| format!("{} is {} in the cache, {now} in DNS now", r.name, r.data))
             })
             .collect();
-        Ok(format!("ipconfig /displaydns: {}.", or_none(&stale)))
+        Ok(format!("ipconfig /displaydns: {}", or_none(&stale)))
     }
 
     /// The user's password now (what they say when Lync asks for it).

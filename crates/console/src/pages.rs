@@ -435,15 +435,22 @@ fn windows_long_date(date: &str) -> String {
         .unwrap_or_else(|_| date.to_owned())
 }
 
-/// The certificate dialog: General (issued to, by, valid from-to) and Details (the fields a
-/// support person compares: serial number, public key, thumbprint).
+/// The certificate dialog: General (its status, issued to, by, valid from-to), Details (the
+/// fields a support person compares: serial number, public key, thumbprint) and Certification
+/// Path (the chain Windows built from the machine's stores, and its status).
 fn certificate(a: &Attempt, row: &lyncsim_client::views::CertRow) -> Markup {
+    use lyncsim_client::views::{CERT_NO_ISSUER, CERT_TIME};
     html! {
         div.dialog #certificate role="dialog" aria-label="Certificate" {
             h3 { "Certificate" }
             section #cert-general {
                 h4 { "General" }
                 p { strong { "Certificate Information" } }
+                @if row.status == CERT_TIME {
+                    p #cert-general-status { (CERT_TIME) }
+                } @else if row.status == CERT_NO_ISSUER {
+                    p #cert-general-status { "Windows does not have enough information to verify this certificate." }
+                }
                 p { "Issued to: " strong #cert-issued-to { (row.issued_to) } }
                 p { "Issued by: " strong #cert-issued-by { (row.issued_by) } }
                 p #cert-valid { "Valid from " (windows_date(&row.valid_from)) " to " (windows_date(&row.expires)) }
@@ -463,8 +470,22 @@ fn certificate(a: &Attempt, row: &lyncsim_client::views::CertRow) -> Markup {
                     tr { td { "Thumbprint" } td #cert-thumbprint { (row.thumbprint.to_ascii_lowercase()) } }
                 }
             }
+            section #cert-path {
+                h4 { "Certification Path" }
+                (chain(&row.path))
+                p { "Certificate status:" }
+                p #cert-path-status { (row.status) }
+            }
             p { button.tool hx-get={ "/attempts/" (a.id) "/view/certmgr" } hx-target="#panel" { "OK" } }
         }
+    }
+}
+
+/// The Certification Path's tree: each certificate under the one that issued it.
+fn chain(path: &[String]) -> Markup {
+    match path.split_first() {
+        Some((top, rest)) => html! { ul.cert-chain { li { (top) (chain(rest)) } } },
+        None => html! {},
     }
 }
 
@@ -538,7 +559,6 @@ fn folder(
     }
 }
 
-/// Date and Time: the computer's clock, and its Internet Time tab with Update now.
 /// Date and Time: the computer's clock, and what its Internet time source says, side by side;
 /// the trainee compares them, as a support person compares a clock with their own watch (the
 /// window works out no difference).

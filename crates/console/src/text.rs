@@ -219,8 +219,8 @@ mod tests {
     #[test]
     fn a_trace_line_is_laid_out_as_uccapi_s() {
         assert_eq!(
-            super::uccapi_line("2026-12-02T20:05:04Z [token] FAILED (rejected): STS: refused"),
-            "12/02/2026|20:05:04.000 0B9C:0F14 ERROR :: [token] FAILED (rejected): STS: refused"
+            super::uccapi_line("2026-12-02T20:05:04Z [token] FAILED: STS: refused"),
+            "12/02/2026|20:05:04.000 0B9C:0F14 ERROR :: [token] FAILED: STS: refused"
         );
         assert_eq!(
             super::uccapi_line("2026-12-02T20:05:04Z [resolve] a is b"),

@@ -22,7 +22,7 @@
 //! pc.sign_in("alice@contoso.com").await?.assert_signed_in();
 //! lab.cause(&mut pc, "alice@contoso.com", Cause::ClockSkew).await?;
 //! let failure = pc.sign_in("alice@contoso.com").await?.assert_shows(ErrorId::ECert);
-//! assert!(failure.reason.contains("skew"), "{}", failure.reason);
+//! assert!(failure.explained().contains("skew"), "{}", failure.explained());
 //! pc.fix(Remedy::SyncTime).await?;
 //! pc.sign_in("alice@contoso.com").await?.assert_signed_in();
 //! # Ok(()) }

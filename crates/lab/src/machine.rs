@@ -142,7 +142,7 @@ impl SignIn {
                 "expected to sign in, but saw {}: {} (reason: {})",
                 f.error,
                 f.text(),
-                f.reason
+                f.explained()
             ),
         }
     }
@@ -157,7 +157,7 @@ impl SignIn {
                 "expected {error}, but saw {}: {} (reason: {})",
                 f.error,
                 f.text(),
-                f.reason
+                f.explained()
             ),
             Err(f) => f,
         }
@@ -185,11 +185,13 @@ impl SignIn {
                 error: None,
                 text: None,
                 reason: None,
+                note: None,
             },
             Err(f) => Seen {
                 error: Some(f.error),
                 text: Some(f.text().to_owned()),
                 reason: Some(f.reason.clone()),
+                note: f.note.clone(),
             },
         }
     }
@@ -198,7 +200,7 @@ impl SignIn {
     pub fn describe(&self) -> String {
         match &self.0 {
             Ok(_) => "signed in".into(),
-            Err(f) => format!("{}: \"{}\" (reason: {})", f.error, f.text(), f.reason),
+            Err(f) => format!("{}: \"{}\" (reason: {})", f.error, f.text(), f.explained()),
         }
     }
 
@@ -216,9 +218,12 @@ pub struct Seen {
     /// The text the user saw.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// The real reason, from the sign-in.
+    /// The real reason, from the sign-in: what the client logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// lyncsim's note on the reason ([`lyncsim_client::SignInFailure::note`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Seen {

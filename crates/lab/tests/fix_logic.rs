@@ -47,7 +47,12 @@ async fn our_clock_fix_restores_sign_in_after_clock_skew() -> anyhow::Result<()>
     pc.sign_in(ALICE).await?.assert_signed_in();
     lab.cause(&mut pc, ALICE, Cause::ClockSkew).await?;
     let failure = pc.sign_in(ALICE).await?.assert_shows(ErrorId::ECert);
-    assert!(failure.reason.contains("skew"), "{}", failure.reason);
+    // The STS says which check failed; the skew is lyncsim's note on it.
+    assert!(
+        failure.note.as_deref().is_some_and(|n| n.contains("skew")),
+        "{}",
+        failure.explained()
+    );
     our_clock_fix(&pc)?;
     pc.sign_in(ALICE).await?.assert_signed_in();
     Ok(())

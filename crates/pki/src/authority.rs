@@ -335,6 +335,13 @@ mod tests {
         let (_, other) = X509Certificate::from_der(rotated.cert_der()).unwrap();
         assert!(leaf.verify_signature(Some(good.public_key())).is_ok());
         assert!(leaf.verify_signature(Some(other.public_key())).is_err());
+        // As a chain builder finds the issuer: its CA, not the rotated one (same name,
+        // another key), nor another CA.
+        let root = Authority::generate(AuthorityKind::PublicRoot, NOW, 1).unwrap();
+        assert!(crate::issued_by(&issued.der, ca.cert_der()));
+        assert!(!crate::issued_by(&issued.der, rotated.cert_der()));
+        assert!(!crate::issued_by(&issued.der, root.cert_der()));
+        assert!(!crate::issued_by(b"garbage", ca.cert_der()));
     }
 
     #[test]

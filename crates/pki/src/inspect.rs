@@ -143,6 +143,19 @@ fn cryptoapi_decode_error(e: &x509_parser::nom::Err<X509Error>) -> &'static str 
     }
 }
 
+/// Whether `issuer_der` issued `der`, as a chain builder finds an issuer: its subject is the
+/// certificate's issuer name, and its key verifies the certificate's signature. `false` when
+/// either does not parse.
+pub fn issued_by(der: &[u8], issuer_der: &[u8]) -> bool {
+    let (Ok((_, cert)), Ok((_, issuer))) = (
+        X509Certificate::from_der(der),
+        X509Certificate::from_der(issuer_der),
+    ) else {
+        return false;
+    };
+    cert.issuer() == issuer.subject() && cert.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
 /// Parses `der` and reads what [`CertInfo`] holds.
 pub fn inspect(der: &[u8]) -> Result<CertInfo, PkiError> {
     let (rest, cert) = X509Certificate::from_der(der)

@@ -22,7 +22,7 @@ mod keygen;
 pub use authority::{Authority, AuthorityKind, IssuedCert, ServerIdentity};
 pub use csr::{MIN_RSA_BITS, PersonalKey, RequestedCert, make_csr, parse_csr};
 pub use error::PkiError;
-pub use inspect::{CertInfo, KeyKind, Validity, ValidityError, inspect, thumbprint};
+pub use inspect::{CertInfo, KeyKind, Validity, ValidityError, inspect, issued_by, thumbprint};
 pub use judge::{JudgeError, judge_personal};
 pub use keygen::rsa_keys_made;
 

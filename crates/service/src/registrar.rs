@@ -409,7 +409,7 @@ impl Registrar {
                 session.association = Some(Association::new(opaque.clone(), keys, certificate)?);
                 Ok((opaque, send))
             }
-            Err(TlsDskError::Handshake { reason, send }) => Err(HandshakeRefused {
+            Err(TlsDskError::Handshake { reason, send, .. }) => Err(HandshakeRefused {
                 id: diag::CERTIFICATE,
                 why: format!("client certificate rejected: {reason}"),
                 alert: Some(send),

@@ -212,10 +212,11 @@ pub fn render(t: &Troubleshooting) -> String {
         t.product.display_name(),
         t.os.display_name()
     );
-    let line = |seen: &Seen| match (&seen.error, &seen.reason) {
-        (None, _) => "signed in".to_owned(),
-        (Some(e), Some(reason)) => format!("{e} ({reason})"),
-        (Some(e), None) => e.to_string(),
+    let line = |seen: &Seen| match (&seen.error, &seen.reason, &seen.note) {
+        (None, ..) => "signed in".to_owned(),
+        (Some(e), Some(reason), Some(note)) => format!("{e} ({reason}; {note})"),
+        (Some(e), Some(reason), None) => format!("{e} ({reason})"),
+        (Some(e), None, _) => e.to_string(),
     };
     let _ = writeln!(out, "  sign in as it is: {}", line(&t.before));
     for step in &t.steps {

@@ -45,6 +45,9 @@ pub enum TlsDskError {
         reason: String,
         /// The alert record to send to the peer (maybe none).
         send: Vec<u8>,
+        /// The description of the fatal alert the peer sent, if its bytes held one (RFC 2246
+        /// 7.2: 40 handshake_failure, 42 bad_certificate, 48 unknown_ca, …).
+        alert: Option<u8>,
     },
     /// A step after the handshake was done.
     #[error("the handshake is already done")]
@@ -230,6 +233,7 @@ impl Handshake {
 
     /// Takes the peer's bytes (none for the client's first step) and gives what to send.
     pub fn step(&mut self, from_peer: &[u8]) -> Result<Step, TlsDskError> {
+        let alert = fatal_alert(from_peer);
         let result = match std::mem::replace(&mut self.state, State::Done) {
             State::Done => return Err(TlsDskError::Done),
             State::Start(ssl) => {
@@ -285,11 +289,31 @@ impl Handshake {
                         .and_then(|e| e.reason())
                         .map_or_else(|| mid.error().to_string(), str::to_owned),
                 };
-                Err(TlsDskError::Handshake { reason, send })
+                Err(TlsDskError::Handshake {
+                    reason,
+                    send,
+                    alert,
+                })
             }
             Err(HandshakeError::SetupFailure(e)) => Err(TlsDskError::Setup(e)),
         }
     }
+}
+
+/// The description of the first fatal alert among TLS records (RFC 2246 6.2.1, 7.2: a record of
+/// content type 21 whose level is 2). During the handshake alerts are not encrypted yet.
+fn fatal_alert(mut records: &[u8]) -> Option<u8> {
+    while let [content_type, _, _, len_hi, len_lo, rest @ ..] = records {
+        let len = usize::from(u16::from_be_bytes([*len_hi, *len_lo]));
+        let body = rest.get(..len)?;
+        if *content_type == 21
+            && let [2, description, ..] = body
+        {
+            return Some(*description);
+        }
+        records = &rest[len..];
+    }
+    None
 }
 
 fn export(stream: &SslStream<Pipe>) -> Result<Keys, TlsDskError> {
@@ -592,17 +616,28 @@ mod tests {
         let Step::Send(second) = client.step(&flight).unwrap() else {
             panic!("the client sends its certificate")
         };
-        let TlsDskError::Handshake { reason, send } = server.step(&second).unwrap_err() else {
+        let TlsDskError::Handshake {
+            reason,
+            send,
+            alert,
+        } = server.step(&second).unwrap_err()
+        else {
             panic!("the judge's refusal fails the handshake")
         };
         assert_eq!(reason, "expired 2h ago by the service clock");
+        assert_eq!(alert, None, "the client sent no alert");
         assert_eq!(
             records(&send).first().map(|r| r.0),
             Some(21),
             "an alert record"
         );
-        let err = client.step(&send).unwrap_err();
-        assert!(err.to_string().contains("alert"), "{err}");
+        // The client reads the fatal alert's description from the record itself.
+        let sent = send[6];
+        assert_eq!(send[5], 2, "a fatal alert");
+        let TlsDskError::Handshake { alert, .. } = client.step(&send).unwrap_err() else {
+            panic!("the alert fails the client's handshake")
+        };
+        assert_eq!(alert, Some(sent));
     }
 
     #[test]
