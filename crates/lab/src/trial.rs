@@ -1,7 +1,8 @@
 //! The KB trial, in one place: KB steps tried on scratch copies of a broken machine, the sets
-//! of steps that restore sign-in (found by real sign-ins), and the KB's second-account check.
-//! The scenario runner's controls, the training console's paths and its second-account check
-//! use these, so that they judge one machine the same way.
+//! of steps that restore sign-in (found by real sign-ins), the KB's procedure walked in its
+//! order, and the KB's second-account check. The scenario runner's controls, the training
+//! console's paths and its second-account check, and the troubleshooter's walk and check use
+//! these, so that they judge one machine the same way.
 
 use std::collections::BTreeSet;
 use std::ops::{Deref, DerefMut};
@@ -140,6 +141,86 @@ pub async fn restoring_sets(
             escalate: true,
         },
     })
+}
+
+/// One step of the KB's procedure, taken: its remedies, what each did (or why it could not),
+/// and the sign-in after it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Taken {
+    /// The remedies of the step (delete-rsa-key comes with its restart).
+    pub remedies: Vec<Remedy>,
+    /// What each did, or why it could not.
+    pub did: Vec<String>,
+    /// The sign-in after it.
+    pub sign_in: crate::Seen,
+}
+
+/// The KB's procedure walked on a machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Walk {
+    /// The sign-in before any step.
+    pub before: crate::Seen,
+    /// The steps taken, in the KB's order, up to the one that restored sign-in.
+    pub steps: Vec<Taken>,
+}
+
+impl Walk {
+    /// The 1-based number of the step that restored sign-in, if one did.
+    pub fn restored_by(&self) -> Option<usize> {
+        self.steps
+            .last()
+            .filter(|s| s.sign_in.error.is_none())
+            .map(|_| self.steps.len())
+    }
+
+    /// The last sign-in of the walk.
+    pub fn last(&self) -> &crate::Seen {
+        self.steps.last().map_or(&self.before, |s| &s.sign_in)
+    }
+}
+
+/// Walks the KB's procedure for the profile's product and OS on the machine itself, as a
+/// support person does: `user` signs in to see the problem (typing `typed` when Lync asks),
+/// then each step in the KB's order, a sign-in after each, until one restores sign-in or the
+/// steps run out. The machine keeps what the steps did.
+pub async fn walk(
+    profile: &mut lyncsim_client::Profile,
+    user: &str,
+    typed: Option<&str>,
+) -> anyhow::Result<Walk> {
+    let (product, os) = (profile.machine().product, profile.machine().os);
+    let before = crate::sign_in_as_user_would(profile, user, typed)
+        .await?
+        .seen();
+    let mut walk = Walk {
+        before,
+        steps: Vec::new(),
+    };
+    if walk.before.error.is_none() {
+        return Ok(walk);
+    }
+    for remedies in Remedy::procedure(product, os) {
+        let mut did = Vec::new();
+        for remedy in &remedies {
+            did.push(match lyncsim_client::apply_remedy(profile, *remedy).await {
+                Ok(text) => text,
+                Err(e) => format!("could not: {e:#}"),
+            });
+        }
+        let sign_in = crate::sign_in_as_user_would(profile, user, typed)
+            .await?
+            .seen();
+        let restored = sign_in.error.is_none();
+        walk.steps.push(Taken {
+            remedies,
+            did,
+            sign_in,
+        });
+        if restored {
+            break;
+        }
+    }
+    Ok(walk)
 }
 
 /// The KB's check that tells the account from the machine: the known-good account `second`

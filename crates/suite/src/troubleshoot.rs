@@ -1,6 +1,6 @@
 //! The KB 2604176 procedure, walked as a support person would: sign in to see the problem,
-//! then each step in the KB's order, signing in after each, until one restores sign-in. When
-//! none does, the KB's test tells the account from the machine: a known-good second account
+//! then each step in the KB's order, signing in after each, until one restores sign-in (the
+//! walk is `lyncsim_lab::trial::walk`, the KB trial's own). When none does, the KB's test tells the account from the machine: a known-good second account
 //! signs in on the same machine (a scratch copy of it: `lyncsim_lab::trial::second_account_on`,
 //! the check the console and the runner run too).
 
@@ -8,7 +8,7 @@ use lyncsim_client::Profile;
 use lyncsim_domain::{ErrorId, Os, Product, Remedy};
 use serde::Serialize;
 
-use lyncsim_lab::{Seen, sign_in_as_user_would};
+use lyncsim_lab::Seen;
 
 /// Who signs in during the walk.
 #[derive(Debug, Clone)]
@@ -93,71 +93,51 @@ fn step_name(remedies: &[Remedy]) -> String {
 }
 
 /// Walks the procedure for the profile's product and OS, changing the machine as each step
-/// does. `Err` only for what stops the walk itself (a profile that cannot be read, no
-/// password to type).
+/// does ([`lyncsim_lab::trial::walk`], the one walk of the KB), then, when no step restored
+/// sign-in, the second-account check. `Err` only for what stops the walk itself (a profile
+/// that cannot be read, no password to type).
 pub async fn troubleshoot(
     profile: &mut Profile,
     accounts: &Accounts,
 ) -> anyhow::Result<Troubleshooting> {
     let (product, os) = (profile.machine().product, profile.machine().os);
-    let typed = accounts.password.as_deref();
-    let before = sign_in_as_user_would(profile, &accounts.user, typed)
-        .await?
-        .seen();
+    let walk =
+        lyncsim_lab::trial::walk(profile, &accounts.user, accounts.password.as_deref()).await?;
+    let restored_by = walk.restored_by();
     let mut report = Troubleshooting {
         user: accounts.user.clone(),
         product,
         os,
-        before: before.clone(),
-        steps: Vec::new(),
-        restored_by: None,
+        before: walk.before.clone(),
+        steps: walk
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| StepReport {
+                number: i + 1,
+                remedies: step.remedies.clone(),
+                did: step.did.clone(),
+                sign_in: step.sign_in.clone(),
+            })
+            .collect(),
+        restored_by,
         second_account: None,
         verdict: Verdict::AlreadySignedIn,
         conclusion: "signed in: there is nothing to fix".into(),
     };
-    if before.error.is_none() {
+    if walk.before.error.is_none() {
         return Ok(report);
     }
-    for (i, remedies) in Remedy::procedure(product, os).into_iter().enumerate() {
-        let step = take_step(profile, accounts, i + 1, remedies).await?;
-        let restored = step.sign_in.error.is_none();
-        let name = step_name(&step.remedies);
-        report.steps.push(step);
-        if restored {
-            report.restored_by = Some(i + 1);
-            report.verdict = Verdict::Restored;
-            report.conclusion = format!("sign-in restored by step {}: {name}", i + 1);
-            return Ok(report);
-        }
+    if let Some(n) = restored_by {
+        report.verdict = Verdict::Restored;
+        report.conclusion = format!(
+            "sign-in restored by step {n}: {}",
+            step_name(&walk.steps[n - 1].remedies)
+        );
+        return Ok(report);
     }
     check_second_account(profile, accounts, &mut report).await?;
     Ok(report)
-}
-
-/// One step of the procedure: its remedies applied, then a sign-in.
-async fn take_step(
-    profile: &mut Profile,
-    accounts: &Accounts,
-    number: usize,
-    remedies: Vec<Remedy>,
-) -> anyhow::Result<StepReport> {
-    let mut did = Vec::new();
-    for remedy in &remedies {
-        did.push(match lyncsim_client::apply_remedy(profile, *remedy).await {
-            Ok(text) => text,
-            Err(e) => format!("could not: {e:#}"),
-        });
-    }
-    let typed = accounts.password.as_deref();
-    let seen = sign_in_as_user_would(profile, &accounts.user, typed)
-        .await?
-        .seen();
-    Ok(StepReport {
-        number,
-        remedies,
-        did,
-        sign_in: seen,
-    })
 }
 
 /// No step restored sign-in: the KB tells the account from the machine by signing in a
