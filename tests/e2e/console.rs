@@ -642,6 +642,11 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
         "trainee=Bo&product=lync2013&os=win8&causes=stale-credentials",
     );
     assert!(next.contains("Attempt a2"), "{next}");
+    // The ticket names no password: a changed one would give the cause away.
+    assert!(
+        !get(&a2).await.contains("Passw"),
+        "the ticket names a password"
+    );
     // Lync 2013 has no Fix it: the step is refused as a bad request, and nothing recorded.
     let (status, page) = post_form_status(&format!("{a2}/step/fixit"), "");
     assert_eq!(status, 400, "{page}");
@@ -651,13 +656,13 @@ async fn a_console_restart_loses_no_attempt_and_a_hint_costs_what_it_says() {
     assert!(removed.contains("Remove from vault"), "{removed}");
     let asked = post_form(&format!("{a2}/signin"), "");
     assert!(asked.contains("Lync needs the password"), "{asked}");
-    let desk = get(&a2).await;
-    let password = desk
+    // The user says the password when Lync asks (the ticket names none, above).
+    let password = asked
         .split(r#"id="user-password""#)
         .nth(1)
         .and_then(|rest| rest.split("<code>").nth(1))
         .and_then(|rest| rest.split("</code>").next())
-        .unwrap_or_else(|| panic!("{desk}"))
+        .unwrap_or_else(|| panic!("{asked}"))
         .to_owned();
     let window = post_form(&format!("{a2}/signin"), &format!("password={password}"));
     assert!(
@@ -971,5 +976,70 @@ async fn an_offered_exercise_stops_sign_in_and_a_cohort_may_draw_one_per_trainee
             && exercises.iter().any(|e| e.contains("dns-stale")),
         "the draws differ: {exercises:?}"
     );
+    console.shutdown().await;
+}
+
+/// Waits (at most 60 s) until `script` (a function body) returns true on the page shown.
+async fn until_holds(c: &Client, script: &str, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !holds(c, script).await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The offline banner comes when the console cannot be reached and goes once it can again:
+/// on a trainee's page at the next request that gets through, on the trainer's board (which
+/// makes no requests) when its stream opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_banner_comes_with_a_lost_console_and_goes_when_it_is_back() {
+    const SHOWN: &str = "return !document.getElementById('offline').hidden;";
+    const GONE: &str = "return document.getElementById('offline').hidden;";
+    let data = tempfile::tempdir().unwrap();
+    let config = ConsoleConfig {
+        listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+        ..config(data.path())
+    };
+    let console = lyncsim_console::start(config.clone()).await.unwrap();
+    let (_driver, c) = browser().await;
+
+    // The trainer's board, in one window.
+    c.goto(&console.url()).await.unwrap();
+    let form = c.form(Locator::Id("new-cohort")).await.unwrap();
+    form.set_by_name("name", "Tuesday").await.unwrap();
+    form.set_by_name("causes", "clock-skew").await.unwrap();
+    form.set_by_name("products", "lync2010").await.unwrap();
+    form.set_by_name("oses", "xp").await.unwrap();
+    form.set_by_name("seed", "2").await.unwrap();
+    form.submit().await.unwrap();
+    text_of(&c, "join-code").await;
+    let board = c.window().await.unwrap();
+    // A trainee's attempt, in another.
+    let trainee = c.new_window(false).await.unwrap();
+    c.switch_to_window(trainee.handle.clone()).await.unwrap();
+    open_exercise(&c, &console.url(), "Dee").await;
+    text_of(&c, "signin-error").await;
+    assert!(holds(&c, GONE).await);
+
+    // The console goes away: the trainee's next click says so, and so does the board.
+    console.shutdown().await;
+    click(&c, "tool-certmgr").await;
+    until_holds(&c, SHOWN, "the trainee's page shows the banner").await;
+    c.switch_to_window(board.clone()).await.unwrap();
+    until_holds(&c, SHOWN, "the board shows the banner").await;
+
+    // It comes back on the same address: the board's stream opens again and the banner
+    // goes by itself; the trainee's goes at the next click that gets through.
+    let console = lyncsim_console::start(config).await.unwrap();
+    until_holds(&c, GONE, "the board's banner goes when its stream is back").await;
+    c.switch_to_window(trainee.handle.clone()).await.unwrap();
+    assert!(
+        holds(&c, SHOWN).await,
+        "nothing was asked of the console yet"
+    );
+    click(&c, "tool-certmgr").await;
+    until_holds(&c, GONE, "the trainee's banner goes").await;
+    text_of(&c, "certmgr").await;
+    c.close().await.unwrap();
     console.shutdown().await;
 }

@@ -52,9 +52,11 @@ fn page(title: &str, body: Markup) -> Markup {
             }
             // When the console cannot be reached (htmx's sendError, or the board's stream
             // failing), the page says so at once, and stops saying it once a request gets
-            // through: one of the two places where the page runs a line of its own.
+            // through or the stream is open again (the board makes no requests of its own):
+            // one of the two places where the page runs a line of its own.
             body hx-on::send-error="document.getElementById('offline').hidden = false"
                 hx-on::sse-error="document.getElementById('offline').hidden = false"
+                hx-on::sse-open="document.getElementById('offline').hidden = true"
                 hx-on::after-request="if (!event.detail.failed) document.getElementById('offline').hidden = true" {
                 header.top {
                     a href="/" { "lyncsim training" }
@@ -203,9 +205,6 @@ pub(crate) fn desktop(a: &Attempt) -> Markup {
                 h2 { "Ticket" }
                 p { strong { (a.user()) } " can't sign in to Lync since this morning. It worked yesterday." }
                 p { "Their computer: " (spec.product.display_name()) " on " (spec.os.display_name()) "." }
-                @if let Some(password) = a.exercise.password() {
-                    p.note #user-password { "Should Lync ask for the password, the user types " code { (password) } "." }
-                }
                 (status(a, &progress, false))
             }
             div.desk {
@@ -304,6 +303,11 @@ pub(crate) fn sign_in_window(a: &Attempt) -> Markup {
             @if a.asking {
                 form #password-form hx-post={ "/attempts/" (a.id) "/signin" } hx-target="#signin" hx-swap="outerHTML" {
                     p #password-asked { "Lync needs the password to sign in." }
+                    // The user says it only when asked, as on a support call: a password on
+                    // the ticket would tell a changed one from the usual (and so the cause).
+                    @if let Some(password) = a.exercise.password() {
+                        p.note #user-password { "The user tells you their password: " code { (password) } }
+                    }
                     label { "Password " input #password name="password" type="password" autocomplete="off" required; }
                     p.note { "Save my password (ticked)" }
                     button #signin-button type="submit" { "Sign In" }
