@@ -317,6 +317,23 @@ async fn the_trace_a_trainee_reads_names_no_cause_and_no_library() {
                 );
             }
         }
+        // The debrief's evidence starts from what the trainee could see.
+        let evidence = ex.evidence(cause).await.unwrap();
+        match cause {
+            Cause::RsaKeyLocked => assert!(
+                evidence.contains("the trace said: [certificate] FAILED: RSA key container")
+                    && evidence.contains("NTE_BAD_KEY_STATE"),
+                "{evidence}"
+            ),
+            Cause::EndpointMoved => assert!(
+                evidence.starts_with(
+                    "The trace: [discover] endpoint cache names home pool pool-a.online.lync.com."
+                ) && evidence
+                    .contains("Behind it, at the service: alice@contoso.com is homed on pool-b"),
+                "{evidence}"
+            ),
+            _ => assert!(!evidence.is_empty()),
+        }
         // lyncsim's reading of the failure is in the file, on lines of its own.
         let file = std::fs::read_to_string(profile.trace_file()).unwrap();
         assert!(
