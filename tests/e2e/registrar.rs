@@ -258,7 +258,8 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
         diagnostics(&forged).starts_with("90012;reason=\"The message signature is not valid.\"")
     );
 
-    // Another pool: 403, the user is not homed there.
+    // A pool of another deployment: 403, the user is not homed there (it knows nothing of
+    // her).
     let mut sip = Sip::connect(&world, "pool-b.online.lync.com", "alice@contoso.com").await;
     let (keys, opaque) = sip.authenticate(&cert, &key).await.unwrap();
     let refused = sip.signed(&keys.client, &opaque, 1).await;
@@ -278,18 +279,22 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
     assert_eq!(refused.status(), Some(403));
     assert!(diagnostics(&refused).starts_with("90024;"), "{refused:?}");
 
-    // The director redirects to the home pool.
-    let mut sip = Sip::connect(&world, "sipdir.online.lync.com", "alice@contoso.com").await;
-    let (keys, opaque) = sip.authenticate(&cert, &key).await.unwrap();
-    let moved = sip.signed(&keys.client, &opaque, 1).await;
-    assert_eq!(moved.status(), Some(301));
-    assert_eq!(
-        moved.address("Contact").unwrap(),
-        format!(
-            "sip:pool-a.online.lync.com:{};transport=tls",
-            world.info().https_port
-        )
-    );
+    // The director redirects to the home pool, and so does another pool of her pool's
+    // deployment.
+    for redirector in ["sipdir.online.lync.com", "pool-c.online.lync.com"] {
+        let mut sip = Sip::connect(&world, redirector, "alice@contoso.com").await;
+        let (keys, opaque) = sip.authenticate(&cert, &key).await.unwrap();
+        let moved = sip.signed(&keys.client, &opaque, 1).await;
+        assert_eq!(moved.status(), Some(301), "{redirector}");
+        assert_eq!(
+            moved.address("Contact").unwrap(),
+            format!(
+                "sip:pool-a.online.lync.com:{};transport=tls",
+                world.info().https_port
+            ),
+            "{redirector}"
+        );
+    }
 
     // HTTPS still answers on the same port.
     let (status, _) = curl.get(
@@ -301,7 +306,7 @@ async fn the_registrar_authenticates_with_tls_dsk_and_answers_as_lync_online_did
     // The wire carried each refusal's one reason; the journal has the precise one.
     let reasons = journal_reasons(&world).await;
     for precise in [
-        "is not homed on pool-b",
+        "is homed on pool-a, in another deployment than pool-b",
         "the certificate is for sip:alice@contoso.com",
     ] {
         assert!(reasons.iter().any(|r| r.contains(precise)), "{reasons:?}");

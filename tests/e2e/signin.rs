@@ -491,3 +491,55 @@ async fn a_wrong_typed_password_is_not_a_stale_saved_one() {
     assert_eq!(stale.error, ErrorId::ECert, "{stale:?}");
     assert_eq!(stale.kind, FailureKind::Rejected);
 }
+
+/// A user moved to another pool of the same deployment signs in by herself: the pool her
+/// endpoint cache names sends her on with a 301, as a multi-pool deployment's pools did, and
+/// the cache then names her new pool. A move to another deployment is the KB's stale
+/// endpoint: her old pool knows nothing of her (403, 4006) and does not send her on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_sends_a_user_of_its_deployment_on_and_another_deployment_s_pool_does_not() {
+    use lyncsim_lab::{Fault, Lab};
+    let lab = Lab::start().await.unwrap();
+    for product in [Product::Lync2010, Product::Lync2013] {
+        let pc = lab.machine(product, Os::Win7).await.unwrap();
+        let user = "bob@contoso.com";
+        pc.sign_in(user).await.unwrap().assert_signed_in();
+        let move_to = |to: &str| Fault::MoveUser {
+            user: user.into(),
+            to: Some(to.into()),
+        };
+        lab.fault(&move_to("pool-c")).await.unwrap();
+        let done = pc.sign_in(user).await.unwrap().assert_signed_in();
+        assert_eq!(done.pool, "pool-c.online.lync.com", "{product}");
+        let trace = std::fs::read_to_string(pc.profile().trace_file()).unwrap();
+        assert!(
+            trace.contains("endpoint cache names home pool pool-a"),
+            "{trace}"
+        );
+        assert!(
+            trace.contains("301: go to pool-c.online.lync.com"),
+            "{trace}"
+        );
+        assert_eq!(
+            lyncsim_client::views::cached_endpoint(pc.profile(), user).map(|(pool, _)| pool),
+            Some("pool-c.online.lync.com".to_owned()),
+            "{product}"
+        );
+        let journal = lab.journal().await.unwrap();
+        assert!(journal.iter().any(|e| e.host == "pool-a.online.lync.com"
+            && e.reason == "redirected to the home pool pool-c.online.lync.com"));
+
+        // To another deployment: the cached pool-c refuses, and stays named until the
+        // cache is deleted.
+        lab.fault(&move_to("pool-b")).await.unwrap();
+        let failure = pc.sign_in(user).await.unwrap().assert_shows(ErrorId::ECert);
+        assert!(
+            failure
+                .reason
+                .contains("ms-diagnostics 4006: User not found in pool."),
+            "{}",
+            failure.explained()
+        );
+        lab.fault(&move_to("pool-a")).await.unwrap();
+    }
+}

@@ -103,12 +103,14 @@ enum FaultAction {
     },
     /// Replace the Communications Server CA.
     RotateCa,
-    /// Move a user to the other pool (or --to).
+    /// Move a user to the first pool of another deployment (or --to): pool-a and pool-c are
+    /// one deployment, pool-b another. Within a deployment the old pool sends the user on
+    /// (301), so such a move breaks no client
     MoveUser {
         /// The user.
         #[arg(long)]
         user: String,
-        /// pool-a or pool-b.
+        /// pool-a, pool-b or pool-c.
         #[arg(long)]
         to: Option<String>,
     },

@@ -42,7 +42,8 @@ pub struct CauseSpec {
     /// rsa-key-locked: the new Windows password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows_password: Option<String>,
-    /// endpoint-moved: the pool the user moves to (default: the other one).
+    /// endpoint-moved: the pool the user moves to (default: the first pool of another
+    /// deployment, whose old pool cannot send the user on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }

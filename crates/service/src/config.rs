@@ -37,7 +37,7 @@ pub struct TenantUser {
     pub address: String,
     /// Password.
     pub password: String,
-    /// `pool-a` or `pool-b`.
+    /// `pool-a`, `pool-b` or `pool-c`.
     #[serde(default = "default_pool")]
     pub home_pool: String,
 }

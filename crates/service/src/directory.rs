@@ -4,6 +4,7 @@
 use crate::conn::ConnInfo;
 use crate::diag;
 use crate::hosts::DIRECTOR;
+use crate::pools::deployment;
 use crate::state::{State, UserRecord};
 
 /// Why a pool refused a user: the `ms-diagnostics` id (whose reason the wire carries) and
@@ -14,7 +15,8 @@ pub(crate) struct NotHere {
 }
 
 /// The user of a pool request: known, with a readable directory account (a damaged one can be
-/// neither provisioned nor registered), and homed on the pool that was asked; else why not.
+/// neither provisioned nor registered), and homed in the deployment of the pool that was asked
+/// (the director's: any); else why not.
 pub(crate) fn homed_here(
     state: &State,
     conn: &ConnInfo,
@@ -34,17 +36,23 @@ pub(crate) fn homed_here(
         });
     }
     // The director serves every user of the tenant (it provisions them and sends them on
-    // to their pool); a pool only its own.
-    if !conn.host.eq_ignore_ascii_case(DIRECTOR) && record.home_pool != pool_of(conn) {
+    // to their pool); a pool the users of its deployment (its registrar sends those homed on
+    // another of its pools on to theirs), and knows nothing of the others.
+    if !conn.host.eq_ignore_ascii_case(DIRECTOR)
+        && deployment(&record.home_pool) != deployment(pool_of(conn))
+    {
         return Err(NotHere {
             id: diag::NOT_HOMED,
-            why: format!("sip:{user} is not homed on {}", conn.host),
+            why: format!(
+                "sip:{user} is homed on {}, in another deployment than {}",
+                record.home_pool, conn.host
+            ),
         });
     }
     Ok(record)
 }
 
 /// The short name of the pool a connection came to (`pool-a`).
-fn pool_of(conn: &ConnInfo) -> &str {
+pub(crate) fn pool_of(conn: &ConnInfo) -> &str {
     conn.host.split('.').next().unwrap_or_default()
 }

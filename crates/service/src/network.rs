@@ -22,7 +22,7 @@ use crate::dns::HOST_TTL_SECS;
 use crate::listener::{HostService, Transport, serve_host};
 use crate::outage::Outages;
 
-/// The first address of the /24 that no host has at start (hosts use .10 to .21).
+/// The first address of the /24 that no host has at start (hosts use .10 to .22).
 const FIRST_SPARE_OCTET: u8 = 30;
 
 struct Listening {

@@ -546,7 +546,8 @@ impl Registrar {
         Ok(())
     }
 
-    /// The director's answer to an authenticated REGISTER: 301 to the user's home pool.
+    /// The director's answer to an authenticated REGISTER, and a pool's to a user homed on
+    /// another pool of its deployment: 301 to the user's home pool.
     fn redirect(
         &self,
         session: &mut Session,
@@ -586,9 +587,15 @@ impl Registrar {
             host: self.host.clone(),
             ..conn.clone()
         };
-        if let Err(not) = homed_here(&self.state, &pool_conn, user) {
-            let code = if not.id == diag::NO_USER { 404 } else { 403 };
-            return self.refuse(session, request, Some(user), (code, not.id), not.why);
+        match homed_here(&self.state, &pool_conn, user) {
+            Err(not) => {
+                let code = if not.id == diag::NO_USER { 404 } else { 403 };
+                return self.refuse(session, request, Some(user), (code, not.id), not.why);
+            }
+            Ok(record) if record.home_pool != crate::directory::pool_of(&pool_conn) => {
+                return self.redirect(session, conn, request, user);
+            }
+            Ok(_) => {}
         }
         let asked = request
             .header("Expires")

@@ -149,7 +149,8 @@ pub enum Fault {
     MoveUser {
         /// The user.
         user: String,
-        /// `pool-a` or `pool-b`.
+        /// `pool-a`, `pool-b` or `pool-c`; by default the first pool of another deployment
+        /// (pool-a and pool-c are one, pool-b another).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<String>,
     },
