@@ -193,6 +193,8 @@ struct Credentials {
     cert_prov: String,
     /// Alice's token for pool-b's web ticket service (a relying party of the STS).
     token_for_b: TokenResponse,
+    /// Alice's token for SharePoint Online, which the STS issues as the real one did.
+    token_for_sharepoint: TokenResponse,
     /// Carol's web ticket from pool-a, its proof key and a request of hers.
     carol: Option<(WebTicketResponse, Vec<u8>, Vec<u8>)>,
     /// The service's HTTPS port.
@@ -603,6 +605,7 @@ fn corpus(creds: &Credentials) -> Vec<Case> {
         csr_bob: Vec::new(),
         cert_prov: String::new(),
         token_for_b: creds.token.clone(),
+        token_for_sharepoint: creds.token.clone(),
         carol: None,
         https_port: creds.https_port,
     };
@@ -1108,6 +1111,14 @@ fn security_cases(creds: &Credentials) -> Vec<Case> {
             ticket(
                 "a token for pool-b's web ticket service",
                 &creds.token_for_b,
+                &creds.cert_prov,
+            ),
+            Expect::Fault("not for this web ticket service"),
+        ),
+        (
+            ticket(
+                "a token for SharePoint Online",
+                &creds.token_for_sharepoint,
                 &creds.cert_prov,
             ),
             Expect::Fault("not for this web ticket service"),
@@ -1672,6 +1683,7 @@ async fn every_case_of_the_bad_input_corpus_is_refused_and_the_service_keeps_ser
         csr_bob: make_csr(&key, "bob@contoso.com").unwrap(),
         cert_prov,
         token_for_b: target.token(alice, &bearer_b).await,
+        token_for_sharepoint: target.token(alice, "sharepoint.com").await,
         carol: Some((carol_ticket, carol_key, make_csr(&key, carol).unwrap())),
         https_port: target.https_port,
     };

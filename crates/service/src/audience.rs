@@ -28,6 +28,33 @@ pub(crate) enum RelyingParty {
         /// The host name of the web ticket service.
         host: String,
     },
+    /// Another Microsoft Online service of the tenant that real clients asked `RST2.srf` for
+    /// a token for: SharePoint Online (`sharepoint.com`, or a site's address under it:
+    /// SharePointOnlineCredentials' IDCRL and the public clients of it) and Dynamics CRM
+    /// Online (`urn:<region>:dynamics.com`, e.g. `urn:crmna:dynamics.com`). The STS issues
+    /// the token, as the real one did; no service of lyncsim admits it.
+    OtherService {
+        /// The `AppliesTo`, as asked.
+        name: String,
+    },
+}
+
+/// Whether `applies_to` names SharePoint Online or Dynamics CRM Online, as the public clients
+/// of Microsoft Online's `RST2.srf` asked for them.
+fn is_other_microsoft_online_service(applies_to: &str) -> bool {
+    let lower = applies_to.to_ascii_lowercase();
+    let sharepoint_host =
+        |host: &str| host == "sharepoint.com" || host.ends_with(".sharepoint.com");
+    if sharepoint_host(&lower) {
+        return true;
+    }
+    if let Some(address) = HttpsAddress::parse(&lower) {
+        return sharepoint_host(&address.host);
+    }
+    lower
+        .strip_prefix("urn:crm")
+        .and_then(|rest| rest.strip_suffix(":dynamics.com"))
+        .is_some_and(|region| region.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// An `https` address taken apart: its host (lower case), port and path.
@@ -65,6 +92,11 @@ pub(crate) fn relying_party(applies_to: &str, https_port: u16) -> Option<Relying
     if applies_to == LYNC_WEB_AUTHENTICATION {
         return Some(RelyingParty::LyncWebAuthentication);
     }
+    if is_other_microsoft_online_service(applies_to) {
+        return Some(RelyingParty::OtherService {
+            name: applies_to.to_owned(),
+        });
+    }
     let address = HttpsAddress::parse(applies_to)?;
     if address.path != paths::WS_FED_BEARER_PATH {
         return None;
@@ -83,6 +115,7 @@ impl RelyingParty {
         match self {
             RelyingParty::LyncWebAuthentication => true,
             RelyingParty::WebTicketService { host: own } => own.eq_ignore_ascii_case(host),
+            RelyingParty::OtherService { .. } => false,
         }
     }
 }
@@ -131,7 +164,20 @@ mod tests {
         let pool_a = relying_party(&sipe, port).unwrap();
         assert!(pool_a.admits("pool-a.online.lync.com"));
         assert!(!pool_a.admits("pool-b.online.lync.com"));
+        // The other Microsoft Online services real clients asked for: a token, which no
+        // web ticket service of this one admits.
+        for service in [
+            "sharepoint.com",
+            "https://contoso.sharepoint.com/",
+            "urn:crmna:dynamics.com",
+        ] {
+            let party = relying_party(service, port).unwrap();
+            assert!(!party.admits("pool-a.online.lync.com"), "{service}");
+            assert!(!party.admits("webdir.online.lync.com"), "{service}");
+        }
         for other in [
+            "urn:crm:evil.com",
+            "https://sharepoint.com.evil.example/",
             "urn:evil",
             "",
             "https://evil.example/WebTicket/WebTicketService.svc/WsFedBearer",

@@ -236,7 +236,7 @@ fn check_relying_party(conn: &ConnInfo, req: &TokenRequest) -> Result<(), Refusa
         (idcrl::PARTNER_NOT_FOUND, idcrl::PARTNER_NOT_FOUND),
         "The service the token is requested for is not known to this server.",
         format!(
-            "no relying party {:?}: this STS issues tokens for Lync's web authentication and its pools' web ticket services",
+            "no relying party {:?}: this STS issues tokens for Lync's web authentication, its pools' web ticket services, SharePoint Online and Dynamics CRM Online",
             req.applies_to
         ),
     ))
