@@ -824,10 +824,9 @@ impl Run<'_, '_> {
                     _ => FailureKind::Rejected,
                 };
                 let (reason, note) = sts_refused(&refusal, received_ms, me);
-                let failure = SignInFailure::new(Stage::Token, kind, reason);
-                match note {
-                    Some(note) => failure.noted(note),
-                    None => failure,
+                SignInFailure {
+                    note,
+                    ..SignInFailure::new(Stage::Token, kind, reason)
                 }
             }
             Err(_) => SignInFailure::http(
