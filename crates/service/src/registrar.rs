@@ -480,7 +480,10 @@ impl Registrar {
             return Some(self.refuse(session, request, Some(user), code, why));
         }
         if self.director {
-            return Some(self.redirect(session, conn, request, user));
+            return Some(match self.state.user(user) {
+                Some(record) => self.redirect(session, conn, request, (user, &record.home_pool)),
+                None => self.no_user(session, request, user),
+            });
         }
         Some(self.register(session, conn, request, user, &thumbprint))
     }
@@ -553,12 +556,9 @@ impl Registrar {
         session: &mut Session,
         conn: &ConnInfo,
         request: &Message,
-        user: &str,
+        (user, home_pool): (&str, &str),
     ) -> Reply {
-        let Some(record) = self.state.user(user) else {
-            return self.no_user(session, request, user);
-        };
-        let pool = pool_fqdn(&record.home_pool);
+        let pool = pool_fqdn(home_pool);
         self.journal(
             "register",
             Some(user),
@@ -593,7 +593,7 @@ impl Registrar {
                 return self.refuse(session, request, Some(user), (code, not.id), not.why);
             }
             Ok(record) if record.home_pool != crate::directory::pool_of(&pool_conn) => {
-                return self.redirect(session, conn, request, user);
+                return self.redirect(session, conn, request, (user, &record.home_pool));
             }
             Ok(_) => {}
         }

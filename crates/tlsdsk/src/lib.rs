@@ -233,7 +233,6 @@ impl Handshake {
 
     /// Takes the peer's bytes (none for the client's first step) and gives what to send.
     pub fn step(&mut self, from_peer: &[u8]) -> Result<Step, TlsDskError> {
-        let alert = fatal_alert(from_peer);
         let result = match std::mem::replace(&mut self.state, State::Done) {
             State::Done => return Err(TlsDskError::Done),
             State::Start(ssl) => {
@@ -292,7 +291,7 @@ impl Handshake {
                 Err(TlsDskError::Handshake {
                     reason,
                     send,
-                    alert,
+                    alert: fatal_alert(from_peer),
                 })
             }
             Err(HandshakeError::SetupFailure(e)) => Err(TlsDskError::Setup(e)),
