@@ -105,19 +105,30 @@ fn pkilint() -> std::path::PathBuf {
 /// certificate was issued shows it as not yet valid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_certification_path_is_built_from_the_machine_s_stores_and_clock() {
-    use lyncsim_client::views::{CERT_NO_ISSUER, CERT_TIME, certmgr};
+    use lyncsim_client::views::{CertStatus, certmgr};
+    let status = |row: &lyncsim_client::views::CertRow| row.status.map(CertStatus::path_text);
     let world = World::start().await;
     let mut profile = world.profile("path", Product::Lync2010, Os::Win7);
     sign_in(&profile, "alice@contoso.com").await.unwrap();
     let row = certmgr(&profile).unwrap().rows.remove(0);
-    assert_eq!(row.status, CERT_NO_ISSUER);
+    assert_eq!(
+        status(&row),
+        Some("The issuer of this certificate could not be found.")
+    );
+    assert_eq!(
+        row.status.and_then(CertStatus::general_text),
+        Some("Windows does not have enough information to verify this certificate.")
+    );
     assert_eq!(row.path, vec!["sip:alice@contoso.com".to_owned()]);
 
     profile
         .update_machine(|m| m.clock_offset_secs = -3600)
         .unwrap();
     let row = certmgr(&profile).unwrap().rows.remove(0);
-    assert_eq!(row.status, CERT_TIME);
+    assert_eq!(
+        status(&row),
+        Some("This certificate has expired or is not yet valid.")
+    );
 
     // A machine that trusted the Communications Server CA would find the issuer.
     profile.update_machine(|m| m.clock_offset_secs = 0).unwrap();
@@ -128,6 +139,7 @@ async fn the_certification_path_is_built_from_the_machine_s_stores_and_clock() {
         .update_machine(|m| m.trusted_roots.push(ca_pem.clone()))
         .unwrap();
     let row = certmgr(&profile).unwrap().rows.remove(0);
-    assert_eq!(row.status, lyncsim_client::views::CERT_OK);
+    assert_eq!(status(&row), Some("This certificate is OK."));
+    assert_eq!(row.status.and_then(CertStatus::general_text), None);
     assert_eq!(row.path, vec![row.issued_by.clone(), row.issued_to.clone()]);
 }

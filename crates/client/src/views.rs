@@ -49,20 +49,43 @@ pub struct CertRow {
     /// root first and this certificate last (this certificate alone when its issuer is in
     /// no store).
     pub path: Vec<String>,
-    /// The path's Certificate status, in the dialog's words ([`CERT_OK`], [`CERT_TIME`],
-    /// [`CERT_NO_ISSUER`]).
-    pub status: &'static str,
+    /// What the dialog says of the path (`None` for a certificate that cannot be read).
+    pub status: Option<CertStatus>,
 }
 
-/// The Certification Path tab's status of a certificate whose chain is whole and in its
-/// validity period by the machine's clock.
-pub const CERT_OK: &str = "This certificate is OK.";
-/// The status of a certificate outside its validity period by the machine's clock (the
-/// General tab says it too).
-pub const CERT_TIME: &str = "This certificate has expired or is not yet valid.";
-/// The status of a certificate whose issuer is in none of the machine's stores; the General
-/// tab then says "Windows does not have enough information to verify this certificate."
-pub const CERT_NO_ISSUER: &str = "The issuer of this certificate could not be found.";
+/// What the certificate dialog says of a certificate: its chain, and its validity by the
+/// machine's clock. The texts are Windows' own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum CertStatus {
+    /// The chain is whole and the certificate in its validity period.
+    Ok,
+    /// Outside its validity period by the machine's clock.
+    TimeInvalid,
+    /// Its issuer is in none of the machine's stores.
+    NoIssuer,
+}
+
+impl CertStatus {
+    /// The Certification Path tab's Certificate status.
+    pub fn path_text(self) -> &'static str {
+        match self {
+            CertStatus::Ok => "This certificate is OK.",
+            CertStatus::TimeInvalid => "This certificate has expired or is not yet valid.",
+            CertStatus::NoIssuer => "The issuer of this certificate could not be found.",
+        }
+    }
+
+    /// The General tab's warning above the certificate information, when there is one.
+    pub fn general_text(self) -> Option<&'static str> {
+        match self {
+            CertStatus::Ok => None,
+            CertStatus::TimeInvalid => Some(self.path_text()),
+            CertStatus::NoIssuer => {
+                Some("Windows does not have enough information to verify this certificate.")
+            }
+        }
+    }
+}
 
 /// The chain and status of `der` (read as `info`) as the certificate dialog shows them: its
 /// issuer looked for among the machine's trusted roots (by name and signature), its validity
@@ -72,7 +95,7 @@ fn certification_path(
     profile: &Profile,
     der: &[u8],
     info: &lyncsim_pki::CertInfo,
-) -> (Vec<String>, &'static str) {
+) -> (Vec<String>, CertStatus) {
     let machine = profile.machine();
     let issuer = machine.trusted_roots.iter().find_map(|pem| {
         let root = lyncsim_pki::pem_decode("CERTIFICATE", pem).ok()?;
@@ -83,11 +106,11 @@ fn certification_path(
     let mut path: Vec<String> = issuer.iter().map(|i| i.subject_cn.clone()).collect();
     path.push(info.subject_cn.clone());
     let status = if info.validity.check(machine.now(), 0).is_err() {
-        CERT_TIME
+        CertStatus::TimeInvalid
     } else if issuer.is_none() {
-        CERT_NO_ISSUER
+        CertStatus::NoIssuer
     } else {
-        CERT_OK
+        CertStatus::Ok
     };
     (path, status)
 }
@@ -138,7 +161,7 @@ pub fn certmgr(profile: &Profile) -> anyhow::Result<Certmgr> {
                     thumbprint: c.thumbprint.clone(),
                     unreadable: None,
                     path,
-                    status,
+                    status: Some(status),
                 }
             }
             Err(e) => CertRow {
@@ -151,7 +174,7 @@ pub fn certmgr(profile: &Profile) -> anyhow::Result<Certmgr> {
                 thumbprint: c.thumbprint.clone(),
                 unreadable: Some(e.clone()),
                 path: Vec::new(),
-                status: "",
+                status: None,
             },
         })
         .collect();

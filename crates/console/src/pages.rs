@@ -443,17 +443,14 @@ fn windows_long_date(date: &str) -> String {
 /// fields a support person compares: serial number, public key, thumbprint) and Certification
 /// Path (the chain Windows built from the machine's stores, and its status).
 fn certificate(a: &Attempt, row: &lyncsim_client::views::CertRow) -> Markup {
-    use lyncsim_client::views::{CERT_NO_ISSUER, CERT_TIME};
     html! {
         div.dialog #certificate role="dialog" aria-label="Certificate" {
             h3 { "Certificate" }
             section #cert-general {
                 h4 { "General" }
                 p { strong { "Certificate Information" } }
-                @if row.status == CERT_TIME {
-                    p #cert-general-status { (CERT_TIME) }
-                } @else if row.status == CERT_NO_ISSUER {
-                    p #cert-general-status { "Windows does not have enough information to verify this certificate." }
+                @if let Some(warning) = row.status.and_then(|s| s.general_text()) {
+                    p #cert-general-status { (warning) }
                 }
                 p { "Issued to: " strong #cert-issued-to { (row.issued_to) } }
                 p { "Issued by: " strong #cert-issued-by { (row.issued_by) } }
@@ -478,7 +475,7 @@ fn certificate(a: &Attempt, row: &lyncsim_client::views::CertRow) -> Markup {
                 h4 { "Certification Path" }
                 (chain(&row.path))
                 p { "Certificate status:" }
-                p #cert-path-status { (row.status) }
+                p #cert-path-status { (row.status.map_or("", |s| s.path_text())) }
             }
             p { button.tool hx-get={ "/attempts/" (a.id) "/view/certmgr" } hx-target="#panel" { "OK" } }
         }
