@@ -214,7 +214,11 @@ async fn the_troubleshooter_restores_every_client_side_cause_and_escalates_accou
         }
         if s.name == "combined-lync2010-xp-outdated-sia-clock-skew" {
             // Desktop Setup (step 3) fixes one cause; sign-in comes back at sync-time.
-            let names: Vec<_> = walk.steps.iter().map(|s| s.remedies.clone()).collect();
+            let names: Vec<_> = walk
+                .steps
+                .iter()
+                .map(|s| s.taken.remedies.clone())
+                .collect();
             assert_eq!(
                 names,
                 Remedy::procedure(Product::Lync2010, Os::Xp)[..7].to_vec()
@@ -482,7 +486,7 @@ async fn the_trial_and_the_troubleshooter_agree_on_the_same_machine() {
             let done: std::collections::BTreeSet<Remedy> = walk
                 .steps
                 .iter()
-                .flat_map(|s| s.remedies.iter().copied())
+                .flat_map(|s| s.taken.remedies.iter().copied())
                 .collect();
             assert!(trial.restored_by(&done), "{case}: {done:?} vs {trial:?}");
         }

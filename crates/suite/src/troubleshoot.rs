@@ -21,17 +21,15 @@ pub struct Accounts {
     pub second: Option<(String, String)>,
 }
 
-/// One step of the walk.
+/// One step of the walk: its number (1-based) and what the trial's walk took
+/// ([`lyncsim_lab::trial::Taken`]: the remedies, what each did, the sign-in after them).
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     /// 1-based.
     pub number: usize,
-    /// The remedies of the step (delete-rsa-key comes with its restart).
-    pub remedies: Vec<Remedy>,
-    /// What each did, or why it could not.
-    pub did: Vec<String>,
-    /// The sign-in after it.
-    pub sign_in: Seen,
+    /// The step.
+    #[serde(flatten)]
+    pub taken: lyncsim_lab::trial::Taken,
 }
 
 /// How the walk ended.
@@ -108,16 +106,14 @@ pub async fn troubleshoot(
         user: accounts.user.clone(),
         product,
         os,
-        before: walk.before.clone(),
+        before: walk.before,
         steps: walk
             .steps
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, step)| StepReport {
+            .map(|(i, taken)| StepReport {
                 number: i + 1,
-                remedies: step.remedies.clone(),
-                did: step.did.clone(),
-                sign_in: step.sign_in.clone(),
+                taken,
             })
             .collect(),
         restored_by,
@@ -125,14 +121,14 @@ pub async fn troubleshoot(
         verdict: Verdict::AlreadySignedIn,
         conclusion: "signed in: there is nothing to fix".into(),
     };
-    if walk.before.error.is_none() {
+    if report.before.error.is_none() {
         return Ok(report);
     }
     if let Some(n) = restored_by {
         report.verdict = Verdict::Restored;
         report.conclusion = format!(
             "sign-in restored by step {n}: {}",
-            step_name(&walk.steps[n - 1].remedies)
+            step_name(&report.steps[n - 1].taken.remedies)
         );
         return Ok(report);
     }
@@ -147,7 +143,10 @@ async fn check_second_account(
     accounts: &Accounts,
     report: &mut Troubleshooting,
 ) -> anyhow::Result<()> {
-    let last = report.steps.last().map_or(&report.before, |s| &s.sign_in);
+    let last = report
+        .steps
+        .last()
+        .map_or(&report.before, |s| &s.taken.sign_in);
     let last_unreachable = last.error == Some(ErrorId::EUnreachable);
     let Some((second, password)) = &accounts.second else {
         report.verdict = Verdict::EscalateUnchecked;
@@ -200,11 +199,16 @@ pub fn render(t: &Troubleshooting) -> String {
     };
     let _ = writeln!(out, "  sign in as it is: {}", line(&t.before));
     for step in &t.steps {
-        let _ = writeln!(out, "  step {}: {}", step.number, step_name(&step.remedies));
-        for did in &step.did {
+        let _ = writeln!(
+            out,
+            "  step {}: {}",
+            step.number,
+            step_name(&step.taken.remedies)
+        );
+        for did in &step.taken.did {
             let _ = writeln!(out, "      {did}");
         }
-        let _ = writeln!(out, "      sign in: {}", line(&step.sign_in));
+        let _ = writeln!(out, "      sign in: {}", line(&step.taken.sign_in));
     }
     if let Some((user, seen)) = &t.second_account {
         let _ = writeln!(
